@@ -10,6 +10,7 @@
 
 static const struct meshctl_cmd meshctl_cmds[] = {
     /* Subcommands register here, one line each. */
+    {"render", "print the objects the controller would apply for one cluster", meshctl_cmd_render},
     {"pki", "create and verify the mesh's root and per-cluster intermediate CAs", meshctl_cmd_pki},
     {NULL, NULL, NULL},
 };

@@ -1,0 +1,702 @@
+/*
+ * The pure desired-state function. Every object is built field by field in a fixed order
+ * from clusters sorted by name, so equal inputs give byte-identical output.
+ */
+#include "controller/desired.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "k8s/yaml.h"
+
+void mc_desired_options_default(struct mc_desired_options *opts)
+{
+    opts->istio_namespace = "istio-system";
+    opts->tailscale_namespace = "tailscale";
+    opts->mesh_networks_mode = MC_MESHNET_BOTH;
+    opts->cluster_domain = "cluster.local";
+    opts->helm_values_name = "meshcluster-istiod-values";
+}
+
+/* ------------------------------------------------------------------ small builders */
+
+struct ctx {
+    const struct mc_desired_options *o;
+    struct mc_desired *out;
+    size_t capobjects;
+    int oom;
+};
+
+static char *fmt(struct ctx *c, const char *f, ...) __attribute__((format(printf, 2, 3)));
+
+static char *fmt(struct ctx *c, const char *f, ...)
+{
+    va_list ap;
+    va_start(ap, f);
+    int n = vsnprintf(NULL, 0, f, ap);
+    va_end(ap);
+    char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (!s) {
+        c->oom = 1;
+        return NULL;
+    }
+    va_start(ap, f);
+    vsnprintf(s, (size_t)n + 1, f, ap);
+    va_end(ap);
+    return s;
+}
+
+/* cJSON's add helpers tolerate a NULL parent, so a failed allocation just flags oom. */
+static cJSON *add_obj(struct ctx *c, cJSON *parent, const char *key)
+{
+    cJSON *o = cJSON_AddObjectToObject(parent, key);
+    if (!o)
+        c->oom = 1;
+    return o;
+}
+
+static void add_str(struct ctx *c, cJSON *parent, const char *key, const char *val)
+{
+    if (!cJSON_AddStringToObject(parent, key, val ? val : ""))
+        c->oom = 1;
+}
+
+static void add_num(struct ctx *c, cJSON *parent, const char *key, double val)
+{
+    if (!cJSON_AddNumberToObject(parent, key, val))
+        c->oom = 1;
+}
+
+static cJSON *add_arr(struct ctx *c, cJSON *parent, const char *key)
+{
+    cJSON *a = cJSON_AddArrayToObject(parent, key);
+    if (!a)
+        c->oom = 1;
+    return a;
+}
+
+static cJSON *push_obj(struct ctx *c, cJSON *arr)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o || !cJSON_AddItemToArray(arr, o)) {
+        cJSON_Delete(o);
+        c->oom = 1;
+        return NULL;
+    }
+    return o;
+}
+
+/* A new object with apiVersion, kind and metadata; labels marking it ours when owned. */
+static cJSON *new_object(struct ctx *c, const char *api, const char *kind, const char *ns,
+                         const char *name, const char *cluster, int owned, cJSON **meta)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o) {
+        c->oom = 1;
+        return NULL;
+    }
+    add_str(c, o, "apiVersion", api);
+    add_str(c, o, "kind", kind);
+    *meta = add_obj(c, o, "metadata");
+    add_str(c, *meta, "name", name);
+    if (ns)
+        add_str(c, *meta, "namespace", ns);
+    if (owned) {
+        cJSON *labels = add_obj(c, *meta, "labels");
+        add_str(c, labels, MC_LABEL_MANAGED_BY, MC_FIELD_MANAGER);
+        add_str(c, labels, MC_LABEL_CLUSTER, cluster);
+    }
+    return o;
+}
+
+static cJSON *labels_of(struct ctx *c, cJSON *meta)
+{
+    cJSON *l = cJSON_GetObjectItemCaseSensitive(meta, "labels");
+    return l ? l : add_obj(c, meta, "labels");
+}
+
+static void push(struct ctx *c, cJSON *obj, const char *cluster, unsigned flags,
+                 const char *create_only)
+{
+    if (!obj)
+        return;
+    if (c->oom) {
+        cJSON_Delete(obj);
+        return;
+    }
+    struct mc_desired *d = c->out;
+    if (d->nobjects == c->capobjects) {
+        size_t cap = c->capobjects ? c->capobjects * 2 : 16;
+        struct mc_desired_object *p = realloc(d->objects, cap * sizeof(*p));
+        if (!p) {
+            cJSON_Delete(obj);
+            c->oom = 1;
+            return;
+        }
+        d->objects = p;
+        c->capobjects = cap;
+    }
+    struct mc_desired_object *o = &d->objects[d->nobjects];
+    memset(o, 0, sizeof(*o));
+    o->object = obj;
+    o->cluster = strdup(cluster);
+    if (!o->cluster) {
+        cJSON_Delete(obj);
+        c->oom = 1;
+        return;
+    }
+    o->flags = flags;
+    o->create_only[0] = create_only;
+    d->nobjects++;
+}
+
+static void add_port(struct ctx *c, cJSON *ports, const char *name, int port, int target)
+{
+    cJSON *p = push_obj(c, ports);
+    add_str(c, p, "name", name);
+    add_num(c, p, "port", port);
+    if (target > 0)
+        add_num(c, p, "targetPort", target);
+    add_str(c, p, "protocol", "TCP");
+}
+
+static char *base64(const char *in)
+{
+    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t n = strlen(in), j = 0;
+    char *out = malloc(4 * ((n + 2) / 3) + 1);
+    if (!out)
+        return NULL;
+    const unsigned char *s = (const unsigned char *)in;
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)s[i] << 16;
+        if (i + 1 < n)
+            v |= (unsigned)s[i + 1] << 8;
+        if (i + 2 < n)
+            v |= s[i + 2];
+        out[j++] = tbl[(v >> 18) & 63];
+        out[j++] = tbl[(v >> 12) & 63];
+        out[j++] = i + 1 < n ? tbl[(v >> 6) & 63] : '=';
+        out[j++] = i + 2 < n ? tbl[v & 63] : '=';
+    }
+    out[j] = '\0';
+    return out;
+}
+
+/* ------------------------------------------------------------------ the objects */
+
+/* Step 7: the local east-west gateway as a Tailscale LoadBalancer. */
+static void gateway_service(struct ctx *c, const struct mc_meshcluster *l)
+{
+    cJSON *meta;
+    cJSON *o = new_object(c, "v1", "Service", c->o->istio_namespace, "istio-eastwestgateway",
+                          l->name, 1, &meta);
+    cJSON *labels = labels_of(c, meta);
+    add_str(c, labels, "app", "istio-eastwestgateway");
+    add_str(c, labels, "istio", "eastwestgateway");
+    add_str(c, labels, MC_LABEL_NETWORK, l->network);
+    cJSON *ann = add_obj(c, meta, "annotations");
+    add_str(c, ann, "tailscale.com/hostname", l->gateway_hostname);
+    size_t len = 1;
+    for (size_t i = 0; i < l->ngateway_tags; i++)
+        len += strlen(l->gateway_tags[i]) + 1;
+    char *tags = calloc(1, len);
+    if (!tags) {
+        c->oom = 1;
+    } else {
+        for (size_t i = 0; i < l->ngateway_tags; i++) {
+            if (i)
+                strcat(tags, ",");
+            strcat(tags, l->gateway_tags[i]);
+        }
+        add_str(c, ann, "tailscale.com/tags", tags);
+        free(tags);
+    }
+    cJSON *spec = add_obj(c, o, "spec");
+    add_str(c, spec, "type", "LoadBalancer");
+    add_str(c, spec, "loadBalancerClass", "tailscale");
+    cJSON *ports = add_arr(c, spec, "ports");
+    add_port(c, ports, "status-port", l->ports.status, l->ports.status);
+    add_port(c, ports, "tls", l->ports.tls, l->ports.tls);
+    add_port(c, ports, "tls-istiod", l->ports.istiod, l->ports.istiod);
+    add_port(c, ports, "tls-webhook", l->ports.webhook, l->ports.webhook);
+    cJSON *sel = add_obj(c, spec, "selector");
+    add_str(c, sel, "app", "istio-eastwestgateway");
+    add_str(c, sel, "istio", "eastwestgateway");
+    push(c, o, l->name, 0, NULL);
+}
+
+/*
+ * Step 7: the Gateway that opens the tls port in AUTO_PASSTHROUGH. networking.istio.io
+ * v1beta1 as in the guide: every Istio release since 1.6 serves it (v1 only since 1.22).
+ */
+static void cross_network_gateway(struct ctx *c, const struct mc_meshcluster *l)
+{
+    cJSON *meta;
+    cJSON *o = new_object(c, "networking.istio.io/v1beta1", "Gateway", c->o->istio_namespace,
+                          "cross-network-gateway", l->name, 1, &meta);
+    cJSON *spec = add_obj(c, o, "spec");
+    add_str(c, add_obj(c, spec, "selector"), "istio", "eastwestgateway");
+    cJSON *srv = push_obj(c, add_arr(c, spec, "servers"));
+    cJSON *port = add_obj(c, srv, "port");
+    add_num(c, port, "number", l->ports.tls);
+    add_str(c, port, "name", "tls");
+    add_str(c, port, "protocol", "TLS");
+    add_str(c, add_obj(c, srv, "tls"), "mode", "AUTO_PASSTHROUGH");
+    cJSON *hosts = add_arr(c, srv, "hosts");
+    if (!cJSON_AddItemToArray(hosts, cJSON_CreateString("*.local")))
+        c->oom = 1;
+    push(c, o, l->name, 0, NULL);
+}
+
+/* The network label on the istio namespace (from the multicloud module): that label only. */
+static void namespace_label(struct ctx *c, const struct mc_meshcluster *l)
+{
+    cJSON *meta;
+    cJSON *o = new_object(c, "v1", "Namespace", NULL, c->o->istio_namespace, l->name, 0, &meta);
+    add_str(c, add_obj(c, meta, "labels"), MC_LABEL_NETWORK, l->network);
+    push(c, o, l->name, MC_DESIRED_LABELS | MC_DESIRED_MUST_EXIST, NULL);
+}
+
+/* An ExternalName egress Service for the Tailscale operator (Steps 4 and 8). */
+static cJSON *egress_service(struct ctx *c, const char *ns, const char *name, const char *fqdn,
+                             const char *proxy_class, const char *port_name, int port,
+                             const char *cluster)
+{
+    cJSON *meta;
+    cJSON *o = new_object(c, "v1", "Service", ns, name, cluster, 1, &meta);
+    cJSON *ann = add_obj(c, meta, "annotations");
+    add_str(c, ann, "tailscale.com/tailnet-fqdn", fqdn);
+    if (proxy_class)
+        add_str(c, ann, "tailscale.com/proxy-class", proxy_class);
+    cJSON *spec = add_obj(c, o, "spec");
+    add_str(c, spec, "externalName", "placeholder");
+    add_str(c, spec, "type", "ExternalName");
+    add_port(c, add_arr(c, spec, "ports"), port_name, port, 0);
+    return o;
+}
+
+static char *kubeconfig(struct ctx *c, const struct mc_meshcluster *r, const char *user,
+                        const char *token)
+{
+    char *server = mc_meshcluster_api_server_url(r);
+    if (!server) {
+        c->oom = 1;
+        return NULL;
+    }
+    /* A token that would retype as YAML (all digits, "true"...) is quoted. */
+    char *tok = NULL;
+    if (k8s_yaml_string_needs_quotes(token) || strpbrk(token, "\"\\#'\n ")) {
+        cJSON *s = cJSON_CreateString(token);
+        tok = s ? cJSON_PrintUnformatted(s) : NULL;
+        cJSON_Delete(s);
+    } else {
+        tok = strdup(token);
+    }
+    char *kc = NULL;
+    if (tok)
+        kc = fmt(c,
+                 "apiVersion: v1\n"
+                 "clusters:\n"
+                 "- cluster:\n"
+                 "    server: %s\n"
+                 "  name: %s\n"
+                 "contexts:\n"
+                 "- context:\n"
+                 "    cluster: %s\n"
+                 "    user: %s\n"
+                 "  name: %s\n"
+                 "current-context: %s\n"
+                 "kind: Config\n"
+                 "users:\n"
+                 "- name: %s\n"
+                 "  user:\n"
+                 "    token: %s\n",
+                 server, r->name, r->name, user, r->name, r->name, user, tok);
+    else
+        c->oom = 1;
+    free(tok);
+    free(server);
+    return kc;
+}
+
+/* Step 6: the remote secret istiod discovers R with. Returns 1 if a token was missing. */
+static int remote_secret(struct ctx *c, const struct mc_meshcluster *r,
+                         const struct mc_remote_token *tokens, size_t ntokens)
+{
+    const char *token = "unused", *user = "tailscale-auth";
+    if (r->auth == MC_AUTH_SECRET) {
+        token = NULL;
+        user = "meshcluster-token";
+        for (size_t i = 0; i < ntokens; i++)
+            if (tokens[i].cluster && strcmp(tokens[i].cluster, r->name) == 0)
+                token = tokens[i].token;
+        if (!token || !token[0])
+            return 1;
+    }
+    char *name = fmt(c, "istio-remote-secret-%s", r->name);
+    char *kc = kubeconfig(c, r, user, token);
+    char *b64 = kc ? base64(kc) : NULL;
+    if (name && kc && b64) {
+        cJSON *meta;
+        cJSON *o = new_object(c, "v1", "Secret", c->o->istio_namespace, name, r->name, 1, &meta);
+        add_str(c, labels_of(c, meta), "istio/multiCluster", "true");
+        add_str(c, add_obj(c, meta, "annotations"), "networking.istio.io/cluster", r->name);
+        add_str(c, o, "type", "Opaque");
+        /* data, not stringData: the API server stores only data, so a re-apply is a no-op. */
+        add_str(c, add_obj(c, o, "data"), r->name, b64);
+        push(c, o, r->name, 0, NULL);
+    } else {
+        c->oom = 1;
+    }
+    free(name);
+    free(kc);
+    free(b64);
+    return 0;
+}
+
+static void remote_objects(struct ctx *c, const struct mc_meshcluster *r, const char *proxy_class)
+{
+    const struct mc_desired_options *o = c->o;
+    char *api = fmt(c, "%s-k8s-operator", r->name);
+    char *api_fqdn = fmt(c, "%s.%s", r->api_proxy_hostname, r->tailnet);
+    char *ts = fmt(c, "%s-istio-eastwestgateway-ts", r->name);
+    char *gw_fqdn = fmt(c, "%s.%s", r->gateway_hostname, r->tailnet);
+    char *alias = fmt(c, "%s-istio-eastwestgateway", r->name);
+    char *target = fmt(c, "%s-istio-eastwestgateway-ts.%s.svc.%s", r->name, o->istio_namespace,
+                       o->cluster_domain);
+    if (!c->oom) {
+        push(c,
+             egress_service(c, o->tailscale_namespace, api, api_fqdn, NULL, "https", 443, r->name),
+             r->name, MC_DESIRED_CREATE_ONLY, "spec.externalName");
+        push(c,
+             egress_service(c, o->istio_namespace, ts, gw_fqdn, proxy_class, "tls", r->ports.tls,
+                            r->name),
+             r->name, MC_DESIRED_CREATE_ONLY, "spec.externalName");
+        cJSON *meta;
+        cJSON *a = new_object(c, "v1", "Service", o->istio_namespace, alias, r->name, 1, &meta);
+        cJSON *spec = add_obj(c, a, "spec");
+        add_str(c, spec, "type", "ExternalName");
+        add_str(c, spec, "externalName", target);
+        add_port(c, add_arr(c, spec, "ports"), "tls", r->ports.tls, 0);
+        push(c, a, r->name, 0, NULL);
+    }
+    free(api);
+    free(api_fqdn);
+    free(ts);
+    free(gw_fqdn);
+    free(alias);
+    free(target);
+}
+
+/* ------------------------------------------------------------------ meshNetworks */
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * Step 9: one entry per network, holding every accepted cluster on it: endpoints
+ * fromRegistry (sorted) and gateways (the local gateway Service for L, the local alias of
+ * each remote's gateway otherwise; sorted by address). Keys sorted, as Helm's toYaml does.
+ */
+static cJSON *mesh_networks(struct ctx *c, const struct mc_meshcluster *const *acc, size_t n,
+                            const char *local)
+{
+    cJSON *nets = cJSON_CreateObject();
+    const char **names = calloc(n ? n : 1, sizeof(*names));
+    if (!nets || !names) {
+        c->oom = 1;
+        free(names);
+        return nets;
+    }
+    size_t nn = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t k = 0;
+        while (k < nn && strcmp(names[k], acc[i]->network) != 0)
+            k++;
+        if (k == nn)
+            names[nn++] = acc[i]->network;
+    }
+    qsort(names, nn, sizeof(*names), cmp_str);
+    for (size_t k = 0; k < nn; k++) {
+        cJSON *net = add_obj(c, nets, names[k]);
+        cJSON *eps = add_arr(c, net, "endpoints");
+        cJSON *gws = add_arr(c, net, "gateways");
+        char **addr = calloc(n, sizeof(*addr));
+        int *port = calloc(n, sizeof(*port));
+        size_t na = 0;
+        if (!addr || !port) {
+            c->oom = 1;
+            free(addr);
+            free(port);
+            continue;
+        }
+        /* acc is sorted by name, so the registries come out sorted. */
+        for (size_t i = 0; i < n; i++) {
+            if (strcmp(acc[i]->network, names[k]) != 0)
+                continue;
+            add_str(c, push_obj(c, eps), "fromRegistry", acc[i]->name);
+            if (strcmp(acc[i]->name, local) == 0)
+                addr[na] = fmt(c, "istio-eastwestgateway.%s.svc.%s", c->o->istio_namespace,
+                               c->o->cluster_domain);
+            else
+                addr[na] = fmt(c, "%s-istio-eastwestgateway.%s.svc.%s", acc[i]->name,
+                               c->o->istio_namespace, c->o->cluster_domain);
+            port[na] = acc[i]->ports.tls;
+            if (addr[na])
+                na++;
+        }
+        /* Sort addresses, carrying the ports along (a network has few gateways). */
+        for (size_t a = 1; a < na; a++)
+            for (size_t b = a; b > 0 && strcmp(addr[b], addr[b - 1]) < 0; b--) {
+                char *t = addr[b];
+                addr[b] = addr[b - 1];
+                addr[b - 1] = t;
+                int p = port[b];
+                port[b] = port[b - 1];
+                port[b - 1] = p;
+            }
+        for (size_t a = 0; a < na; a++) {
+            cJSON *g = push_obj(c, gws);
+            add_str(c, g, "address", addr[a]);
+            add_num(c, g, "port", port[a]);
+            free(addr[a]);
+        }
+        free(addr);
+        free(port);
+    }
+    free(names);
+    return nets;
+}
+
+/* Emits a value as YAML without the trailing newline (Helm renders the key with |-). */
+static char *yaml_text(struct ctx *c, const cJSON *v)
+{
+    char *s = k8s_yaml_emit(v);
+    if (!s) {
+        c->oom = 1;
+        return NULL;
+    }
+    size_t n = strlen(s);
+    while (n > 0 && s[n - 1] == '\n')
+        s[--n] = '\0';
+    return s;
+}
+
+static void mesh_networks_objects(struct ctx *c, const char *local)
+{
+    const struct mc_desired_options *o = c->o;
+    cJSON *meta;
+    if (o->mesh_networks_mode & MC_MESHNET_CONFIGMAP) {
+        cJSON *wrap = cJSON_CreateObject();
+        if (!wrap || !cJSON_AddItemReferenceToObject(wrap, "networks", c->out->mesh_networks))
+            c->oom = 1;
+        char *text = yaml_text(c, wrap);
+        cJSON_Delete(wrap);
+        cJSON *cm = new_object(c, "v1", "ConfigMap", o->istio_namespace, MC_ISTIO_CONFIGMAP, local,
+                               0, &meta);
+        add_str(c, add_obj(c, cm, "data"), MC_MESH_NETWORKS_KEY, text);
+        free(text);
+        push(c, cm, local, MC_DESIRED_KEY | MC_DESIRED_MUST_EXIST, NULL);
+    }
+    if (o->mesh_networks_mode & MC_MESHNET_HELM_VALUES) {
+        cJSON *values = cJSON_CreateObject();
+        cJSON *global = add_obj(c, values, "global");
+        if (!cJSON_AddItemReferenceToObject(global, "meshNetworks", c->out->mesh_networks))
+            c->oom = 1;
+        char *text = k8s_yaml_emit(values);
+        if (!text)
+            c->oom = 1;
+        cJSON_Delete(values);
+        cJSON *cm = new_object(c, "v1", "ConfigMap", o->istio_namespace, o->helm_values_name, local,
+                               1, &meta);
+        add_str(c, add_obj(c, cm, "data"), MC_HELM_VALUES_KEY, text);
+        free(text);
+        push(c, cm, local, 0, NULL);
+    }
+}
+
+/* ------------------------------------------------------------------ entry point */
+
+struct entry {
+    struct mc_meshcluster mc;
+    int malformed;
+    struct mc_verdict verdict;
+};
+
+static int entry_cmp(const void *a, const void *b)
+{
+    const struct entry *x = a, *y = b;
+    int r = strcmp(x->mc.name, y->mc.name);
+    if (r == 0)
+        r = strcmp(x->mc.creation_timestamp, y->mc.creation_timestamp);
+    if (r == 0)
+        r = strcmp(x->mc.uid, y->mc.uid);
+    return r;
+}
+
+int mc_desired_compute(const cJSON *meshclusters, const char *local,
+                       const struct mc_desired_options *opts, const struct mc_remote_token *tokens,
+                       size_t ntokens, struct mc_desired *out)
+{
+    struct mc_desired_options defaults;
+    if (!opts) {
+        mc_desired_options_default(&defaults);
+        opts = &defaults;
+    }
+    memset(out, 0, sizeof(*out));
+    struct ctx c = {.o = opts, .out = out};
+    size_t n = cJSON_IsArray(meshclusters) ? (size_t)cJSON_GetArraySize(meshclusters) : 0;
+    struct entry *e = calloc(n ? n : 1, sizeof(*e));
+    struct mc_meshcluster *flat = calloc(n ? n : 1, sizeof(*flat));
+    struct mc_verdict *verdicts = calloc(n ? n : 1, sizeof(*verdicts));
+    int *skip = calloc(n ? n : 1, sizeof(*skip));
+    const struct mc_meshcluster **acc = calloc(n ? n : 1, sizeof(*acc));
+    if (!e || !flat || !verdicts || !skip || !acc) {
+        c.oom = 1;
+        goto done;
+    }
+    size_t i = 0;
+    for (const cJSON *item = meshclusters ? meshclusters->child : NULL; item;
+         item = item->next, i++) {
+        int rc = mc_meshcluster_parse(item, &e[i].mc, &e[i].verdict.why);
+        if (rc == -ENOMEM) {
+            c.oom = 1;
+            goto done;
+        }
+        if (rc < 0) {
+            /* Keep the name (if any) so the verdict can be reported against it. */
+            const cJSON *nm = cJSON_GetObjectItemCaseSensitive(
+                cJSON_GetObjectItemCaseSensitive(item, "metadata"), "name");
+            e[i].malformed = 1;
+            e[i].mc.name = strdup(cJSON_IsString(nm) ? nm->valuestring : "");
+            e[i].mc.creation_timestamp = strdup("");
+            e[i].mc.uid = strdup("");
+            if (!e[i].mc.name || !e[i].mc.creation_timestamp || !e[i].mc.uid) {
+                c.oom = 1;
+                goto done;
+            }
+        }
+    }
+    qsort(e, n, sizeof(*e), entry_cmp);
+    for (i = 0; i < n; i++) {
+        flat[i] = e[i].mc; /* shallow: e[] keeps ownership */
+        skip[i] = e[i].malformed;
+        verdicts[i] = e[i].verdict;
+        verdicts[i].accepted = 0;
+    }
+    mc_validate(flat, n, local, skip, verdicts);
+
+    out->clusters = calloc(n ? n : 1, sizeof(*out->clusters));
+    if (!out->clusters) {
+        c.oom = 1;
+        goto done;
+    }
+    const struct mc_meshcluster *l = NULL;
+    size_t nacc = 0;
+    for (i = 0; i < n; i++) {
+        struct mc_cluster_result *r = &out->clusters[out->nclusters++];
+        r->name = strdup(flat[i].name);
+        if (!r->name)
+            c.oom = 1;
+        r->local = local && strcmp(flat[i].name, local) == 0;
+        r->accepted = verdicts[i].accepted;
+        r->why = verdicts[i].why;
+        if (!r->accepted)
+            continue;
+        acc[nacc++] = &flat[i];
+        if (r->local)
+            l = &flat[i];
+    }
+    if (c.oom)
+        goto done;
+
+    /* Egress proxies run here, so the local cluster's proxy class applies to them. */
+    const char *proxy_class = l ? l->proxy_class : "common";
+    if (l) {
+        namespace_label(&c, l);
+        gateway_service(&c, l);
+        cross_network_gateway(&c, l);
+    }
+    for (i = 0; i < nacc; i++) {
+        if (acc[i] == l)
+            continue;
+        remote_objects(&c, acc[i], proxy_class);
+        if (remote_secret(&c, acc[i], tokens, ntokens)) {
+            for (size_t k = 0; k < out->nclusters; k++)
+                if (strcmp(out->clusters[k].name, acc[i]->name) == 0)
+                    out->clusters[k].remote_secret_pending = 1;
+        }
+    }
+    if (l) {
+        /* Without the local cluster's identity there is no network map to write. */
+        out->mesh_networks = mesh_networks(&c, acc, nacc, l->name);
+        if (out->mesh_networks && !c.oom)
+            mesh_networks_objects(&c, l->name);
+    }
+done:
+    for (i = 0; e && i < n; i++)
+        mc_meshcluster_clear(&e[i].mc);
+    free(e);
+    free(flat);
+    free(verdicts);
+    free(skip);
+    free(acc);
+    if (c.oom) {
+        mc_desired_free(out);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+void mc_desired_free(struct mc_desired *d)
+{
+    for (size_t i = 0; i < d->nobjects; i++) {
+        cJSON_Delete(d->objects[i].object);
+        free(d->objects[i].cluster);
+    }
+    free(d->objects);
+    for (size_t i = 0; i < d->nclusters; i++)
+        free(d->clusters[i].name);
+    free(d->clusters);
+    cJSON_Delete(d->mesh_networks);
+    memset(d, 0, sizeof(*d));
+}
+
+cJSON *mc_desired_object_for_update(const struct mc_desired_object *obj)
+{
+    cJSON *copy = cJSON_Duplicate(obj->object, 1);
+    for (size_t i = 0; copy && i < 2 && obj->create_only[i]; i++) {
+        /* Paths are "a.b.c": walk to the parent and drop the last segment. */
+        char path[128];
+        snprintf(path, sizeof(path), "%s", obj->create_only[i]);
+        cJSON *parent = copy;
+        char *save = NULL, *seg = strtok_r(path, ".", &save), *next;
+        while (seg && (next = strtok_r(NULL, ".", &save)) != NULL) {
+            parent = cJSON_GetObjectItemCaseSensitive(parent, seg);
+            seg = next;
+        }
+        if (parent && seg)
+            cJSON_DeleteItemFromObjectCaseSensitive(parent, seg);
+    }
+    return copy;
+}
+
+cJSON *mc_desired_objects_array(const struct mc_desired *d)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; arr && i < d->nobjects; i++) {
+        cJSON *copy = cJSON_Duplicate(d->objects[i].object, 1);
+        if (!copy || !cJSON_AddItemToArray(arr, copy)) {
+            cJSON_Delete(copy);
+            cJSON_Delete(arr);
+            return NULL;
+        }
+    }
+    return arr;
+}

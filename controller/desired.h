@@ -1,0 +1,124 @@
+/*
+ * THE desired-state function: all MeshClusters + the local cluster's name + options ->
+ * the ordered list of objects the controller keeps applied in the local cluster, plus one
+ * validation verdict per MeshCluster. Pure: no I/O, no globals; the same input in any order
+ * gives byte-identical output. Shared by meshclusterd and `meshctl render`.
+ *
+ * What is produced (names as in the manual guide; L = local cluster, R = each remote):
+ *   Namespace istio-system           label topology.istio.io/network only (MC_DESIRED_LABELS,
+ *                                    MC_DESIRED_MUST_EXIST: Istio's installation creates it)
+ *   Service istio-system/istio-eastwestgateway   Tailscale LoadBalancer gateway (Step 7)
+ *   Gateway istio-system/cross-network-gateway   AUTO_PASSTHROUGH on the tls port (Step 7)
+ *   per R, sorted by name:
+ *     Service tailscale/<R>-k8s-operator           API-server egress (Step 4)
+ *     Service istio-system/<R>-istio-eastwestgateway-ts   gateway egress (Step 8)
+ *     Service istio-system/<R>-istio-eastwestgateway      ExternalName alias (Step 8)
+ *     Secret  istio-system/istio-remote-secret-<R>        kubeconfig under data[<R>] (Step 6)
+ *   ConfigMap istio-system/istio, key meshNetworks only   (MC_DESIRED_KEY, Step 9)
+ *   ConfigMap istio-system/<helm values name>             values.yaml: global.meshNetworks
+ *
+ * How the reconciler must treat the flags:
+ *  - MC_DESIRED_CREATE_ONLY: fields listed in create_only (dotted paths, e.g.
+ *    "spec.externalName") are sent when the object is created and left out of every later
+ *    apply (mc_desired_object_for_update gives that body). The Tailscale operator rewrites
+ *    an egress Service's externalName to its proxy; applying "placeholder" again would fight
+ *    it forever. Their current values must also be ignored when diffing.
+ *  - MC_DESIRED_MUST_EXIST: never create the object; apply only while it exists (the istio
+ *    ConfigMap belongs to the istiod installation). Apply with force: Helm owns the key too.
+ *  - MC_DESIRED_LABELS / MC_DESIRED_KEY: the object is not ours; the body holds exactly the
+ *    fields we own (server-side apply then owns only those) and carries no managed-by label;
+ *    never delete it, only withdraw our fields.
+ * Everything else is owned outright: labelled app.kubernetes.io/managed-by:
+ * meshcluster-controller and meshcluster.io/cluster: <R> (L for local objects), applied with
+ * field manager "meshcluster-controller", deleted when no longer desired.
+ */
+#ifndef MC_DESIRED_H
+#define MC_DESIRED_H
+
+#include <stddef.h>
+#include <cjson/cJSON.h>
+
+#include "controller/validate.h"
+
+#define MC_FIELD_MANAGER     "meshcluster-controller"
+#define MC_LABEL_MANAGED_BY  "app.kubernetes.io/managed-by"
+#define MC_LABEL_CLUSTER     "meshcluster.io/cluster"
+#define MC_LABEL_NETWORK     "topology.istio.io/network"
+#define MC_ISTIO_CONFIGMAP   "istio"
+#define MC_MESH_NETWORKS_KEY "meshNetworks"
+#define MC_HELM_VALUES_KEY   "values.yaml"
+
+enum mc_mesh_networks_mode {
+    MC_MESHNET_CONFIGMAP = 1,   /* the meshNetworks key of the istio ConfigMap */
+    MC_MESHNET_HELM_VALUES = 2, /* a ConfigMap with global.meshNetworks for valuesFrom */
+    MC_MESHNET_BOTH = 3,
+};
+
+struct mc_desired_options {
+    const char *istio_namespace;     /* istio-system */
+    const char *tailscale_namespace; /* tailscale */
+    int mesh_networks_mode;          /* enum mc_mesh_networks_mode */
+    const char *cluster_domain;      /* cluster.local */
+    const char *helm_values_name;    /* meshcluster-istiod-values */
+};
+
+void mc_desired_options_default(struct mc_desired_options *opts);
+
+/* A token for a remote whose remoteSecret.auth is "secret", read by the caller. */
+struct mc_remote_token {
+    const char *cluster;
+    const char *token;
+};
+
+enum mc_desired_flags {
+    MC_DESIRED_CREATE_ONLY = 1 << 0,
+    MC_DESIRED_MUST_EXIST = 1 << 1,
+    MC_DESIRED_LABELS = 1 << 2,
+    MC_DESIRED_KEY = 1 << 3,
+};
+
+struct mc_desired_object {
+    cJSON *object;              /* complete apply body (apiVersion, kind, metadata...); owned */
+    char *cluster;              /* the MeshCluster it is for (L for local objects); owned */
+    unsigned flags;             /* enum mc_desired_flags */
+    const char *create_only[2]; /* static strings, NULL-terminated */
+};
+
+struct mc_cluster_result {
+    char *name;
+    int local;
+    int accepted;
+    struct mc_field_error why; /* when !accepted */
+    int remote_secret_pending; /* auth "secret" and the caller had no token yet */
+};
+
+struct mc_desired {
+    struct mc_desired_object *objects;
+    size_t nobjects;
+    struct mc_cluster_result *clusters; /* sorted by name */
+    size_t nclusters;
+    cJSON *mesh_networks; /* {"<network>": {endpoints, gateways}}; owned */
+};
+
+/*
+ * Computes the desired state. meshclusters is a cJSON array of MeshCluster objects
+ * (borrowed). tokens (may be NULL) supplies tokens for remotes with auth "secret". Fills
+ * *out (caller frees with mc_desired_free) and returns 0, or -ENOMEM. Invalid clusters are
+ * reported in out->clusters, never as an error return.
+ */
+int mc_desired_compute(const cJSON *meshclusters, const char *local,
+                       const struct mc_desired_options *opts, const struct mc_remote_token *tokens,
+                       size_t ntokens, struct mc_desired *out);
+
+void mc_desired_free(struct mc_desired *d);
+
+/*
+ * The body to apply to an object that already exists: a copy of obj->object without its
+ * create-only fields. Caller owns the result.
+ */
+cJSON *mc_desired_object_for_update(const struct mc_desired_object *obj);
+
+/* All objects as a cJSON array (copies), in order. Caller owns the result. */
+cJSON *mc_desired_objects_array(const struct mc_desired *d);
+
+#endif

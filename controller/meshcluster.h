@@ -1,0 +1,77 @@
+/*
+ * The MeshCluster resource (meshcluster.io/v1alpha1) as a C struct with every default of
+ * the CRD applied, so the rest of the controller never looks at raw JSON. The defaults are
+ * the values of the manual guide: network = name, `<name>-k8s-operator` and
+ * `<name>-istio-eastwestgateway` tailnet hostnames, tag:istio-eastwestgateway, proxy class
+ * `common`, gateway ports 15021/15443/15012/15017, remote-secret auth `tailscale`.
+ */
+#ifndef MC_MESHCLUSTER_H
+#define MC_MESHCLUSTER_H
+
+#include <stddef.h>
+#include <cjson/cJSON.h>
+
+#define MC_API_GROUP   "meshcluster.io"
+#define MC_API_VERSION "meshcluster.io/v1alpha1"
+#define MC_KIND        "MeshCluster"
+
+/* Why a MeshCluster is not accepted: the condition reason, the field and a sentence. */
+struct mc_field_error {
+    char reason[64];
+    char field[128];
+    char message[256];
+};
+
+enum mc_remote_auth {
+    MC_AUTH_TAILSCALE, /* kubeconfig token "unused": Tailscale app capabilities authenticate */
+    MC_AUTH_SECRET,    /* a real token read from a Secret by the caller */
+};
+
+struct mc_gateway_ports {
+    int status;  /* 15021 status-port */
+    int tls;     /* 15443 tls: cross-network traffic */
+    int istiod;  /* 15012 tls-istiod */
+    int webhook; /* 15017 tls-webhook */
+};
+
+struct mc_meshcluster {
+    char *name; /* metadata.name: the Istio cluster name */
+    char *uid;
+    char *creation_timestamp; /* RFC 3339, "" if unknown: orders conflict resolution */
+    long long generation;
+
+    char *network;
+    char *mesh_id; /* "" when unset */
+    char *region, *zone;
+
+    char *tailnet; /* MagicDNS suffix, e.g. your-tailnet.ts.net */
+    char *api_proxy_hostname;
+    char *gateway_hostname;
+    char **gateway_tags;
+    size_t ngateway_tags;
+    char *proxy_class;
+
+    struct mc_gateway_ports ports;
+
+    enum mc_remote_auth auth;
+    char *secret_namespace, *secret_name, *secret_key; /* MC_AUTH_SECRET only */
+    char *remote_server; /* "" = https://<api_proxy_hostname>.<tailnet> */
+
+    char *root_ca_fingerprint; /* "" when unset */
+};
+
+/*
+ * Fills *mc from a MeshCluster object (borrowed), applying defaults. On a malformed field
+ * (wrong JSON type, unknown enum value) returns -EINVAL and describes it in *err (may be
+ * NULL); *mc is then cleared. Returns -ENOMEM on allocation failure. Range and name checks
+ * are left to mc_validate, which sees the whole set.
+ */
+int mc_meshcluster_parse(const cJSON *obj, struct mc_meshcluster *mc, struct mc_field_error *err);
+
+/* Frees everything *mc owns and zeroes it; safe on a zeroed or cleared struct. */
+void mc_meshcluster_clear(struct mc_meshcluster *mc);
+
+/* "https://<api_proxy_hostname>.<tailnet>" or the remote_server override; caller frees. */
+char *mc_meshcluster_api_server_url(const struct mc_meshcluster *mc);
+
+#endif

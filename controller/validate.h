@@ -1,0 +1,41 @@
+/*
+ * Validation of a set of MeshClusters, one verdict per cluster. A verdict of "not
+ * accepted" carries the condition reason, the field path and a sentence, and means the
+ * controller touches nothing for that cluster; the other clusters go on.
+ *
+ * Conflicts between clusters (a tailnet hostname used twice, one network whose members
+ * disagree about its gateway port) are resolved the Kubernetes way: the oldest object
+ * (creationTimestamp, then name) keeps the claim and the newer one is rejected, so the
+ * outcome does not depend on list order. Two meshIDs in one set: clusters whose meshID
+ * differs from the local cluster's (or, if the local cluster sets none, from the most common
+ * one) are rejected. An unknown local cluster name rejects every cluster.
+ */
+#ifndef MC_VALIDATE_H
+#define MC_VALIDATE_H
+
+#include "controller/meshcluster.h"
+
+struct mc_verdict {
+    int accepted;
+    struct mc_field_error why; /* set when !accepted */
+};
+
+/*
+ * Fills verdicts[i] for clusters[i], i < n. local is the --cluster-name of this daemon.
+ * Clusters already known to be malformed can be passed with a zeroed struct and a
+ * pre-filled rejected verdict: set skip[i] (may be NULL) and they keep their verdict and
+ * take no part in conflict checks.
+ */
+void mc_validate(const struct mc_meshcluster *clusters, size_t n, const char *local,
+                 const int *skip, struct mc_verdict *verdicts);
+
+/* RFC 1123 label: 1-63 of [a-z0-9-], alphanumeric at both ends. */
+int mc_is_dns1123_label(const char *s);
+/* RFC 1035 label: as above but starting with a letter (Service names). */
+int mc_is_dns1035_label(const char *s);
+/* RFC 1123 subdomain: dot-separated labels, at most 253 characters. */
+int mc_is_dns1123_subdomain(const char *s);
+/* A label value: at most 63 of [A-Za-z0-9._-], alphanumeric at both ends (or empty). */
+int mc_is_label_value(const char *s);
+
+#endif
