@@ -1,0 +1,79 @@
+/*
+ * The health and metrics HTTP server, on libwebsockets joined to the caller's libuv loop:
+ *
+ *   GET /healthz  200 "ok": the loop is turning (this very answer needs it to)
+ *   GET /readyz   200 "ok" when the readiness callback says so, else 503 with its reason
+ *   GET /metrics  200, the registry in Prometheus text format 0.0.4
+ *   anything else 404 (405 for methods other than GET)
+ *
+ * Life cycle, as for other loop-attached objects: k8s_obs_server_new() allocates,
+ * k8s_obs_server_start() listens, k8s_obs_server_close() tears the server down and calls back
+ * from the loop once libwebsockets has released every handle it had on the loop; only then (in
+ * or after that callback) may k8s_obs_server_free() run. A server that was never started can be
+ * freed at once; after a failed start, close it like a started one (libwebsockets may already
+ * hold handles on the loop) and free it in the callback.
+ *
+ * Everything runs on the loop thread: the readiness callback and the metrics rendering happen
+ * inside the loop, so they must not block.
+ *
+ * Note: libwebsockets' log level is process-wide; start() sets it to errors and warnings (to
+ * stderr) unless K8S_OBS_SERVER_KEEP_LWS_LOGS is set in opts.flags.
+ */
+#ifndef K8S_OBS_SERVER_H
+#define K8S_OBS_SERVER_H
+
+#include <stddef.h>
+
+#include <uv.h>
+
+#include "k8s/metrics.h"
+
+typedef struct k8s_obs_server k8s_obs_server;
+
+/*
+ * Returns nonzero when ready. When not ready it writes a one-line reason into reason (size
+ * bytes, NUL-terminated), which /readyz returns as the 503 body.
+ */
+typedef int (*k8s_obs_ready_fn)(void *data, char *reason, size_t size);
+
+typedef void (*k8s_obs_server_cb)(k8s_obs_server *srv, void *data);
+
+#define K8S_OBS_SERVER_KEEP_LWS_LOGS 0x1u
+
+typedef struct {
+    const char *addr;       /* ":8081" (all interfaces), "127.0.0.1:0", "[::1]:8080" */
+    k8s_metrics *metrics;   /* borrowed, must outlive the server; NULL serves an empty page */
+    k8s_obs_ready_fn ready; /* NULL: always ready */
+    void *ready_data;
+    unsigned flags;
+} k8s_obs_server_opts;
+
+/* Copies opts (addr included). Returns NULL on allocation failure. */
+k8s_obs_server *k8s_obs_server_new(uv_loop_t *loop, const k8s_obs_server_opts *opts);
+
+/*
+ * Binds and listens. Returns 0, -EINVAL for a malformed address, -EADDRINUSE or another negative
+ * errno when the port cannot be bound, -EIO when libwebsockets (or its libuv plugin, Debian's
+ * libwebsockets-evlib-uv) cannot start, -EALREADY when already started.
+ */
+int k8s_obs_server_start(k8s_obs_server *srv);
+
+/* The bound TCP port once started (the real one when the address asked for port 0), else -1. */
+int k8s_obs_server_port(const k8s_obs_server *srv);
+
+/*
+ * Stops serving and releases the loop. cb (may be NULL) runs from the loop when done; never
+ * from inside this call. On a server that is not started, cb still runs on the next loop turn.
+ */
+void k8s_obs_server_close(k8s_obs_server *srv, k8s_obs_server_cb cb, void *data);
+
+/* Frees the server: when never started, or in or after the close callback. NULL is a no-op. */
+void k8s_obs_server_free(k8s_obs_server *srv);
+
+/*
+ * Splits "host:port" (host empty for all interfaces, IPv6 in brackets) into host (numeric, or ""
+ * for all) and port. Returns 0 or -EINVAL. Exposed for flag validation and tests.
+ */
+int k8s_obs_parse_addr(const char *addr, char *host, size_t host_size, int *port);
+
+#endif
