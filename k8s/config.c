@@ -1,0 +1,481 @@
+/* kubeconfig and in-cluster configuration; see config.h. */
+#include "k8s/config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cjson/cJSON.h>
+
+#include "k8s/yaml.h"
+
+/* Anything bigger than this is not a credential or a kubeconfig. */
+#define CONFIG_MAX_FILE (16u * 1024u * 1024u)
+
+static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+/* Reads a whole file, NUL-terminated. Returns 0 or negative errno. */
+static int read_file(const char *path, char **out, size_t *len)
+{
+    *out = NULL;
+    if (len)
+        *len = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -errno;
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    int rc = buf ? 0 : -ENOMEM;
+    while (rc == 0) {
+        if (n + 1 >= cap) {
+            if (cap >= CONFIG_MAX_FILE) {
+                rc = -EFBIG;
+                break;
+            }
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                rc = -ENOMEM;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        size_t got = fread(buf + n, 1, cap - n - 1, f);
+        n += got;
+        if (got == 0) {
+            if (ferror(f))
+                rc = -EIO;
+            break;
+        }
+    }
+    fclose(f);
+    if (rc) {
+        free(buf);
+        return rc;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    if (len)
+        *len = n;
+    return 0;
+}
+
+static char *path_join(const char *dir, const char *file)
+{
+    if (file[0] == '/' || !dir || !*dir)
+        return strdup(file);
+    size_t n = strlen(dir) + strlen(file) + 2;
+    char *p = malloc(n);
+    if (p)
+        snprintf(p, n, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", file);
+    return p;
+}
+
+static int b64val(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+' || c == '-')
+        return 62;
+    if (c == '/' || c == '_')
+        return 63;
+    return -1;
+}
+
+/* Standard base64 (whitespace ignored, padding optional). Returns 0, -EINVAL or -ENOMEM. */
+static int b64_decode(const char *in, char **out, size_t *outlen)
+{
+    size_t n = strlen(in);
+    char *buf = malloc(n / 4 * 3 + 4);
+    if (!buf)
+        return -ENOMEM;
+    unsigned acc = 0;
+    int bits = 0;
+    size_t o = 0;
+    bool pad = false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)in[i];
+        if (ch == ' ' || ch == '\n' || ch == '\r' || ch == '\t')
+            continue;
+        if (ch == '=') {
+            pad = true;
+            continue;
+        }
+        int v = b64val(ch);
+        if (v < 0 || pad) {
+            free(buf);
+            return -EINVAL;
+        }
+        acc = (acc << 6) | (unsigned)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            buf[o++] = (char)((acc >> bits) & 0xff);
+        }
+    }
+    buf[o] = '\0';
+    *out = buf;
+    *outlen = o;
+    return 0;
+}
+
+static const char *str_member(const cJSON *obj, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return cJSON_IsString(v) && v->valuestring ? v->valuestring : NULL;
+}
+
+/* Finds {name: <name>, <field>: {...}} in a kubeconfig list. */
+static const cJSON *named(const cJSON *root, const char *list, const char *field, const char *name)
+{
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(root, list);
+    const cJSON *it;
+    if (!name)
+        return NULL;
+    cJSON_ArrayForEach(it, arr)
+    {
+        const char *n = str_member(it, "name");
+        if (n && strcmp(n, name) == 0) {
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(it, field);
+            return cJSON_IsObject(v) ? v : NULL;
+        }
+    }
+    return NULL;
+}
+
+/* Loads "<key>-data" (base64) or "<key>" (a file, relative to base_dir) from obj. */
+static int load_blob(const cJSON *obj, const char *key, const char *base_dir, char **out,
+                     size_t *len, char *err, size_t errlen)
+{
+    char data_key[64];
+    snprintf(data_key, sizeof(data_key), "%s-data", key);
+    const char *data = str_member(obj, data_key);
+    const char *file = str_member(obj, key);
+    if (data && *data) {
+        int rc = b64_decode(data, out, len);
+        if (rc == -EINVAL)
+            return fail(err, errlen, rc, "%s is not valid base64", data_key);
+        return rc;
+    }
+    if (file && *file) {
+        char *p = path_join(base_dir, file);
+        if (!p)
+            return -ENOMEM;
+        int rc = read_file(p, out, len);
+        if (rc < 0)
+            fail(err, errlen, rc, "cannot read %s %s: %s", key, p, strerror(-rc));
+        free(p);
+        return rc;
+    }
+    return 0;
+}
+
+static k8s_config *config_alloc(void)
+{
+    return calloc(1, sizeof(k8s_config));
+}
+
+void k8s_config_free(k8s_config *c)
+{
+    if (!c)
+        return;
+    free(c->server);
+    free(c->ca_pem);
+    free(c->cert_pem);
+    if (c->key_pem) {
+        /* Private key material should not linger in freed heap memory. */
+        volatile char *p = c->key_pem;
+        for (size_t i = 0; i < c->key_len; i++)
+            p[i] = 0;
+    }
+    free(c->key_pem);
+    free(c->tls_server_name);
+    free(c->token);
+    free(c->token_file);
+    free(c->namespace);
+    free(c->context);
+    free(c->user_agent);
+    free(c);
+}
+
+static int from_doc(const cJSON *doc, const char *base_dir, const char *context, k8s_config *c,
+                    char *err, size_t errlen)
+{
+    if (!cJSON_IsObject(doc))
+        return fail(err, errlen, -EINVAL, "kubeconfig is not a mapping");
+    const char *ctx_name = context ? context : str_member(doc, "current-context");
+    if (!ctx_name || !*ctx_name)
+        return fail(err, errlen, -EINVAL, "kubeconfig has no current-context");
+    const cJSON *ctx = named(doc, "contexts", "context", ctx_name);
+    if (!ctx)
+        return fail(err, errlen, -EINVAL, "context \"%s\" not found in kubeconfig", ctx_name);
+    const char *cluster_name = str_member(ctx, "cluster");
+    const cJSON *cluster = named(doc, "clusters", "cluster", cluster_name);
+    if (!cluster)
+        return fail(err, errlen, -EINVAL, "cluster \"%s\" of context \"%s\" not found",
+                    cluster_name ? cluster_name : "", ctx_name);
+    const char *user_name = str_member(ctx, "user");
+    const cJSON *user = named(doc, "users", "user", user_name);
+    if (user_name && *user_name && !user)
+        return fail(err, errlen, -EINVAL, "user \"%s\" of context \"%s\" not found", user_name,
+                    ctx_name);
+
+    const cJSON *skip = cJSON_GetObjectItemCaseSensitive(cluster, "insecure-skip-tls-verify");
+    if (cJSON_IsTrue(skip))
+        return fail(err, errlen, -EINVAL,
+                    "cluster \"%s\" sets insecure-skip-tls-verify: refused, TLS verification "
+                    "is always on (give certificate-authority or certificate-authority-data)",
+                    cluster_name);
+    const char *server = str_member(cluster, "server");
+    if (!server || !*server)
+        return fail(err, errlen, -EINVAL, "cluster \"%s\" has no server", cluster_name);
+    if (strncmp(server, "https://", 8) != 0 && strncmp(server, "http://", 7) != 0)
+        return fail(err, errlen, -EINVAL, "server \"%s\" is not an http(s) URL", server);
+    c->server = strdup(server);
+    c->context = strdup(ctx_name);
+    const char *ns = str_member(ctx, "namespace");
+    c->namespace = strdup(ns && *ns ? ns : "default");
+    const char *sni = str_member(cluster, "tls-server-name");
+    if (sni)
+        c->tls_server_name = strdup(sni);
+    if (!c->server || !c->context || !c->namespace || (sni && !c->tls_server_name))
+        return -ENOMEM;
+    size_t n = strlen(c->server);
+    while (n > 8 && c->server[n - 1] == '/')
+        c->server[--n] = '\0';
+
+    int rc =
+        load_blob(cluster, "certificate-authority", base_dir, &c->ca_pem, &c->ca_len, err, errlen);
+    if (rc < 0 || !user)
+        return rc;
+    if (cJSON_GetObjectItemCaseSensitive(user, "exec") ||
+        cJSON_GetObjectItemCaseSensitive(user, "auth-provider"))
+        return fail(err, errlen, -EINVAL,
+                    "user \"%s\" uses an exec or auth-provider plugin: not supported", user_name);
+    rc = load_blob(user, "client-certificate", base_dir, &c->cert_pem, &c->cert_len, err, errlen);
+    if (rc == 0)
+        rc = load_blob(user, "client-key", base_dir, &c->key_pem, &c->key_len, err, errlen);
+    if (rc < 0)
+        return rc;
+    if (!c->cert_pem != !c->key_pem)
+        return fail(err, errlen, -EINVAL,
+                    "user \"%s\" has a client certificate without a key or the reverse", user_name);
+    const char *token = str_member(user, "token");
+    const char *token_file = str_member(user, "tokenFile");
+    if (token && *token && !(c->token = strdup(token)))
+        return -ENOMEM;
+    if (token_file && *token_file && !(c->token_file = path_join(base_dir, token_file)))
+        return -ENOMEM;
+    return 0;
+}
+
+int k8s_config_from_kubeconfig_buf(const char *buf, size_t len, const char *base_dir,
+                                   const char *context, k8s_config **out, char *err, size_t errlen)
+{
+    if (!buf || !out)
+        return -EINVAL;
+    *out = NULL;
+    char yerr[256] = "";
+    cJSON *doc = k8s_yaml_parse_one(buf, len, yerr, sizeof(yerr));
+    if (!doc)
+        return fail(err, errlen, -EINVAL, "kubeconfig: %s", yerr);
+    k8s_config *c = config_alloc();
+    if (!c) {
+        cJSON_Delete(doc);
+        return -ENOMEM;
+    }
+    int rc = from_doc(doc, base_dir, context, c, err, errlen);
+    cJSON_Delete(doc);
+    if (rc < 0) {
+        if (rc == -ENOMEM)
+            fail(err, errlen, rc, "out of memory");
+        k8s_config_free(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+static bool file_exists(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int k8s_config_from_kubeconfig(const char *path, const char *context, k8s_config **out, char *err,
+                               size_t errlen)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    char *chosen = NULL;
+    if (path && *path) {
+        chosen = strdup(path);
+    } else {
+        const char *env = getenv("KUBECONFIG");
+        if (env && *env) {
+            char *list = strdup(env);
+            if (!list)
+                return -ENOMEM;
+            char *save = NULL;
+            for (char *p = strtok_r(list, ":", &save); p; p = strtok_r(NULL, ":", &save)) {
+                if (file_exists(p)) {
+                    chosen = strdup(p);
+                    break;
+                }
+            }
+            free(list);
+            if (!chosen)
+                return fail(err, errlen, -ENOENT, "no file of $KUBECONFIG exists");
+        } else {
+            const char *home = getenv("HOME");
+            if (!home || !*home)
+                return fail(err, errlen, -ENOENT, "no kubeconfig: $KUBECONFIG and $HOME unset");
+            chosen = path_join(home, ".kube/config");
+        }
+    }
+    if (!chosen)
+        return -ENOMEM;
+    char *buf;
+    size_t len;
+    int rc = read_file(chosen, &buf, &len);
+    if (rc < 0) {
+        fail(err, errlen, rc, "cannot read kubeconfig %s: %s", chosen, strerror(-rc));
+        free(chosen);
+        return rc;
+    }
+    char *slash = strrchr(chosen, '/');
+    if (slash)
+        slash == chosen ? (void)(slash[1] = '\0') : (void)(*slash = '\0');
+    rc = k8s_config_from_kubeconfig_buf(buf, len, slash ? chosen : NULL, context, out, err, errlen);
+    free(buf);
+    free(chosen);
+    return rc;
+}
+
+static char *trimmed(char *s)
+{
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t'))
+        s[--n] = '\0';
+    size_t lead = strspn(s, " \t\r\n");
+    if (lead)
+        memmove(s, s + lead, n - lead + 1);
+    return s;
+}
+
+int k8s_config_from_incluster(const char *root, k8s_config **out, char *err, size_t errlen)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    const char *host = getenv("KUBERNETES_SERVICE_HOST");
+    const char *port = getenv("KUBERNETES_SERVICE_PORT");
+    if (!host || !*host || !port || !*port)
+        return fail(err, errlen, -ENOENT,
+                    "not in a cluster: KUBERNETES_SERVICE_HOST/_PORT are not set");
+    k8s_config *c = config_alloc();
+    if (!c)
+        return -ENOMEM;
+    char *sa = path_join(root && *root ? root : "/", K8S_SA_DIR);
+    char *ca_path = sa ? path_join(sa, "ca.crt") : NULL;
+    char *ns_path = sa ? path_join(sa, "namespace") : NULL;
+    size_t slen = strlen(host) + strlen(port) + 16;
+    c->server = malloc(slen);
+    c->token_file = sa ? path_join(sa, "token") : NULL;
+    c->context = strdup("in-cluster");
+    int rc = 0;
+    if (!sa || !ca_path || !ns_path || !c->server || !c->token_file || !c->context) {
+        rc = fail(err, errlen, -ENOMEM, "out of memory");
+        goto out;
+    }
+    snprintf(c->server, slen, strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s", host, port);
+    rc = read_file(ca_path, &c->ca_pem, &c->ca_len);
+    if (rc < 0) {
+        fail(err, errlen, rc, "cannot read %s: %s", ca_path, strerror(-rc));
+        goto out;
+    }
+    const char *pod_ns = getenv("POD_NAMESPACE");
+    if (pod_ns && *pod_ns) {
+        c->namespace = strdup(pod_ns);
+    } else {
+        char *ns = NULL;
+        if (read_file(ns_path, &ns, NULL) == 0 && *trimmed(ns))
+            c->namespace = ns;
+        else {
+            free(ns);
+            c->namespace = strdup("default");
+        }
+    }
+    if (!c->namespace) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    /* A pod without its token cannot talk to the API server; say so at start-up. */
+    const char *tok;
+    rc = k8s_config_token(c, 0, true, &tok);
+    if (rc < 0 || !tok) {
+        rc = rc < 0 ? rc : -ENOENT;
+        fail(err, errlen, rc, "cannot read the service-account token %s", c->token_file);
+    }
+out:
+    free(sa);
+    free(ca_path);
+    free(ns_path);
+    if (rc < 0)
+        k8s_config_free(c);
+    else
+        *out = c;
+    return rc;
+}
+
+int k8s_config_load(const char *path, const char *context, k8s_config **out, char *err,
+                    size_t errlen)
+{
+    const char *host = getenv("KUBERNETES_SERVICE_HOST");
+    if ((!path || !*path) && host && *host && !getenv("KUBECONFIG"))
+        return k8s_config_from_incluster(NULL, out, err, errlen);
+    return k8s_config_from_kubeconfig(path, context, out, err, errlen);
+}
+
+int k8s_config_token(k8s_config *c, uint64_t now_ms, bool force, const char **token)
+{
+    *token = NULL;
+    if (!c)
+        return -EINVAL;
+    if (c->token_file &&
+        (force || !c->token_read_once || now_ms - c->token_read_ms >= K8S_TOKEN_REREAD_MS)) {
+        c->token_read_once = true;
+        c->token_read_ms = now_ms;
+        char *t = NULL;
+        if (read_file(c->token_file, &t, NULL) == 0 && *trimmed(t)) {
+            free(c->token);
+            c->token = t;
+        } else {
+            free(t); /* keep the previous token: a rotation may be half-written */
+        }
+    }
+    *token = c->token;
+    if (!c->token && c->token_file)
+        return -ENOENT;
+    return 0;
+}

@@ -1,0 +1,366 @@
+/*
+ * Aggregating core/v1 Event recorder; see events.h.
+ */
+#include "k8s/events.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "k8s/strmap.h"
+
+typedef struct ev_entry {
+    struct ev_entry *prev, *next; /* LRU list, most recent first */
+    k8s_event_recorder *r;
+    const char *key; /* the map's copy */
+    cJSON *proto;    /* the Event as first created (owned) */
+    char *name, *ns;
+    unsigned long count;   /* occurrences so far */
+    unsigned long sending; /* count carried by the write in flight */
+    int created;
+    char last_ts[32];
+    k8s_request *req;
+} ev_entry;
+
+struct k8s_event_recorder {
+    k8s_client *client;
+    char *component, *instance;
+    size_t max_cached;
+    k8s__strmap entries;
+    ev_entry *head, *tail;
+    size_t in_flight;
+    unsigned long seq;
+    int stopping;
+    void (*stop_cb)(k8s_event_recorder *r, void *data);
+    void *stop_data;
+    k8s_event_stats stats;
+};
+
+static const k8s_resource_ref events_ref = {.version = "v1", .resource = "events"};
+
+static void now_rfc3339(char *buf, size_t len)
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static const char *str_at(const cJSON *obj, const char *a, const char *b)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, a);
+    if (b)
+        v = cJSON_GetObjectItemCaseSensitive(v, b);
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* LRU bookkeeping                                                                             */
+/* ------------------------------------------------------------------------------------------ */
+
+static void lru_unlink(k8s_event_recorder *r, ev_entry *e)
+{
+    if (e->prev)
+        e->prev->next = e->next;
+    else
+        r->head = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
+    else
+        r->tail = e->prev;
+    e->prev = e->next = NULL;
+}
+
+static void lru_push_front(k8s_event_recorder *r, ev_entry *e)
+{
+    e->prev = NULL;
+    e->next = r->head;
+    if (r->head)
+        r->head->prev = e;
+    r->head = e;
+    if (!r->tail)
+        r->tail = e;
+}
+
+static void entry_free(ev_entry *e)
+{
+    cJSON_Delete(e->proto);
+    free(e->name);
+    free(e->ns);
+    free(e);
+}
+
+static void entry_forget(k8s_event_recorder *r, ev_entry *e)
+{
+    lru_unlink(r, e);
+    k8s__strmap_remove(&r->entries, e->key);
+    entry_free(e);
+}
+
+/* Forgets least recently used entries over the bound; entries with a write in flight stay. */
+static void evict(k8s_event_recorder *r)
+{
+    ev_entry *e = r->tail;
+    while (r->entries.count > r->max_cached && e) {
+        ev_entry *prev = e->prev;
+        if (!e->req) {
+            entry_forget(r, e);
+            r->stats.evicted++;
+        }
+        e = prev;
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Writes                                                                                      */
+/* ------------------------------------------------------------------------------------------ */
+
+static void flush(ev_entry *e);
+
+static void maybe_finish_stop(k8s_event_recorder *r)
+{
+    if (r->stopping && r->in_flight == 0 && r->stop_cb) {
+        void (*cb)(k8s_event_recorder *, void *) = r->stop_cb;
+        r->stop_cb = NULL;
+        cb(r, r->stop_data);
+    }
+}
+
+static void on_write_done(k8s_request *req, k8s_response *res, void *data)
+{
+    ev_entry *e = data;
+    k8s_event_recorder *r = e->r;
+    e->req = NULL;
+    r->in_flight--;
+    if (r->stopping) {
+        maybe_finish_stop(r);
+        return;
+    }
+    unsigned long sent = e->sending;
+    e->sending = 0;
+    if (res->err.code == K8S_OK) {
+        if (e->created)
+            r->stats.patched++;
+        else
+            r->stats.created++;
+        e->created = 1;
+        if (e->count > sent)
+            flush(e); /* repeats arrived while this write was in flight */
+    } else if (e->created && res->err.code == K8S_ERR_NOT_FOUND) {
+        e->created = 0; /* the Event expired server-side: create it again */
+        flush(e);
+    } else if (!e->created && res->err.code == K8S_ERR_ALREADY_EXISTS) {
+        e->created = 1; /* a previous attempt did land */
+        flush(e);
+    } else {
+        r->stats.failed++;
+        if (e->count > sent)
+            flush(e);
+    }
+    evict(r);
+}
+
+static void flush(ev_entry *e)
+{
+    k8s_event_recorder *r = e->r;
+    if (e->req || r->stopping)
+        return;
+    cJSON *body;
+    k8s_request_opts o = {
+        .ref = events_ref, .on_done = on_write_done, .data = e, .max_attempts = 3};
+    o.ref.namespace = e->ns;
+    if (!e->created) {
+        body = cJSON_Duplicate(e->proto, 1);
+        if (body) {
+            cJSON_ReplaceItemInObjectCaseSensitive(body, "count",
+                                                   cJSON_CreateNumber((double)e->count));
+            cJSON_ReplaceItemInObjectCaseSensitive(body, "lastTimestamp",
+                                                   cJSON_CreateString(e->last_ts));
+        }
+        o.verb = K8S_VERB_CREATE;
+    } else {
+        body = cJSON_CreateObject();
+        if (body) {
+            cJSON_AddNumberToObject(body, "count", (double)e->count);
+            cJSON_AddStringToObject(body, "lastTimestamp", e->last_ts);
+        }
+        o.verb = K8S_VERB_PATCH;
+        o.patch_type = K8S_PATCH_MERGE;
+        o.ref.name = e->name;
+    }
+    if (!body) {
+        r->stats.failed++;
+        return;
+    }
+    o.body = body;
+    e->sending = e->count;
+    if (k8s_request_start(r->client, &o, &e->req) != 0) {
+        e->req = NULL;
+        e->sending = 0;
+        r->stats.failed++;
+    } else {
+        r->in_flight++;
+    }
+    cJSON_Delete(body);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Public API                                                                                  */
+/* ------------------------------------------------------------------------------------------ */
+
+static cJSON *make_proto(k8s_event_recorder *r, const cJSON *obj, const char *ns, const char *name,
+                         const char *type, const char *reason, const char *message, const char *ts)
+{
+    cJSON *ev = cJSON_CreateObject();
+    cJSON_AddStringToObject(ev, "apiVersion", "v1");
+    cJSON_AddStringToObject(ev, "kind", "Event");
+    cJSON *md = cJSON_AddObjectToObject(ev, "metadata");
+    cJSON_AddStringToObject(md, "name", name);
+    cJSON_AddStringToObject(md, "namespace", ns);
+    cJSON *inv = cJSON_AddObjectToObject(ev, "involvedObject");
+    cJSON_AddStringToObject(inv, "apiVersion", str_at(obj, "apiVersion", NULL));
+    cJSON_AddStringToObject(inv, "kind", str_at(obj, "kind", NULL));
+    cJSON_AddStringToObject(inv, "name", str_at(obj, "metadata", "name"));
+    const char *ons = str_at(obj, "metadata", "namespace");
+    if (ons[0])
+        cJSON_AddStringToObject(inv, "namespace", ons);
+    const char *uid = str_at(obj, "metadata", "uid");
+    if (uid[0])
+        cJSON_AddStringToObject(inv, "uid", uid);
+    cJSON_AddStringToObject(ev, "type", type);
+    cJSON_AddStringToObject(ev, "reason", reason);
+    cJSON_AddStringToObject(ev, "message", message);
+    cJSON_AddNumberToObject(ev, "count", 1);
+    cJSON_AddStringToObject(ev, "firstTimestamp", ts);
+    cJSON_AddStringToObject(ev, "lastTimestamp", ts);
+    cJSON *src = cJSON_AddObjectToObject(ev, "source");
+    cJSON_AddStringToObject(src, "component", r->component);
+    cJSON_AddStringToObject(ev, "reportingComponent", r->component);
+    cJSON_AddStringToObject(ev, "reportingInstance", r->instance ? r->instance : "");
+    return ev;
+}
+
+int k8s_event_record(k8s_event_recorder *r, const cJSON *obj, const char *type, const char *reason,
+                     const char *message)
+{
+    if (r->stopping)
+        return -ESHUTDOWN;
+    const char *oname = str_at(obj, "metadata", "name");
+    if (!oname[0] || !type || !reason || !message)
+        return -EINVAL;
+    const char *ons = str_at(obj, "metadata", "namespace");
+    const char *ns = ons[0] ? ons : "default";
+    size_t klen = strlen(str_at(obj, "apiVersion", NULL)) + strlen(str_at(obj, "kind", NULL)) +
+                  strlen(ns) + strlen(oname) + strlen(str_at(obj, "metadata", "uid")) +
+                  strlen(type) + strlen(reason) + strlen(message) + 16;
+    char *key = malloc(klen);
+    if (!key)
+        return -ENOMEM;
+    snprintf(key, klen, "%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s",
+             str_at(obj, "apiVersion", NULL), str_at(obj, "kind", NULL), ns, oname,
+             str_at(obj, "metadata", "uid"), type, reason, message);
+    char ts[32];
+    now_rfc3339(ts, sizeof(ts));
+
+    ev_entry *e = k8s__strmap_get(&r->entries, key);
+    if (e) {
+        free(key);
+        e->count++;
+        memcpy(e->last_ts, ts, sizeof(ts));
+        lru_unlink(r, e);
+        lru_push_front(r, e);
+        r->stats.recorded++;
+        flush(e); /* no-op while a write is in flight; its completion sends the new count */
+        return 0;
+    }
+
+    e = calloc(1, sizeof(*e));
+    char name[300];
+    /* Unique per recorder and time, like client-go's "<object>.<hex nanoseconds>". */
+    snprintf(name, sizeof(name), "%.200s.%llx%04lx", oname, (unsigned long long)uv_hrtime(),
+             (r->seq++) & 0xffff);
+    if (e) {
+        e->r = r;
+        e->count = 1;
+        memcpy(e->last_ts, ts, sizeof(ts));
+        e->name = strdup(name);
+        e->ns = strdup(ns);
+        e->proto = make_proto(r, obj, ns, name, type, reason, message, ts);
+    }
+    if (!e || !e->name || !e->ns || !e->proto ||
+        k8s__strmap_put(&r->entries, key, e, &e->key) != 0) {
+        if (e)
+            entry_free(e);
+        free(key);
+        return -ENOMEM;
+    }
+    free(key);
+    lru_push_front(r, e);
+    r->stats.recorded++;
+    flush(e);
+    evict(r);
+    return 0;
+}
+
+int k8s_event_recorder_new(k8s_client *c, const k8s_event_recorder_opts *opts,
+                           k8s_event_recorder **out)
+{
+    *out = NULL;
+    if (!c || !opts || !opts->component)
+        return -EINVAL;
+    k8s_event_recorder *r = calloc(1, sizeof(*r));
+    if (!r)
+        return -ENOMEM;
+    r->client = c;
+    r->max_cached = opts->max_cached ? opts->max_cached : 1024;
+    r->component = strdup(opts->component);
+    r->instance = opts->instance ? strdup(opts->instance) : NULL;
+    if (!r->component || (opts->instance && !r->instance)) {
+        k8s_event_recorder_free(r);
+        return -ENOMEM;
+    }
+    *out = r;
+    return 0;
+}
+
+void k8s_event_recorder_stop(k8s_event_recorder *r, void (*cb)(k8s_event_recorder *r, void *data),
+                             void *data)
+{
+    if (r->stopping)
+        return;
+    r->stopping = 1;
+    r->stop_cb = cb;
+    r->stop_data = data;
+    for (ev_entry *e = r->head; e; e = e->next)
+        if (e->req)
+            k8s_request_cancel(e->req);
+    /* With nothing in flight there is nothing to wait for; cb then runs from here. */
+    maybe_finish_stop(r);
+}
+
+static void free_entry_value(void *p)
+{
+    entry_free(p);
+}
+
+void k8s_event_recorder_free(k8s_event_recorder *r)
+{
+    if (!r)
+        return;
+    k8s__strmap_clear(&r->entries, free_entry_value);
+    free(r->component);
+    free(r->instance);
+    free(r);
+}
+
+void k8s_event_recorder_get_stats(const k8s_event_recorder *r, k8s_event_stats *out)
+{
+    *out = r->stats;
+}
+
+size_t k8s_event_recorder_in_flight(const k8s_event_recorder *r)
+{
+    return r->in_flight;
+}

@@ -1,0 +1,229 @@
+"""What the real server does for particular built-in kinds beyond schema validation:
+Service defaults, cluster IP allocation and immutability rules, Secret stringData folding,
+Namespace phases and finalizers, CustomResourceDefinition naming checks."""
+import base64
+import ipaddress
+import random
+import threading
+
+
+CRD_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
+
+
+class IpAllocator:
+    """Cluster IPs from 10.96.0.0/12 (10.96.0.1 is the kubernetes Service) and node ports."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._net = ipaddress.ip_network("10.96.0.0/12")
+        self._used = {"10.96.0.1"}
+        self._ports = set()
+
+    def ip(self):
+        with self._lock:
+            while True:
+                cand = str(self._net[random.randrange(16, self._net.num_addresses - 1)])
+                if cand not in self._used:
+                    self._used.add(cand)
+                    return cand
+
+    def take(self, ip):
+        with self._lock:
+            if ip in self._used:
+                return False
+            self._used.add(ip)
+            return True
+
+    def node_port(self):
+        with self._lock:
+            while True:
+                p = random.randint(30000, 32767)
+                if p not in self._ports:
+                    self._ports.add(p)
+                    return p
+
+
+def _cause(reason, field, message):
+    return {"reason": reason, "field": field, "message": message}
+
+
+def _service_defaults(api, old, svc, creating):
+    spec = svc.setdefault("spec", {})
+    spec.setdefault("type", "ClusterIP")
+    t = spec["type"]
+    ospec = (old or {}).get("spec", {})
+    if t == "ExternalName":
+        # dropTypeDependentFields: switching to ExternalName clears what the client left as-is
+        if old is not None and spec.get("clusterIP") == ospec.get("clusterIP"):
+            for k in ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"):
+                spec.pop(k, None)
+        if old is not None and spec.get("internalTrafficPolicy") == ospec.get("internalTrafficPolicy"):
+            spec.pop("internalTrafficPolicy", None)
+    else:
+        if old is not None and not spec.get("clusterIP") and ospec.get("clusterIP"):
+            spec["clusterIP"] = ospec["clusterIP"]
+            spec["clusterIPs"] = ospec.get("clusterIPs", [ospec["clusterIP"]])
+        if not spec.get("clusterIP"):
+            spec["clusterIP"] = api.ips.ip()
+        elif creating and spec["clusterIP"] != "None":
+            api.ips.take(spec["clusterIP"])
+        spec.setdefault("clusterIPs", [spec["clusterIP"]])
+        spec.setdefault("ipFamilies", ["IPv4"])
+        spec.setdefault("ipFamilyPolicy", "SingleStack")
+        spec.setdefault("internalTrafficPolicy", "Cluster")
+    spec.setdefault("sessionAffinity", "None")
+    for p in spec.get("ports") or []:
+        if isinstance(p, dict):
+            p.setdefault("protocol", "TCP")
+            p.setdefault("targetPort", p.get("port"))
+            if t in ("NodePort", "LoadBalancer") and not p.get("nodePort"):
+                old_np = [q.get("nodePort") for q in ospec.get("ports") or []
+                          if isinstance(q, dict) and q.get("port") == p.get("port") and q.get("nodePort")]
+                p["nodePort"] = old_np[0] if old_np else api.ips.node_port()
+    if t in ("NodePort", "LoadBalancer"):
+        spec.setdefault("externalTrafficPolicy", "Cluster")
+    if t == "LoadBalancer":
+        spec.setdefault("allocateLoadBalancerNodePorts", True)
+    if creating:
+        svc["status"] = {"loadBalancer": {}}
+
+
+def _service_causes(old, svc):
+    spec = svc.get("spec", {})
+    ospec = (old or {}).get("spec", {})
+    t = spec.get("type")
+    out = []
+    if t not in ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName"):
+        out.append(_cause("FieldValueNotSupported", "spec.type",
+                          'Unsupported value: "%s": supported values: "ClusterIP", "ExternalName", '
+                          '"LoadBalancer", "NodePort"' % t))
+        return out
+    if t == "ExternalName":
+        if not spec.get("externalName"):
+            out.append(_cause("FieldValueRequired", "spec.externalName", "Required value"))
+        if spec.get("clusterIP") and spec.get("clusterIP") != "None":
+            out.append(_cause("FieldValueForbidden", "spec.clusterIPs",
+                              "Forbidden: may not be set for ExternalName services"))
+    elif spec.get("clusterIP") != "None" and not spec.get("ports"):
+        out.append(_cause("FieldValueRequired", "spec.ports", "Required value"))
+    ports = spec.get("ports") or []
+    if len(ports) > 1:
+        for i, p in enumerate(ports):
+            if isinstance(p, dict) and not p.get("name"):
+                out.append(_cause("FieldValueRequired", "spec.ports[%d].name" % i, "Required value"))
+    for i, p in enumerate(ports):
+        if isinstance(p, dict):
+            port = p.get("port")
+            if not isinstance(port, int) or not 1 <= port <= 65535:
+                out.append(_cause("FieldValueInvalid", "spec.ports[%d].port" % i,
+                                  "Invalid value: %s: must be between 1 and 65535, inclusive" % port))
+    if old is not None:
+        if ospec.get("clusterIP") and spec.get("clusterIP") and spec["clusterIP"] != ospec["clusterIP"] \
+                and t != "ExternalName":
+            out.append(_cause("FieldValueInvalid", "spec.clusterIPs[0]",
+                              'Invalid value: []string{"%s"}: may not change once set' % spec["clusterIP"]))
+        if ospec.get("loadBalancerClass") != spec.get("loadBalancerClass") and \
+                ospec.get("type") == "LoadBalancer" and t == "LoadBalancer":
+            out.append(_cause("FieldValueInvalid", "spec.loadBalancerClass",
+                              "Invalid value: %s: may not change once set" %
+                              ('"%s"' % spec["loadBalancerClass"] if spec.get("loadBalancerClass") else "null")))
+    if spec.get("loadBalancerClass") and t != "LoadBalancer":
+        out.append(_cause("FieldValueForbidden", "spec.loadBalancerClass",
+                          "Forbidden: may only be used when `type` is 'LoadBalancer'"))
+    return out
+
+
+def _fold_string_data(secret):
+    sd = secret.pop("stringData", None)
+    if isinstance(sd, dict):
+        data = secret.setdefault("data", {}) or {}
+        secret["data"] = data
+        for k, v in sd.items():
+            data[k] = base64.b64encode(str(v).encode()).decode()
+    secret.setdefault("type", "Opaque")
+
+
+def _secret_causes(old, secret):
+    out = []
+    for k, v in (secret.get("data") or {}).items():
+        try:
+            base64.b64decode(v or "", validate=True)
+        except Exception:
+            out.append(_cause("FieldValueInvalid", "data[%s]" % k, "Invalid value: illegal base64 data"))
+    if old is not None and old.get("type", "Opaque") != secret.get("type", "Opaque"):
+        out.append(_cause("FieldValueInvalid", "type", 'Invalid value: "%s": field is immutable'
+                          % secret.get("type")))
+    if old is not None and old.get("immutable") and (old.get("data") != secret.get("data")):
+        out.append(_cause("FieldValueForbidden", "data",
+                          "Forbidden: field is immutable when `immutable` is set"))
+    return out
+
+
+def _crd_causes(old, crd):
+    out = []
+    spec = crd.get("spec") or {}
+    names = spec.get("names") or {}
+    name = crd["metadata"].get("name", "")
+    want = "%s.%s" % (names.get("plural", ""), spec.get("group", ""))
+    if name != want:
+        out.append(_cause("FieldValueInvalid", "metadata.name",
+                          'Invalid value: "%s": must be spec.names.plural+"."+spec.group' % name))
+    versions = spec.get("versions") or []
+    storage = [v for v in versions if isinstance(v, dict) and v.get("storage")]
+    if len(storage) != 1:
+        out.append(_cause("FieldValueInvalid", "spec.versions",
+                          "Invalid value: []apiextensions.CustomResourceDefinitionVersion{...}: "
+                          "must have exactly one version marked as storage version"))
+    if spec.get("scope") not in ("Namespaced", "Cluster"):
+        out.append(_cause("FieldValueNotSupported", "spec.scope",
+                          'Unsupported value: "%s": supported values: "Cluster", "Namespaced"' % spec.get("scope")))
+    for i, v in enumerate(versions):
+        if isinstance(v, dict) and not ((v.get("schema") or {}).get("openAPIV3Schema")):
+            out.append(_cause("FieldValueRequired", "spec.versions[%d].schema.openAPIV3Schema" % i,
+                              "Required value: schemas are required"))
+    if old is not None and (old.get("spec") or {}).get("scope") != spec.get("scope"):
+        out.append(_cause("FieldValueInvalid", "spec.scope", 'Invalid value: "%s": field is immutable'
+                          % spec.get("scope")))
+    return out
+
+
+def validate(api, res, old, obj):
+    """Built-in semantic rules; also applies the defaults that go with them."""
+    if not res.builtin:
+        return []
+    gr = res.gr
+    if gr == ("", "services"):
+        _service_defaults(api, old, obj, old is None)
+        return _service_causes(old, obj)
+    if gr == ("", "secrets"):
+        _fold_string_data(obj)
+        return _secret_causes(old, obj)
+    if gr == ("apiextensions.k8s.io", "customresourcedefinitions"):
+        return _crd_causes(old, obj)
+    if gr == ("", "namespaces"):
+        obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
+        if old is None:
+            obj["status"] = {"phase": "Active"}
+        labels = obj["metadata"].setdefault("labels", {})
+        labels["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
+    return []
+
+
+def on_create(api, res, obj):
+    if res.gr == ("apiextensions.k8s.io", "customresourcedefinitions"):
+        spec = obj.get("spec", {})
+        fins = obj["metadata"].setdefault("finalizers", [])
+        if CRD_FINALIZER not in fins:
+            fins.append(CRD_FINALIZER)
+        obj["status"] = {"conditions": [], "acceptedNames": {"plural": "", "kind": ""},
+                         "storedVersions": [v["name"] for v in spec.get("versions", []) if v.get("storage")]}
+
+
+def pending_finalization(res, obj):
+    """Namespaces wait for their spec.finalizers (the namespace controller's work)."""
+    return res.gr == ("", "namespaces") and bool((obj.get("spec") or {}).get("finalizers"))
+
+
+def on_delete_pending(res, obj):
+    if res.gr == ("", "namespaces"):
+        obj.setdefault("status", {})["phase"] = "Terminating"

@@ -1,0 +1,260 @@
+"""Neighbour simulators, each a separate client writing through the API like the real one.
+
+Tailscale operator (cmd/k8s-operator/svc.go): for a Service annotated tailscale.com/tailnet-fqdn
+(or tailnet-ip) it adds its finalizer, creates a headless Service in the `tailscale` namespace,
+rewrites the Service to type ExternalName pointing at it with an Update under field manager
+`tailscale-operator`, and sets the TailscaleProxyReady condition. For a LoadBalancer Service with
+loadBalancerClass tailscale it publishes a MagicDNS hostname and a 100.64.0.0/10 address.
+
+istiod: on start-up (and POST /istiod/restart) takes its root from Secret istio-system/cacerts'
+root-cert.pem, or makes a self-signed one when cacerts does not exist yet, and keeps ConfigMap
+istio-ca-root-cert (key root-cert.pem) with that root in istio-system and every other namespace."""
+import copy
+import os
+import random
+import subprocess
+import threading
+import time
+
+from .api import Ctx, now
+
+SVC = ("", "services")
+FQDN = "tailscale.com/tailnet-fqdn"
+TIP = "tailscale.com/tailnet-ip"
+FINALIZER = "tailscale.com/finalizer"
+MANAGER = "tailscale-operator"
+OPERATOR_NS = "tailscale"
+
+
+def _ensure_namespace(app, name, manager):
+    res = app.registry.get("", "v1", "namespaces")
+    if app.store.get(("", "namespaces"), "", name) is None:
+        app.api.create(res, "", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
+                       Ctx({"fieldManager": manager}))
+
+
+class Tailscale:
+    def __init__(self, app, ready_delay, fail):
+        self.app = app
+        self.ready_delay = ready_delay
+        self.fail = fail
+        self.tailnet = "tail0000.ts.net"
+        self.first_seen = {}
+        self.ips = {}
+        self.lock = threading.Lock()
+
+    def configure(self, body):
+        with self.lock:
+            if "ready_delay" in body:
+                self.ready_delay = float(body["ready_delay"])
+            if "fail" in body:
+                self.fail = bool(body["fail"])
+            if "tailnet" in body:
+                self.tailnet = body["tailnet"]
+        self.watcher.q.put(True)
+
+    def start(self):
+        self.watcher = self.app.store.watch(None)[0]
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        while True:
+            try:
+                self.watcher.q.get(timeout=0.2)
+            except Exception:
+                pass
+            while not self.watcher.q.empty():
+                self.watcher.q.get_nowait()
+            try:
+                with self.app.store.lock:
+                    for svc in self.app.store.list(SVC)[0]:
+                        self._reconcile(svc)
+            except Exception as e:
+                print("tailscale simulator: %r" % (e,), flush=True)
+
+    def _update(self, obj, sub=None):
+        return self.app.api.internal_update(SVC, obj, MANAGER, sub=sub)
+
+    def _reconcile(self, svc):
+        md = svc["metadata"]
+        ann = md.get("annotations") or {}
+        key = (md["namespace"], md["name"])
+        egress = FQDN in ann or TIP in ann
+        lb = (svc.get("spec") or {}).get("type") == "LoadBalancer" and \
+            (svc.get("spec") or {}).get("loadBalancerClass") == "tailscale"
+        fins = md.get("finalizers") or []
+        if md.get("deletionTimestamp") or (not egress and not lb):
+            if FINALIZER in fins:
+                self._cleanup(svc)
+            self.first_seen.pop(key, None)
+            return
+        if FINALIZER not in fins:
+            svc = copy.deepcopy(svc)
+            svc["metadata"]["finalizers"] = fins + [FINALIZER]
+            self._update(svc)
+            return
+        t0 = self.first_seen.setdefault(key, time.monotonic())
+        with self.lock:
+            delay, fail, tailnet = self.ready_delay, self.fail, self.tailnet
+        if time.monotonic() < t0 + delay:
+            return
+        if egress:
+            self._egress(svc, fail)
+        if lb:
+            self._lb(svc, fail, tailnet)
+
+    def _headless(self, svc):
+        md = svc["metadata"]
+        for s in self.app.store.list(SVC, OPERATOR_NS)[0]:
+            labels = s["metadata"].get("labels") or {}
+            if labels.get("tailscale.com/parent-resource") == md["name"] and \
+                    labels.get("tailscale.com/parent-resource-ns") == md["namespace"]:
+                return s
+        _ensure_namespace(self.app, OPERATOR_NS, MANAGER)
+        name = "ts-%s-%s" % (md["name"][:40], "".join(random.choice("bcdfghjklmnpqrstvwxz") for _ in range(5)))
+        res = self.app.registry.get("", "v1", "services")
+        _, created = self.app.api.create(res, OPERATOR_NS, {
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": OPERATOR_NS, "labels": {
+                "tailscale.com/managed": "true", "tailscale.com/parent-resource": md["name"],
+                "tailscale.com/parent-resource-ns": md["namespace"],
+                "tailscale.com/parent-resource-type": "svc"}},
+            "spec": {"clusterIP": "None", "selector": {"app": name}}}, Ctx({"fieldManager": MANAGER}))
+        return created
+
+    def _set_condition(self, svc, status_, reason, message):
+        conds = (svc.get("status") or {}).get("conditions") or []
+        old = [c for c in conds if c.get("type") == "TailscaleProxyReady"]
+        if old and old[0].get("status") == status_ and old[0].get("reason") == reason:
+            return svc
+        cond = {"type": "TailscaleProxyReady", "status": status_, "reason": reason, "message": message,
+                "lastTransitionTime": now() if not old or old[0].get("status") != status_
+                else old[0].get("lastTransitionTime")}
+        svc = copy.deepcopy(svc)
+        svc.setdefault("status", {})["conditions"] = [c for c in conds if c.get("type") != "TailscaleProxyReady"] + [cond]
+        return self._update(svc, sub="status") or svc
+
+    def _egress(self, svc, fail):
+        if fail:
+            self._set_condition(svc, "False", "ProxyCreationFailed",
+                                "failed to provision proxy: simulated failure")
+            return
+        hs = self._headless(svc)
+        want = "%s.%s.svc.cluster.local" % (hs["metadata"]["name"], OPERATOR_NS)
+        spec = svc.get("spec") or {}
+        if spec.get("type") != "ExternalName" or spec.get("externalName") != want or spec.get("selector"):
+            svc = copy.deepcopy(svc)
+            svc["spec"]["type"] = "ExternalName"
+            svc["spec"]["externalName"] = want
+            svc["spec"].pop("selector", None)
+            svc = self._update(svc)
+            if svc is None:
+                return
+        self._set_condition(svc, "True", "ProxyCreated", "ProxyCreated")
+
+    def _lb(self, svc, fail, tailnet):
+        md = svc["metadata"]
+        if fail:
+            self._set_condition(svc, "False", "ProxyCreationFailed", "failed to provision proxy: simulated failure")
+            return
+        host = (md.get("annotations") or {}).get("tailscale.com/hostname") or \
+            "%s-%s" % (md["namespace"], md["name"])
+        key = (md["namespace"], md["name"])
+        ip = self.ips.setdefault(key, "100.%d.%d.%d" % (random.randint(64, 127), random.randint(0, 255),
+                                                        random.randint(1, 254)))
+        want = {"ingress": [{"hostname": "%s.%s" % (host, tailnet)}, {"ip": ip}]}
+        if (svc.get("status") or {}).get("loadBalancer") != want:
+            svc = copy.deepcopy(svc)
+            svc.setdefault("status", {})["loadBalancer"] = want
+            svc = self._update(svc, sub="status")
+            if svc is None:
+                return
+        self._set_condition(svc, "True", "ProxyCreated", "ProxyCreated")
+
+    def _cleanup(self, svc):
+        md = svc["metadata"]
+        for s in self.app.store.list(SVC, OPERATOR_NS)[0]:
+            labels = s["metadata"].get("labels") or {}
+            if labels.get("tailscale.com/parent-resource") == md["name"] and \
+                    labels.get("tailscale.com/parent-resource-ns") == md["namespace"]:
+                self.app.api.internal_delete(SVC, OPERATOR_NS, s["metadata"]["name"])
+        svc = copy.deepcopy(svc)
+        svc["metadata"]["finalizers"] = [f for f in svc["metadata"].get("finalizers") or [] if f != FINALIZER]
+        self._update(svc)
+
+
+class Istiod:
+    """Publishes the root certificate it started with into every namespace (skipping the
+    kube-* ones, like istiod's namespace controller) and restores it when changed or deleted."""
+
+    IGNORED = ("kube-system", "kube-public", "kube-node-lease")
+    CM = ("", "configmaps")
+
+    def __init__(self, app, cert_dir):
+        self.app = app
+        self.dir = cert_dir
+        self.self_signed = None
+        self.root = None
+
+    def start(self):
+        self.watcher = self.app.store.watch(None)[0]
+        self.start_up()
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        while True:
+            ev = self.watcher.q.get()
+            if ev is None:
+                continue
+            busy = ev.gr == ("", "namespaces") or (ev.gr == self.CM and ev.obj["metadata"]["name"] == "istio-ca-root-cert")
+            while not self.watcher.q.empty():
+                nxt = self.watcher.q.get_nowait()
+                busy = busy or (nxt is not None and (nxt.gr == ("", "namespaces") or nxt.gr == self.CM))
+            if busy:
+                try:
+                    self.publish()
+                except Exception as e:
+                    print("istiod simulator: %r" % (e,), flush=True)
+
+    def _self_signed_root(self):
+        if self.self_signed is None:
+            key, crt = os.path.join(self.dir, "istiod-root.key"), os.path.join(self.dir, "istiod-root.crt")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                            "-nodes", "-keyout", key, "-out", crt, "-days", "3650", "-subj",
+                            "/O=cluster.local", "-addext", "basicConstraints=critical,CA:TRUE"],
+                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            with open(crt) as f:
+                self.self_signed = f.read()
+        return self.self_signed
+
+    def start_up(self):
+        """What istiod does when it starts: pick its root (cacerts, else self-signed), publish."""
+        import base64
+        app = self.app
+        with app.store.lock:
+            _ensure_namespace(app, "istio-system", "istiod")
+            secret = app.store.get(("", "secrets"), "istio-system", "cacerts")
+            root = None
+            if secret is not None and (secret.get("data") or {}).get("root-cert.pem"):
+                root = base64.b64decode(secret["data"]["root-cert.pem"]).decode()
+            self.root = root or self._self_signed_root()
+            self.publish()
+
+    def publish(self):
+        app = self.app
+        res = app.registry.get("", "v1", "configmaps")
+        with app.store.lock:
+            for ns in app.store.list(("", "namespaces"))[0]:
+                name = ns["metadata"]["name"]
+                if name in self.IGNORED or ns["metadata"].get("deletionTimestamp"):
+                    continue
+                cur = app.store.get(self.CM, name, "istio-ca-root-cert")
+                if cur is None:
+                    app.api.create(res, name, {
+                        "apiVersion": "v1", "kind": "ConfigMap",
+                        "metadata": {"name": "istio-ca-root-cert", "namespace": name,
+                                     "labels": {"istio.io/config": "true"}},
+                        "data": {"root-cert.pem": self.root}}, Ctx({"fieldManager": "pilot-discovery"}))
+                elif (cur.get("data") or {}).get("root-cert.pem") != self.root:
+                    cur["data"] = {"root-cert.pem": self.root}
+                    app.api.internal_update(self.CM, cur, "pilot-discovery")

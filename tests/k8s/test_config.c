@@ -1,0 +1,297 @@
+/*
+ * Proves configuration loading (k8s/config): kubeconfig current-context and named contexts,
+ * inline -data (base64) vs file forms resolved relative to the kubeconfig's folder, static token
+ * vs tokenFile (read lazily, re-read only after a minute or when forced, a failed re-read keeps
+ * the old token), namespace defaulting, $KUBECONFIG lists, and clear refusals: insecure-skip-
+ * tls-verify, exec plugins, a certificate without a key, bad base64, unknown contexts/clusters,
+ * non-URL servers. In-cluster config is read from a fake root folder: server from the service
+ * env (IPv6 bracketed), CA, namespace file vs $POD_NAMESPACE, token; missing pieces are errors.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "k8s/config.h"
+
+static char dir[64];
+
+static void write_text(const char *name, const char *text)
+{
+    char p[256];
+    snprintf(p, sizeof(p), "%s/%s", dir, name);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static int setup(void **state)
+{
+    strcpy(dir, "/tmp/k8s-config-test.XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    unsetenv("KUBECONFIG");
+    unsetenv("POD_NAMESPACE");
+    unsetenv("KUBERNETES_SERVICE_HOST");
+    unsetenv("KUBERNETES_SERVICE_PORT");
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    return 0;
+}
+
+/* base64("CA-PEM\n") = "Q0EtUEVNCg==", base64("CERT") = "Q0VSVA==", base64("KEY") = "S0VZ" */
+static const char *kubeconfig = "apiVersion: v1\n"
+                                "kind: Config\n"
+                                "current-context: one\n"
+                                "clusters:\n"
+                                "- name: c1\n"
+                                "  cluster:\n"
+                                "    server: https://127.0.0.1:6443/\n"
+                                "    certificate-authority-data: Q0EtUEVNCg==\n"
+                                "- name: c2\n"
+                                "  cluster:\n"
+                                "    server: https://[::1]:7443\n"
+                                "    certificate-authority: ca.pem\n"
+                                "    insecure-skip-tls-verify: false\n"
+                                "- name: bad\n"
+                                "  cluster:\n"
+                                "    server: https://10.0.0.1\n"
+                                "    insecure-skip-tls-verify: true\n"
+                                "- name: noserver\n"
+                                "  cluster: {}\n"
+                                "users:\n"
+                                "- name: u1\n"
+                                "  user:\n"
+                                "    token: static-token\n"
+                                "    client-certificate-data: Q0VSVA==\n"
+                                "    client-key-data: S0VZ\n"
+                                "- name: u2\n"
+                                "  user:\n"
+                                "    client-certificate: sub/cert.pem\n"
+                                "    client-key: sub/key.pem\n"
+                                "    tokenFile: tok\n"
+                                "- name: exec\n"
+                                "  user:\n"
+                                "    exec: {command: aws}\n"
+                                "- name: halfcert\n"
+                                "  user: {client-certificate-data: Q0VSVA==}\n"
+                                "- name: badb64\n"
+                                "  user: {client-certificate-data: '@@@', client-key-data: S0VZ}\n"
+                                "contexts:\n"
+                                "- name: one\n"
+                                "  context: {cluster: c1, user: u1, namespace: team}\n"
+                                "- name: two\n"
+                                "  context: {cluster: c2, user: u2}\n"
+                                "- name: insecure\n"
+                                "  context: {cluster: bad, user: u1}\n"
+                                "- name: exec\n"
+                                "  context: {cluster: c1, user: exec}\n"
+                                "- name: halfcert\n"
+                                "  context: {cluster: c1, user: halfcert}\n"
+                                "- name: badb64\n"
+                                "  context: {cluster: c1, user: badb64}\n"
+                                "- name: nocluster\n"
+                                "  context: {cluster: missing, user: u1}\n"
+                                "- name: nouser\n"
+                                "  context: {cluster: c1, user: missing}\n"
+                                "- name: noserver\n"
+                                "  context: {cluster: noserver}\n";
+
+static void test_current_context_inline_data(void **state)
+{
+    k8s_config *c = NULL;
+    char err[256] = "";
+    assert_int_equal(k8s_config_from_kubeconfig_buf(kubeconfig, strlen(kubeconfig), dir, NULL, &c,
+                                                    err, sizeof(err)),
+                     0);
+    assert_string_equal(c->server, "https://127.0.0.1:6443");
+    assert_string_equal(c->context, "one");
+    assert_string_equal(c->namespace, "team");
+    assert_int_equal(c->ca_len, 7);
+    assert_memory_equal(c->ca_pem, "CA-PEM\n", 7);
+    assert_int_equal(c->cert_len, 4);
+    assert_memory_equal(c->cert_pem, "CERT", 4);
+    assert_int_equal(c->key_len, 3);
+    assert_memory_equal(c->key_pem, "KEY", 3);
+    assert_null(c->token_file);
+    const char *tok;
+    assert_int_equal(k8s_config_token(c, 123, true, &tok), 0);
+    assert_string_equal(tok, "static-token");
+    k8s_config_free(c);
+}
+
+static void test_named_context_files_and_token_file(void **state)
+{
+    char sub[128];
+    snprintf(sub, sizeof(sub), "%s/sub", dir);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    write_text("ca.pem", "FILE-CA");
+    write_text("sub/cert.pem", "FILE-CERT");
+    write_text("sub/key.pem", "FILE-KEY");
+    write_text("tok", "  first-token\n");
+    k8s_config *c = NULL;
+    char err[256] = "";
+    assert_int_equal(k8s_config_from_kubeconfig_buf(kubeconfig, strlen(kubeconfig), dir, "two", &c,
+                                                    err, sizeof(err)),
+                     0);
+    assert_string_equal(c->server, "https://[::1]:7443");
+    assert_string_equal(c->namespace, "default");
+    assert_memory_equal(c->ca_pem, "FILE-CA", c->ca_len);
+    assert_memory_equal(c->cert_pem, "FILE-CERT", c->cert_len);
+    assert_memory_equal(c->key_pem, "FILE-KEY", c->key_len);
+    assert_non_null(c->token_file);
+    assert_null(c->token); /* read lazily */
+
+    const char *tok;
+    assert_int_equal(k8s_config_token(c, 1000, false, &tok), 0);
+    assert_string_equal(tok, "first-token");
+    write_text("tok", "second-token");
+    assert_int_equal(k8s_config_token(c, 1000 + 59999, false, &tok), 0);
+    assert_string_equal(tok, "first-token"); /* not yet a minute */
+    assert_int_equal(k8s_config_token(c, 1000 + 60000, false, &tok), 0);
+    assert_string_equal(tok, "second-token");
+    write_text("tok", "third-token");
+    assert_int_equal(k8s_config_token(c, 1000 + 60001, true, &tok), 0); /* after a 401 */
+    assert_string_equal(tok, "third-token");
+    /* A vanished or empty token file keeps the last good token. */
+    write_text("tok", "\n");
+    assert_int_equal(k8s_config_token(c, 500000, true, &tok), 0);
+    assert_string_equal(tok, "third-token");
+    k8s_config_free(c);
+}
+
+static void expect_refusal(const char *context, const char *needle)
+{
+    k8s_config *c = (k8s_config *)1;
+    char err[512] = "";
+    int rc = k8s_config_from_kubeconfig_buf(kubeconfig, strlen(kubeconfig), dir, context, &c, err,
+                                            sizeof(err));
+    assert_true(rc < 0);
+    assert_null(c);
+    if (!strstr(err, needle))
+        fail_msg("context %s: error \"%s\" does not mention \"%s\"", context, err, needle);
+}
+
+static void test_refusals(void **state)
+{
+    expect_refusal("insecure", "insecure-skip-tls-verify");
+    expect_refusal("exec", "exec");
+    expect_refusal("halfcert", "without a key");
+    expect_refusal("badb64", "base64");
+    expect_refusal("nocluster", "cluster \"missing\"");
+    expect_refusal("nouser", "user \"missing\"");
+    expect_refusal("noserver", "no server");
+    expect_refusal("nope", "context \"nope\" not found");
+    /* "two" names ca.pem, which does not exist in a fresh folder. */
+    expect_refusal("two", "ca.pem");
+
+    k8s_config *c = NULL;
+    char err[256] = "";
+    const char *garbage = "clusters: [\n";
+    assert_true(k8s_config_from_kubeconfig_buf(garbage, strlen(garbage), dir, NULL, &c, err,
+                                               sizeof(err)) < 0);
+    assert_true(strstr(err, "kubeconfig") != NULL);
+    const char *nocur = "apiVersion: v1\nkind: Config\n";
+    assert_true(
+        k8s_config_from_kubeconfig_buf(nocur, strlen(nocur), dir, NULL, &c, err, sizeof(err)) < 0);
+    assert_true(strstr(err, "current-context") != NULL);
+    const char *ftp = "current-context: a\ncontexts: [{name: a, context: {cluster: b}}]\n"
+                      "clusters: [{name: b, cluster: {server: 'ftp://x'}}]\n";
+    assert_true(k8s_config_from_kubeconfig_buf(ftp, strlen(ftp), dir, NULL, &c, err, sizeof(err)) <
+                0);
+}
+
+static void test_kubeconfig_env_list(void **state)
+{
+    write_text("kc", kubeconfig);
+    char env[256];
+    snprintf(env, sizeof(env), "%s/missing:%s/kc", dir, dir);
+    setenv("KUBECONFIG", env, 1);
+    k8s_config *c = NULL;
+    char err[256] = "";
+    assert_int_equal(k8s_config_load(NULL, NULL, &c, err, sizeof(err)), 0);
+    assert_string_equal(c->context, "one");
+    k8s_config_free(c);
+    snprintf(env, sizeof(env), "%s/missing", dir);
+    setenv("KUBECONFIG", env, 1);
+    assert_int_equal(k8s_config_from_kubeconfig(NULL, NULL, &c, err, sizeof(err)), -ENOENT);
+    unsetenv("KUBECONFIG");
+    char path[256];
+    snprintf(path, sizeof(path), "%s/nothing-here", dir);
+    assert_int_equal(k8s_config_from_kubeconfig(path, NULL, &c, err, sizeof(err)), -ENOENT);
+}
+
+static void make_sa(const char *ns, const char *token)
+{
+    char p[256];
+    snprintf(p, sizeof(p), "mkdir -p '%s/%s'", dir, K8S_SA_DIR);
+    assert_int_equal(system(p), 0);
+    write_text(K8S_SA_DIR "/ca.crt", "SA-CA");
+    if (ns)
+        write_text(K8S_SA_DIR "/namespace", ns);
+    if (token)
+        write_text(K8S_SA_DIR "/token", token);
+}
+
+static void test_incluster(void **state)
+{
+    k8s_config *c = NULL;
+    char err[256] = "";
+    assert_int_equal(k8s_config_from_incluster(dir, &c, err, sizeof(err)), -ENOENT);
+    assert_true(strstr(err, "KUBERNETES_SERVICE_HOST") != NULL);
+
+    setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1", 1);
+    setenv("KUBERNETES_SERVICE_PORT", "443", 1);
+    assert_true(k8s_config_from_incluster(dir, &c, err, sizeof(err)) < 0); /* no SA folder */
+    make_sa("mesh-system\n", "sa-token\n");
+    assert_int_equal(k8s_config_from_incluster(dir, &c, err, sizeof(err)), 0);
+    assert_string_equal(c->server, "https://10.96.0.1:443");
+    assert_string_equal(c->namespace, "mesh-system");
+    assert_string_equal(c->context, "in-cluster");
+    assert_memory_equal(c->ca_pem, "SA-CA", c->ca_len);
+    const char *tok;
+    assert_int_equal(k8s_config_token(c, 1, false, &tok), 0);
+    assert_string_equal(tok, "sa-token");
+    k8s_config_free(c);
+
+    setenv("KUBERNETES_SERVICE_HOST", "fd00::1", 1);
+    setenv("POD_NAMESPACE", "from-env", 1);
+    assert_int_equal(k8s_config_from_incluster(dir, &c, err, sizeof(err)), 0);
+    assert_string_equal(c->server, "https://[fd00::1]:443");
+    assert_string_equal(c->namespace, "from-env");
+    k8s_config_free(c);
+    unsetenv("POD_NAMESPACE");
+
+    char p[256];
+    snprintf(p, sizeof(p), "%s/%s/token", dir, K8S_SA_DIR);
+    assert_int_equal(unlink(p), 0);
+    assert_true(k8s_config_from_incluster(dir, &c, err, sizeof(err)) < 0);
+    assert_true(strstr(err, "token") != NULL);
+    unsetenv("KUBERNETES_SERVICE_HOST");
+    unsetenv("KUBERNETES_SERVICE_PORT");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_current_context_inline_data, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_named_context_files_and_token_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kubeconfig_env_list, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_incluster, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

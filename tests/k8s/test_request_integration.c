@@ -1,0 +1,514 @@
+/*
+ * Proves k8s/request + k8s/http against the test API server: a create/get/list(limit,
+ * continue)/update/patch(merge, json, apply)/status/delete round trip with typed errors
+ * (AlreadyExists, Conflict from a stale resourceVersion and from a failed delete precondition,
+ * NotFound, refused options), that done callbacks never run inside the starting call, that a
+ * 429 with Retry-After (plain text like priority-and-fairness, and as a Status) is waited out,
+ * that 500s are retried until success and give up after max_attempts, that a client-side
+ * timeout, a silent watch past its idle timeout and a dead port surface as Timeout/Transport,
+ * that a watch streams events and can be
+ * cancelled mid-stream, that closing the client cancels what is in flight and leaves no libuv
+ * handle behind, and that a rotated token is re-read from the token file after a 401.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "itest.h"
+
+static k8s_resource_ref cm(const char *name)
+{
+    return (k8s_resource_ref){
+        .version = "v1", .resource = "configmaps", .namespace = "default", .name = name};
+}
+
+static cJSON *configmap(const char *name, const char *key, const char *value)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "apiVersion", "v1");
+    cJSON_AddStringToObject(o, "kind", "ConfigMap");
+    cJSON *md = cJSON_AddObjectToObject(o, "metadata");
+    cJSON_AddStringToObject(md, "name", name);
+    cJSON_AddStringToObject(md, "namespace", "default");
+    cJSON *labels = cJSON_AddObjectToObject(md, "labels");
+    cJSON_AddStringToObject(labels, "suite", "k8s-transport");
+    cJSON *data = cJSON_AddObjectToObject(o, "data");
+    cJSON_AddStringToObject(data, key, value);
+    return o;
+}
+
+static void create_cm(uv_loop_t *loop, k8s_client *c, const char *name)
+{
+    it_result r;
+    cJSON *body = configmap(name, "k", "v");
+    it_call(loop, c, (k8s_request_opts){.verb = K8S_VERB_CREATE, .ref = cm(NULL), .body = body},
+            &r);
+    cJSON_Delete(body);
+    if (r.code != K8S_OK)
+        fail_msg("create %s: %s %s", name, k8s_err_name(r.code), r.message);
+    it_result_clear(&r);
+}
+
+static void test_crud_round_trip(void **state)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    k8s_client *c = it_client(&loop, it_config(), NULL);
+    it_result r;
+
+    cJSON *body = configmap("crud-a", "k", "v1");
+    it_call(&loop, c, (k8s_request_opts){.verb = K8S_VERB_CREATE, .ref = cm(NULL), .body = body},
+            &r);
+    assert_int_equal(r.code, K8S_OK);
+    assert_int_equal(r.http_status, 201);
+    assert_int_equal(r.attempts, 1);
+    char *rv1 = strdup(it_str(r.body, "metadata.resourceVersion"));
+    it_result_clear(&r);
+
+    it_call(&loop, c, (k8s_request_opts){.verb = K8S_VERB_CREATE, .ref = cm(NULL), .body = body},
+            &r);
+    assert_int_equal(r.code, K8S_ERR_ALREADY_EXISTS);
+    assert_int_equal(r.http_status, 409);
+    assert_string_equal(r.details_name, "crud-a");
+    it_result_clear(&r);
+
+    it_call(&loop, c, (k8s_request_opts){.verb = K8S_VERB_GET, .ref = cm("crud-a")}, &r);
+    assert_int_equal(r.code, K8S_OK);
+    assert_string_equal(it_str(r.body, "data.k"), "v1");
+    it_result_clear(&r);
+
+    /* Update with the right resourceVersion, then again with the now stale one. */
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(body, "data"), "k", cJSON_CreateString("v2"));
+    it_call(
+        &loop, c,
+        (k8s_request_opts){
+            .verb = K8S_VERB_UPDATE, .ref = cm("crud-a"), .body = body, .resource_version = rv1},
+        &r);
+    assert_int_equal(r.code, K8S_OK);
+    assert_string_equal(it_str(r.body, "data.k"), "v2");
+    assert_string_not_equal(it_str(r.body, "metadata.resourceVersion"), rv1);
+    it_result_clear(&r);
+    it_call(
+        &loop, c,
+        (k8s_request_opts){
+            .verb = K8S_VERB_UPDATE, .ref = cm("crud-a"), .body = body, .resource_version = rv1},
+        &r);
+    assert_int_equal(r.code, K8S_ERR_CONFLICT);
+    assert_int_equal(r.attempts, 1); /* a Conflict is the caller's to resolve, never retried */
+    assert_non_null(strstr(r.message, "the object has been modified"));
+    it_result_clear(&r);
+    cJSON_Delete(body);
+    free(rv1);
+
+    cJSON *patch = it_json("{\"data\":{\"merged\":\"m\"}}");
+    it_call(&loop, c,
+            (k8s_request_opts){.verb = K8S_VERB_PATCH,
+                               .ref = cm("crud-a"),
+                               .patch_type = K8S_PATCH_MERGE,
+                               .body = patch},
+            &r);
+    cJSON_Delete(patch);
+    assert_int_equal(r.code, K8S_OK);
+    assert_string_equal(it_str(r.body, "data.merged"), "m");
+    assert_string_equal(it_str(r.body, "data.k"), "v2");
+    it_result_clear(&r);
+
+    patch = it_json("[{\"op\":\"add\",\"path\":\"/data/json\",\"value\":\"j\"}]");
+    it_call(&loop, c,
+            (k8s_request_opts){.verb = K8S_VERB_PATCH,
+                               .ref = cm("crud-a"),
+                               .patch_type = K8S_PATCH_JSON,
+                               .body = patch},
+            &r);
+    cJSON_Delete(patch);
+    assert_int_equal(r.code, K8S_OK);
+    assert_string_equal(it_str(r.body, "data.json"), "j");
+    it_result_clear(&r);
+
+    /* Server-side apply creates a missing object and then owns its fields. */
+    patch = configmap("crud-b", "applied", "yes");
+    it_call(&loop, c,
+            (k8s_request_opts){.verb = K8S_VERB_PATCH,
+                               .ref = cm("crud-b"),
+                               .patch_type = K8S_PATCH_APPLY,
+                               .field_manager = "k8s-transport-test",
+                               .force = true,
+                               .body = patch},
+            &r);
+    assert_int_equal(r.code, K8S_OK);
+    assert_int_equal(r.http_status, 201);
+    assert_string_equal(it_str(r.body, "data.applied"), "yes");
+    it_result_clear(&r);
+    /* Apply without a field manager is refused locally, still through a later done callback. */
+    it_call(&loop, c,
+            (k8s_request_opts){.verb = K8S_VERB_PATCH,
+                               .ref = cm("crud-b"),
+                               .patch_type = K8S_PATCH_APPLY,
+                               .body = patch},
+            &r);
+    assert_int_equal(r.code, K8S_ERR_BAD_REQUEST);
+    assert_int_equal(r.attempts, 0);
+    it_result_clear(&r);
+    cJSON_Delete(patch);
+
+    /* Paging: two labelled objects, one per page. */
+    it_call(&loop, c,
+            (k8s_request_opts){.verb = K8S_VERB_LIST,
+                               .ref = cm(NULL),
+                               .label_selector = "suite=k8s-transport",
+                               .limit = 1},
+            &r);
+    assert_int_equal(r.code, K8S_OK);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(r.body, "items")), 1);
+    const char *cont = it_str(r.body, "metadata.continue");
+    assert_non_null(cont);
+    assert_true(cont[0] != '\0');
+    char *cont_copy = strdup(cont);
+    it_result_clear(&r);
+    it_call(&loop, c,
+            (k8s_request_opts){.verb = K8S_VERB_LIST,
+                               .ref = cm(NULL),
+                               .label_selector = "suite=k8s-transport",
+                               .limit = 1,
+                               .continue_token = cont_copy},
+            &r);
+    free(cont_copy);
+    assert_int_equal(r.code, K8S_OK);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(r.body, "items")), 1);
+    const char *last = it_str(r.body, "metadata.continue");
+    assert_true(!last || !last[0]);
+    it_result_clear(&r);
+
+    /* Delete with a failing precondition, then for real, then it is gone. */
+    it_call(&loop, c,
+            (k8s_request_opts){.verb = K8S_VERB_DELETE,
+                               .ref = cm("crud-a"),
+                               .precondition_resource_version = "1",
+                               .propagation_policy = "Background"},
+            &r);
+    assert_int_equal(r.code, K8S_ERR_CONFLICT);
+    it_result_clear(&r);
+    it_call(&loop, c,
+            (k8s_request_opts){
+                .verb = K8S_VERB_DELETE, .ref = cm("crud-a"), .propagation_policy = "Background"},
+            &r);
+    assert_int_equal(r.code, K8S_OK);
+    it_result_clear(&r);
+    it_call(&loop, c, (k8s_request_opts){.verb = K8S_VERB_GET, .ref = cm("crud-a")}, &r);
+    assert_int_equal(r.code, K8S_ERR_NOT_FOUND);
+    assert_int_equal(r.http_status, 404);
+    assert_string_equal(r.reason, "NotFound");
+    it_result_clear(&r);
+    it_call(&loop, c, (k8s_request_opts){.verb = K8S_VERB_DELETE, .ref = cm("crud-b")}, &r);
+    assert_int_equal(r.code, K8S_OK);
+    it_result_clear(&r);
+
+    it_close(&loop, c);
+}
+
+static void test_status_subresource(void **state)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    k8s_client *c = it_client(&loop, it_config(), NULL);
+    it_result r;
+    k8s_resource_ref svc = {
+        .version = "v1", .resource = "services", .namespace = "default", .name = "st-svc"};
+    cJSON *body = it_json("{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":"
+                          "\"st-svc\"},\"spec\":{\"type\":\"LoadBalancer\",\"ports\":[{\"port\":"
+                          "80}],\"selector\":{\"app\":\"x\"}}}");
+    k8s_resource_ref coll = svc;
+    coll.name = NULL;
+    it_call(&loop, c, (k8s_request_opts){.verb = K8S_VERB_CREATE, .ref = coll, .body = body}, &r);
+    cJSON_Delete(body);
+    assert_int_equal(r.code, K8S_OK);
+    it_result_clear(&r);
+
+    k8s_resource_ref status = svc;
+    status.subresource = "status";
+    cJSON *patch =
+        it_json("{\"status\":{\"loadBalancer\":{\"ingress\":[{\"ip\":\"100.64.0.7\"}]}}}");
+    it_call(
+        &loop, c,
+        (k8s_request_opts){
+            .verb = K8S_VERB_PATCH, .ref = status, .patch_type = K8S_PATCH_MERGE, .body = patch},
+        &r);
+    cJSON_Delete(patch);
+    assert_int_equal(r.code, K8S_OK);
+    it_result_clear(&r);
+    it_call(&loop, c, (k8s_request_opts){.verb = K8S_VERB_GET, .ref = svc}, &r);
+    assert_int_equal(r.code, K8S_OK);
+    const cJSON *ing = cJSON_GetArrayItem(
+        cJSON_GetObjectItem(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(r.body, "status"), "loadBalancer"), "ingress"),
+        0);
+    assert_string_equal(it_str(ing, "ip"), "100.64.0.7");
+    /* PUT to /status with the fetched object keeps working with the RV precondition. */
+    char *rv = strdup(it_str(r.body, "metadata.resourceVersion"));
+    cJSON *obj = r.body;
+    r.body = NULL;
+    it_result_clear(&r);
+    it_call(&loop, c,
+            (k8s_request_opts){
+                .verb = K8S_VERB_UPDATE, .ref = status, .body = obj, .resource_version = rv},
+            &r);
+    assert_int_equal(r.code, K8S_OK);
+    it_result_clear(&r);
+    cJSON_Delete(obj);
+    free(rv);
+    it_call(&loop, c, (k8s_request_opts){.verb = K8S_VERB_DELETE, .ref = svc}, &r);
+    assert_int_equal(r.code, K8S_OK);
+    it_result_clear(&r);
+    it_close(&loop, c);
+}
+
+static void test_429_retry_after(void **state)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    k8s_client *c = it_client(&loop, it_config(), NULL);
+    create_cm(&loop, c, "r429");
+    it_result r;
+
+    /* Plain-text priority-and-fairness answers, twice, each asking for 1 s. */
+    it_control("/fail", "{\"count\":2,\"code\":429,\"retryAfter\":1,\"plain_text\":true,"
+                        "\"path_regex\":\"configmaps/r429\"}");
+    uv_update_time(&loop);
+    uint64_t t0 = uv_now(&loop);
+    it_call(&loop, c, (k8s_request_opts){.verb = K8S_VERB_GET, .ref = cm("r429")}, &r);
+    uv_update_time(&loop);
+    uint64_t waited = uv_now(&loop) - t0;
+    assert_int_equal(r.code, K8S_OK);
+    assert_int_equal(r.attempts, 3);
+    /* The default backoff (200 ms, 400 ms) would be far below this: Retry-After was obeyed. */
+    if (waited < 1900)
+        fail_msg("Retry-After not honoured: retried after %llu ms", (unsigned long long)waited);
+    it_result_clear(&r);
+
+    /* A Status 429 with retryAfterSeconds, and a call that gives up first. */
+    it_control("/fail", "{\"count\":1,\"code\":429,\"retryAfter\":1,"
+                        "\"path_regex\":\"configmaps/r429\"}");
+    it_call(&loop, c,
+            (k8s_request_opts){.verb = K8S_VERB_GET, .ref = cm("r429"), .max_attempts = 1}, &r);
+    assert_int_equal(r.code, K8S_ERR_TOO_MANY_REQUESTS);
+    assert_int_equal(r.http_status, 429);
+    assert_int_equal(r.attempts, 1);
+    it_result_clear(&r);
+    it_close(&loop, c);
+}
+
+static void test_500_backoff(void **state)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    k8s_client *c = it_client(&loop, it_config(), NULL);
+    create_cm(&loop, c, "r500");
+    it_result r;
+    it_control("/fail", "{\"count\":3,\"code\":500,\"path_regex\":\"configmaps/r500\"}");
+    it_call(&loop, c, (k8s_request_opts){.verb = K8S_VERB_GET, .ref = cm("r500")}, &r);
+    assert_int_equal(r.code, K8S_OK);
+    assert_int_equal(r.attempts, 4);
+    assert_string_equal(it_str(r.body, "metadata.name"), "r500");
+    it_result_clear(&r);
+
+    it_control("/fail", "{\"count\":3,\"code\":503,\"path_regex\":\"configmaps/r500\"}");
+    it_call(&loop, c,
+            (k8s_request_opts){.verb = K8S_VERB_GET, .ref = cm("r500"), .max_attempts = 2}, &r);
+    assert_int_equal(r.code, K8S_ERR_SERVICE_UNAVAILABLE);
+    assert_int_equal(r.attempts, 2);
+    it_result_clear(&r);
+    /* The third injected failure is absorbed by the next call's retry. */
+    it_call(&loop, c, (k8s_request_opts){.verb = K8S_VERB_GET, .ref = cm("r500")}, &r);
+    assert_int_equal(r.code, K8S_OK);
+    assert_int_equal(r.attempts, 2);
+    it_result_clear(&r);
+    it_close(&loop, c);
+}
+
+static void on_quiet_data(k8s_request *req, const char *buf, size_t len, void *data)
+{
+    fail_msg("unexpected watch data: %.*s", (int)len, buf);
+}
+
+static void test_timeout_and_dead_port(void **state)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    k8s_client *c = it_client(&loop, it_config(), NULL);
+    create_cm(&loop, c, "slow");
+    it_result r;
+    it_control("/latency", "{\"ms\":1500}");
+    it_call(&loop, c,
+            (k8s_request_opts){
+                .verb = K8S_VERB_GET, .ref = cm("slow"), .timeout_ms = 200, .max_attempts = 1},
+            &r);
+    it_control("/latency", "{\"ms\":0}");
+    assert_int_equal(r.code, K8S_ERR_TIMEOUT);
+    assert_int_equal(r.http_status, 0);
+    it_result_clear(&r);
+
+    /* A watch that hears nothing (no events, no bookmarks) for idle_timeout_s is given up. */
+    it_call(&loop, c,
+            (k8s_request_opts){.verb = K8S_VERB_WATCH,
+                               .ref = cm(NULL),
+                               .field_selector = "metadata.name=nobody-here",
+                               .resource_version = "0",
+                               .idle_timeout_s = 2,
+                               .on_data = on_quiet_data},
+            &r);
+    assert_int_equal(r.code, K8S_ERR_TIMEOUT);
+    assert_int_equal(r.http_status, 200);
+    assert_int_equal(r.attempts, 1); /* an answered stream is never retried by the request */
+    it_result_clear(&r);
+    it_close(&loop, c);
+
+    uv_loop_init(&loop);
+    k8s_config *cfg = it_config();
+    free(cfg->server);
+    cfg->server = strdup("https://127.0.0.1:1");
+    k8s_client_opts o = {.qps = -1, .max_attempts = 2, .retry = {.base_ms = 10, .cap_ms = 20}};
+    c = it_client(&loop, cfg, &o);
+    it_call(&loop, c, (k8s_request_opts){.verb = K8S_VERB_GET, .ref = cm("x")}, &r);
+    assert_int_equal(r.code, K8S_ERR_TRANSPORT);
+    assert_int_equal(r.attempts, 2);
+    assert_non_null(r.message);
+    it_result_clear(&r);
+    it_close(&loop, c);
+}
+
+typedef struct watch_ctx {
+    char buf[65536];
+    size_t len;
+    bool saw_added;
+    bool cancel_on_added;
+    it_result res;
+} watch_ctx;
+
+static void on_watch_data(k8s_request *req, const char *buf, size_t len, void *data)
+{
+    watch_ctx *w = data;
+    size_t n = len < sizeof(w->buf) - 1 - w->len ? len : sizeof(w->buf) - 1 - w->len;
+    memcpy(w->buf + w->len, buf, n);
+    w->len += n;
+    w->buf[w->len] = '\0';
+    if (strstr(w->buf, "\"ADDED\"") && strstr(w->buf, "w-one")) {
+        w->saw_added = true;
+        if (w->cancel_on_added)
+            k8s_request_cancel(req); /* from inside the data callback */
+    }
+}
+
+static void on_watch_done(k8s_request *req, k8s_response *res, void *data)
+{
+    watch_ctx *w = data;
+    it_on_done(req, res, &w->res);
+}
+
+static void test_watch_stream_and_cancel(void **state)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    k8s_client *c = it_client(&loop, it_config(), NULL);
+    watch_ctx *w = calloc(1, sizeof(*w));
+    w->cancel_on_added = true;
+    k8s_request *req = NULL;
+    k8s_request_opts o = {.verb = K8S_VERB_WATCH,
+                          .ref = cm(NULL),
+                          .field_selector = "metadata.name=w-one",
+                          .allow_watch_bookmarks = true,
+                          .timeout_seconds = 300,
+                          .on_data = on_watch_data,
+                          .on_done = on_watch_done,
+                          .data = w};
+    assert_int_equal(k8s_request_start(c, &o, &req), 0);
+    assert_non_null(req);
+    create_cm(&loop, c, "w-one");
+    assert_true(it_run_until(&loop, &w->res.done, 20000));
+    assert_true(w->saw_added);
+    assert_int_equal(w->res.code, K8S_ERR_CANCELLED);
+    assert_null(w->res.body);
+    it_result_clear(&w->res);
+
+    /* A second watch left running is cancelled by closing the client. */
+    memset(w, 0, sizeof(*w));
+    assert_int_equal(k8s_request_start(c, &o, NULL), 0);
+    bool never = false;
+    it_run_until(&loop, &never, 300);
+    assert_false(w->res.done);
+    it_close(&loop, c);
+    assert_true(w->res.done);
+    assert_int_equal(w->res.code, K8S_ERR_CANCELLED);
+    it_result_clear(&w->res);
+    free(w);
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void test_token_rotation(void **state)
+{
+    char dir[] = "/tmp/k8s-token.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[64];
+    snprintf(path, sizeof(path), "%s/token", dir);
+
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    k8s_config *cfg = it_config();
+    char *original = strdup(cfg->token);
+    write_file(path, original);
+    cfg->token_file = strdup(path);
+    k8s_client *c = it_client(&loop, cfg, NULL);
+    it_result r;
+    create_cm(&loop, c, "tok");
+
+    it_control("/rotate-token", "{\"token\":\"rotated-token-1\"}");
+    write_file(path, "rotated-token-1\n");
+    it_call(&loop, c, (k8s_request_opts){.verb = K8S_VERB_GET, .ref = cm("tok")}, &r);
+    assert_int_equal(r.code, K8S_OK);
+    assert_int_equal(r.attempts, 2); /* 401, re-read, success */
+    it_result_clear(&r);
+
+    /* A client with a static token has nothing to re-read: 401 is final, not retried. */
+    uv_loop_t loop2;
+    uv_loop_init(&loop2);
+    k8s_client *c2 = it_client(&loop2, it_config(), NULL);
+    it_call(&loop2, c2, (k8s_request_opts){.verb = K8S_VERB_GET, .ref = cm("tok")}, &r);
+    assert_int_equal(r.code, K8S_ERR_UNAUTHORIZED);
+    assert_int_equal(r.attempts, 1);
+    it_result_clear(&r);
+    it_close(&loop2, c2);
+
+    char body[512];
+    snprintf(body, sizeof(body), "{\"token\":\"%s\"}", original);
+    it_control("/rotate-token", body);
+    free(original);
+    it_close(&loop, c);
+    unlink(path);
+    rmdir(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_crud_round_trip),
+        cmocka_unit_test(test_status_subresource),
+        cmocka_unit_test(test_429_retry_after),
+        cmocka_unit_test(test_500_backoff),
+        cmocka_unit_test(test_timeout_and_dead_port),
+        cmocka_unit_test(test_watch_stream_and_cancel),
+        cmocka_unit_test(test_token_rotation),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

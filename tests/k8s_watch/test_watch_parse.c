@@ -1,0 +1,321 @@
+/*
+ * Proves that the watch stream parser turns bytes into the same events whatever the chunking:
+ * every split of a multi-event stream into two and three chunks, 1-byte chunks, many events in
+ * one chunk; that ERROR events expose their Status (410 Expired) and BOOKMARKs their
+ * resourceVersion; that a line over the maximum length fails with -EMSGSIZE without buffering
+ * it; and that garbage, unknown types and missing objects fail with a sticky error.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "k8s/watch_parse.h"
+
+#define MAX_EVENTS 16
+
+typedef struct {
+    int n;
+    k8s_watch_type types[MAX_EVENTS];
+    char names[MAX_EVENTS][64];
+    char rvs[MAX_EVENTS][32];
+    int stop_after; /* callback returns 7 once this many events were seen; 0 = never */
+} sink;
+
+static int on_event(void *data, k8s_watch_event *ev)
+{
+    sink *s = data;
+    assert_true(s->n < MAX_EVENTS);
+    s->types[s->n] = ev->type;
+    const cJSON *md = cJSON_GetObjectItemCaseSensitive(ev->object, "metadata");
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(md, "name");
+    snprintf(s->names[s->n], sizeof(s->names[0]), "%s",
+             cJSON_IsString(name) ? name->valuestring : "");
+    const char *rv = k8s_object_resource_version(ev->object);
+    snprintf(s->rvs[s->n], sizeof(s->rvs[0]), "%s", rv ? rv : "");
+    s->n++;
+    if (s->stop_after && s->n == s->stop_after)
+        return 7;
+    return 0;
+}
+
+static const char stream[] =
+    "{\"type\":\"ADDED\",\"object\":{\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"a\","
+    "\"namespace\":\"ns\",\"resourceVersion\":\"10\"},\"data\":{\"k\":\"line\\nwith newline\"}}}\n"
+    "{\"type\":\"MODIFIED\",\"object\":{\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"a\","
+    "\"namespace\":\"ns\",\"resourceVersion\":\"11\"}}}\n"
+    "\n"
+    "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"ConfigMap\",\"apiVersion\":\"v1\","
+    "\"metadata\":{\"resourceVersion\":\"12\"}}}\r\n"
+    "{\"type\":\"DELETED\",\"object\":{\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"a\","
+    "\"namespace\":\"ns\",\"resourceVersion\":\"13\"}}}\n"
+    "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},"
+    "\"status\":\"Failure\",\"message\":\"too old resource version: 1 (13)\",\"reason\":"
+    "\"Expired\",\"code\":410}}\n";
+
+static void check_stream_events(const sink *s)
+{
+    assert_int_equal(s->n, 5);
+    assert_int_equal(s->types[0], K8S_WATCH_ADDED);
+    assert_string_equal(s->names[0], "a");
+    assert_string_equal(s->rvs[0], "10");
+    assert_int_equal(s->types[1], K8S_WATCH_MODIFIED);
+    assert_string_equal(s->rvs[1], "11");
+    assert_int_equal(s->types[2], K8S_WATCH_BOOKMARK);
+    assert_string_equal(s->rvs[2], "12");
+    assert_int_equal(s->types[3], K8S_WATCH_DELETED);
+    assert_string_equal(s->rvs[3], "13");
+    assert_int_equal(s->types[4], K8S_WATCH_ERROR);
+}
+
+/* Feeds the stream split at the given offsets (sorted, within the stream). */
+static void feed_split(const size_t *cuts, size_t ncuts, sink *s)
+{
+    k8s_watch_parser p;
+    k8s_watch_parser_init(&p, 0, on_event, s);
+    size_t len = sizeof(stream) - 1, at = 0;
+    for (size_t i = 0; i <= ncuts; i++) {
+        size_t end = i < ncuts ? cuts[i] : len;
+        assert_int_equal(k8s_watch_parser_feed(&p, stream + at, end - at), 0);
+        at = end;
+    }
+    assert_int_equal(k8s_watch_parser_finish(&p), 0);
+    assert_int_equal(k8s_watch_parser_pending(&p), 0);
+    k8s_watch_parser_free(&p);
+}
+
+static void test_whole_stream_in_one_chunk(void **state)
+{
+    sink s = {0};
+    feed_split(NULL, 0, &s);
+    check_stream_events(&s);
+}
+
+static void test_every_two_way_split(void **state)
+{
+    size_t len = sizeof(stream) - 1;
+    for (size_t cut = 0; cut <= len; cut++) {
+        sink s = {0};
+        feed_split(&cut, 1, &s);
+        check_stream_events(&s);
+    }
+}
+
+static void test_every_three_way_split(void **state)
+{
+    /* Every pair of cut points over a prefix long enough to span the first three events. */
+    size_t len = sizeof(stream) - 1;
+    size_t span = 260 < len ? 260 : len;
+    for (size_t a = 0; a <= span; a++) {
+        for (size_t b = a; b <= span; b += 3) {
+            size_t cuts[2] = {a, b};
+            sink s = {0};
+            feed_split(cuts, 2, &s);
+            check_stream_events(&s);
+        }
+    }
+}
+
+static void test_one_byte_chunks(void **state)
+{
+    size_t len = sizeof(stream) - 1;
+    size_t *cuts = malloc(len * sizeof(*cuts));
+    for (size_t i = 0; i < len; i++)
+        cuts[i] = i;
+    sink s = {0};
+    feed_split(cuts, len, &s);
+    free(cuts);
+    check_stream_events(&s);
+}
+
+typedef struct {
+    int code;
+    char reason[32];
+    char message[64];
+} status_sink;
+
+static int on_error_event(void *data, k8s_watch_event *ev)
+{
+    status_sink *st = data;
+    if (ev->type != K8S_WATCH_ERROR)
+        return 0;
+    const char *reason, *message;
+    st->code = k8s_watch_status_code(ev->object, &reason, &message);
+    snprintf(st->reason, sizeof(st->reason), "%s", reason ? reason : "");
+    snprintf(st->message, sizeof(st->message), "%s", message ? message : "");
+    return 0;
+}
+
+static void test_error_event_carries_status(void **state)
+{
+    status_sink st = {0};
+    k8s_watch_parser p;
+    k8s_watch_parser_init(&p, 0, on_error_event, &st);
+    assert_int_equal(k8s_watch_parser_feed(&p, stream, sizeof(stream) - 1), 0);
+    k8s_watch_parser_free(&p);
+    assert_int_equal(st.code, 410);
+    assert_string_equal(st.reason, "Expired");
+    assert_string_equal(st.message, "too old resource version: 1 (13)");
+
+    /* A non-Status object has no code. */
+    cJSON *cm = cJSON_Parse("{\"kind\":\"ConfigMap\",\"code\":410}");
+    assert_int_equal(k8s_watch_status_code(cm, NULL, NULL), 0);
+    cJSON_Delete(cm);
+}
+
+static int take_object(void *data, k8s_watch_event *ev)
+{
+    cJSON **out = data;
+    cJSON_Delete(*out);
+    *out = ev->object;
+    ev->object = NULL; /* the callback keeps it */
+    return 0;
+}
+
+static void test_callback_may_take_object(void **state)
+{
+    cJSON *kept = NULL;
+    k8s_watch_parser p;
+    k8s_watch_parser_init(&p, 0, take_object, &kept);
+    assert_int_equal(k8s_watch_parser_feed(&p, stream, sizeof(stream) - 1), 0);
+    k8s_watch_parser_free(&p);
+    assert_non_null(kept);
+    assert_int_equal(k8s_watch_status_code(kept, NULL, NULL), 410);
+    cJSON_Delete(kept);
+}
+
+static void test_final_line_without_newline(void **state)
+{
+    static const char last[] = "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"z\"}}}";
+    sink s = {0};
+    k8s_watch_parser p;
+    k8s_watch_parser_init(&p, 0, on_event, &s);
+    assert_int_equal(k8s_watch_parser_feed(&p, last, sizeof(last) - 1), 0);
+    assert_int_equal(s.n, 0);
+    assert_int_equal(k8s_watch_parser_pending(&p), sizeof(last) - 1);
+    assert_int_equal(k8s_watch_parser_finish(&p), 0);
+    assert_int_equal(s.n, 1);
+    assert_string_equal(s.names[0], "z");
+    k8s_watch_parser_free(&p);
+}
+
+static void test_max_line_length(void **state)
+{
+    /* The bound is exact: a line of max bytes passes, max + 1 fails, split or not. */
+    static const char ev[] = "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"x\"}}}";
+    size_t n = sizeof(ev) - 1;
+    char buf[128];
+    memcpy(buf, ev, n);
+    buf[n] = '\n';
+
+    for (size_t split = 0; split <= n; split++) {
+        sink s = {0};
+        k8s_watch_parser p;
+        k8s_watch_parser_init(&p, n, on_event, &s);
+        assert_int_equal(k8s_watch_parser_feed(&p, buf, split), 0);
+        assert_int_equal(k8s_watch_parser_feed(&p, buf + split, n + 1 - split), 0);
+        assert_int_equal(s.n, 1);
+        k8s_watch_parser_free(&p);
+
+        k8s_watch_parser_init(&p, n - 1, on_event, &s);
+        int rc = k8s_watch_parser_feed(&p, buf, split);
+        if (rc == 0)
+            rc = k8s_watch_parser_feed(&p, buf + split, n + 1 - split);
+        assert_int_equal(rc, -EMSGSIZE);
+        assert_true(k8s_watch_parser_pending(&p) <= n - 1);
+        assert_non_null(strstr(k8s_watch_parser_error(&p), "maximum line length"));
+        /* Sticky: the stream is not resynchronised. */
+        assert_int_equal(k8s_watch_parser_feed(&p, "\n", 1), -EMSGSIZE);
+        assert_int_equal(s.n, 1);
+        k8s_watch_parser_free(&p);
+    }
+
+    /* A runaway line without a newline is refused once it passes the bound. */
+    k8s_watch_parser p;
+    sink s = {0};
+    k8s_watch_parser_init(&p, 1000, on_event, &s);
+    char junk[100];
+    memset(junk, 'x', sizeof(junk));
+    int rc = 0;
+    for (int i = 0; i < 20 && rc == 0; i++)
+        rc = k8s_watch_parser_feed(&p, junk, sizeof(junk));
+    assert_int_equal(rc, -EMSGSIZE);
+    assert_true(k8s_watch_parser_pending(&p) <= 1000);
+    k8s_watch_parser_free(&p);
+}
+
+static int feed_all(const char *text, sink *s)
+{
+    k8s_watch_parser p;
+    k8s_watch_parser_init(&p, 0, on_event, s);
+    int rc = k8s_watch_parser_feed(&p, text, strlen(text));
+    if (rc == 0)
+        rc = k8s_watch_parser_finish(&p);
+    k8s_watch_parser_free(&p);
+    return rc;
+}
+
+static void test_garbage(void **state)
+{
+    sink s = {0};
+    assert_int_equal(feed_all("not json\n", &s), -EBADMSG);
+    assert_int_equal(feed_all("{\"type\":\"ADDED\",\"object\":{}\n", &s), -EBADMSG);
+    assert_int_equal(feed_all("[1,2]\n", &s), -EPROTO);
+    assert_int_equal(feed_all("{\"type\":\"RENAMED\",\"object\":{}}\n", &s), -EPROTO);
+    assert_int_equal(feed_all("{\"type\":7,\"object\":{}}\n", &s), -EPROTO);
+    assert_int_equal(feed_all("{\"type\":\"ADDED\"}\n", &s), -EPROTO);
+    assert_int_equal(feed_all("{\"type\":\"ADDED\",\"object\":\"x\"}\n", &s), -EPROTO);
+    /* Truncated final event at end of stream. */
+    assert_int_equal(feed_all("{\"type\":\"ADDED\",\"obj", &s), -EBADMSG);
+    assert_int_equal(s.n, 0);
+
+    /* Events before the garbage are delivered; nothing after it. */
+    assert_int_equal(feed_all("{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\"}}}\n"
+                              "}{\n"
+                              "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"b\"}}}\n",
+                              &s),
+                     -EBADMSG);
+    assert_int_equal(s.n, 1);
+
+    /* Reset clears the sticky error for a new stream. */
+    k8s_watch_parser p;
+    sink t = {0};
+    k8s_watch_parser_init(&p, 0, on_event, &t);
+    assert_int_equal(k8s_watch_parser_feed(&p, "oops\n", 5), -EBADMSG);
+    k8s_watch_parser_reset(&p);
+    assert_int_equal(k8s_watch_parser_feed(&p, stream, sizeof(stream) - 1), 0);
+    k8s_watch_parser_free(&p);
+    check_stream_events(&t);
+}
+
+static void test_callback_stops_parsing(void **state)
+{
+    sink s = {.stop_after = 2};
+    k8s_watch_parser p;
+    k8s_watch_parser_init(&p, 0, on_event, &s);
+    assert_int_equal(k8s_watch_parser_feed(&p, stream, sizeof(stream) - 1), 7);
+    assert_int_equal(s.n, 2);
+    k8s_watch_parser_free(&p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_whole_stream_in_one_chunk),
+        cmocka_unit_test(test_every_two_way_split),
+        cmocka_unit_test(test_every_three_way_split),
+        cmocka_unit_test(test_one_byte_chunks),
+        cmocka_unit_test(test_error_event_carries_status),
+        cmocka_unit_test(test_callback_may_take_object),
+        cmocka_unit_test(test_final_line_without_newline),
+        cmocka_unit_test(test_max_line_length),
+        cmocka_unit_test(test_garbage),
+        cmocka_unit_test(test_callback_stops_parsing),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
