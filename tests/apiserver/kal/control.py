@@ -44,6 +44,7 @@ class _ControlHandler(BaseHTTPRequestHandler):
             elif p == "/fail":
                 rule = {"count": int(body.get("count", 1)), "code": int(body.get("code", 500)),
                         "retryAfter": body.get("retryAfter"), "path_regex": body.get("path_regex"),
+                        "query_regex": body.get("query_regex"),
                         "plain_text": bool(body.get("plain_text"))}
                 with app.faults.lock:
                     app.faults.rules = [r for r in app.faults.rules if r["count"] > 0] + [rule]

@@ -33,10 +33,11 @@ class Faults:
         self.rules = []
         self.latency_ms = 0
 
-    def take(self, path):
+    def take(self, path, query=""):
         with self.lock:
             for r in self.rules:
-                if r["count"] > 0 and (not r.get("path_regex") or re.search(r["path_regex"], path)):
+                if r["count"] > 0 and (not r.get("path_regex") or re.search(r["path_regex"], path)) \
+                        and (not r.get("query_regex") or re.search(r["query_regex"], query)):
                     r["count"] -= 1
                     return dict(r)
         return None
@@ -173,6 +174,7 @@ class Handler(BaseHTTPRequestHandler):
         app = self.server.app
         self.code = 0
         url = urlsplit(self.path)
+        self.raw_query = url.query
         query = {k: v[0] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         body = self._body()
         # logged when it arrives (watches stay open), code filled in once answered
@@ -200,7 +202,7 @@ class Handler(BaseHTTPRequestHandler):
     def _dispatch(self, app, method, path, query, body):
         if app.faults.latency_ms:
             time.sleep(app.faults.latency_ms / 1000.0)
-        rule = app.faults.take(path)
+        rule = app.faults.take(path, self.raw_query)
         if rule:
             ra = rule.get("retryAfter")
             if rule.get("plain_text"):

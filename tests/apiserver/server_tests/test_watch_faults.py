@@ -94,6 +94,9 @@ class WatchFaults(unittest.TestCase):
             self.assertEqual((code, st["reason"], st["details"]["retryAfterSeconds"]), (503, "ServiceUnavailable", 4))
             self.assertEqual(headers["Retry-After"], "4")
         self.assertEqual(s.get(CMS)[0], 200)
+        s.control("/fail", {"count": 1, "code": 410, "path_regex": "configmaps$", "query_regex": "watch="})
+        self.assertEqual(s.get(CMS)[0], 200, "a list does not match a watch-only rule")
+        self.assertEqual(s.get(CMS + "?watch=true")[2]["reason"], "Expired")
         s.control("/fail", {"count": 1, "code": 500})
         self.assertEqual(s.get("/api/v1/namespaces")[2]["reason"], "InternalError")
 
