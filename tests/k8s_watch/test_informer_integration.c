@@ -251,8 +251,9 @@ static void test_drops_resume_and_410_relists(void **state)
 
     /* A plain HTTP 410 on the re-watch (instead of 200 + ERROR) relists as well. */
     k8s_watcher_get_stats(w, &before);
-    itest_control("/fail", "{\"count\": 1, \"code\": 410, \"path_regex\": "
-                           "\"^/api/v1/namespaces/kube-public/configmaps$\"}");
+    /* Only the re-watch may consume the rule, not a list of the same collection. */
+    itest_control("/fail", "{\"count\": 1, \"code\": 410, \"query_regex\": \"watch=\", "
+                           "\"path_regex\": \"^/api/v1/namespaces/kube-public/configmaps$\"}");
     itest_control("/drop-watches", NULL);
     /* Nothing else may touch the collection path until the watcher consumed the rule. */
     relist_wait rw = {.w = w, .relists = before.relists};
