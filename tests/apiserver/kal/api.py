@@ -130,9 +130,12 @@ class Api:
             raise status.bad_request('fieldValidation parameter unsupported: "%s"; supported values: '
                                      '"Ignore", "Warn", "Strict"' % mode)
         name = obj["metadata"].get("name", "")
-        # managedFields are the server's own bookkeeping (FieldsV1 is opaque): not validated
-        probe = dict(obj, metadata={k: v for k, v in obj["metadata"].items() if k != "managedFields"})
-        result = self.schemas.validate(res.gvk, probe, mode == "Strict")
+        result = self.schemas.validate(res.gvk, obj, mode == "Strict")
+        if result.decode_error:
+            # built-ins are decoded into Go structs before anything is validated
+            msg = result.decode_error
+            prefix = '%s in version "%s" cannot be handled as a %s: ' % (res.kind, res.version, res.kind)
+            raise status.bad_request(msg if msg.startswith(prefix) else prefix + msg)
         if result.unknown_fields and mode != "Ignore":
             msgs = ['unknown field "%s"' % f for f in result.unknown_fields]
             if mode == "Strict":
@@ -161,7 +164,7 @@ class Api:
     def _manage(self, res, old, new, ctx, op="Update", sub=None):
         mf = pure.record_update(old, new, ctx.manager(), op, self.schemas, res.gvk, now(),
                                 subresource=sub)
-        return keep_other_side(res, old, mf if mf is not None else new, sub)
+        return mf if mf is not None else new
 
     # ---- reads -------------------------------------------------------------------------
     def get(self, res, ns, name, ctx):
@@ -179,17 +182,15 @@ class Api:
         keep = self._filters(res, ctx)
         token = ctx.q("continue")
         limit = int(ctx.q("limit", "0") or 0)
-        start = None
+        start = at = None
         with self.store.lock:
-            items, rv = self.store.list(res.gr, ns)
+            expired = status.CONTINUE_EXPIRED
             if token:
                 if ctx.q("resourceVersion"):
                     raise status.bad_request("specifying resource version is not allowed when using continue")
-                trv, start, epoch = decode_continue(token)
-                snapshot = self.store.list_at(res.gr, ns, trv) if epoch == self.store.epoch else None
-                if snapshot is None:
-                    raise status.expired(status.CONTINUE_EXPIRED)
-                items, rv = snapshot, trv  # later pages read the first page's snapshot, like etcd
+                at, start, epoch = decode_continue(token)  # later pages read the first page's snapshot
+                if epoch != self.store.epoch:
+                    raise status.expired(expired)
             else:
                 want = ctx.q("resourceVersion")
                 if want and want != "0" and int(want) > self.store.rv:
@@ -207,24 +208,22 @@ class Api:
                                                'is forbidden for resourceVersion "0"')
                 if want and want != "0" and (match == "Exact" or (limit and not match)):
                     # an exact read (a value with limit is one): served from the history
-                    snapshot = self.store.list_at(res.gr, ns, int(want))
-                    if snapshot is None:
-                        raise status.expired("The resourceVersion for the provided list is too old.")
-                    items, rv = snapshot, int(want)
+                    at = int(want)
+                    expired = "The resourceVersion for the provided list is too old."
+            rv = at if at is not None else self.store.rv
             epoch = self.store.epoch
-        key = lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"])  # noqa: E731
-        if start is not None:
-            items = [o for o in items if key(o) > start]
-        matched = [o for o in items if keep(o)]
+            got = self.store.page(res.gr, ns, at, start, limit, keep)
+            if got is None:
+                raise status.expired(expired)
+        items, more, remaining = got
         md = {"resourceVersion": str(rv)}
-        if limit and len(matched) > limit:
-            page = matched[:limit]
-            md["continue"] = encode_continue(rv, list(key(page[-1])), epoch)
+        if more:
+            last = items[-1]["metadata"]
+            md["continue"] = encode_continue(rv, [last.get("namespace", ""), last["name"]], epoch)
             if not ctx.q("labelSelector") and not ctx.q("fieldSelector"):
-                md["remainingItemCount"] = len(matched) - limit
-            matched = page
+                md["remainingItemCount"] = remaining
         return 200, {"kind": res.kind + "List", "apiVersion": res.gv, "metadata": md,
-                     "items": [self.out(res, o, in_list=True) for o in matched]}
+                     "items": [self.out(res, o, in_list=True) for o in items]}
 
     # ---- create ------------------------------------------------------------------------
     def create(self, res, ns, obj, ctx, managed=None):
@@ -268,6 +267,7 @@ class Api:
             if res.generation or not res.builtin:
                 md["generation"] = 1
             obj = managed(obj) if managed else self._manage(res, None, obj, ctx)
+            builtins.allocate(self, res, None, obj)
             if ctx.dry_run:
                 return 201, self.out(res, obj)
             stored = self.store.put(res.gr, obj)
@@ -356,6 +356,7 @@ class Api:
             md["generation"] = int(md["generation"]) + 1
         if not managed:
             new = self._manage(res, old, new, ctx, op, sub)
+        builtins.allocate(self, res, old, new)
         if _comparable(new) == _comparable(old):
             return 200, self.out(res, old)
         if ctx.dry_run:
@@ -431,6 +432,13 @@ class Api:
             raise status.bad_request("the name of the object (%s) does not match the name on the URL (%s)"
                                      % (amd["name"], name))
         mgr = ctx.q("fieldManager")
+        if ctx.q("fieldValidation") == "Strict":
+            # the typed conversion of the apply body fails before ownership is looked at
+            unknown = self.schemas.validate(res.gvk, applied, True).unknown_fields
+            if unknown:
+                raise status.bad_request("failed to create typed patch object (%s/%s; %s, Kind=%s): %s" % (
+                    ns or "", name, res.gv if res.group else "/" + res.version, res.kind,
+                    "\n".join(".%s: field not declared in schema" % f for f in unknown)))
 
         def do_apply(live):
             try:
@@ -455,7 +463,7 @@ class Api:
                 mf = created["metadata"].get("managedFields", [])
                 return self.create(res, ns, created, ctx, managed=lambda o: _with_fields(o, mf))
             base = self.out(res, copy.deepcopy(old))
-            new = keep_other_side(res, old, do_apply(base), sub)
+            new = do_apply(base)
             rv = applied.get("metadata", {}).get("resourceVersion")
             if rv and rv != old["metadata"]["resourceVersion"]:
                 raise status.conflict(res, name)
@@ -557,23 +565,6 @@ class Api:
             return self.delete(res, ns, name, Ctx({"propagationPolicy": policy}))
         except ApiError:
             return None
-
-
-def keep_other_side(res, old, new, sub):
-    """With a status subresource, a write through one endpoint cannot change who owns fields
-    behind the other: entries of the other side (subresource status vs main) stay as stored."""
-    if not res.status or old is None or sub not in (None, "status"):
-        return new
-    def status_side(e):
-        return e.get("subresource") == "status"
-    mine = sub == "status"
-    entries = [e for e in new["metadata"].get("managedFields") or [] if status_side(e) == mine]
-    entries += [e for e in old["metadata"].get("managedFields") or [] if status_side(e) != mine]
-    if entries:
-        new["metadata"]["managedFields"] = entries
-    else:
-        new["metadata"].pop("managedFields", None)
-    return new
 
 
 def _with_fields(obj, managed_fields):

@@ -47,7 +47,8 @@ def _cause(reason, field, message):
     return {"reason": reason, "field": field, "message": message}
 
 
-def _service_defaults(api, old, svc, creating):
+def _service_defaults(old, svc, creating):
+    """What the Service defaulting functions set while decoding: credited to the writer."""
     spec = svc.setdefault("spec", {})
     spec.setdefault("type", "ClusterIP")
     t = spec["type"]
@@ -60,26 +61,12 @@ def _service_defaults(api, old, svc, creating):
         if old is not None and spec.get("internalTrafficPolicy") == ospec.get("internalTrafficPolicy"):
             spec.pop("internalTrafficPolicy", None)
     else:
-        if old is not None and not spec.get("clusterIP") and ospec.get("clusterIP"):
-            spec["clusterIP"] = ospec["clusterIP"]
-            spec["clusterIPs"] = ospec.get("clusterIPs", [ospec["clusterIP"]])
-        if not spec.get("clusterIP"):
-            spec["clusterIP"] = api.ips.ip()
-        elif creating and spec["clusterIP"] != "None":
-            api.ips.take(spec["clusterIP"])
-        spec.setdefault("clusterIPs", [spec["clusterIP"]])
-        spec.setdefault("ipFamilies", ["IPv4"])
-        spec.setdefault("ipFamilyPolicy", "SingleStack")
         spec.setdefault("internalTrafficPolicy", "Cluster")
     spec.setdefault("sessionAffinity", "None")
     for p in spec.get("ports") or []:
         if isinstance(p, dict):
             p.setdefault("protocol", "TCP")
             p.setdefault("targetPort", p.get("port"))
-            if t in ("NodePort", "LoadBalancer") and not p.get("nodePort"):
-                old_np = [q.get("nodePort") for q in ospec.get("ports") or []
-                          if isinstance(q, dict) and q.get("port") == p.get("port") and q.get("nodePort")]
-                p["nodePort"] = old_np[0] if old_np else api.ips.node_port()
     if t in ("NodePort", "LoadBalancer"):
         spec.setdefault("externalTrafficPolicy", "Cluster")
     if t == "LoadBalancer":
@@ -88,35 +75,43 @@ def _service_defaults(api, old, svc, creating):
         svc["status"] = {"loadBalancer": {}}
 
 
+def _service_allocate(api, old, svc):
+    """What the Service storage fills in after ownership is recorded (cluster IPs, IP families,
+    node ports): no manager owns these unless a client sets them itself."""
+    spec = svc.setdefault("spec", {})
+    t = spec.get("type", "ClusterIP")
+    ospec = (old or {}).get("spec", {})
+    if t == "ExternalName":
+        return
+    if old is not None and not spec.get("clusterIP") and ospec.get("clusterIP"):
+        spec["clusterIP"] = ospec["clusterIP"]
+        spec["clusterIPs"] = ospec.get("clusterIPs", [ospec["clusterIP"]])
+    if not spec.get("clusterIP"):
+        spec["clusterIP"] = api.ips.ip()
+    elif old is None and spec["clusterIP"] != "None":
+        api.ips.take(spec["clusterIP"])
+    spec.setdefault("clusterIPs", [spec["clusterIP"]])
+    spec.setdefault("ipFamilies", ["IPv4"])
+    spec.setdefault("ipFamilyPolicy", "SingleStack")
+    for p in spec.get("ports") or []:
+        if isinstance(p, dict) and t in ("NodePort", "LoadBalancer") and not p.get("nodePort"):
+            old_np = [q.get("nodePort") for q in ospec.get("ports") or []
+                      if isinstance(q, dict) and q.get("port") == p.get("port") and q.get("nodePort")]
+            p["nodePort"] = old_np[0] if old_np else api.ips.node_port()
+
+
 def _service_causes(old, svc):
+    """The Service rules that need the stored object or the defaulted type; kal.schema
+    reports the rest (type, ports, port names and numbers, externalName)."""
     spec = svc.get("spec", {})
     ospec = (old or {}).get("spec", {})
     t = spec.get("type")
     out = []
     if t not in ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName"):
-        out.append(_cause("FieldValueNotSupported", "spec.type",
-                          'Unsupported value: "%s": supported values: "ClusterIP", "ExternalName", '
-                          '"LoadBalancer", "NodePort"' % t))
         return out
-    if t == "ExternalName":
-        if not spec.get("externalName"):
-            out.append(_cause("FieldValueRequired", "spec.externalName", "Required value"))
-        if spec.get("clusterIP") and spec.get("clusterIP") != "None":
-            out.append(_cause("FieldValueForbidden", "spec.clusterIPs",
-                              "Forbidden: may not be set for ExternalName services"))
-    elif spec.get("clusterIP") != "None" and not spec.get("ports"):
-        out.append(_cause("FieldValueRequired", "spec.ports", "Required value"))
-    ports = spec.get("ports") or []
-    if len(ports) > 1:
-        for i, p in enumerate(ports):
-            if isinstance(p, dict) and not p.get("name"):
-                out.append(_cause("FieldValueRequired", "spec.ports[%d].name" % i, "Required value"))
-    for i, p in enumerate(ports):
-        if isinstance(p, dict):
-            port = p.get("port")
-            if not isinstance(port, int) or not 1 <= port <= 65535:
-                out.append(_cause("FieldValueInvalid", "spec.ports[%d].port" % i,
-                                  "Invalid value: %s: must be between 1 and 65535, inclusive" % port))
+    if t == "ExternalName" and spec.get("clusterIP") and spec.get("clusterIP") != "None":
+        out.append(_cause("FieldValueForbidden", "spec.clusterIPs",
+                          "Forbidden: may not be set for ExternalName services"))
     if old is not None:
         if ospec.get("clusterIP") and spec.get("clusterIP") and spec["clusterIP"] != ospec["clusterIP"] \
                 and t != "ExternalName":
@@ -193,7 +188,7 @@ def validate(api, res, old, obj):
         return []
     gr = res.gr
     if gr == ("", "services"):
-        _service_defaults(api, old, obj, old is None)
+        _service_defaults(old, obj, old is None)
         return _service_causes(old, obj)
     if gr == ("", "secrets"):
         _fold_string_data(obj)
@@ -207,6 +202,12 @@ def validate(api, res, old, obj):
         labels = obj["metadata"].setdefault("labels", {})
         labels["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
     return []
+
+
+def allocate(api, res, old, obj):
+    """Values the registry assigns after managedFields are recorded (no manager owns them)."""
+    if res.gr == ("", "services"):
+        _service_allocate(api, old, obj)
 
 
 def on_create(api, res, obj):

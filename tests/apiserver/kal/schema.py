@@ -456,6 +456,8 @@ class SchemaRegistry:
             ctx.res.causes.append(invalid_cause(fmt_path(path), v, "%s in body should have at least %d "
                                                 "properties" % (fmt_path(path), mn)))
         for k, val in v.items():
+            meta = int(k == "metadata" and bool(top or embedded))
+            ctx.in_meta += meta
             if k in props:
                 self._walk(props[k], val, path + [k], ctx)
             elif embedded and k in ("apiVersion", "kind"):
@@ -465,11 +467,12 @@ class SchemaRegistry:
             elif isinstance(ap, dict):
                 self._walk(ap, val, path + [(k,)], ctx)
             elif ap is True or preserve or (not props and ap is None and not s.get("type")):
-                continue
-            elif not props and ap is None and s.get("type") == "object" and not ctx.crd:
-                continue  # free-form built-in object (e.g. RawExtension)
+                pass
+            elif not props and ap is None and s.get("type") == "object" and (not ctx.crd or ctx.in_meta):
+                pass  # free-form Go-typed object (RawExtension; FieldsV1 in managedFields)
             else:
                 ctx.res.unknown_fields.append(fmt_path(path + [k]))
+            ctx.in_meta -= meta
         for key in ("oneOf", "anyOf"):
             if key in s and ctx.crd:
                 self._check_xof(s, key, v, path, ctx)
@@ -684,6 +687,7 @@ class _Ctx:
         self.kind = kind
         self.res = res
         self.type_errors = []
+        self.in_meta = 0  # > 0 inside a custom resource's ObjectMeta, which Go decodes
         self.struct_name = kind.def_name.rsplit(".", 1)[-1] if kind.def_name else kind.gvk[2]
 
 

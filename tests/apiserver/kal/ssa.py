@@ -393,10 +393,18 @@ def record_update(old, new, manager, operation, registry, gvk, now, subresource=
         mine["set"] |= changed
         mine["entry"]["apiVersion"] = _api_version(gvk)
         mine["entry"]["time"] = now
-    keep = new_set | new_cont
+    # a field leaves its owners only when it is gone from the object: with a status subresource
+    # a write through one endpoint leaves the other side's entries as they were
+    keep = _present(new, types)
     for x in entries:
         x["set"] = {p for p in x["set"] if p in keep}
     return _write_entries(new, entries)
+
+
+def _present(obj, types):
+    """Every path of obj that an entry may own, whichever endpoint it was written through."""
+    o = _strip_meta(obj)
+    return _tracked(_fieldset(o, types) | _containers(o, types), None, True)
 
 
 def _covered(p, removed):
@@ -489,8 +497,7 @@ def apply(live, applied, manager, force, registry, gvk, now, subresource=None):
     # a no-op apply leaves the object, and so the manager's timestamp, as it was
     if not (live and mine["entry"].get("time") and _without_mf(merged) == _without_mf(live)):
         mine["entry"]["time"] = now
-    final_set = _tracked(_fieldset(_strip_meta(merged), types), subresource, ts) | \
-        _tracked(_containers(_strip_meta(merged), types), subresource, ts)
+    final_set = _present(merged, types)
     for x in entries:
         x["set"] = {p for p in x["set"] if p in final_set}
     return _write_entries(merged, entries)

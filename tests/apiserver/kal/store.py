@@ -1,12 +1,17 @@
 """Objects, one global resourceVersion counter, and an event history for watch resume.
 
-Every object of a group-resource lives in one map keyed by (namespace, name). Each write takes
+Every object of a group-resource lives in one map keyed by (namespace, name), with its keys also
+kept in a sorted list, so a page of a list starts at a bisect position and costs O(page), not
+O(collection); a page at an older resourceVersion overlays the values the history's later events
+replaced, instead of rebuilding the whole collection. Each write takes
 the next resourceVersion and appends an event to a bounded history; watchers get events through
 their own queue. `floor` is the newest resourceVersion whose events are forgotten: resuming a
 watch at or below it answers 410 Expired.
 """
+import bisect
 import collections
 import copy
+import heapq
 import queue
 import threading
 
@@ -45,6 +50,7 @@ class Store:
         self.epoch = 0  # bumped by compaction; continue tokens carry it
         self.watchers = set()
         self.uids = {}  # uid -> (gr, ns, name)
+        self.keys = collections.defaultdict(list)  # gr -> the sorted keys of objects[gr]
 
     # ---- reads -------------------------------------------------------------------------
     def get(self, gr, ns, name):
@@ -55,33 +61,55 @@ class Store:
     def list(self, gr, ns=None):
         """Sorted (namespace, name) snapshot plus the resourceVersion it was read at."""
         with self.lock:
-            items = sorted(self.objects[gr].items())
-            if ns:
-                items = [kv for kv in items if kv[0][0] == ns]
-            return [copy.deepcopy(v) for _, v in items], self.rv
+            objs = self.objects[gr]
+            keys = self.keys[gr]
+            lo, hi = _bounds(keys, ns)
+            return [copy.deepcopy(objs[keys[i]]) for i in range(lo, hi)], self.rv
 
-    def list_at(self, gr, ns, rv):
-        """The collection as it was at resourceVersion rv (None if history no longer reaches
-        back): the current state with every later event of this group-resource undone."""
+    def page(self, gr, ns=None, at=None, after=None, limit=0, keep=None):
+        """One page in key order: copies of up to `limit` objects (every one when 0) that `keep`
+        accepts, with keys after `after`, as the collection was at resourceVersion `at` (None:
+        now). Returns (items, more, remaining): `more` when another accepted object follows the
+        page, `remaining` how many objects (accepted or not) follow it; None when the history no
+        longer reaches back to `at`."""
         with self.lock:
-            if self.too_old(rv):
-                return None
-            state = dict(self.objects[gr])
-            for ev in reversed(self.history):
-                if ev.rv <= rv:
-                    break
-                if ev.gr != gr:
+            objs = self.objects[gr]
+            keys = self.keys[gr]
+            overlay = {}  # key -> its value at `at` (None: absent then), for keys written since
+            if at is not None:
+                if self.too_old(at):
+                    return None
+                for ev in reversed(self.history):
+                    if ev.rv <= at:
+                        break
+                    if ev.gr == gr:
+                        md = ev.obj["metadata"]
+                        overlay[(md.get("namespace", "") or "", md["name"])] = ev.prev
+            lo, hi = _bounds(keys, ns)
+            if after is not None:
+                after = tuple(after)
+                lo = max(lo, bisect.bisect_right(keys, after))
+
+            def wanted(k):
+                return (not ns or k[0] == ns) and (after is None or k > after)
+            gone = sorted(k for k, v in overlay.items() if v is not None and k not in objs and wanted(k))
+            items, more, last = [], False, after
+            for k in heapq.merge((keys[i] for i in range(lo, hi)), gone):
+                v = overlay[k] if k in overlay else objs[k]
+                if v is None or (keep is not None and not keep(v)):
                     continue
-                md = ev.obj["metadata"]
-                key = (md.get("namespace", "") or "", md["name"])
-                if ev.prev is None:
-                    state.pop(key, None)
-                else:
-                    state[key] = ev.prev
-            items = sorted(state.items())
-            if ns:
-                items = [kv for kv in items if kv[0][0] == ns]
-            return [copy.deepcopy(v) for _, v in items]
+                if limit and len(items) == limit:
+                    more = True
+                    break
+                items.append(copy.deepcopy(v))
+                last = k
+            remaining = 0
+            if more:
+                remaining = hi - bisect.bisect_right(keys, last, lo, hi)
+                for k, v in overlay.items():
+                    if k > last and (not ns or k[0] == ns):
+                        remaining += (v is not None) - (k in objs)
+            return items, more, remaining
 
     def exists_uid(self, uid):
         with self.lock:
@@ -121,6 +149,8 @@ class Store:
             md["resourceVersion"] = str(self.rv)
             stored = copy.deepcopy(obj)
             self.objects[gr][key] = stored
+            if prev is None:
+                bisect.insort(self.keys[gr], key)
             if md.get("uid"):
                 self.uids[md["uid"]] = (gr, key[0], key[1])
             self._emit(gr, "MODIFIED" if prev is not None else "ADDED", stored, prev)
@@ -133,6 +163,8 @@ class Store:
             prev = self.objects[gr].pop(key, None)
             if prev is None:
                 return None
+            keys = self.keys[gr]
+            del keys[bisect.bisect_left(keys, key)]
             self.uids.pop(prev["metadata"].get("uid"), None)
             self.rv += 1
             last = copy.deepcopy(prev)
@@ -145,6 +177,7 @@ class Store:
             for (ns, name) in list(self.objects[gr].keys()):
                 self.remove(gr, ns, name)
             self.objects.pop(gr, None)
+            self.keys.pop(gr, None)
 
     # ---- watch -------------------------------------------------------------------------
     def watch(self, gr, since_rv=None, snapshot=False, ns=None):
@@ -187,3 +220,11 @@ class Store:
             self.history.clear()
             self.floor = self.rv + 1
             self.epoch += 1
+
+
+def _bounds(keys, ns):
+    """Index range of the sorted keys in namespace ns (every key when ns is empty)."""
+    if not ns:
+        return 0, len(keys)
+    # (ns,) sorts before every (ns, name); (ns + "\0",) after them and before any later namespace
+    return bisect.bisect_left(keys, (ns,)), bisect.bisect_left(keys, (ns + "\0",))

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""Proves the controllers the server emulates: namespace deletion (Terminating, content removed,
-then the namespace; protected namespaces refuse), ownerReference garbage collection through the
+"""Proves the controllers the server emulates: namespace deletion (Terminating answered at once,
+content removed afterwards, then the namespace; creating in it is 403; protected namespaces refuse), ownerReference garbage collection through the
 API (background with a cluster-scoped owner), the Tailscale simulator (egress rewrite with
 delay and failure modes, LoadBalancer ingress, cleanup on delete) and the istiod simulator
 (istio-ca-root-cert in every namespace from cacerts, else a self-signed root; restored when
@@ -38,10 +38,18 @@ class Controllers(unittest.TestCase):
             held["metadata"]["finalizers"] = ["example.com/x"]
             s.request("POST", NS + "/tmp/configmaps", held)
             s.request("POST", NS + "/tmp/secrets", obj("Secret", "s", "tmp"))
+            s.request("POST", NS + "/tmp/secrets", obj("Secret", "s2", "tmp"))
             code, _, ns = s.request("DELETE", NS + "/tmp")
-            self.assertEqual((code, ns["status"]["phase"]), (200, "Terminating"))
+            self.assertEqual((code, ns["status"]["phase"], ns["spec"]["finalizers"]),
+                             (200, "Terminating", ["kubernetes"]))
+            self.assertTrue(ns["metadata"].get("deletionTimestamp"))
+            # the namespace controller works after the answer: a client deleting the content
+            # right after the namespace (kubectl delete -k) still finds it
+            self.assertEqual(s.request("DELETE", NS + "/tmp/secrets/s2")[0], 200)
             code, _, st = s.request("POST", NS + "/tmp/configmaps", obj("ConfigMap", "late", "tmp"))
             self.assertEqual((code, st["reason"]), (403, "Forbidden"))
+            self.assertEqual(st["message"], 'configmaps "late" is forbidden: unable to create new content '
+                             "in namespace tmp because it is being terminated")
             wait_for(lambda: s.get(NS + "/tmp/secrets/s")[0] == 404, what="namespace content removed")
             self.assertEqual(s.get(NS + "/tmp")[0], 200, "held content keeps the namespace")
             s.request("PATCH", NS + "/tmp/configmaps/held", {"metadata": {"finalizers": None}},

@@ -3,7 +3,8 @@
 discovery and OpenAPI documents, Status objects for NotFound/AlreadyExists/Conflict/Invalid/
 BadRequest/MethodNotAllowed/UnsupportedMediaType, resourceVersion and generation rules, no-op
 writes, finalizers, Service and name validation, namespace existence, protobuf request bodies,
-label/field selectors and dry-run."""
+label/field selectors and dry-run; built-in decode errors are 400, allocated Service fields are
+owned by nobody, Strict apply bodies with unknown fields are 400 before conflicts."""
 import json
 import os
 import sys
@@ -192,6 +193,57 @@ class HttpSemantics(unittest.TestCase):
         self.assertEqual(obj["metadata"]["generation"], 3)
         s.request("PATCH", base + "/w1", {"metadata": {"finalizers": None}}, ctype="application/merge-patch+json")
         self.assertEqual(s.get(base + "/w1")[0], 404)
+
+    def test_decode_errors_ownership_and_strict_apply(self):
+        s = self.s
+        # a wrong type in a built-in is a decode error: 400, not 422
+        st = self.status(s.request("POST", SVCS, {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "sp"},
+                                                  "spec": {"ports": [{"port": "80"}]}}), 400, "BadRequest")
+        self.assertEqual(st["message"], 'Service in version "v1" cannot be handled as a Service: json: cannot '
+                         'unmarshal string into Go struct field ServicePort.spec.ports.port of type int32')
+        st = self.status(s.request("POST", "/api/v1/namespaces/default/secrets", {
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "b64"}, "data": {"k": "!!!!"}}),
+            400, "BadRequest")
+        self.assertTrue(st["message"].startswith('Secret in version "v1" cannot be handled as a Secret: '
+                                                 "illegal base64 data"), st["message"])
+        # each broken Service rule is reported once
+        st = self.status(s.request("POST", SVCS, {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "two"},
+                                                  "spec": {"ports": [{"port": 0}, {"port": 81}]}}), 422, "Invalid")
+        fields = [c["field"] for c in st["details"]["causes"]]
+        self.assertEqual(sorted(fields), sorted(set(fields)), fields)
+        self.assertIn("spec.ports[0].port", fields)
+        # what the registry allocates is owned by nobody; what defaulting sets is the writer's
+        code, _, svc = s.request("POST", SVCS + "?fieldManager=maker", {
+            "apiVersion": "v1", "kind": "Service", "metadata": {"name": "owned"},
+            "spec": {"type": "NodePort", "ports": [{"port": 80}]}})
+        self.assertEqual(code, 201)
+        self.assertTrue(svc["spec"]["clusterIP"] and svc["spec"]["ports"][0]["nodePort"])
+        spec = svc["metadata"]["managedFields"][0]["fieldsV1"]["f:spec"]
+        for f in ("f:clusterIP", "f:clusterIPs", "f:ipFamilies", "f:ipFamilyPolicy"):
+            self.assertNotIn(f, spec)
+        self.assertIn("f:sessionAffinity", spec)
+        self.assertNotIn("f:nodePort", json.dumps(spec))
+        # Strict apply with an unknown field: 400 before any conflict is looked at
+        s.request("PATCH", CMS + "/sa?fieldManager=one", {"apiVersion": "v1", "kind": "ConfigMap",
+                  "metadata": {"name": "sa"}, "data": {"a": "1"}}, ctype="application/apply-patch+yaml")
+        body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "sa"}, "data": {"a": "2"}, "x": 1}
+        st = self.status(s.request("PATCH", CMS + "/sa?fieldManager=two&fieldValidation=Strict", body,
+                                   ctype="application/apply-patch+yaml"), 400, "BadRequest")
+        self.assertTrue(st["message"].endswith(".x: field not declared in schema"), st["message"])
+        del body["x"]
+        self.status(s.request("PATCH", CMS + "/sa?fieldManager=two&fieldValidation=Strict", body,
+                              ctype="application/apply-patch+yaml"), 409, "Conflict")
+        # a custom resource sent back with its managedFields is no Strict error
+        s.request("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", CRD)
+        base = "/apis/example.com/v1/namespaces/default/widgets"
+        code, _, w = s.request("POST", base, {"apiVersion": "example.com/v1", "kind": "Widget",
+                                              "metadata": {"name": "mf"}, "spec": {"size": 1}})
+        self.assertEqual(code, 201)
+        self.assertTrue(w["metadata"]["managedFields"])
+        w["spec"]["size"] = 2
+        code, headers, w = s.request("PUT", base + "/mf?fieldValidation=Strict", w)
+        self.assertEqual(code, 200, w)
+        self.assertNotIn("Warning", headers)
 
     def test_selectors_and_protobuf(self):
         s = self.s

@@ -188,6 +188,11 @@ class TestCrdValidation(unittest.TestCase):
         ("null of a non-nullable field is pruned, then defaulted", with_(MESH, "spec.replicas", None), [], []),
         ("null where a value is required", with_(MESH, "spec.network", None),
          [cause("FieldValueRequired", "spec.network", "Required value")], []),
+        ("managedFields fieldsV1 is opaque", with_(MESH, "metadata.managedFields", [{
+            "manager": "m", "operation": "Apply", "apiVersion": "meshcluster.io/v1alpha1",
+            "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:clusterName": {}}}}]), [], []),
+        ("but a managedFields entry is typed", with_(MESH, "metadata.managedFields", [{"managerz": "m"}]),
+         [], ["metadata.managedFields[0].managerz"]),
         ("metadata typed as ObjectMeta", with_(MESH, "metadata.labels", {"a": 1}),
          [cause("FieldValueTypeInvalid", "metadata.labels[a]",
                 'Invalid value: "integer": metadata.labels[a] in body must be of type string: "integer"')], []),

@@ -199,6 +199,27 @@ class TestRecordUpdate(unittest.TestCase):
         self.assertEqual((st["spec"], st["status"]), ({"clusterName": "a"}, {"phase": "Ready"}))
         self.assertEqual(managers(st)[("ctl", "Apply", "status")], {"f:status": {"f:phase": {}}})
 
+    def test_one_endpoint_keeps_the_other_sides_owners(self):
+        cr = {"apiVersion": "meshcluster.io/v1alpha1", "kind": "MeshCluster", "metadata": {"name": "c"},
+              "spec": {"clusterName": "a"}}
+        live = apply(None, cr, "user", gvk=MC)
+        spec_owner = managers(live)[("user", "Apply", "")]
+        # an Update through /status leaves the main endpoint's owners alone
+        st = update(live, dict(clone(live), status={"phase": "Ready"}), "ctl", gvk=MC, sub="status")
+        self.assertEqual(managers(st)[("user", "Apply", "")], spec_owner)
+        self.assertEqual(managers(st)[("ctl", "Update", "status")], {"f:status": {"f:phase": {}}})
+        # an Update through the main endpoint leaves the status owners alone
+        main = clone(st)
+        main["spec"]["clusterName"] = "b"
+        after = update(st, main, "editor", gvk=MC)
+        self.assertEqual(managers(after)[("ctl", "Update", "status")], {"f:status": {"f:phase": {}}})
+        self.assertEqual(managers(after)[("editor", "Update", "")], {"f:spec": {"f:clusterName": {}}})
+        # and an apply through /status leaves them too
+        sa = apply(after, {"apiVersion": cr["apiVersion"], "kind": "MeshCluster", "metadata": {"name": "c"},
+                           "status": {"phase": "Ready"}}, "ctl2", gvk=MC, sub="status")
+        self.assertEqual(managers(sa)[("editor", "Update", "")], {"f:spec": {"f:clusterName": {}}})
+        self.assertIn(("ctl2", "Apply", "status"), managers(sa))
+
     def test_unchanged_write_takes_nothing_and_removed_fields_leave_every_manager(self):
         c = update(None, svc(EW, {"a": "1"}), "one")
         same = update(c, clone(c), "two")
