@@ -1,33 +1,374 @@
 /*
- * meshclusterd: the meshcluster controller daemon. This file only wires: flags, signals,
- * the libuv loop and an ordered shutdown. The reconciler lives in controller/, the
- * Kubernetes client runtime in k8s/.
+ * meshclusterd: the meshcluster controller daemon. This file only wires: flags, logger,
+ * client, leader election, the reconciler, the health/metrics server, signals, the libuv
+ * loop and an ordered shutdown. The reconciler lives in controller/, the Kubernetes client
+ * runtime in k8s/.
+ *
+ * Shutdown (SIGTERM/SIGINT): the reconciler stops taking work and lets the request in flight
+ * finish, then the lease is released (so a standby takes over at once), then Events, the
+ * health server and the client are closed and the process exits 0. A timer makes sure this
+ * never takes more than a few seconds.
  */
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include <uv.h>
 
 #include "cmd/meshclusterd/flags.h"
+#include "controller/desired.h"
+#include "controller/reconciler.h"
+#include "k8s/config.h"
+#include "k8s/events.h"
+#include "k8s/lease.h"
+#include "k8s/log.h"
+#include "k8s/metrics.h"
+#include "k8s/obs_server.h"
+#include "k8s/request.h"
 #include "mc_version.h"
 
 extern char **environ;
 
+/* A hard stop, comfortably inside the 5 s a kubelet or a test gives after SIGTERM. */
+#define SHUTDOWN_DEADLINE_MS 4500
+
+typedef struct daemon_state {
+    uv_loop_t *loop;
+    mcd_flags flags;
+    k8s_log *log;
+    k8s_metrics *metrics;
+    k8s_client *client;
+    k8s_event_recorder *events;
+    mc_reconciler *rec;
+    k8s_lease *lease;
+    k8s_obs_server *obs[2];
+    int nobs;
+    int obs_open;
+    uv_signal_t sigterm, sigint;
+    uv_timer_t deadline;
+    uv_timer_t obs_grace; /* see on_obs_grace */
+    bool shutting_down;
+    int exit_code;
+} daemon_state;
+
+static k8s_log_level log_level(mcd_log_level l)
+{
+    switch (l) {
+    case MCD_LOG_DEBUG:
+        return K8S_LOG_DEBUG;
+    case MCD_LOG_WARN:
+        return K8S_LOG_WARN;
+    case MCD_LOG_ERROR:
+        return K8S_LOG_ERROR;
+    default:
+        return K8S_LOG_INFO;
+    }
+}
+
+static void set_leader_metric(daemon_state *d, double v)
+{
+    k8s_metric *f = k8s_metrics_find(d->metrics, K8S_M_LEADER_STATUS);
+    if (f)
+        k8s_metric_set(f, (const char *[]){d->flags.lease_name}, v);
+}
+
+static void on_lease_started_leading(k8s_lease *l, void *data)
+{
+    daemon_state *d = data;
+    k8s_log_info(d->log, "became leader", "identity", k8s_lease_identity(l));
+    set_leader_metric(d, 1);
+    mc_reconciler_set_leader(d->rec, true);
+}
+
+static void on_lease_stopped_leading(k8s_lease *l, void *data)
+{
+    daemon_state *d = data;
+    k8s_log_info(d->log, "stopped leading", "identity", k8s_lease_identity(l));
+    set_leader_metric(d, 0);
+    mc_reconciler_set_leader(d->rec, false);
+}
+
+static int on_ready(void *data, char *reason, size_t size)
+{
+    daemon_state *d = data;
+    if (d->shutting_down) {
+        snprintf(reason, size, "shutting down");
+        return 0;
+    }
+    if (!mc_reconciler_synced(d->rec)) {
+        snprintf(reason, size, "caches not synced yet");
+        return 0;
+    }
+    return 1; /* synced: leader, or a warm standby */
+}
+
+/* ---- shutdown, in order --------------------------------------------------------------------- */
+
+static void on_client_closed(void *data)
+{
+    daemon_state *d = data;
+    k8s_log_debug(d->log, "shutdown step", "done", "on_client_closed");
+    uv_close((uv_handle_t *)&d->deadline, NULL);
+    if (!uv_is_closing((uv_handle_t *)&d->obs_grace))
+        uv_close((uv_handle_t *)&d->obs_grace, NULL);
+    /* Health servers that never finished closing would keep the loop alive. */
+    if (d->obs_open > 0)
+        uv_stop(d->loop);
+}
+
+static void close_client(daemon_state *d)
+{
+    k8s_client *c = d->client;
+    d->client = NULL;
+    if (c)
+        k8s_client_close(c, on_client_closed, d);
+    else if (!uv_is_closing((uv_handle_t *)&d->deadline))
+        on_client_closed(d);
+}
+
+/* The health servers had their chance to close; go on without them (reconciler-needs.md). */
+static void on_obs_grace(uv_timer_t *t)
+{
+    daemon_state *d = t->data;
+    k8s_log_debug(d->log, "shutdown step", "done", "obs grace expired");
+    close_client(d);
+}
+
+static void on_obs_closed(k8s_obs_server *srv, void *data)
+{
+    daemon_state *d = data;
+    k8s_log_debug(d->log, "shutdown step", "done", "on_obs_closed");
+    (void)srv;
+    if (--d->obs_open == 0) {
+        uv_timer_stop(&d->obs_grace);
+        close_client(d);
+    }
+}
+
+static void on_events_stopped(k8s_event_recorder *r, void *data)
+{
+    (void)r;
+    daemon_state *d = data;
+    k8s_log_debug(d->log, "shutdown step", "done", "on_events_stopped");
+    d->obs_open = d->nobs;
+    if (d->nobs == 0) {
+        close_client(d);
+        return;
+    }
+    uv_timer_start(&d->obs_grace, on_obs_grace, 1000, 0);
+    for (int i = 0; i < d->nobs; i++)
+        k8s_obs_server_close(d->obs[i], on_obs_closed, d);
+}
+
+static void on_lease_stopped(k8s_lease *l, void *data)
+{
+    (void)l;
+    daemon_state *d = data;
+    k8s_log_debug(d->log, "shutdown step", "done", "on_lease_stopped");
+    if (d->events)
+        k8s_event_recorder_stop(d->events, on_events_stopped, d);
+    else
+        on_events_stopped(NULL, d);
+}
+
+static void on_reconciler_stopped(mc_reconciler *r, void *data)
+{
+    (void)r;
+    daemon_state *d = data;
+    k8s_log_debug(d->log, "shutdown step", "done", "on_reconciler_stopped");
+    if (d->lease)
+        k8s_lease_stop(d->lease, true, on_lease_stopped, d);
+    else
+        on_lease_stopped(NULL, d);
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+    daemon_state *d = t->data;
+    k8s_log_warn(d->log, "shutdown took too long; exiting now");
+    fflush(NULL);
+    _Exit(d->exit_code);
+}
+
+static void begin_shutdown(daemon_state *d, const char *why)
+{
+    if (d->shutting_down)
+        return;
+    d->shutting_down = true;
+    k8s_log_info(d->log, "shutting down", "reason", why);
+    uv_close((uv_handle_t *)&d->sigterm, NULL);
+    uv_close((uv_handle_t *)&d->sigint, NULL);
+    uv_timer_start(&d->deadline, on_deadline, SHUTDOWN_DEADLINE_MS, 0);
+    uv_unref((uv_handle_t *)&d->deadline);
+    if (d->rec)
+        mc_reconciler_stop(d->rec, on_reconciler_stopped, d);
+    else
+        on_reconciler_stopped(NULL, d);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    begin_shutdown(s->data, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+/* ---- start-up ------------------------------------------------------------------------------- */
+
+static int start_obs(daemon_state *d, const char *addr)
+{
+    k8s_obs_server_opts o = {
+        .addr = addr,
+        .metrics = d->metrics,
+        .ready = on_ready,
+        .ready_data = d,
+    };
+    k8s_obs_server *srv = k8s_obs_server_new(d->loop, &o);
+    if (!srv)
+        return -ENOMEM;
+    d->obs[d->nobs++] = srv;
+    int rc = k8s_obs_server_start(srv);
+    if (rc) {
+        k8s_log_error(d->log, "cannot serve health/metrics", "addr", addr, "error", strerror(-rc));
+        return rc;
+    }
+    char port[16];
+    snprintf(port, sizeof(port), "%d", k8s_obs_server_port(srv));
+    k8s_log_info(d->log, "serving health and metrics", "addr", addr, "port", port);
+    return 0;
+}
+
+static int start(daemon_state *d)
+{
+    char err[512] = "";
+    k8s_config *cfg = NULL;
+    int rc = k8s_config_load(d->flags.kubeconfig, d->flags.context, &cfg, err, sizeof(err));
+    if (rc) {
+        k8s_log_error(d->log, "cannot load the cluster configuration", "error", err);
+        return rc;
+    }
+    if (cfg->token)
+        k8s_log_add_secret(d->log, cfg->token);
+    k8s_client_opts copts = {.qps = d->flags.qps, .burst = d->flags.burst};
+    if ((rc = k8s_client_new(d->loop, cfg, &copts, &d->client)) != 0) {
+        k8s_log_error(d->log, "cannot create the API client", "error", strerror(-rc));
+        return rc;
+    }
+    k8s_event_recorder_opts eo = {.component = MC_FIELD_MANAGER, .instance = getenv("POD_NAME")};
+    if ((rc = k8s_event_recorder_new(d->client, &eo, &d->events)) != 0)
+        return rc;
+
+    struct mc_reconciler_opts ro = {
+        .cluster_name = d->flags.cluster_name,
+        .allow_gateway_replacement = d->flags.allow_gateway_replacement,
+        .resync_ms = (uint64_t)d->flags.resync_ms,
+        .log = d->log,
+        .metrics = d->metrics,
+        .events = d->events,
+    };
+    mc_desired_options_default(&ro.desired);
+    ro.desired.istio_namespace = d->flags.istio_namespace;
+    ro.desired.tailscale_namespace = d->flags.tailscale_namespace;
+    ro.desired.mesh_networks_mode =
+        d->flags.mesh_networks == MCD_MESH_NETWORKS_CONFIGMAP     ? MC_MESHNET_CONFIGMAP
+        : d->flags.mesh_networks == MCD_MESH_NETWORKS_HELM_VALUES ? MC_MESHNET_HELM_VALUES
+                                                                  : MC_MESHNET_BOTH;
+    if ((rc = mc_reconciler_new(d->client, &ro, &d->rec)) != 0) {
+        k8s_log_error(d->log, "cannot create the reconciler", "error", strerror(-rc));
+        return rc;
+    }
+
+    if (d->flags.leader_elect) {
+        k8s_lease_opts lo = {
+            .namespace = d->flags.lease_namespace,
+            .name = d->flags.lease_name,
+            .on_started_leading = on_lease_started_leading,
+            .on_stopped_leading = on_lease_stopped_leading,
+            .data = d,
+        };
+        if ((rc = k8s_lease_new(d->client, &lo, &d->lease)) != 0)
+            return rc;
+        set_leader_metric(d, 0);
+    } else {
+        mc_reconciler_set_leader(d->rec, true);
+    }
+
+    if ((rc = mc_reconciler_start(d->rec)) != 0)
+        return rc;
+    if (d->lease && (rc = k8s_lease_start(d->lease)) != 0)
+        return rc;
+
+    if ((rc = start_obs(d, d->flags.health_addr)) != 0)
+        return rc;
+    if (strcmp(d->flags.metrics_addr, d->flags.health_addr) != 0 &&
+        (rc = start_obs(d, d->flags.metrics_addr)) != 0)
+        return rc;
+
+    k8s_log_info(d->log, "started", "version", MC_VERSION, "cluster", d->flags.cluster_name,
+                 "server", k8s_client_config(d->client)->server, "leaderElect",
+                 d->flags.leader_elect ? "true" : "false");
+    return 0;
+}
+
+static void free_all(daemon_state *d)
+{
+    for (int i = 0; i < d->nobs; i++)
+        k8s_obs_server_free(d->obs[i]);
+    if (d->lease)
+        k8s_lease_free(d->lease);
+    mc_reconciler_free(d->rec);
+    if (d->events)
+        k8s_event_recorder_free(d->events);
+    k8s_metrics_free(d->metrics);
+    k8s_log_free(d->log);
+}
+
 int main(int argc, char **argv)
 {
-    mcd_flags flags;
+    static daemon_state d; /* cmd/ may hold process state; everything below borrows it */
     char err[256];
     int in_cluster = getenv("KUBERNETES_SERVICE_HOST") != NULL;
-    if (mcd_flags_parse(&flags, argc, argv, environ, in_cluster, err, sizeof(err)) != 0) {
+    if (mcd_flags_parse(&d.flags, argc, argv, environ, in_cluster, err, sizeof(err)) != 0) {
         fprintf(stderr, "meshclusterd: %s\n", err);
         return 2;
     }
-    if (flags.help) {
+    if (d.flags.help) {
         mcd_flags_usage(stdout);
         return 0;
     }
-    if (flags.version) {
+    if (d.flags.version) {
         printf("meshclusterd %s\n", MC_VERSION);
         return 0;
     }
-    fprintf(stderr, "meshclusterd: the reconcile loop is not wired into this build yet\n");
-    return 1;
+    signal(SIGPIPE, SIG_IGN);
+    d.log = k8s_log_new(stderr, d.flags.log_format == MCD_LOG_TEXT ? K8S_LOG_TEXT : K8S_LOG_JSON,
+                        log_level(d.flags.log_level));
+    d.metrics = k8s_metrics_new();
+    if (!d.log || !d.metrics || k8s_metrics_register_standard(d.metrics, MC_VERSION) != 0) {
+        fprintf(stderr, "meshclusterd: out of memory\n");
+        return 1;
+    }
+    d.loop = uv_default_loop();
+    uv_signal_init(d.loop, &d.sigterm);
+    uv_signal_init(d.loop, &d.sigint);
+    uv_timer_init(d.loop, &d.deadline);
+    uv_timer_init(d.loop, &d.obs_grace);
+    d.sigterm.data = d.sigint.data = d.deadline.data = d.obs_grace.data = &d;
+    uv_signal_start(&d.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&d.sigint, on_signal, SIGINT);
+
+    if (start(&d) != 0) {
+        d.exit_code = 1;
+        begin_shutdown(&d, "start-up failed");
+    }
+    uv_run(d.loop, UV_RUN_DEFAULT);
+    k8s_log_info(d.log, "stopped");
+    if (d.obs_open > 0) {
+        /* Handles still on the loop: freeing now would be unsafe, and exiting frees all. */
+        fflush(NULL);
+        return d.exit_code;
+    }
+    free_all(&d);
+    uv_loop_close(d.loop);
+    return d.exit_code;
 }

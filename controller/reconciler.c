@@ -1,0 +1,718 @@
+/* The live MeshCluster controller: informers, the work queue, the phases of a pass and the
+ * life cycle; see reconciler.h for what a pass does and why. */
+#include "controller/reconciler.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "controller/meshcluster.h"
+#include "controller/reconciler_internal.h"
+
+static const char *const inf_kind[INF_COUNT] = {
+    "MeshCluster", "Namespace", "ConfigMap", "Service", "Service", "Secret", "ConfigMap", "Gateway",
+};
+
+static const struct kind_info kinds[] = {
+    {"Namespace", "", "v1", "namespaces"},
+    {"Service", "", "v1", "services"},
+    {"Secret", "", "v1", "secrets"},
+    {"ConfigMap", "", "v1", "configmaps"},
+    {"Gateway", "networking.istio.io", "v1beta1", "gateways"},
+    {"MeshCluster", MC_API_GROUP, "v1alpha1", "meshclusters"},
+};
+
+const struct kind_info *mc__kind_lookup(const char *kind)
+{
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        if (kind && strcmp(kinds[i].kind, kind) == 0)
+            return &kinds[i];
+    return NULL;
+}
+
+/* ---- small helpers ------------------------------------------------------------------------ */
+
+static char *xstrdup(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+uint64_t mc__now_ms(const mc_reconciler *r)
+{
+    return uv_now(k8s_client_loop(r->client));
+}
+
+static int inf_for(const mc_reconciler *r, const struct mc_desired_object *o)
+{
+    const char *kind = jstr(o->object, "kind");
+    const char *ns = jstr(jpath(o->object, "metadata", NULL), "namespace");
+    if (!kind)
+        return -1;
+    if (strcmp(kind, "Namespace") == 0)
+        return INF_NS;
+    if (strcmp(kind, "Service") == 0 && ns)
+        return strcmp(ns, r->istio_ns) == 0 ? INF_SVC_ISTIO
+               : strcmp(ns, r->ts_ns) == 0  ? INF_SVC_TS
+                                            : -1;
+    if (strcmp(kind, "Secret") == 0)
+        return INF_SECRET;
+    if (strcmp(kind, "ConfigMap") == 0)
+        return (o->flags & MC_DESIRED_MUST_EXIST) ? INF_ISTIO_CM : INF_CM;
+    if (strcmp(kind, "Gateway") == 0)
+        return INF_GW;
+    return -1;
+}
+
+static void store_key(char *buf, size_t len, const char *ns, const char *name)
+{
+    if (ns && ns[0])
+        snprintf(buf, len, "%s/%s", ns, name);
+    else
+        snprintf(buf, len, "%s", name);
+}
+
+const cJSON *mc__cached(const mc_reconciler *r, int inf, const char *ns, const char *name)
+{
+    char key[400];
+    if (inf < 0 || !r->inf[inf])
+        return NULL;
+    store_key(key, sizeof(key), ns, name);
+    return k8s_store_get(k8s_informer_store(r->inf[inf]), key);
+}
+
+const cJSON *mc__cached_desired(const mc_reconciler *r, const struct mc_desired_object *o)
+{
+    const cJSON *md = jpath(o->object, "metadata", NULL);
+    return mc__cached(r, inf_for(r, o), jstr(md, "namespace"), jstr(md, "name"));
+}
+
+const cJSON *mc__meshcluster(const mc_reconciler *r, const char *name)
+{
+    return name ? mc__cached(r, INF_MC, NULL, name) : NULL;
+}
+
+void mc__event(mc_reconciler *r, const char *cluster, const char *type, const char *reason,
+               const char *message)
+{
+    const cJSON *mc = mc__meshcluster(r, cluster);
+    if (r->events && mc && r->leading)
+        k8s_event_record(r->events, mc, type, reason, message);
+}
+
+void mc__metric_inc(mc_reconciler *r, const char *family, const char *const *values)
+{
+    k8s_metric *f = r->metrics ? k8s_metrics_find(r->metrics, family) : NULL;
+    if (f)
+        k8s_metric_inc(f, values);
+}
+
+static void enqueue(mc_reconciler *r)
+{
+    if (r->stopping || !r->queue)
+        return;
+    if (k8s_queue_add(r->queue, MESH_KEY) == 0)
+        mc__metric_inc(r, K8S_M_WORKQUEUE_ADDS, (const char *[]){CONTROLLER_NAME, CONTROLLER_NAME});
+}
+
+struct note *mc__note_for(struct pass *p, const char *cluster)
+{
+    for (size_t i = 0; cluster && i < p->d.nclusters; i++)
+        if (strcmp(p->d.clusters[i].name, cluster) == 0)
+            return &p->notes[i];
+    return NULL;
+}
+
+/* The condition slot an object's trouble is reported under (NULL: meshNetworks). */
+static char *note_slot(struct pass *p, const struct op *op)
+{
+    if (strcmp(op->ki->kind, "ConfigMap") == 0)
+        return p->meshnet_note;
+    struct note *n = mc__note_for(p, op->cluster);
+    if (!n)
+        return NULL;
+    if (strcmp(op->ki->kind, "Secret") == 0)
+        return n->secret;
+    size_t len = strlen(op->name);
+    if (strcmp(op->ki->kind, "Service") == 0 &&
+        ((len > 13 && strcmp(op->name + len - 13, "-k8s-operator") == 0) ||
+         (len > 3 && strcmp(op->name + len - 3, "-ts") == 0)))
+        return n->egress;
+    return n->gateway;
+}
+
+/* Keeps the first trouble of a pass per condition: "<Reason>: <Kind> <ns>/<name>: <detail>". */
+void mc__note(struct pass *p, const struct op *op, const char *reason, const char *detail)
+{
+    char *slot = note_slot(p, op);
+    if (slot && !slot[0] &&
+        snprintf(slot, NOTE_LEN, "%s: %s %s/%s: %s", reason, op->ki->kind, op->ns, op->name,
+                 detail ? detail : "") < 0)
+        slot[0] = 0;
+}
+
+/* ---- informers ---------------------------------------------------------------------------- */
+
+static void on_inf_add(k8s_informer *inf, const char *key, const cJSON *obj, void *data)
+{
+    (void)inf, (void)key, (void)obj;
+    enqueue(data);
+}
+
+static void on_inf_update(k8s_informer *inf, const char *key, const cJSON *o, const cJSON *n,
+                          void *data)
+{
+    (void)inf, (void)key, (void)o, (void)n;
+    enqueue(data);
+}
+
+static void on_inf_delete(k8s_informer *inf, const char *key, const cJSON *obj, void *data)
+{
+    (void)inf, (void)key, (void)obj;
+    enqueue(data);
+}
+
+static void on_inf_synced(k8s_informer *inf, void *data)
+{
+    (void)inf;
+    enqueue(data);
+}
+
+static int informer_new(mc_reconciler *r, int which, const char *ns, const char *label_selector,
+                        const char *field_selector)
+{
+    const struct kind_info *ki = mc__kind_lookup(inf_kind[which]);
+    k8s_informer_opts o = {
+        .watch =
+            {
+                .ref = {.group = ki->group,
+                        .version = ki->version,
+                        .resource = ki->resource,
+                        .namespace = ns},
+                .label_selector = label_selector,
+                .field_selector = field_selector,
+            },
+        .resync_ms = r->resync_ms,
+        .strip_managed_fields = true,
+        .handlers = {on_inf_add, on_inf_update, on_inf_delete, on_inf_synced, r},
+    };
+    return k8s_informer_new(r->client, &o, &r->inf[which]);
+}
+
+/* ---- a pass ------------------------------------------------------------------------------- */
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void object_key(char *buf, size_t len, const char *kind, const char *ns, const char *name)
+{
+    snprintf(buf, len, "%s/%s/%s", kind, ns ? ns : "", name ? name : "");
+}
+
+static bool is_desired(const struct pass *p, const char *kind, const char *ns, const char *name)
+{
+    char key[512];
+    char *k = key;
+    object_key(key, sizeof(key), kind, ns, name);
+    return bsearch(&k, p->desired_keys, p->ndesired_keys, sizeof(char *), cmp_str) != NULL;
+}
+
+static void pass_free(struct pass *p)
+{
+    if (!p)
+        return;
+    mc_desired_free(&p->d);
+    for (size_t i = 0; i < p->ndesired_keys; i++)
+        free(p->desired_keys[i]);
+    free(p->desired_keys);
+    free(p->notes);
+    for (size_t i = 0; i < p->ntokens; i++) {
+        free((char *)p->tokens[i].cluster);
+        free((char *)p->tokens[i].token);
+    }
+    free(p->tokens);
+    free(p);
+}
+
+static void maybe_stopped(mc_reconciler *r);
+
+static void pass_finish(struct pass *p)
+{
+    mc_reconciler *r = p->r;
+    double secs = (double)(mc__now_ms(r) - p->started_ms) / 1000.0;
+    const char *result = p->errors ? "error" : "success";
+    mc__metric_inc(r, K8S_M_RECONCILE_TOTAL, (const char *[]){CONTROLLER_NAME, result});
+    if (p->errors)
+        mc__metric_inc(r, K8S_M_RECONCILE_ERRORS, (const char *[]){CONTROLLER_NAME});
+    k8s_metric *t = r->metrics ? k8s_metrics_find(r->metrics, K8S_M_RECONCILE_TIME) : NULL;
+    if (t)
+        k8s_metric_observe(t, (const char *[]){CONTROLLER_NAME}, secs);
+    r->passes++;
+    if (p->writes == 0)
+        r->idle_passes++;
+    if (p->writes || p->errors) {
+        char w[32], e[32];
+        snprintf(w, sizeof(w), "%d", p->writes);
+        snprintf(e, sizeof(e), "%d", p->errors);
+        k8s_log_debug(r->log, "reconciled", "writes", w, "errors", e);
+    }
+    r->pass = NULL;
+    if (p->errors && !r->stopping) {
+        k8s_queue_add_rate_limited(r->queue, MESH_KEY);
+        mc__metric_inc(r, K8S_M_WORKQUEUE_RETRIES,
+                       (const char *[]){CONTROLLER_NAME, CONTROLLER_NAME});
+    } else {
+        k8s_queue_forget(r->queue, MESH_KEY);
+        /* Token Secrets are not watched: look again soon while one is missing (reads only). */
+        for (size_t i = 0; i < p->d.nclusters && !r->stopping; i++)
+            if (p->d.clusters[i].remote_secret_pending) {
+                k8s_queue_add_after(r->queue, MESH_KEY, TOKEN_RETRY_MS);
+                break;
+            }
+    }
+    pass_free(p);
+    k8s_queue_done(r->queue, MESH_KEY);
+    maybe_stopped(r);
+}
+
+static void pass_objects(struct pass *p);
+
+void mc__pass_op_done(struct pass *p)
+{
+    if (--p->pending > 0)
+        return;
+    if (p->phase == 0) {
+        if (p->r->stopping || !p->r->leading) {
+            pass_finish(p);
+            return;
+        }
+        pass_objects(p);
+        return;
+    }
+    if (p->phase == 1 && !p->r->stopping && p->r->leading) {
+        p->phase = 2;
+        p->pending = 1; /* held while the status writes are issued */
+        mc__pass_status(p);
+        mc__pass_op_done(p);
+        return;
+    }
+    pass_finish(p);
+}
+
+struct gc_ctx {
+    struct pass *p;
+    int inf;
+};
+
+static int gc_visit(void *data, const char *key, const cJSON *obj)
+{
+    (void)key;
+    struct gc_ctx *g = data;
+    struct pass *p = g->p;
+    const char *kind = inf_kind[g->inf];
+    const cJSON *md = jpath(obj, "metadata", NULL);
+    if (terminating(obj) || is_desired(p, kind, jstr(md, "namespace"), jstr(md, "name")))
+        return 0;
+    const char *cluster = label_of(obj, MC_LABEL_CLUSTER);
+    for (size_t i = 0; cluster && i < p->d.nclusters; i++) {
+        const struct mc_cluster_result *cr = &p->d.clusters[i];
+        if (strcmp(cr->name, cluster) != 0)
+            continue;
+        if (!cr->accepted)
+            return 0; /* its MeshCluster is rejected: touch nothing of it */
+        if (cr->remote_secret_pending && strcmp(kind, "Secret") == 0)
+            return 0; /* keep a working remote secret while its token cannot be read */
+    }
+    struct op *op = mc__op_new(p, obj, kind, -1);
+    if (!op) {
+        p->errors++;
+        return 0;
+    }
+    p->pending++;
+    mc__op_delete(op, jstr(md, "uid"), OP_DELETE);
+    return 0;
+}
+
+static int collect_meshclusters(void *data, const char *key, const cJSON *obj)
+{
+    (void)key;
+    if (!terminating(obj))
+        cJSON_AddItemReferenceToArray(data, (cJSON *)obj);
+    return 0;
+}
+
+/* Decodes standard base64 (padding optional); returns a NUL-terminated copy or NULL. */
+static char *base64_decode(const char *in)
+{
+    size_t n = strlen(in);
+    char *out = malloc(n / 4 * 3 + 4);
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    unsigned acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < n && in[i] != '='; i++) {
+        const char c = in[i];
+        int v = c >= 'A' && c <= 'Z'   ? c - 'A'
+                : c >= 'a' && c <= 'z' ? c - 'a' + 26
+                : c >= '0' && c <= '9' ? c - '0' + 52
+                : c == '+'             ? 62
+                : c == '/'             ? 63
+                                       : -1;
+        if (v < 0) {
+            free(out);
+            return NULL;
+        }
+        acc = (acc << 6) | (unsigned)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (char)((acc >> bits) & 0xff);
+        }
+    }
+    out[o] = 0;
+    return out;
+}
+
+static int add_token(struct pass *p, const char *cluster, char *token)
+{
+    if (p->ntokens == p->tokens_cap) {
+        size_t cap = p->tokens_cap ? p->tokens_cap * 2 : 4;
+        struct mc_remote_token *t = realloc(p->tokens, cap * sizeof(*t));
+        if (!t)
+            return -ENOMEM;
+        p->tokens = t;
+        p->tokens_cap = cap;
+    }
+    char *c = strdup(cluster);
+    if (!c)
+        return -ENOMEM;
+    p->tokens[p->ntokens].cluster = c;
+    p->tokens[p->ntokens].token = token;
+    p->ntokens++;
+    return 0;
+}
+
+static void on_token_read(k8s_request *req, k8s_response *res, void *data)
+{
+    (void)req;
+    struct token_read *t = data;
+    struct pass *p = t->p;
+    const char *b64 = res->err.code == K8S_OK ? jstr(jpath(res->body, "data", NULL), t->key) : NULL;
+    char *token = b64 ? base64_decode(b64) : NULL;
+    if (token && token[0]) {
+        k8s_log_add_secret(p->r->log, token);
+        if (add_token(p, t->cluster, token) != 0)
+            free(token);
+    } else {
+        free(token);
+        k8s_log_warn(p->r->log, "no token for the remote secret", "meshcluster", t->cluster,
+                     "error", k8s_err_name(res->err.code));
+    }
+    free(t);
+    mc__pass_op_done(p);
+}
+
+/* Phase 0: read the token of every remote whose remoteSecret auth is "secret". */
+static int start_token_read(void *data, const char *key, const cJSON *obj)
+{
+    (void)key;
+    struct pass *p = data;
+    struct mc_meshcluster mc = {0};
+    if (terminating(obj) || mc_meshcluster_parse(obj, &mc, NULL) != 0)
+        return 0;
+    struct token_read *t = NULL;
+    if (mc.auth == MC_AUTH_SECRET && strcmp(mc.name, p->r->cluster_name) != 0 && mc.secret_name &&
+        mc.secret_name[0] && (t = calloc(1, sizeof(*t))) != NULL) {
+        t->p = p;
+        snprintf(t->cluster, sizeof(t->cluster), "%s", mc.name);
+        snprintf(t->key, sizeof(t->key), "%s", mc.secret_key ? mc.secret_key : "token");
+        k8s_request_opts ro = {
+            .verb = K8S_VERB_GET,
+            .ref = {.version = "v1",
+                    .resource = "secrets",
+                    .namespace = mc.secret_namespace && mc.secret_namespace[0] ? mc.secret_namespace
+                                                                               : p->r->istio_ns,
+                    .name = mc.secret_name},
+            .on_done = on_token_read,
+            .data = t,
+        };
+        p->pending++;
+        if (k8s_request_start(p->r->client, &ro, NULL) != 0) {
+            p->pending--;
+            free(t);
+        }
+    }
+    mc_meshcluster_clear(&mc);
+    return 0;
+}
+
+static void pass_start(mc_reconciler *r)
+{
+    struct pass *p = calloc(1, sizeof(*p));
+    if (!p) {
+        k8s_log_error(r->log, "reconcile could not start: out of memory");
+        k8s_queue_add_rate_limited(r->queue, MESH_KEY);
+        k8s_queue_done(r->queue, MESH_KEY);
+        return;
+    }
+    p->r = r;
+    p->started_ms = mc__now_ms(r);
+    p->phase = 0;
+    r->pass = p;
+    p->pending = 1; /* held while the token reads are issued */
+    k8s_store_foreach(k8s_informer_store(r->inf[INF_MC]), start_token_read, p);
+    mc__pass_op_done(p);
+}
+
+/* Phase 1: desired state from the MeshClusters as cached now, then every object. */
+static void pass_objects(struct pass *p)
+{
+    mc_reconciler *r = p->r;
+    p->phase = 1;
+    p->pending = 1; /* held while phase 1 is issued */
+    cJSON *mcs = cJSON_CreateArray();
+    if (!mcs)
+        goto fail;
+    k8s_store_foreach(k8s_informer_store(r->inf[INF_MC]), collect_meshclusters, mcs);
+    int rc = mc_desired_compute(mcs, r->cluster_name, &r->dopts, p->tokens, p->ntokens, &p->d);
+    cJSON_Delete(mcs); /* references only: the store keeps its objects */
+    if (rc != 0)
+        goto fail;
+    p->notes = calloc(p->d.nclusters ? p->d.nclusters : 1, sizeof(*p->notes));
+    p->desired_keys = calloc(p->d.nobjects ? p->d.nobjects : 1, sizeof(char *));
+    if (!p->notes || !p->desired_keys)
+        goto fail;
+    for (size_t i = 0; i < p->d.nobjects; i++) {
+        const cJSON *o = p->d.objects[i].object;
+        const cJSON *md = jpath(o, "metadata", NULL);
+        char key[512];
+        object_key(key, sizeof(key), jstr(o, "kind"), jstr(md, "namespace"), jstr(md, "name"));
+        if (!(p->desired_keys[p->ndesired_keys] = strdup(key)))
+            goto fail;
+        p->ndesired_keys++;
+    }
+    qsort(p->desired_keys, p->ndesired_keys, sizeof(char *), cmp_str);
+    for (size_t i = 0; i < p->d.nclusters; i++)
+        if (!p->d.clusters[i].accepted)
+            k8s_log_debug(r->log, "not accepted", "meshcluster", p->d.clusters[i].name, "field",
+                          p->d.clusters[i].why.field, "reason", p->d.clusters[i].why.reason);
+
+    for (size_t i = 0; i < p->d.nobjects; i++)
+        mc__reconcile_object(p, (long)i);
+    for (int i = INF_FIRST_OWNED; i < INF_COUNT; i++) {
+        struct gc_ctx g = {p, i};
+        k8s_store_foreach(k8s_informer_store(r->inf[i]), gc_visit, &g);
+    }
+    k8s_metric *managed = r->metrics ? k8s_metrics_find(r->metrics, K8S_M_MANAGED_OBJECTS) : NULL;
+    if (managed) {
+        double svc = (double)(k8s_store_size(k8s_informer_store(r->inf[INF_SVC_ISTIO])) +
+                              k8s_store_size(k8s_informer_store(r->inf[INF_SVC_TS])));
+        k8s_metric_set(managed, (const char *[]){"Service"}, svc);
+        k8s_metric_set(managed, (const char *[]){"Secret"},
+                       (double)k8s_store_size(k8s_informer_store(r->inf[INF_SECRET])));
+        k8s_metric_set(managed, (const char *[]){"ConfigMap"},
+                       (double)k8s_store_size(k8s_informer_store(r->inf[INF_CM])));
+        k8s_metric_set(managed, (const char *[]){"Gateway"},
+                       (double)k8s_store_size(k8s_informer_store(r->inf[INF_GW])));
+    }
+    mc__pass_op_done(p);
+    return;
+fail:
+    k8s_log_error(r->log, "reconcile could not run: out of memory");
+    p->errors++;
+    p->phase = 2; /* no status from a failed computation */
+    mc__pass_op_done(p);
+}
+
+static void on_work(k8s_queue *q, const char *key, void *data)
+{
+    (void)key;
+    mc_reconciler *r = data;
+    k8s_metric *depth = r->metrics ? k8s_metrics_find(r->metrics, K8S_M_WORKQUEUE_DEPTH) : NULL;
+    if (depth)
+        k8s_metric_set(depth, (const char *[]){CONTROLLER_NAME, CONTROLLER_NAME},
+                       (double)k8s_queue_len(q));
+    /* Before every cache is complete a pass could delete what it has not seen yet. */
+    if (r->stopping || !r->leading || !mc_reconciler_synced(r)) {
+        k8s_queue_done(q, MESH_KEY);
+        return;
+    }
+    pass_start(r);
+}
+
+/* ---- life cycle --------------------------------------------------------------------------- */
+
+int mc_reconciler_new(k8s_client *c, const struct mc_reconciler_opts *opts, mc_reconciler **out)
+{
+    if (!c || !opts || !opts->cluster_name || !out)
+        return -EINVAL;
+    mc_reconciler *r = calloc(1, sizeof(*r));
+    if (!r)
+        return -ENOMEM;
+    r->client = c;
+    r->dopts = opts->desired;
+    r->cluster_name = xstrdup(opts->cluster_name);
+    r->istio_ns =
+        xstrdup(opts->desired.istio_namespace ? opts->desired.istio_namespace : "istio-system");
+    r->ts_ns = xstrdup(opts->desired.tailscale_namespace ? opts->desired.tailscale_namespace
+                                                         : "tailscale");
+    r->cluster_domain =
+        xstrdup(opts->desired.cluster_domain ? opts->desired.cluster_domain : "cluster.local");
+    r->helm_values_name = xstrdup(opts->desired.helm_values_name);
+    r->dopts.istio_namespace = r->istio_ns;
+    r->dopts.tailscale_namespace = r->ts_ns;
+    r->dopts.cluster_domain = r->cluster_domain;
+    r->dopts.helm_values_name = r->helm_values_name;
+    r->allow_replace = opts->allow_gateway_replacement;
+    r->resync_ms = opts->resync_ms;
+    r->log = opts->log;
+    r->metrics = opts->metrics;
+    r->events = opts->events;
+    if (!r->cluster_name || !r->istio_ns || !r->ts_ns || !r->cluster_domain ||
+        (opts->desired.helm_values_name && !r->helm_values_name))
+        goto nomem;
+
+    const char *owned = MC_LABEL_MANAGED_BY "=" MC_FIELD_MANAGER;
+    char ns_field[384];
+    snprintf(ns_field, sizeof(ns_field), "metadata.name=%s", r->istio_ns);
+    int rc = informer_new(r, INF_MC, NULL, NULL, NULL);
+    if (!rc)
+        rc = informer_new(r, INF_NS, NULL, NULL, ns_field);
+    if (!rc)
+        rc = informer_new(r, INF_ISTIO_CM, r->istio_ns, NULL, "metadata.name=" MC_ISTIO_CONFIGMAP);
+    if (!rc)
+        rc = informer_new(r, INF_SVC_ISTIO, r->istio_ns, owned, NULL);
+    if (!rc)
+        rc = informer_new(r, INF_SVC_TS, r->ts_ns, owned, NULL);
+    if (!rc)
+        rc = informer_new(r, INF_SECRET, r->istio_ns, owned, NULL);
+    if (!rc)
+        rc = informer_new(r, INF_CM, r->istio_ns, owned, NULL);
+    if (!rc)
+        rc = informer_new(r, INF_GW, r->istio_ns, owned, NULL);
+    if (rc) {
+        mc_reconciler_free(r);
+        return rc;
+    }
+    r->queue = k8s_queue_new(NULL);
+    if (!r->queue)
+        goto nomem;
+    if (r->metrics) {
+        k8s_metrics_register_workqueue(r->metrics, CONTROLLER_NAME);
+        k8s_metrics_register_controller(r->metrics, CONTROLLER_NAME);
+    }
+    *out = r;
+    return 0;
+nomem:
+    mc_reconciler_free(r);
+    return -ENOMEM;
+}
+
+int mc_reconciler_start(mc_reconciler *r)
+{
+    int rc = k8s_queue_start(r->queue, k8s_client_loop(r->client), 1, on_work, r);
+    if (rc)
+        return rc;
+    r->started = true;
+    for (int i = 0; i < INF_COUNT; i++)
+        if ((rc = k8s_informer_start(r->inf[i])) != 0)
+            return rc;
+    return 0;
+}
+
+void mc_reconciler_set_leader(mc_reconciler *r, bool leading)
+{
+    r->leading = leading;
+    if (leading)
+        enqueue(r);
+}
+
+bool mc_reconciler_synced(const mc_reconciler *r)
+{
+    for (int i = 0; i < INF_COUNT; i++)
+        if (!r->inf[i] || !k8s_informer_has_synced(r->inf[i]))
+            return false;
+    return true;
+}
+
+void mc_reconciler_counts(const mc_reconciler *r, unsigned long *passes, unsigned long *idle)
+{
+    if (passes)
+        *passes = r->passes;
+    if (idle)
+        *idle = r->idle_passes;
+}
+
+static void maybe_stopped(mc_reconciler *r)
+{
+    if (!r->stopping || r->stop_pending > 0 || r->pass)
+        return;
+    void (*cb)(mc_reconciler *, void *) = r->stop_cb;
+    r->stop_cb = NULL;
+    if (cb)
+        cb(r, r->stop_data);
+}
+
+static void on_part_stopped(mc_reconciler *r)
+{
+    r->stop_pending--;
+    maybe_stopped(r);
+}
+
+static void on_informer_stopped(k8s_informer *inf, void *data)
+{
+    (void)inf;
+    on_part_stopped(data);
+}
+
+static void on_queue_closed(k8s_queue *q, void *data)
+{
+    (void)q;
+    on_part_stopped(data);
+}
+
+static void on_queue_drained(k8s_queue *q, void *data)
+{
+    k8s_queue_close(q, on_queue_closed, data);
+}
+
+void mc_reconciler_stop(mc_reconciler *r, void (*cb)(mc_reconciler *r, void *data), void *data)
+{
+    if (r->stopping)
+        return;
+    r->stopping = true;
+    r->stop_cb = cb;
+    r->stop_data = data;
+    r->stop_pending = 1; /* held until everything below has been asked to stop */
+    for (int i = 0; i < INF_COUNT; i++) {
+        if (r->inf[i]) {
+            r->stop_pending++;
+            k8s_informer_stop(r->inf[i], on_informer_stopped, r);
+        }
+    }
+    if (r->started) {
+        r->stop_pending++;
+        k8s_queue_shutdown(r->queue, on_queue_drained, r);
+    }
+    on_part_stopped(r);
+}
+
+void mc_reconciler_free(mc_reconciler *r)
+{
+    if (!r)
+        return;
+    for (int i = 0; i < INF_COUNT; i++)
+        k8s_informer_free(r->inf[i]);
+    if (r->queue)
+        k8s_queue_free(r->queue);
+    pass_free(r->pass);
+    free(r->cluster_name);
+    free(r->istio_ns);
+    free(r->ts_ns);
+    free(r->cluster_domain);
+    free(r->helm_values_name);
+    free(r);
+}

@@ -1,0 +1,184 @@
+/*
+ * Internal to the reconciler (controller/reconciler.c, reconcile_ops.c, reconcile_status.c):
+ * the state of the controller, of one reconcile pass and of one API request, and the helpers
+ * those files share. Not part of controller/'s API, hence the mc__ prefix.
+ *
+ * A pass runs in phases, each ending when its last request is done (pass->pending reaches
+ * zero in mc__pass_op_done): 0 reads the tokens of remotes authenticated by a Secret, 1
+ * applies and deletes objects, 2 writes the MeshClusters' status.
+ */
+#ifndef MC_RECONCILER_INTERNAL_H
+#define MC_RECONCILER_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "controller/desired.h"
+#include "controller/reconcile_plan.h"
+#include "controller/reconciler.h"
+#include "controller/status.h"
+#include "k8s/informer.h"
+#include "k8s/queue.h"
+
+#define MESH_KEY        "mesh"
+#define CONTROLLER_NAME "meshcluster"
+#define NOTE_LEN        320
+#define TOKEN_RETRY_MS  5000
+
+enum {
+    INF_MC,        /* every MeshCluster */
+    INF_NS,        /* the istio namespace (network label) */
+    INF_ISTIO_CM,  /* the istio ConfigMap (meshNetworks key) */
+    INF_SVC_ISTIO, /* owned from here on: label-selected */
+    INF_SVC_TS,
+    INF_SECRET,
+    INF_CM,
+    INF_GW,
+    INF_COUNT
+};
+#define INF_FIRST_OWNED INF_SVC_ISTIO
+
+struct kind_info {
+    const char *kind;
+    const char *group; /* "" = core */
+    const char *version;
+    const char *resource;
+};
+
+/* What went wrong with a cluster's objects during a pass, by condition. */
+struct note {
+    char egress[NOTE_LEN];
+    char secret[NOTE_LEN];
+    char gateway[NOTE_LEN];
+};
+
+struct pass {
+    mc_reconciler *r;
+    struct mc_desired d;
+    struct note *notes; /* one per d.clusters entry */
+    char meshnet_note[NOTE_LEN];
+    char **desired_keys; /* sorted "Kind/ns/name" of every desired object */
+    size_t ndesired_keys;
+    int pending;
+    int errors;
+    int writes;
+    int phase; /* 0 token reads, 1 objects, 2 status */
+    uint64_t started_ms;
+    struct mc_remote_token *tokens; /* for remotes with remoteSecret auth "secret"; owned */
+    size_t ntokens, tokens_cap;
+};
+
+/* A read of the Secret holding a remote's token. */
+struct token_read {
+    struct pass *p;
+    char cluster[64];
+    char key[256];
+};
+
+enum op_stage { OP_GET, OP_APPLY, OP_DELETE, OP_REPLACE_DELETE, OP_STATUS };
+
+struct op {
+    struct pass *p;
+    enum op_stage stage;
+    long idx; /* desired object, or -1 */
+    const struct kind_info *ki;
+    char ns[64];
+    char name[256];
+    char cluster[64];
+    bool existed;
+    bool ours;   /* the object already carries our managed-by label */
+    bool forced; /* re-sent with force after a manual edit (see on_op_done) */
+};
+
+struct mc_reconciler {
+    k8s_client *client;
+    char *cluster_name;
+    char *istio_ns;
+    char *ts_ns;
+    char *cluster_domain;
+    char *helm_values_name;
+    struct mc_desired_options dopts;
+    bool allow_replace;
+    uint64_t resync_ms;
+    k8s_log *log;
+    k8s_metrics *metrics;
+    k8s_event_recorder *events;
+
+    k8s_informer *inf[INF_COUNT];
+    k8s_queue *queue;
+    bool started;
+    bool leading;
+    bool stopping;
+    int stop_pending;
+    void (*stop_cb)(mc_reconciler *r, void *data);
+    void *stop_data;
+    struct pass *pass;
+    unsigned long passes, idle_passes;
+};
+
+/* ---- pure helpers ---------------------------------------------------------------------------- */
+
+static inline const char *jstr(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static inline const cJSON *jpath(const cJSON *o, const char *a, const char *b)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, a);
+    return b ? cJSON_GetObjectItemCaseSensitive(v, b) : v;
+}
+
+static inline const char *label_of(const cJSON *obj, const char *label)
+{
+    return jstr(jpath(obj, "metadata", "labels"), label);
+}
+
+static inline bool terminating(const cJSON *obj)
+{
+    return jpath(obj, "metadata", "deletionTimestamp") != NULL;
+}
+
+/* Every field of want is in have with the same value (the plan's comparison). */
+static inline bool subset(const cJSON *want, const cJSON *have)
+{
+    return mc_plan_subset(want, have) != 0;
+}
+
+/* ---- shared between the reconciler's files ------------------------------------------------- */
+
+const struct kind_info *mc__kind_lookup(const char *kind);
+uint64_t mc__now_ms(const mc_reconciler *r);
+
+/* Cached objects (borrowed until the store changes): by informer and key, for a desired
+ * object, and a MeshCluster by name. */
+const cJSON *mc__cached(const mc_reconciler *r, int inf, const char *ns, const char *name);
+const cJSON *mc__cached_desired(const mc_reconciler *r, const struct mc_desired_object *o);
+const cJSON *mc__meshcluster(const mc_reconciler *r, const char *name);
+
+/* An Event on the MeshCluster named cluster (only while leading). */
+void mc__event(mc_reconciler *r, const char *cluster, const char *type, const char *reason,
+               const char *message);
+void mc__metric_inc(mc_reconciler *r, const char *family, const char *const *values);
+
+/* Per-cluster trouble of this pass, reported in the conditions. */
+struct note *mc__note_for(struct pass *p, const char *cluster);
+void mc__note(struct pass *p, const struct op *op, const char *reason, const char *detail);
+
+/* Requests (reconcile_ops.c). An op belongs to its pass and is freed when done; every op
+ * started counts in pass->pending (the caller increments it before starting). */
+struct op *mc__op_new(struct pass *p, const cJSON *obj, const char *kind, long idx);
+void mc__op_apply(struct op *op, const cJSON *body, bool force, const char *subresource);
+void mc__op_delete(struct op *op, const char *uid, enum op_stage stage);
+void mc__reconcile_object(struct pass *p, long idx);
+
+/* Phase 2 (reconcile_status.c). */
+void mc__pass_status(struct pass *p);
+
+/* One request of the pass finished; moves to the next phase after the last one. */
+void mc__pass_op_done(struct pass *p);
+
+#endif

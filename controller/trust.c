@@ -1,0 +1,305 @@
+/*
+ * TrustVerified: turns the Secret, ConfigMap and MeshCluster set into pki_trust_evaluate's
+ * byte-level input and its verdict into a condition, status fields and an Event. The cluster
+ * data is untrusted (anyone with Secret write access shapes it), so every key is checked for
+ * type and encoding before the certificate code sees it.
+ */
+#include "controller/trust.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------------------------------ */
+/* Base64                                                                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+static int b64_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}
+
+static int is_blank(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+int mc_trust_base64_decode(const char *in, unsigned char **out, size_t *len)
+{
+    if (!in || !out || !len)
+        return -EINVAL;
+    *out = NULL;
+    *len = 0;
+    size_t inlen = strlen(in);
+    /* Every 4 characters make at most 3 bytes; refuse before allocating for a huge value. */
+    if (inlen / 4 * 3 > PKI_MAX_PEM_BYTES + 3)
+        return -EINVAL;
+    unsigned char *buf = malloc(inlen / 4 * 3 + 4);
+    if (!buf)
+        return -ENOMEM;
+
+    size_t n = 0, sextets = 0, pads = 0;
+    unsigned acc = 0;
+    for (size_t i = 0; i < inlen; i++) {
+        unsigned char c = (unsigned char)in[i];
+        if (is_blank(c))
+            continue;
+        if (c == '=') {
+            pads++;
+            continue;
+        }
+        int v = b64_value(c);
+        if (v < 0 || pads > 0) /* a foreign character, or data after padding */
+            goto bad;
+        acc = (acc << 6) | (unsigned)v;
+        if (++sextets % 4 == 0) {
+            buf[n++] = (unsigned char)(acc >> 16);
+            buf[n++] = (unsigned char)(acc >> 8);
+            buf[n++] = (unsigned char)acc;
+            acc = 0;
+        }
+    }
+    size_t rest = sextets % 4;
+    if (rest == 1 || pads > 2 || (pads > 0 && (sextets + pads) % 4 != 0))
+        goto bad;
+    if (rest == 2) {
+        buf[n++] = (unsigned char)(acc >> 4);
+    } else if (rest == 3) {
+        buf[n++] = (unsigned char)(acc >> 10);
+        buf[n++] = (unsigned char)(acc >> 2);
+    }
+    if (n > PKI_MAX_PEM_BYTES)
+        goto bad;
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    return 0;
+bad:
+    free(buf);
+    return -EINVAL;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Reading the objects                                                                        */
+/* ------------------------------------------------------------------------------------------ */
+
+/* The decoded cacerts keys; the buffers are owned here and freed by secret_parts_clear. */
+struct secret_parts {
+    unsigned char *buf[4];
+    size_t len[4];
+    char problem[200]; /* the first unusable key, "" when every present key decoded */
+};
+
+static const char *const secret_keys[4] = {"ca-cert.pem", "ca-key.pem", "root-cert.pem",
+                                           "cert-chain.pem"};
+
+static void secret_parts_clear(struct secret_parts *p)
+{
+    for (size_t i = 0; i < 4; i++)
+        free(p->buf[i]);
+    memset(p, 0, sizeof(*p));
+}
+
+/*
+ * Decodes each key of the Secret's data. An absent key stays NULL (the evaluator decides
+ * whether it was required); a key that is present but unusable is recorded in p->problem
+ * and also left NULL. Returns 0 or -ENOMEM.
+ */
+static int secret_parts_read(const cJSON *secret, struct secret_parts *p)
+{
+    memset(p, 0, sizeof(*p));
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(secret, "data");
+    if (data && !cJSON_IsObject(data) && !cJSON_IsNull(data)) {
+        snprintf(p->problem, sizeof(p->problem), "its data is not an object");
+        return 0;
+    }
+    for (size_t i = 0; i < 4; i++) {
+        const cJSON *v = data ? cJSON_GetObjectItemCaseSensitive(data, secret_keys[i]) : NULL;
+        if (!v || cJSON_IsNull(v))
+            continue;
+        int rc = cJSON_IsString(v) ? mc_trust_base64_decode(v->valuestring, &p->buf[i], &p->len[i])
+                                   : -EINVAL;
+        if (rc == -ENOMEM)
+            return rc;
+        if (rc < 0 && !p->problem[0])
+            snprintf(p->problem, sizeof(p->problem), "data[\"%s\"] is not valid base64%s",
+                     secret_keys[i], cJSON_IsString(v) ? "" : " (not a string)");
+    }
+    return 0;
+}
+
+static struct pki_bytes part_bytes(const struct secret_parts *p, size_t i)
+{
+    return (struct pki_bytes){.data = p->buf[i], .len = p->len[i]};
+}
+
+static struct pki_bytes configmap_root(const cJSON *cm)
+{
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(cm, "data");
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(data, "root-cert.pem");
+    if (!cJSON_IsString(v))
+        return (struct pki_bytes){0};
+    return (struct pki_bytes){.data = v->valuestring, .len = strlen(v->valuestring)};
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The verdict as condition, status and Event                                                 */
+/* ------------------------------------------------------------------------------------------ */
+
+/* The fingerprint of the first certificate of root (istiod's ConfigMap); "" when unusable. */
+static void root_fingerprint(struct pki_bytes root, char out[PKI_FP_LEN])
+{
+    out[0] = '\0';
+    X509 *cert = NULL;
+    if (root.data && pki_pem_parse_cert(root, &cert, NULL, 0) == 0 &&
+        pki_fingerprint_sha256(cert, out) < 0)
+        out[0] = '\0';
+    X509_free(cert);
+}
+
+static void fill_result(const struct pki_trust_verdict *v, struct pki_bytes istiod_root,
+                        struct mc_trust_result *out)
+{
+    out->status = v->verified ? "True" : "False";
+    out->reason = v->reason;
+    snprintf(out->message, sizeof(out->message), "%s", v->message);
+    snprintf(out->cacerts_root_fingerprint, PKI_FP_LEN, "%s", v->cacerts_root_fingerprint);
+    snprintf(out->declared_root_fingerprint, PKI_FP_LEN, "%s", v->declared_root_fingerprint);
+    snprintf(out->istiod_root_fingerprint, PKI_FP_LEN, "%s", v->istiod_root_fingerprint);
+    /* The evaluator stops before looking at istiod's root on some early verdicts (NoCacerts). */
+    if (!out->istiod_root_fingerprint[0])
+        root_fingerprint(istiod_root, out->istiod_root_fingerprint);
+    snprintf(out->intermediate_not_after, PKI_TIME_LEN, "%s", v->not_after);
+    /* The root in use is the one workloads get certificates from: cacerts' when istiod has
+     * loaded it, otherwise whatever istiod distributes (its self-signed root). */
+    snprintf(out->root_fingerprint, PKI_FP_LEN, "%s",
+             v->cacerts_root_fingerprint[0] ? v->cacerts_root_fingerprint
+                                            : out->istiod_root_fingerprint);
+
+    /* Without cacerts the evaluator cannot name the root in use; istiod's ConfigMap can. */
+    if (strcmp(v->reason, PKI_REASON_NO_CACERTS) == 0 && out->istiod_root_fingerprint[0]) {
+        size_t used = strlen(out->message);
+        snprintf(out->message + used, sizeof(out->message) - used,
+                 " (istiod distributes its self-signed root %s)", out->istiod_root_fingerprint);
+    }
+
+    if (v->expiring_soon && v->not_after[0]) {
+        out->warn = true;
+        snprintf(out->event_message, sizeof(out->event_message),
+                 "the istio-system/cacerts intermediate (ca-cert.pem) expires at %s; issue a new "
+                 "one from the shared root and update cacerts",
+                 v->not_after);
+    }
+}
+
+static void fill_failure(struct mc_trust_result *out, const char *reason, const char *msg)
+{
+    out->status = "False";
+    out->reason = reason;
+    snprintf(out->message, sizeof(out->message), "%s", msg);
+}
+
+int mc_trust_evaluate(const struct mc_trust_input *in, struct mc_trust_result *out)
+{
+    if (!out)
+        return -EINVAL;
+    memset(out, 0, sizeof(*out));
+    if (!in || (in->nclusters && !in->clusters)) {
+        fill_failure(out, PKI_REASON_CHAIN_INVALID, "trust evaluation called without input");
+        return -EINVAL;
+    }
+
+    const char **declared = NULL;
+    if (in->nclusters) {
+        declared = calloc(in->nclusters, sizeof(*declared));
+        if (!declared)
+            goto nomem;
+        for (size_t i = 0; i < in->nclusters; i++)
+            declared[i] = in->clusters[i].root_ca_fingerprint;
+    }
+
+    struct secret_parts parts;
+    if (in->cacerts_secret) {
+        if (secret_parts_read(in->cacerts_secret, &parts) < 0) {
+            secret_parts_clear(&parts);
+            free(declared);
+            goto nomem;
+        }
+    } else {
+        memset(&parts, 0, sizeof(parts));
+    }
+
+    struct pki_trust_input ti = {
+        .ca_cert = part_bytes(&parts, 0),
+        .ca_key = part_bytes(&parts, 1),
+        .root_cert = part_bytes(&parts, 2),
+        .cert_chain = part_bytes(&parts, 3),
+        .istiod_root_cert =
+            in->root_configmap ? configmap_root(in->root_configmap) : (struct pki_bytes){0},
+        .declared_roots = declared,
+        .n_declared_roots = in->nclusters,
+        .now = in->now,
+    };
+    /* A Secret with none of the keys is still "cacerts exists": istiod would fail on it
+     * rather than fall back to self-signing, so report it as broken, not as absent. */
+    bool secret_empty = in->cacerts_secret && !ti.ca_cert.data && !ti.ca_key.data &&
+                        !ti.root_cert.data && !ti.cert_chain.data;
+
+    struct pki_trust_verdict v;
+    int rc = pki_trust_evaluate(&ti, &v);
+    free(declared);
+    if (rc < 0) {
+        secret_parts_clear(&parts);
+        goto nomem;
+    }
+    fill_result(&v, ti.istiod_root_cert, out);
+
+    /* An undecodable key is a broken Secret even when the evaluator could do without that
+     * key; only a disagreement among MeshClusters outranks it (nothing to compare against). */
+    bool outranks = strcmp(v.reason, PKI_REASON_DECLARED_ROOTS_DISAGREE) == 0;
+    if (!outranks && (parts.problem[0] || secret_empty)) {
+        char msg[sizeof(out->message)];
+        snprintf(msg, sizeof(msg),
+                 "istio-system/cacerts is invalid: %s; recreate it from the shared root's "
+                 "intermediate (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem), then "
+                 "restart istiod",
+                 parts.problem[0] ? parts.problem : "it has none of the cacerts keys");
+        fill_failure(out, PKI_REASON_CHAIN_INVALID, msg);
+    }
+    secret_parts_clear(&parts);
+    return 0;
+
+nomem:
+    fill_failure(out, PKI_REASON_CHAIN_INVALID, "trust evaluation failed: out of memory");
+    return -ENOMEM;
+}
+
+cJSON *mc_trust_status_json(const struct mc_trust_result *r)
+{
+    if (!r)
+        return NULL;
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    if (r->root_fingerprint[0] &&
+        !cJSON_AddStringToObject(o, "rootCAFingerprint", r->root_fingerprint))
+        goto fail;
+    if (r->intermediate_not_after[0] &&
+        !cJSON_AddStringToObject(o, "intermediateNotAfter", r->intermediate_not_after))
+        goto fail;
+    return o;
+fail:
+    cJSON_Delete(o);
+    return NULL;
+}

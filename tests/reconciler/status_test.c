@@ -1,0 +1,137 @@
+/*
+ * Proves the pure MeshCluster status helpers: a condition keeps its lastTransitionTime while
+ * its status stays the same (even when reason or message change) and takes the new time when
+ * the status flips; a status equal to what the object holds needs no write, while any change
+ * of a condition, observedGeneration, role or gateway address (including withdrawing it) does;
+ * fields the controller does not own (status.trust) never force a write; Ready is True only
+ * when every other condition is.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "controller/status.h"
+
+static const char *T1 = "2026-01-01T00:00:00Z";
+static const char *T2 = "2026-02-02T00:00:00Z";
+
+static cJSON *build(const cJSON *existing, const char *egress_status, const char *reason,
+                    long long gen, const char *addr, const char *now)
+{
+    struct mc_condition c[2] = {
+        {MC_COND_ACCEPTED, "True", "Accepted", ""},
+        {MC_COND_EGRESS_READY, egress_status, reason, "msg"},
+    };
+    struct mc_status_input in = {gen, "remote", addr, c, 2};
+    return mc_status_build(existing, &in, now);
+}
+
+static const char *ltt(const cJSON *st, const char *type)
+{
+    const cJSON *c = mc_status_find_condition(st, type);
+    assert_non_null(c);
+    return cJSON_GetObjectItem(c, "lastTransitionTime")->valuestring;
+}
+
+static void test_transition_time_moves_only_on_status_change(void **state)
+{
+    (void)state;
+    cJSON *a = build(NULL, "False", "ProxyNotReady", 1, NULL, T1);
+    assert_string_equal(ltt(a, MC_COND_EGRESS_READY), T1);
+    cJSON *b = build(a, "False", "EgressServiceMissing", 1, NULL, T2); /* reason only */
+    assert_string_equal(ltt(b, MC_COND_EGRESS_READY), T1);
+    assert_string_equal(ltt(b, MC_COND_ACCEPTED), T1);
+    cJSON *c = build(b, "True", "ProxyReady", 1, NULL, T2); /* status flips */
+    assert_string_equal(ltt(c, MC_COND_EGRESS_READY), T2);
+    assert_string_equal(ltt(c, MC_COND_ACCEPTED), T1);
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    cJSON_Delete(c);
+}
+
+static void test_equal_means_no_write(void **state)
+{
+    (void)state;
+    cJSON *have = build(NULL, "True", "ProxyReady", 3, "gw.example", T1);
+    /* What the server returns carries fields we do not own. */
+    cJSON_AddItemToObject(have, "trust", cJSON_Parse("{\"rootCAFingerprint\":\"ab\"}"));
+    cJSON *same = build(have, "True", "ProxyReady", 3, "gw.example", T2);
+    assert_true(mc_status_equal(have, same));
+
+    cJSON *reason = build(have, "True", "Other", 3, "gw.example", T2);
+    assert_false(mc_status_equal(have, reason));
+    cJSON *gen = build(have, "True", "ProxyReady", 4, "gw.example", T2);
+    assert_false(mc_status_equal(have, gen));
+    cJSON *addr = build(have, "True", "ProxyReady", 3, "other.example", T2);
+    assert_false(mc_status_equal(have, addr));
+    cJSON *no_addr = build(have, "True", "ProxyReady", 3, NULL, T2);
+    assert_false(mc_status_equal(have, no_addr)); /* withdrawing the address is a write */
+    assert_false(mc_status_equal(NULL, same));
+
+    cJSON_Delete(have);
+    cJSON_Delete(same);
+    cJSON_Delete(reason);
+    cJSON_Delete(gen);
+    cJSON_Delete(addr);
+    cJSON_Delete(no_addr);
+}
+
+static void test_condition_fields(void **state)
+{
+    (void)state;
+    cJSON *st = build(NULL, "False", "ProxyNotReady", 7, NULL, T1);
+    const cJSON *c = mc_status_find_condition(st, MC_COND_EGRESS_READY);
+    assert_string_equal(cJSON_GetObjectItem(c, "status")->valuestring, "False");
+    assert_string_equal(cJSON_GetObjectItem(c, "reason")->valuestring, "ProxyNotReady");
+    assert_string_equal(cJSON_GetObjectItem(c, "message")->valuestring, "msg");
+    assert_int_equal((int)cJSON_GetObjectItem(c, "observedGeneration")->valuedouble, 7);
+    assert_int_equal((int)cJSON_GetObjectItem(st, "observedGeneration")->valuedouble, 7);
+    assert_string_equal(cJSON_GetObjectItem(st, "role")->valuestring, "remote");
+    assert_null(cJSON_GetObjectItem(st, "gatewayAddress"));
+    assert_null(mc_status_find_condition(st, "Nope"));
+    assert_null(mc_status_find_condition(NULL, MC_COND_READY));
+    cJSON_Delete(st);
+}
+
+static void test_ready(void **state)
+{
+    (void)state;
+    char buf[128];
+    struct mc_condition ready;
+    struct mc_condition all[2] = {{"A", "True", "Ok", ""}, {"B", "True", "Ok", ""}};
+    mc_status_ready(all, 2, &ready, buf, sizeof(buf));
+    assert_string_equal(ready.status, "True");
+    struct mc_condition one[2] = {{"A", "True", "Ok", ""}, {"B", "False", "Broken", ""}};
+    mc_status_ready(one, 2, &ready, buf, sizeof(buf));
+    assert_string_equal(ready.status, "False");
+    assert_non_null(strstr(ready.message, "B"));
+    assert_non_null(strstr(ready.message, "Broken"));
+    struct mc_condition unk[1] = {{"A", "Unknown", "Waiting", ""}};
+    mc_status_ready(unk, 1, &ready, buf, sizeof(buf));
+    assert_string_equal(ready.status, "Unknown");
+}
+
+static void test_now_format(void **state)
+{
+    (void)state;
+    char buf[32];
+    mc_status_now(buf, sizeof(buf));
+    assert_int_equal(strlen(buf), 20);
+    assert_int_equal(buf[10], 'T');
+    assert_int_equal(buf[19], 'Z');
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_transition_time_moves_only_on_status_change),
+        cmocka_unit_test(test_equal_means_no_write),
+        cmocka_unit_test(test_condition_fields),
+        cmocka_unit_test(test_ready),
+        cmocka_unit_test(test_now_format),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
