@@ -1,0 +1,152 @@
+#!/usr/bin/python3
+"""Proves the install manifests are sound with the real tools:
+- `helm lint` passes and `helm template` renders the same objects as `kubectl kustomize`
+  of the kustomize base (field for field, apart from the Namespace object that kustomize
+  carries and Helm leaves to --create-namespace);
+- the RBAC is least-privilege (nothing cluster-wide but MeshClusters, their Events and the
+  istio-system namespace's label; Services/Secrets/ConfigMaps/Gateways only in istio-system
+  and tailscale; Leases only in the controller's namespace);
+- the Deployment meets the restricted Pod Security profile, with probes on the health port;
+- both install into the test API server with real helm and kubectl, and uninstall cleanly.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import yaml
+
+SRC = os.environ.get("MC_SOURCE_DIR") or os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
+HELM = os.path.join(SRC, "tools/helm")
+KUBECTL = os.path.join(SRC, "tools/kubectl")
+CHART = os.path.join(SRC, "deploy/helm/meshcluster")
+BASE = os.path.join(SRC, "deploy/kustomize/base")
+NS = "meshcluster-system"
+
+failures = []
+
+
+def check(cond, what):
+    print(("ok: " if cond else "FAIL: ") + what)
+    if not cond:
+        failures.append(what)
+
+
+def run(*args, env=None, check_rc=True):
+    p = subprocess.run(list(args), capture_output=True, text=True, env=env, timeout=120)
+    if check_rc and p.returncode != 0:
+        raise SystemExit(f"FAIL: {' '.join(args)} exited {p.returncode}:\n{p.stdout}\n{p.stderr}")
+    return p
+
+
+def docs(text):
+    return [d for d in yaml.safe_load_all(text) if d]
+
+
+def key(o):
+    return (o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"])
+
+
+def strip_helm(o):
+    o = json.loads(json.dumps(o))
+    md = o["metadata"]
+    for k in ("helm.sh/chart", "app.kubernetes.io/managed-by", "app.kubernetes.io/instance"):
+        (md.get("labels") or {}).pop(k, None)
+    return o
+
+
+def main():
+    for tool in (HELM, KUBECTL):
+        if not os.access(tool, os.X_OK):
+            raise SystemExit(f"FAIL: {tool} is missing: run scripts/setup")
+
+    lint = run(HELM, "lint", CHART, check_rc=False)
+    check(lint.returncode == 0 and "0 chart(s) failed" in lint.stdout, "helm lint passes")
+
+    helm_objs = docs(run(HELM, "template", "meshcluster", CHART, "-n", NS, "--include-crds").stdout)
+    kust_objs = docs(run(KUBECTL, "kustomize", BASE).stdout)
+    helm_by = {key(o): strip_helm(o) for o in helm_objs}
+    kust_by = {key(o): o for o in kust_objs if o["kind"] != "Namespace"}
+    check(set(helm_by) == set(kust_by),
+          f"helm and kustomize render the same objects (only helm: {sorted(set(helm_by) - set(kust_by))},"
+          f" only kustomize: {sorted(set(kust_by) - set(helm_by))})")
+    for k in sorted(set(helm_by) & set(kust_by)):
+        check(helm_by[k] == kust_by[k], f"{k} is the same in helm and kustomize")
+
+    kinds = {}
+    for o in kust_objs:
+        kinds.setdefault(o["kind"], []).append(o)
+    check(any(o["metadata"]["name"] == "meshclusters.meshcluster.io"
+              for o in kinds.get("CustomResourceDefinition", [])), "the MeshCluster CRD is included")
+
+    # Least privilege.
+    cluster_rules = [r for o in kinds.get("ClusterRole", []) for r in o["rules"]]
+    allowed_cluster = {("meshcluster.io", "meshclusters"), ("meshcluster.io", "meshclusters/status"),
+                       ("", "events"), ("", "namespaces")}
+    for r in cluster_rules:
+        for g in r["apiGroups"]:
+            for res in r["resources"]:
+                check((g, res) in allowed_cluster, f"cluster-wide rule {g or 'core'}/{res} is needed")
+                if res == "namespaces":
+                    check(r.get("resourceNames") == ["istio-system"] and set(r["verbs"]) <= {"get", "patch"},
+                          "namespaces: only get/patch of istio-system")
+        check("*" not in r["verbs"] and "*" not in r["resources"], "no wildcards in cluster rules")
+    for o in kinds.get("Role", []):
+        ns = o["metadata"]["namespace"]
+        res = {x for r in o["rules"] for x in r["resources"]}
+        allowed = {"istio-system": {"services", "secrets", "configmaps", "gateways"},
+                   "tailscale": {"services"}, NS: {"leases"}}.get(ns, set())
+        check(res <= allowed, f"Role in {ns} grants only {sorted(allowed)} (has {sorted(res)})")
+    check({o["metadata"]["namespace"] for o in kinds.get("Role", [])} == {"istio-system", "tailscale", NS},
+          "Roles exist only in istio-system, tailscale and the controller's namespace")
+
+    # Restricted Pod Security profile and probes.
+    dep = kinds["Deployment"][0]
+    check(dep["spec"]["replicas"] == 2, "two replicas")
+    pod = dep["spec"]["template"]["spec"]
+    check(pod["securityContext"].get("runAsNonRoot") is True, "pod runAsNonRoot")
+    check(pod["securityContext"].get("seccompProfile", {}).get("type") == "RuntimeDefault", "seccomp RuntimeDefault")
+    c = pod["containers"][0]
+    sc = c["securityContext"]
+    check(sc.get("allowPrivilegeEscalation") is False, "allowPrivilegeEscalation false")
+    check(sc.get("readOnlyRootFilesystem") is True, "readOnlyRootFilesystem")
+    check(sc.get("capabilities", {}).get("drop") == ["ALL"], "drop ALL capabilities")
+    check(c["livenessProbe"]["httpGet"]["path"] == "/healthz", "liveness probe on /healthz")
+    check(c["readinessProbe"]["httpGet"]["path"] == "/readyz", "readiness probe on /readyz")
+    check("requests" in c["resources"], "resource requests set")
+    check(bool(kinds.get("PodDisruptionBudget")), "a PodDisruptionBudget")
+
+    # Install with real helm and kubectl into the test API server.
+    if not os.environ.get("KUBECONFIG"):
+        raise SystemExit("FAIL: run under tests/support/with-apiserver")
+    env = dict(os.environ)
+    with tempfile.TemporaryDirectory() as home:
+        env.update(HELM_CACHE_HOME=home + "/c", HELM_CONFIG_HOME=home + "/f", HELM_DATA_HOME=home + "/d")
+        for ns in ("istio-system", "tailscale"):
+            run(KUBECTL, "create", "namespace", ns, env=env, check_rc=False)
+        # No kubelet runs pods here, so --wait (which waits for ready replicas) is not used.
+        run(HELM, "install", "meshcluster", CHART, "-n", NS, "--create-namespace", env=env)
+        got = run(KUBECTL, "get", "deployment,serviceaccount,role,rolebinding", "-n", NS, "-o", "name",
+                  env=env).stdout.split()
+        check("deployment.apps/meshcluster-controller" in got, "helm installed the Deployment")
+        crd = run(KUBECTL, "get", "crd", "meshclusters.meshcluster.io", "-o", "json", env=env, check_rc=False)
+        check(crd.returncode == 0, "helm installed the CRD")
+        run(HELM, "uninstall", "meshcluster", "-n", NS, env=env)
+        gone = run(KUBECTL, "get", "deployment", "meshcluster-controller", "-n", NS, env=env, check_rc=False)
+        check(gone.returncode != 0 and "NotFound" in gone.stderr, "helm uninstall removed the Deployment")
+
+        run(KUBECTL, "apply", "-k", BASE, env=env)
+        roles = run(KUBECTL, "get", "role", "meshcluster-controller", "-n", "tailscale", "-o", "json", env=env)
+        check(json.loads(roles.stdout)["rules"][0]["resources"] == ["services"],
+              "kubectl apply -k installed the tailscale Role as written")
+        run(KUBECTL, "delete", "-k", BASE, "--wait=true", env=env)
+        left = run(KUBECTL, "get", "clusterrole", "meshcluster-controller", env=env, check_rc=False)
+        check(left.returncode != 0, "kubectl delete -k removed the ClusterRole")
+
+    print(f"{len(failures)} failure(s)")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
