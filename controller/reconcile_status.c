@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "controller/reconciler_internal.h"
 
@@ -43,6 +44,85 @@ static void meshnet_condition(struct pass *p, struct mc_condition *c)
     c->message = "";
 }
 
+struct trust_collect {
+    struct mc_meshcluster *mcs;
+    size_t n, cap;
+    int err;
+};
+
+static int collect_parsed(void *data, const char *key, const cJSON *obj)
+{
+    (void)key;
+    struct trust_collect *t = data;
+    if (terminating(obj) || t->err)
+        return 0;
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 4;
+        struct mc_meshcluster *m = realloc(t->mcs, cap * sizeof(*m));
+        if (!m) {
+            t->err = -ENOMEM;
+            return 0;
+        }
+        t->mcs = m;
+        t->cap = cap;
+    }
+    struct mc_meshcluster *mc = &t->mcs[t->n];
+    memset(mc, 0, sizeof(*mc));
+    /* A malformed MeshCluster declares no root; its Accepted condition says why. */
+    int rc = mc_meshcluster_parse(obj, mc, NULL);
+    if (rc == 0)
+        t->n++;
+    else if (rc == -ENOMEM)
+        t->err = rc;
+    return 0;
+}
+
+/*
+ * Decides TrustVerified for this cluster's Istio from the cached cacerts Secret, the
+ * istio-ca-root-cert ConfigMap and every MeshCluster's declared root, and records the
+ * IntermediateExpiringSoon Warning once per intermediate (on the local MeshCluster).
+ */
+static void trust_evaluate(struct pass *p, struct mc_trust_result *res)
+{
+    mc_reconciler *r = p->r;
+    struct trust_collect t = {0};
+    k8s_store_foreach(k8s_informer_store(r->inf[INF_MC]), collect_parsed, &t);
+    struct mc_trust_input in = {
+        .cacerts_secret = mc__cached(r, INF_CACERTS, r->istio_ns, MC_TRUST_CACERTS_SECRET),
+        .root_configmap = mc__cached(r, INF_ROOT_CM, r->istio_ns, MC_TRUST_ROOT_CONFIGMAP),
+        .clusters = t.mcs,
+        .nclusters = t.n,
+        .now = time(NULL),
+    };
+    if (t.err) {
+        memset(res, 0, sizeof(*res));
+        res->status = "Unknown";
+        res->reason = "OutOfMemory";
+        snprintf(res->message, sizeof(res->message), "the MeshClusters could not be read");
+        p->errors++;
+    } else if (mc_trust_evaluate(&in, res) != 0) {
+        p->errors++; /* *res holds a False condition saying why */
+    }
+    for (size_t i = 0; i < t.n; i++)
+        mc_meshcluster_clear(&t.mcs[i]);
+    free(t.mcs);
+    if (res->warn && strcmp(r->trust_warned, res->intermediate_not_after) != 0 &&
+        mc__meshcluster(r, r->cluster_name)) {
+        mc__event(r, r->cluster_name, "Warning", MC_TRUST_EVENT_EXPIRING, res->event_message);
+        snprintf(r->trust_warned, sizeof(r->trust_warned), "%s", res->intermediate_not_after);
+    }
+}
+
+/* Whether .status.trust already is want (mc_status_equal leaves it alone); an empty want is
+ * not written, so it matches an absent or empty field. */
+static bool trust_equal(const cJSON *existing_status, const cJSON *want)
+{
+    const cJSON *have = jpath(existing_status, "trust", NULL);
+    if (!want->child)
+        return !have || !have->child;
+    return have && cJSON_Compare(have, want, true);
+}
+
 static bool proxy_ready(const cJSON *svc, const char **why)
 {
     const cJSON *c = mc_status_find_condition(jpath(svc, "status", NULL), "TailscaleProxyReady");
@@ -54,7 +134,8 @@ static bool proxy_ready(const cJSON *svc, const char **why)
 }
 
 /* Phase 2: one MeshCluster's status. */
-static void reconcile_status(struct pass *p, size_t ci, const struct mc_condition *meshnet)
+static void reconcile_status(struct pass *p, size_t ci, const struct mc_condition *meshnet,
+                             const struct mc_trust_result *trust)
 {
     mc_reconciler *r = p->r;
     const struct mc_cluster_result *cr = &p->d.clusters[ci];
@@ -63,7 +144,7 @@ static void reconcile_status(struct pass *p, size_t ci, const struct mc_conditio
     if (!mc || terminating(mc))
         return;
     bool local = strcmp(cr->name, r->cluster_name) == 0;
-    struct mc_condition conds[6];
+    struct mc_condition conds[7];
     size_t nc = 0;
     char accepted_msg[400], egress_msg[NOTE_LEN], ready_msg[NOTE_LEN], gw_addr[256] = "";
     struct mc_condition *c = &conds[nc++];
@@ -165,6 +246,12 @@ static void reconcile_status(struct pass *p, size_t ci, const struct mc_conditio
         conds[nc].reason = "NotAccepted";
     }
     nc++;
+    /* TrustVerified comes after Ready on purpose: it does not gate Ready. A mesh without
+     * cacerts (or with istiod on a stale root) still wires up; Ready keeps meaning "the
+     * objects of this cluster are in place", and a False TrustVerified warns that
+     * cross-cluster mTLS will fail until the roots agree. */
+    conds[nc++] =
+        (struct mc_condition){MC_COND_TRUST_VERIFIED, trust->status, trust->reason, trust->message};
 
     const cJSON *gen = jpath(mc, "metadata", "generation");
     struct mc_status_input in = {
@@ -178,11 +265,19 @@ static void reconcile_status(struct pass *p, size_t ci, const struct mc_conditio
     mc_status_now(now, sizeof(now));
     const cJSON *existing = jpath(mc, "status", NULL);
     cJSON *st = mc_status_build(existing, &in, now);
-    if (!st) {
+    cJSON *tr = mc_trust_status_json(trust);
+    if (!st || !tr) {
+        cJSON_Delete(st);
+        cJSON_Delete(tr);
         p->errors++;
         return;
     }
-    if (mc_status_equal(existing, st)) {
+    bool same_trust = trust_equal(existing, tr);
+    if (tr->child)
+        cJSON_AddItemToObject(st, "trust", tr);
+    else
+        cJSON_Delete(tr);
+    if (same_trust && mc_status_equal(existing, st)) {
         cJSON_Delete(st);
         return;
     }
@@ -206,7 +301,9 @@ static void reconcile_status(struct pass *p, size_t ci, const struct mc_conditio
 void mc__pass_status(struct pass *p)
 {
     struct mc_condition meshnet;
+    struct mc_trust_result trust;
     meshnet_condition(p, &meshnet);
+    trust_evaluate(p, &trust);
     for (size_t i = 0; i < p->d.nclusters; i++)
-        reconcile_status(p, i, &meshnet);
+        reconcile_status(p, i, &meshnet, &trust);
 }

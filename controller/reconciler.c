@@ -11,7 +11,8 @@
 #include "controller/reconciler_internal.h"
 
 static const char *const inf_kind[INF_COUNT] = {
-    "MeshCluster", "Namespace", "ConfigMap", "Service", "Service", "Secret", "ConfigMap", "Gateway",
+    "MeshCluster", "Namespace", "ConfigMap", "Secret",    "ConfigMap",
+    "Service",     "Service",   "Secret",    "ConfigMap", "Gateway",
 };
 
 static const struct kind_info kinds[] = {
@@ -194,7 +195,11 @@ static int informer_new(mc_reconciler *r, int which, const char *ns, const char 
             },
         .resync_ms = r->resync_ms,
         .strip_managed_fields = true,
-        .handlers = {on_inf_add, on_inf_update, on_inf_delete, on_inf_synced, r},
+        .handlers = {.on_add = on_inf_add,
+                     .on_update = on_inf_update,
+                     .on_delete = on_inf_delete,
+                     .on_synced = on_inf_synced,
+                     .data = r},
     };
     return k8s_informer_new(r->client, &o, &r->inf[which]);
 }
@@ -583,6 +588,14 @@ int mc_reconciler_new(k8s_client *c, const struct mc_reconciler_opts *opts, mc_r
         rc = informer_new(r, INF_NS, NULL, NULL, ns_field);
     if (!rc)
         rc = informer_new(r, INF_ISTIO_CM, r->istio_ns, NULL, "metadata.name=" MC_ISTIO_CONFIGMAP);
+    /* Istio's CA material for TrustVerified: not labelled as ours, so selected by name; the
+     * cache must hold no other Secret of the namespace. */
+    if (!rc)
+        rc = informer_new(r, INF_CACERTS, r->istio_ns, NULL,
+                          "metadata.name=" MC_TRUST_CACERTS_SECRET);
+    if (!rc)
+        rc = informer_new(r, INF_ROOT_CM, r->istio_ns, NULL,
+                          "metadata.name=" MC_TRUST_ROOT_CONFIGMAP);
     if (!rc)
         rc = informer_new(r, INF_SVC_ISTIO, r->istio_ns, owned, NULL);
     if (!rc)

@@ -19,6 +19,7 @@
 #include "controller/reconcile_plan.h"
 #include "controller/reconciler.h"
 #include "controller/status.h"
+#include "controller/trust.h"
 #include "k8s/informer.h"
 #include "k8s/queue.h"
 
@@ -31,6 +32,8 @@ enum {
     INF_MC,        /* every MeshCluster */
     INF_NS,        /* the istio namespace (network label) */
     INF_ISTIO_CM,  /* the istio ConfigMap (meshNetworks key) */
+    INF_CACERTS,   /* istio-system/cacerts (trust check), by name: no other Secret cached */
+    INF_ROOT_CM,   /* istiod's istio-ca-root-cert ConfigMap (trust check), by name */
     INF_SVC_ISTIO, /* owned from here on: label-selected */
     INF_SVC_TS,
     INF_SECRET,
@@ -116,6 +119,8 @@ struct mc_reconciler {
     void *stop_data;
     struct pass *pass;
     unsigned long passes, idle_passes;
+    /* intermediateNotAfter of the last IntermediateExpiringSoon Event: one per intermediate. */
+    char trust_warned[PKI_TIME_LEN];
 };
 
 /* ---- pure helpers ---------------------------------------------------------------------------- */
@@ -175,7 +180,8 @@ void mc__op_apply(struct op *op, const cJSON *body, bool force, const char *subr
 void mc__op_delete(struct op *op, const char *uid, enum op_stage stage);
 void mc__reconcile_object(struct pass *p, long idx);
 
-/* Phase 2 (reconcile_status.c). */
+/* Phase 2 (reconcile_status.c): TrustVerified is decided once per pass from the watched
+ * cacerts Secret, istio-ca-root-cert ConfigMap and MeshClusters, then every status. */
 void mc__pass_status(struct pass *p);
 
 /* One request of the pass finished; moves to the next phase after the last one. */
