@@ -3,6 +3,7 @@
  * written with one fwrite under the logger's lock, so concurrent records never interleave.
  */
 #include "k8s/log.h"
+#include "k8s/sbuf.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -27,38 +28,6 @@ struct k8s_log {
     char **secrets;       /* kept longest first, so a longer secret wins over its prefix */
     size_t nsecrets;
 };
-
-typedef struct {
-    char *buf;
-    size_t len, cap;
-    int failed;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n)
-{
-    if (b->failed)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *grown = realloc(b->buf, cap);
-        if (!grown) {
-            b->failed = 1;
-            return;
-        }
-        b->buf = grown;
-        b->cap = cap;
-    }
-    memcpy(b->buf + b->len, s, n);
-    b->len += n;
-    b->buf[b->len] = '\0';
-}
-
-static void sb_str(sbuf *b, const char *s)
-{
-    sb_put(b, s, strlen(s));
-}
 
 static int64_t realtime_ms(void *ctx)
 {
@@ -226,7 +195,7 @@ static int key_is_secret(const char *key)
 }
 
 /* Copies s into b with every registered secret replaced. Called with the lock held. */
-static void redact_into(const k8s_log *log, sbuf *b, const char *s)
+static void redact_into(const k8s_log *log, k8s__sbuf *b, const char *s)
 {
     size_t n = strlen(s);
     size_t i = 0;
@@ -238,10 +207,10 @@ static void redact_into(const k8s_log *log, sbuf *b, const char *s)
                 hit = len;
         }
         if (hit) {
-            sb_str(b, REDACTED);
+            k8s__sb_str(b, REDACTED);
             i += hit;
         } else {
-            sb_put(b, s + i, 1);
+            k8s__sb_put(b, s + i, 1);
             i++;
         }
     }
@@ -281,16 +250,16 @@ static size_t utf8_len(const unsigned char *s, size_t n)
 }
 
 /* JSON string body: escapes quotes, backslashes and controls; bad UTF-8 becomes U+FFFD. */
-static void put_json_string(sbuf *b, const char *s)
+static void put_json_string(k8s__sbuf *b, const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;
     size_t n = strlen(s);
-    sb_put(b, "\"", 1);
+    k8s__sb_put(b, "\"", 1);
     for (size_t i = 0; i < n;) {
         unsigned char c = p[i];
         if (c == '"' || c == '\\') {
             char esc[2] = {'\\', (char)c};
-            sb_put(b, esc, 2);
+            k8s__sb_put(b, esc, 2);
             i++;
         } else if (c < 0x20 || c == 0x7F) {
             char esc[8];
@@ -302,46 +271,46 @@ static void put_json_string(sbuf *b, const char *s)
                 snprintf(esc, sizeof(esc), "\\r");
             else
                 snprintf(esc, sizeof(esc), "\\u%04x", c);
-            sb_str(b, esc);
+            k8s__sb_str(b, esc);
             i++;
         } else {
             size_t len = utf8_len(p + i, n - i);
             if (len) {
-                sb_put(b, s + i, len);
+                k8s__sb_put(b, s + i, len);
                 i += len;
             } else {
-                sb_str(b, "\\ufffd");
+                k8s__sb_str(b, "\\ufffd");
                 i++;
             }
         }
     }
-    sb_put(b, "\"", 1);
+    k8s__sb_put(b, "\"", 1);
 }
 
 /* logfmt value: bare when it is a plain token, else quoted with JSON-style escapes. */
-static void put_text_value(sbuf *b, const char *s)
+static void put_text_value(k8s__sbuf *b, const char *s)
 {
     int bare = *s != '\0';
     for (const unsigned char *p = (const unsigned char *)s; *p && bare; p++)
         bare = *p > 0x20 && *p < 0x7F && *p != '"' && *p != '=' && *p != '\\';
     if (bare)
-        sb_str(b, s);
+        k8s__sb_str(b, s);
     else
         put_json_string(b, s);
 }
 
 /* logfmt key: anything outside a plain token becomes '_', so a key cannot break the record. */
-static void put_text_key(sbuf *b, const char *s)
+static void put_text_key(k8s__sbuf *b, const char *s)
 {
     if (!*s)
-        sb_put(b, "_", 1);
+        k8s__sb_put(b, "_", 1);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         char c = (*p > 0x20 && *p < 0x7F && *p != '"' && *p != '=') ? (char)*p : '_';
-        sb_put(b, &c, 1);
+        k8s__sb_put(b, &c, 1);
     }
 }
 
-static void put_time(sbuf *b, int64_t ms)
+static void put_time(k8s__sbuf *b, int64_t ms)
 {
     time_t secs = (time_t)(ms / 1000);
     int frac = (int)(ms % 1000);
@@ -354,7 +323,7 @@ static void put_time(sbuf *b, int64_t ms)
     gmtime_r(&secs, &tm);
     size_t n = strftime(out, sizeof(out), "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(out + n, sizeof(out) - n, ".%03dZ", frac);
-    sb_str(b, out);
+    k8s__sb_str(b, out);
 }
 
 static const char *level_name(k8s_log_level level)
@@ -373,32 +342,32 @@ static const char *level_name(k8s_log_level level)
 }
 
 /* One field: key=value or "key":"value", redacted. value NULL is JSON null / empty text. */
-static void put_field(const k8s_log *log, sbuf *b, const char *key, const char *value,
+static void put_field(const k8s_log *log, k8s__sbuf *b, const char *key, const char *value,
                       int redact_value)
 {
-    sbuf tmp = {0};
+    k8s__sbuf tmp = {0};
     redact_into(log, &tmp, key);
     const char *k = tmp.buf ? tmp.buf : "";
     if (log->format == K8S_LOG_JSON) {
-        sb_put(b, ",", 1);
+        k8s__sb_put(b, ",", 1);
         put_json_string(b, k);
-        sb_put(b, ":", 1);
+        k8s__sb_put(b, ":", 1);
     } else {
-        sb_put(b, " ", 1);
+        k8s__sb_put(b, " ", 1);
         put_text_key(b, k);
-        sb_put(b, "=", 1);
+        k8s__sb_put(b, "=", 1);
     }
     free(tmp.buf);
     if (!value) {
         if (log->format == K8S_LOG_JSON)
-            sb_str(b, "null");
+            k8s__sb_str(b, "null");
         else
-            sb_str(b, "\"\"");
+            k8s__sb_str(b, "\"\"");
         return;
     }
-    sbuf val = {0};
+    k8s__sbuf val = {0};
     if (redact_value)
-        sb_str(&val, REDACTED);
+        k8s__sb_str(&val, REDACTED);
     else
         redact_into(log, &val, value);
     const char *v = val.buf ? val.buf : "";
@@ -415,28 +384,28 @@ void k8s_log_writev(k8s_log *log, k8s_log_level level, const char *msg, const ch
 {
     if (!k8s_log_enabled(log, level))
         return;
-    sbuf b = {0};
+    k8s__sbuf b = {0};
     int64_t now = log->now(log->now_ctx);
 
     pthread_mutex_lock(&log->lock);
     if (log->format == K8S_LOG_JSON) {
-        sb_str(&b, "{\"time\":\"");
+        k8s__sb_str(&b, "{\"time\":\"");
         put_time(&b, now);
-        sb_str(&b, "\",\"level\":\"");
-        sb_str(&b, level_name(level));
-        sb_str(&b, "\"");
+        k8s__sb_str(&b, "\",\"level\":\"");
+        k8s__sb_str(&b, level_name(level));
+        k8s__sb_str(&b, "\"");
     } else {
-        sb_str(&b, "time=");
+        k8s__sb_str(&b, "time=");
         put_time(&b, now);
-        sb_str(&b, " level=");
-        sb_str(&b, level_name(level));
+        k8s__sb_str(&b, " level=");
+        k8s__sb_str(&b, level_name(level));
     }
     put_field(log, &b, "msg", msg ? msg : "", 0);
     for (size_t i = 0; i < nfields; i++) {
         const char *key = kv[2 * i] ? kv[2 * i] : "";
         put_field(log, &b, key, kv[2 * i + 1], key_is_secret(key));
     }
-    sb_str(&b, log->format == K8S_LOG_JSON ? "}\n" : "\n");
+    k8s__sb_str(&b, log->format == K8S_LOG_JSON ? "}\n" : "\n");
     if (!b.failed) {
         fwrite(b.buf, 1, b.len, log->out);
         fflush(log->out);

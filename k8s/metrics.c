@@ -5,6 +5,7 @@
  * and a linear scan keeps the code obvious. Sorting happens only when rendering.
  */
 #include "k8s/metrics.h"
+#include "k8s/sbuf.h"
 
 #include <errno.h>
 #include <math.h>
@@ -373,58 +374,21 @@ int k8s_metric_get_sum(const k8s_metric *f, const char *const *values, double *o
 /* Text exposition                                                                           */
 /* ---------------------------------------------------------------------------------------- */
 
-typedef struct {
-    char *buf;
-    size_t len, cap;
-    int failed;
-} sbuf;
-
-static void sb_reserve(sbuf *b, size_t extra)
-{
-    if (b->failed || b->len + extra + 1 <= b->cap)
-        return;
-    size_t cap = b->cap ? b->cap : 1024;
-    while (cap < b->len + extra + 1)
-        cap *= 2;
-    char *grown = realloc(b->buf, cap);
-    if (!grown) {
-        b->failed = 1;
-        return;
-    }
-    b->buf = grown;
-    b->cap = cap;
-}
-
-static void sb_put(sbuf *b, const char *s, size_t n)
-{
-    sb_reserve(b, n);
-    if (b->failed)
-        return;
-    memcpy(b->buf + b->len, s, n);
-    b->len += n;
-    b->buf[b->len] = '\0';
-}
-
-static void sb_str(sbuf *b, const char *s)
-{
-    sb_put(b, s, strlen(s));
-}
-
 /*
  * HELP text escapes backslash and newline; label values also escape the double quote. Both as
  * the 0.0.4 format specifies.
  */
-static void sb_escaped(sbuf *b, const char *s, int quote)
+static void sb_escaped(k8s__sbuf *b, const char *s, int quote)
 {
     for (; *s; s++) {
         if (*s == '\\')
-            sb_put(b, "\\\\", 2);
+            k8s__sb_put(b, "\\\\", 2);
         else if (*s == '\n')
-            sb_put(b, "\\n", 2);
+            k8s__sb_put(b, "\\n", 2);
         else if (quote && *s == '"')
-            sb_put(b, "\\\"", 2);
+            k8s__sb_put(b, "\\\"", 2);
         else
-            sb_put(b, s, 1);
+            k8s__sb_put(b, s, 1);
     }
 }
 
@@ -463,39 +427,39 @@ static void format_value(char *out, size_t size, double v)
     snprintf(out, size, "%.*f", decimals > 0 ? decimals : 0, v);
 }
 
-static void sb_value(sbuf *b, double v)
+static void sb_value(k8s__sbuf *b, double v)
 {
     char num[40];
     format_value(num, sizeof(num), v);
-    sb_str(b, num);
+    k8s__sb_str(b, num);
 }
 
 /* Writes `name{l1="v1",...,extra_name="extra"}` (braces only when there is a label). */
-static void sb_series_name(sbuf *b, const k8s_metric *f, const char *suffix, const series *s,
+static void sb_series_name(k8s__sbuf *b, const k8s_metric *f, const char *suffix, const series *s,
                            const char *extra_name, const char *extra)
 {
-    sb_str(b, f->name);
-    sb_str(b, suffix);
+    k8s__sb_str(b, f->name);
+    k8s__sb_str(b, suffix);
     if (f->nlabels == 0 && !extra_name)
         return;
-    sb_put(b, "{", 1);
+    k8s__sb_put(b, "{", 1);
     for (size_t i = 0; i < f->nlabels; i++) {
         if (i)
-            sb_put(b, ",", 1);
-        sb_str(b, f->labels[i]);
-        sb_put(b, "=\"", 2);
+            k8s__sb_put(b, ",", 1);
+        k8s__sb_str(b, f->labels[i]);
+        k8s__sb_put(b, "=\"", 2);
         sb_escaped(b, s->values[i], 1);
-        sb_put(b, "\"", 1);
+        k8s__sb_put(b, "\"", 1);
     }
     if (extra_name) {
         if (f->nlabels)
-            sb_put(b, ",", 1);
-        sb_str(b, extra_name);
-        sb_put(b, "=\"", 2);
-        sb_str(b, extra);
-        sb_put(b, "\"", 1);
+            k8s__sb_put(b, ",", 1);
+        k8s__sb_str(b, extra_name);
+        k8s__sb_put(b, "=\"", 2);
+        k8s__sb_str(b, extra);
+        k8s__sb_put(b, "\"", 1);
     }
-    sb_put(b, "}", 1);
+    k8s__sb_put(b, "}", 1);
 }
 
 static int cmp_family(const void *a, const void *b)
@@ -522,13 +486,13 @@ static int cmp_series(const void *a, const void *b)
     return 0;
 }
 
-static void render_series(sbuf *b, const k8s_metric *f, const series *s)
+static void render_series(k8s__sbuf *b, const k8s_metric *f, const series *s)
 {
     if (f->type != K8S_METRIC_HISTOGRAM) {
         sb_series_name(b, f, "", s, NULL, NULL);
-        sb_put(b, " ", 1);
+        k8s__sb_put(b, " ", 1);
         sb_value(b, s->value);
-        sb_put(b, "\n", 1);
+        k8s__sb_put(b, "\n", 1);
         return;
     }
     unsigned long long cumulative = 0;
@@ -537,29 +501,29 @@ static void render_series(sbuf *b, const k8s_metric *f, const series *s)
         cumulative += s->bucket_counts[i];
         format_value(le, sizeof(le), f->buckets[i]);
         sb_series_name(b, f, "_bucket", s, "le", le);
-        sb_put(b, " ", 1);
+        k8s__sb_put(b, " ", 1);
         sb_value(b, (double)cumulative);
-        sb_put(b, "\n", 1);
+        k8s__sb_put(b, "\n", 1);
     }
     sb_series_name(b, f, "_bucket", s, "le", "+Inf");
-    sb_put(b, " ", 1);
+    k8s__sb_put(b, " ", 1);
     sb_value(b, (double)s->count);
-    sb_put(b, "\n", 1);
+    k8s__sb_put(b, "\n", 1);
     sb_series_name(b, f, "_sum", s, NULL, NULL);
-    sb_put(b, " ", 1);
+    k8s__sb_put(b, " ", 1);
     sb_value(b, s->sum);
-    sb_put(b, "\n", 1);
+    k8s__sb_put(b, "\n", 1);
     sb_series_name(b, f, "_count", s, NULL, NULL);
-    sb_put(b, " ", 1);
+    k8s__sb_put(b, " ", 1);
     sb_value(b, (double)s->count);
-    sb_put(b, "\n", 1);
+    k8s__sb_put(b, "\n", 1);
 }
 
 int k8s_metrics_render(const k8s_metrics *m, char **out, size_t *len)
 {
     static const char *const type_names[] = {"counter", "gauge", "histogram"};
-    sbuf b = {0};
-    sb_reserve(&b, 0);
+    k8s__sbuf b = {0};
+    k8s__sb_reserve(&b, 0);
     k8s_metric **sorted = calloc(m->nfamilies ? m->nfamilies : 1, sizeof(*sorted));
     if (!sorted || b.failed) {
         free(sorted);
@@ -575,15 +539,15 @@ int k8s_metrics_render(const k8s_metrics *m, char **out, size_t *len)
         /* A labelled family with no series yet is left out, as client_golang does. */
         if (f->nseries == 0)
             continue;
-        sb_str(&b, "# HELP ");
-        sb_str(&b, f->name);
-        sb_put(&b, " ", 1);
+        k8s__sb_str(&b, "# HELP ");
+        k8s__sb_str(&b, f->name);
+        k8s__sb_put(&b, " ", 1);
         sb_escaped(&b, f->help, 0);
-        sb_str(&b, "\n# TYPE ");
-        sb_str(&b, f->name);
-        sb_put(&b, " ", 1);
-        sb_str(&b, type_names[f->type]);
-        sb_put(&b, "\n", 1);
+        k8s__sb_str(&b, "\n# TYPE ");
+        k8s__sb_str(&b, f->name);
+        k8s__sb_put(&b, " ", 1);
+        k8s__sb_str(&b, type_names[f->type]);
+        k8s__sb_put(&b, "\n", 1);
 
         series_ref *refs = calloc(f->nseries, sizeof(*refs));
         if (!refs) {
