@@ -2,8 +2,9 @@
 """Proves that Debian's python3-kubernetes client works against the test server like against a
 real one: list + watch (an informer-style loop) that survives a forced 410 Expired by relisting,
 paginated lists (later pages from the first page's snapshot) with continue tokens that expire
-(410) after compaction, 403 Forbidden with the
-real message for a least-privilege token (and `kubectl auth can-i` agreeing), 401 after the admin token is rotated, and a
+(410) after compaction, 403 Forbidden with the real message for a least-privilege token (and
+`kubectl auth can-i` agreeing), RBAC resourceNames granting list and watch only when a
+`metadata.name` field selector names the object, 401 after the admin token is rotated, and a
 plain-text 429 with Retry-After that the client waits out and retries."""
 import threading
 import unittest
@@ -62,7 +63,10 @@ class PythonClientScenario(unittest.TestCase):
     def test_client(self):
         tokens = {"reader-token": {"user": "reader", "allow": [
             {"verbs": ["get", "list", "watch"], "apiGroups": [""], "resources": ["configmaps"],
-             "namespaces": ["default"]}]}}
+             "namespaces": ["default"]}]},
+                  "one-token": {"user": "one", "allow": [
+            {"verbs": ["get", "list", "watch"], "apiGroups": [""], "resources": ["configmaps"],
+             "namespaces": ["default"], "resourceNames": ["a"]}]}}
         with Server("--history", "50", tokens=tokens) as s:
             cfg = client.Configuration()
             config.load_kube_config(s.kubeconfig, client_configuration=cfg)
@@ -157,6 +161,24 @@ class PythonClientScenario(unittest.TestCase):
         self.assertEqual(can("list", "configmaps", "-n", "default"), "yes")
         self.assertEqual(can("list", "configmaps", "-n", "kube-system"), "no")
         self.assertEqual(can("create", "configmaps", "-n", "default"), "no")
+        # resourceNames: a list or watch narrowed by a metadata.name field selector is authorized
+        # as that one object (how a controller watches one object it may only get)
+        cfg.api_key = {"authorization": "Bearer one-token"}
+        one = client.CoreV1Api(client.ApiClient(cfg))
+        lst = one.list_namespaced_config_map("default", field_selector="metadata.name=a")
+        self.assertEqual([i.metadata.name for i in lst.items], ["a"])
+        for sel in (None, "metadata.name=b", "metadata.name!=a"):
+            with self.assertRaises(client.ApiException) as e:
+                one.list_namespaced_config_map("default", field_selector=sel)
+            self.assertEqual(e.exception.status, 403, sel)
+        w = watch.Watch()
+        got = [ev["object"].metadata.name for ev in w.stream(one.list_namespaced_config_map, "default",
+                                                               field_selector="metadata.name=a",
+                                                               timeout_seconds=1)]
+        self.assertEqual(got, ["a"])
+        out = s.kubectl("1.32", "get", "configmap", "-n", "default", "--token", "one-token",
+                        "--field-selector", "metadata.name=a", "-o", "name").stdout.strip()
+        self.assertEqual(out, "configmap/a")
 
     def throttled(self, s, api):
         # priority-and-fairness style 429: plain text + Retry-After; urllib3 under the client

@@ -89,8 +89,8 @@ def main():
             for res in r["resources"]:
                 check((g, res) in allowed_cluster, f"cluster-wide rule {g or 'core'}/{res} is needed")
                 if res == "namespaces":
-                    check(r.get("resourceNames") == ["istio-system"] and set(r["verbs"]) <= {"get", "patch"},
-                          "namespaces: only get/patch of istio-system")
+                    check(r.get("resourceNames") == ["istio-system"] and set(r["verbs"]) <= {"get", "list", "watch", "patch"},
+                          "namespaces: only read and patch istio-system")
         check("*" not in r["verbs"] and "*" not in r["resources"], "no wildcards in cluster rules")
     for o in kinds.get("Role", []):
         ns = o["metadata"]["namespace"]

@@ -21,6 +21,19 @@ PUBLIC_PATHS = ("/version", "/healthz", "/livez", "/readyz")
 VERB_BY_METHOD = {"POST": "create", "PUT": "update", "PATCH": "patch"}
 
 
+def _selected_name(verb, query):
+    """For list and watch, the object a `metadata.name=X` field selector narrows the request to:
+    the real server authorizes those against RBAC resourceNames, which is how a controller that
+    may only see one object watches it (k8s.io/apiserver endpoints/request/requestinfo.go)."""
+    if verb not in ("list", "watch"):
+        return None
+    for term in (query.get("fieldSelector") or "").split(","):
+        key, op, value = term.partition("==") if "==" in term else term.partition("=")
+        if op and key.strip() == "metadata.name" and not key.endswith("!"):
+            return value.strip() or None
+    return None
+
+
 def not_found_path():
     return ApiError(404, "NotFound", "the server could not find the requested resource", {})
 
@@ -304,7 +317,7 @@ class Handler(BaseHTTPRequestHandler):
             # every authenticated user may ask (the system:basic-user role)
             ctype = (self.headers.get("Content-Type") or "application/json").split(";")[0].strip()
             return self._access_review(app, user, rules, self._decode(body, ctype))
-        app.auth.authorize(user, rules, verb, group, res.plural, sub, ns, name)
+        app.auth.authorize(user, rules, verb, group, res.plural, sub, ns, name or _selected_name(verb, query))
         ctx = Ctx(query, self.headers.get("User-Agent", ""), user)
         api = app.api
         ctype = (self.headers.get("Content-Type") or "application/json").split(";")[0].strip()
