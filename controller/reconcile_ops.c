@@ -64,9 +64,10 @@ static void op_get(struct op *op)
     op_send(op, &ro);
 }
 
-void mc__op_apply(struct op *op, const cJSON *body, bool force, const char *subresource)
+static void apply_as(struct op *op, enum op_stage stage, const cJSON *body, bool force,
+                     const char *subresource)
 {
-    op->stage = subresource ? OP_STATUS : OP_APPLY;
+    op->stage = stage;
     op->p->writes++;
     k8s_request_opts ro = {
         .verb = K8S_VERB_PATCH,
@@ -77,6 +78,33 @@ void mc__op_apply(struct op *op, const cJSON *body, bool force, const char *subr
         .force = force,
     };
     op_send(op, &ro);
+}
+
+void mc__op_apply(struct op *op, const cJSON *body, bool force, const char *subresource)
+{
+    apply_as(op, subresource ? OP_STATUS : OP_APPLY, body, force, subresource);
+}
+
+void mc__op_withdraw(struct op *op, const cJSON *obj)
+{
+    cJSON *body = cJSON_CreateObject(), *md = cJSON_CreateObject();
+    const char *api = jstr(obj, "apiVersion");
+    if (!body || !md || !cJSON_AddStringToObject(body, "apiVersion", api ? api : "v1") ||
+        !cJSON_AddStringToObject(body, "kind", op->ki->kind) ||
+        !cJSON_AddItemToObject(body, "metadata", md) ||
+        !cJSON_AddStringToObject(md, "name", op->name) ||
+        (op->ns[0] && !cJSON_AddStringToObject(md, "namespace", op->ns))) {
+        if (!cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(body, "metadata")))
+            cJSON_Delete(md);
+        cJSON_Delete(body);
+        op->p->errors++;
+        struct pass *p = op->p;
+        free(op);
+        mc__pass_op_done(p);
+        return;
+    }
+    apply_as(op, OP_WITHDRAW, body, false, NULL);
+    cJSON_Delete(body); /* serialized when the request started */
 }
 
 void mc__op_delete(struct op *op, const char *uid, enum op_stage stage)
@@ -225,6 +253,14 @@ static void on_op_done(k8s_request *req, k8s_response *res, void *data)
         k8s_log_info(r->log, op->existed ? "applied" : "created", "kind", op->ki->kind, "namespace",
                      op->ns, "name", op->name, "meshcluster", op->cluster);
         mc__event(r, op->cluster, "Normal", op->existed ? "Applied" : "Created", text);
+        free(op);
+        mc__pass_op_done(p);
+        return;
+    case OP_WITHDRAW:
+        if (code != K8S_OK && code != K8S_ERR_NOT_FOUND)
+            break;
+        k8s_log_info(r->log, "withdrew our fields", "kind", op->ki->kind, "namespace", op->ns,
+                     "name", op->name);
         free(op);
         mc__pass_op_done(p);
         return;

@@ -194,7 +194,9 @@ static int informer_new(mc_reconciler *r, int which, const char *ns, const char 
                 .field_selector = field_selector,
             },
         .resync_ms = r->resync_ms,
-        .strip_managed_fields = true,
+        /* Kept for the objects we only contribute fields to: whether we still own any
+         * decides if there is something to withdraw. */
+        .strip_managed_fields = which != INF_NS && which != INF_ISTIO_CM,
         .handlers = {.on_add = on_inf_add,
                      .on_update = on_inf_update,
                      .on_delete = on_inf_delete,
@@ -270,6 +272,10 @@ static void pass_finish(struct pass *p)
                        (const char *[]){CONTROLLER_NAME, CONTROLLER_NAME});
     } else {
         k8s_queue_forget(r->queue, MESH_KEY);
+        /* The writes that let held deletions go bring us back through the watches; this
+         * is only the backstop. */
+        if (p->deferred && !r->stopping)
+            k8s_queue_add_after(r->queue, MESH_KEY, TOKEN_RETRY_MS);
         /* Token Secrets are not watched: look again soon while one is missing (reads only). */
         for (size_t i = 0; i < p->d.nclusters && !r->stopping; i++)
             if (p->d.clusters[i].remote_secret_pending) {
@@ -321,7 +327,14 @@ static int gc_visit(void *data, const char *key, const cJSON *obj)
     if (terminating(obj) || is_desired(p, kind, jstr(md, "namespace"), jstr(md, "name")))
         return 0;
     const char *cluster = label_of(obj, MC_LABEL_CLUSTER);
-    for (size_t i = 0; cluster && i < p->d.nclusters; i++) {
+    if (p->teardown) {
+        bool local = cluster && strcmp(cluster, p->r->cluster_name) == 0;
+        if (p->withdrawing || (local && p->owned_other)) {
+            p->deferred = true; /* see struct pass: the local objects go last */
+            return 0;
+        }
+    }
+    for (size_t i = 0; cluster && i < p->d.nclusters && !p->teardown; i++) {
         const struct mc_cluster_result *cr = &p->d.clusters[i];
         if (strcmp(cr->name, cluster) != 0)
             continue;
@@ -337,6 +350,84 @@ static int gc_visit(void *data, const char *key, const cJSON *obj)
     }
     p->pending++;
     mc__op_delete(op, jstr(md, "uid"), OP_DELETE);
+    return 0;
+}
+
+static int count_owned(void *data, const char *key, const cJSON *obj)
+{
+    (void)key;
+    struct pass *p = data;
+    const char *cluster = label_of(obj, MC_LABEL_CLUSTER);
+    if (cluster && strcmp(cluster, p->r->cluster_name) == 0)
+        p->owned_local++;
+    else
+        p->owned_other++;
+    return 0;
+}
+
+/* Whether the local MeshCluster was deleted: it is absent (a rejected one is present and
+ * keeps everything as it is) while objects made for it remain. A daemon started with a
+ * mistyped --cluster-name finds no objects labelled with that name, so it removes nothing. */
+static bool left_mesh(struct pass *p)
+{
+    for (size_t i = 0; i < p->d.nclusters; i++)
+        if (p->d.clusters[i].local)
+            return false;
+    for (int i = INF_FIRST_OWNED; i < INF_COUNT; i++)
+        k8s_store_foreach(k8s_informer_store(p->r->inf[i]), count_owned, p);
+    return p->owned_local > 0;
+}
+
+static bool local_accepted(const struct pass *p)
+{
+    for (size_t i = 0; i < p->d.nclusters; i++)
+        if (p->d.clusters[i].local)
+            return p->d.clusters[i].accepted != 0;
+    return false;
+}
+
+/* Our server-side-apply manager still owns fields of obj. */
+static bool has_our_fields(const cJSON *obj)
+{
+    const cJSON *e;
+    cJSON_ArrayForEach(e, jpath(obj, "metadata", "managedFields"))
+    {
+        const char *manager = jstr(e, "manager"), *operation = jstr(e, "operation");
+        if (manager && operation && strcmp(manager, MC_FIELD_MANAGER) == 0 &&
+            strcmp(operation, "Apply") == 0 && !jstr(e, "subresource"))
+            return true;
+    }
+    return false;
+}
+
+struct withdraw_ctx {
+    struct pass *p;
+    int inf;
+};
+
+/*
+ * Gives up our fields in an object that is not ours (the istio namespace's network label,
+ * the istio ConfigMap's meshNetworks key) once they are no longer desired: after the local
+ * MeshCluster left, or when --mesh-networks no longer includes the ConfigMap.
+ */
+static int withdraw_visit(void *data, const char *key, const cJSON *obj)
+{
+    (void)key;
+    struct withdraw_ctx *w = data;
+    struct pass *p = w->p;
+    const char *kind = inf_kind[w->inf];
+    const cJSON *md = jpath(obj, "metadata", NULL);
+    if (terminating(obj) || !has_our_fields(obj) ||
+        is_desired(p, kind, jstr(md, "namespace"), jstr(md, "name")))
+        return 0;
+    struct op *op = mc__op_new(p, obj, kind, -1);
+    if (!op) {
+        p->errors++;
+        return 0;
+    }
+    p->pending++;
+    p->withdrawing++;
+    mc__op_withdraw(op, obj);
     return 0;
 }
 
@@ -507,6 +598,17 @@ static void pass_objects(struct pass *p)
 
     for (size_t i = 0; i < p->d.nobjects; i++)
         mc__reconcile_object(p, (long)i);
+    p->teardown = left_mesh(p);
+    if (p->teardown)
+        k8s_log_info(r->log, "the local MeshCluster is gone: removing this cluster from the mesh",
+                     "meshcluster", r->cluster_name);
+    if (p->teardown || local_accepted(p)) {
+        static const int partial[] = {INF_NS, INF_ISTIO_CM};
+        for (size_t i = 0; i < sizeof(partial) / sizeof(partial[0]); i++) {
+            struct withdraw_ctx w = {p, partial[i]};
+            k8s_store_foreach(k8s_informer_store(r->inf[partial[i]]), withdraw_visit, &w);
+        }
+    }
     for (int i = INF_FIRST_OWNED; i < INF_COUNT; i++) {
         struct gc_ctx g = {p, i};
         k8s_store_foreach(k8s_informer_store(r->inf[i]), gc_visit, &g);

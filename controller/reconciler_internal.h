@@ -71,6 +71,16 @@ struct pass {
     uint64_t started_ms;
     struct mc_remote_token *tokens; /* for remotes with remoteSecret auth "secret"; owned */
     size_t ntokens, tokens_cap;
+    /*
+     * The local MeshCluster is gone while objects made for it remain: this cluster left the
+     * mesh, so everything we made here goes, in an order that survives a crash at any point
+     * (the local objects are the evidence of membership, so they go last): first our fields
+     * in objects that are not ours, then the objects made for remotes, then the local ones.
+     */
+    bool teardown;
+    size_t owned_local, owned_other; /* our objects labelled for this cluster, for others */
+    int withdrawing;                 /* withdrawals of our fields issued this pass */
+    bool deferred;                   /* deletions held for a later pass */
 };
 
 /* A read of the Secret holding a remote's token. */
@@ -80,7 +90,7 @@ struct token_read {
     char key[256];
 };
 
-enum op_stage { OP_GET, OP_APPLY, OP_DELETE, OP_REPLACE_DELETE, OP_STATUS };
+enum op_stage { OP_GET, OP_APPLY, OP_DELETE, OP_REPLACE_DELETE, OP_STATUS, OP_WITHDRAW };
 
 struct op {
     struct pass *p;
@@ -177,6 +187,8 @@ void mc__note(struct pass *p, const struct op *op, const char *reason, const cha
  * started counts in pass->pending (the caller increments it before starting). */
 struct op *mc__op_new(struct pass *p, const cJSON *obj, const char *kind, long idx);
 void mc__op_apply(struct op *op, const cJSON *body, bool force, const char *subresource);
+/* Applies an empty body for obj: server-side apply drops the fields only we owned. */
+void mc__op_withdraw(struct op *op, const cJSON *obj);
 void mc__op_delete(struct op *op, const char *uid, enum op_stage stage);
 void mc__reconcile_object(struct pass *p, long idx);
 
