@@ -78,6 +78,20 @@ static int collect_parsed(void *data, const char *key, const cJSON *obj)
 }
 
 /*
+ * Whether the local MeshCluster's status already reports this intermediate as expiring: the
+ * Warning went out when that status was written, so a restarted daemon does not repeat it.
+ */
+static bool warned_before(const cJSON *local, const struct mc_trust_result *res)
+{
+    const cJSON *st = jpath(local, "status", NULL);
+    const cJSON *cond = mc_status_find_condition(st, MC_COND_TRUST_VERIFIED);
+    const char *reason = jstr(cond, "reason");
+    const char *not_after = jstr(jpath(st, "trust", NULL), "intermediateNotAfter");
+    return reason && strcmp(reason, MC_TRUST_EVENT_EXPIRING) == 0 && not_after &&
+           strcmp(not_after, res->intermediate_not_after) == 0;
+}
+
+/*
  * Decides TrustVerified for this cluster's Istio from the cached cacerts Secret, the
  * istio-ca-root-cert ConfigMap and every MeshCluster's declared root, and records the
  * IntermediateExpiringSoon Warning once per intermediate (on the local MeshCluster).
@@ -106,8 +120,9 @@ static void trust_evaluate(struct pass *p, struct mc_trust_result *res)
     for (size_t i = 0; i < t.n; i++)
         mc_meshcluster_clear(&t.mcs[i]);
     free(t.mcs);
-    if (res->warn && strcmp(r->trust_warned, res->intermediate_not_after) != 0 &&
-        mc__meshcluster(r, r->cluster_name)) {
+    const cJSON *local = mc__meshcluster(r, r->cluster_name);
+    if (res->warn && strcmp(r->trust_warned, res->intermediate_not_after) != 0 && local &&
+        !warned_before(local, res)) {
         mc__event(r, r->cluster_name, "Warning", MC_TRUST_EVENT_EXPIRING, res->event_message);
         snprintf(r->trust_warned, sizeof(r->trust_warned), "%s", res->intermediate_not_after);
     }

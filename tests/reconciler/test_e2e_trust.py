@@ -8,7 +8,7 @@ trust-federation seed's failure 2 and its fix, without TrustVerified ever gating
   3. POST /istiod/restart (istiod re-reads cacerts)     -> True RootMatches, status.trust =
      the declared root and the intermediate's notAfter; then steady state writes nothing
   4. cacerts replaced by an intermediate valid 10 days  -> one Warning Event
-     IntermediateExpiringSoon on cluster1, still one after resyncs and status unchanged
+     IntermediateExpiringSoon on cluster1, still one after resyncs and after a daemon restart
   and the daemon lists/watches Secrets only by our label or by the name cacerts.
 """
 import os
@@ -142,6 +142,10 @@ def main():
             check("/namespaces/%s/" % ISTIO in r["path"], "Secrets read outside istio-system: %r" % r)
             check(q.get("labelSelector") or q.get("fieldSelector") == ["metadata.name=cacerts"],
                   "unselected Secret list/watch: %r" % r)
+        # The restarted daemon finds the warning in cluster1's status and does not repeat it.
+        time.sleep(1.0)
+        ev = expiring_events(c)
+        check(len(ev) == 1 and (ev[0].get("count") or 1) == 1, "Event not repeated on restart: %r" % ev)
         rc = c.stop_daemon()
         check(rc == 0, "exit code %r after SIGTERM" % rc)
         print("ok: TrustVerified follows cacerts and istiod, Ready untouched")
