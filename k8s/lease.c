@@ -250,9 +250,13 @@ static void on_get_done(k8s_request *req, k8s_response *res, void *data)
     double dur_s = spec_number(obj, "leaseDurationSeconds");
     uint64_t now = uv_now(l->loop);
     bool held_by_other = holder && holder[0] && strcmp(holder, l->identity) != 0;
-    if (held_by_other && now < l->observed_ms + (uint64_t)(dur_s * 1000.0)) {
+    uint64_t expires_ms = l->observed_ms + (uint64_t)(dur_s * 1000.0);
+    if (held_by_other && now < expires_ms) {
         set_leader(l, false); /* someone else renewed it meanwhile */
-        schedule(l, jittered_retry(l));
+        /* Look again when it would expire if that comes before the next retry: a holder
+         * that died is replaced one lease duration after its last renewal we saw. */
+        uint64_t next = jittered_retry(l);
+        schedule(l, expires_ms - now < next ? expires_ms - now + 1 : next);
         return;
     }
     write_lease(l, false);
