@@ -16,7 +16,7 @@
 #include <cjson/cJSON.h>
 
 #include "controller/desired.h"
-#include "controller/reconcile_plan.h"
+#include "controller/subset.h"
 #include "controller/reconciler.h"
 #include "controller/status.h"
 #include "controller/trust.h"
@@ -157,10 +157,10 @@ static inline bool terminating(const cJSON *obj)
     return jpath(obj, "metadata", "deletionTimestamp") != NULL;
 }
 
-/* Every field of want is in have with the same value (the plan's comparison). */
+/* Every field of want is in have with the same value (controller/subset.h). */
 static inline bool subset(const cJSON *want, const cJSON *have)
 {
-    return mc_plan_subset(want, have) != 0;
+    return mc_subset(want, have) != 0;
 }
 
 /* ---- shared between the reconciler's files ------------------------------------------------- */

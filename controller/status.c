@@ -5,7 +5,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "controller/reconcile_plan.h"
+#include "controller/subset.h"
 
 const cJSON *mc_status_find_condition(const cJSON *status_or_conditions, const char *type)
 {
@@ -71,7 +71,7 @@ bool mc_status_equal(const cJSON *existing, const cJSON *want)
 {
     if (!cJSON_IsObject(existing))
         return false;
-    if (!mc_plan_subset(want, existing))
+    if (!mc_subset(want, existing))
         return false;
     /* A field we stopped setting must be withdrawn, which is a write. */
     if (!cJSON_GetObjectItemCaseSensitive(want, "gatewayAddress") &&

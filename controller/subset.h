@@ -1,0 +1,16 @@
+/*
+ * The comparison that makes the steady state cost nothing: a desired body is satisfied when
+ * every field it sets is present in the current object with the same value. Fields others own
+ * or the API server defaults (nodePort, clusterIP, extra labels, the externalName the Tailscale
+ * operator writes) are therefore never a reason to write.
+ */
+#ifndef MC_SUBSET_H
+#define MC_SUBSET_H
+
+#include <cjson/cJSON.h>
+
+/* 1 when every field of want is in have with the same value; lists must have the same length
+ * and are compared item by item, in order. A NULL want is satisfied by anything. */
+int mc_subset(const cJSON *want, const cJSON *have);
+
+#endif

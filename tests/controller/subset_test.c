@@ -1,0 +1,206 @@
+/*
+ * Proves controller/subset.c, the comparison the live reconciler uses to skip applies the
+ * cache already satisfies: for a 3-cluster mesh every desired body (without create-only
+ * fields) is satisfied by the object as the API server and other controllers leave it
+ * (defaulted fields, the Tailscale operator's externalName, istiod's other keys and Helm's
+ * labels), so the steady state costs no write; one changed field we set, one item added to a
+ * list we set, or a value of another JSON type is not satisfied (drift is repaired).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "controller/desired.h"
+#include "controller/subset.h"
+
+static cJSON *mc(const char *name)
+{
+    char buf[512];
+    snprintf(buf, sizeof(buf),
+             "{\"apiVersion\":\"meshcluster.io/v1alpha1\",\"kind\":\"MeshCluster\","
+             "\"metadata\":{\"name\":\"%s\"},\"spec\":{\"tailscale\":{\"tailnet\":"
+             "\"your-tailnet.ts.net\"}}}",
+             name);
+    return cJSON_Parse(buf);
+}
+
+static void desired_for(size_t n, struct mc_desired *d)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 1; i <= n; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "cluster%zu", i);
+        cJSON_AddItemToArray(arr, mc(name));
+    }
+    assert_int_equal(mc_desired_compute(arr, "cluster1", NULL, NULL, 0, d), 0);
+    cJSON_Delete(arr);
+}
+
+/* What the cluster holds after our creates: server defaults and other writers added. */
+static cJSON *as_server_would_store(const cJSON *body)
+{
+    cJSON *o = cJSON_Duplicate(body, 1);
+    cJSON *meta = cJSON_GetObjectItem(o, "metadata");
+    cJSON_AddStringToObject(meta, "uid", "0000-1111");
+    cJSON_AddStringToObject(meta, "resourceVersion", "42");
+    cJSON *spec = cJSON_GetObjectItem(o, "spec");
+    const char *kind = cJSON_GetObjectItem(o, "kind")->valuestring;
+    if (strcmp(kind, "Service") == 0) {
+        cJSON *type = cJSON_GetObjectItem(spec, "type");
+        cJSON *en = cJSON_GetObjectItem(spec, "externalName");
+        if (en && strcmp(en->valuestring, "placeholder") == 0) /* the Tailscale operator */
+            cJSON_ReplaceItemInObject(
+                spec, "externalName",
+                cJSON_CreateString("ts-egress-abc.tailscale.svc.cluster.local"));
+        cJSON_AddStringToObject(spec, "sessionAffinity", "None");
+        for (cJSON *p = cJSON_GetObjectItem(spec, "ports")->child; p; p = p->next) {
+            if (!cJSON_GetObjectItem(p, "targetPort"))
+                cJSON_AddNumberToObject(p, "targetPort", cJSON_GetObjectItem(p, "port")->valueint);
+            if (strcmp(type->valuestring, "LoadBalancer") == 0)
+                cJSON_AddNumberToObject(p, "nodePort", 31000);
+        }
+        if (strcmp(type->valuestring, "LoadBalancer") == 0)
+            cJSON_AddStringToObject(spec, "clusterIP", "10.0.0.9");
+    }
+    return o;
+}
+
+static cJSON *converged(const struct mc_desired *d)
+{
+    cJSON *cur = cJSON_CreateArray();
+    for (size_t i = 0; i < d->nobjects; i++) {
+        cJSON *o = as_server_would_store(d->objects[i].object);
+        if (strcmp(cJSON_GetObjectItem(o, "kind")->valuestring, "ConfigMap") == 0 &&
+            strcmp(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "metadata"), "name")->valuestring,
+                   "istio") == 0) {
+            /* istiod's ConfigMap holds more than our key, with Helm's labels. */
+            cJSON_AddStringToObject(cJSON_GetObjectItem(o, "data"), "mesh", "defaultConfig: {}\n");
+            cJSON *labels = cJSON_AddObjectToObject(cJSON_GetObjectItem(o, "metadata"), "labels");
+            cJSON_AddStringToObject(labels, "app.kubernetes.io/managed-by", "Helm");
+        }
+        cJSON_AddItemToArray(cur, o);
+    }
+    return cur;
+}
+
+static cJSON *find_cur(cJSON *cur, const char *kind, const char *name)
+{
+    for (cJSON *o = cur->child; o; o = o->next)
+        if (strcmp(cJSON_GetObjectItem(o, "kind")->valuestring, kind) == 0 &&
+            strcmp(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "metadata"), "name")->valuestring,
+                   name) == 0)
+            return o;
+    fail_msg("no %s %s", kind, name);
+    return NULL;
+}
+
+static void test_steady_state_is_satisfied(void **state)
+{
+    (void)state;
+    struct mc_desired d;
+    desired_for(3, &d);
+    cJSON *cur = converged(&d);
+    size_t i = 0;
+    for (const cJSON *have = cur->child; have; have = have->next, i++) {
+        cJSON *update = mc_desired_object_for_update(&d.objects[i]);
+        if (!mc_subset(update, have))
+            fail_msg(
+                "%s %s would be written in steady state",
+                cJSON_GetObjectItem(have, "kind")->valuestring,
+                cJSON_GetObjectItem(cJSON_GetObjectItem(have, "metadata"), "name")->valuestring);
+        cJSON_Delete(update);
+    }
+    assert_int_equal(i, d.nobjects);
+    cJSON_Delete(cur);
+    mc_desired_free(&d);
+}
+
+static const struct mc_desired_object *desired(const struct mc_desired *d, const char *kind,
+                                               const char *name)
+{
+    for (size_t i = 0; i < d->nobjects; i++) {
+        const cJSON *o = d->objects[i].object;
+        if (strcmp(cJSON_GetObjectItem(o, "kind")->valuestring, kind) == 0 &&
+            strcmp(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "metadata"), "name")->valuestring,
+                   name) == 0)
+            return &d->objects[i];
+    }
+    fail_msg("no desired %s %s", kind, name);
+    return NULL;
+}
+
+static void test_drift_is_not_satisfied(void **state)
+{
+    (void)state;
+    struct mc_desired d;
+    desired_for(2, &d);
+    cJSON *cur = converged(&d);
+
+    /* A remote secret's kubeconfig edited. */
+    const struct mc_desired_object *want = desired(&d, "Secret", "istio-remote-secret-cluster2");
+    cJSON *have = find_cur(cur, "Secret", "istio-remote-secret-cluster2");
+    assert_true(mc_subset(want->object, have));
+    cJSON *data = cJSON_GetObjectItem(have, "stringData");
+    if (!data)
+        data = cJSON_GetObjectItem(have, "data");
+    assert_non_null(data && data->child);
+    cJSON_ReplaceItemInObject(data, data->child->string, cJSON_CreateString("edited"));
+    assert_false(mc_subset(want->object, have));
+
+    /* A port added to the gateway Service by hand. */
+    want = desired(&d, "Service", "istio-eastwestgateway");
+    have = find_cur(cur, "Service", "istio-eastwestgateway");
+    cJSON *update = mc_desired_object_for_update(want);
+    assert_true(mc_subset(update, have));
+    cJSON *extra = cJSON_CreateObject();
+    cJSON_AddStringToObject(extra, "name", "http");
+    cJSON_AddNumberToObject(extra, "port", 80);
+    cJSON_AddItemToArray(cJSON_GetObjectItem(cJSON_GetObjectItem(have, "spec"), "ports"), extra);
+    assert_false(mc_subset(update, have));
+    cJSON_Delete(update);
+
+    /* Our label removed from the istio namespace. */
+    want = desired(&d, "Namespace", "istio-system");
+    have = find_cur(cur, "Namespace", "istio-system");
+    assert_true(mc_subset(want->object, have));
+    cJSON_DeleteItemFromObject(cJSON_GetObjectItem(cJSON_GetObjectItem(have, "metadata"), "labels"),
+                               "topology.istio.io/network");
+    assert_false(mc_subset(want->object, have));
+
+    cJSON_Delete(cur);
+    mc_desired_free(&d);
+}
+
+static void test_subset_rules(void **state)
+{
+    (void)state;
+    cJSON *w = cJSON_Parse("{\"a\":[{\"p\":1}],\"b\":\"x\"}");
+    cJSON *h1 = cJSON_Parse("{\"a\":[{\"p\":1,\"q\":2}],\"b\":\"x\",\"c\":3}");
+    cJSON *h2 = cJSON_Parse("{\"a\":[{\"p\":1},{\"p\":2}],\"b\":\"x\"}");
+    cJSON *h3 = cJSON_Parse("{\"a\":[{\"p\":\"1\"}],\"b\":\"x\"}");
+    assert_true(mc_subset(w, h1));  /* extra fields, in objects and list items, are others' */
+    assert_false(mc_subset(w, h2)); /* an extra list item is not */
+    assert_false(mc_subset(w, h3)); /* nor a value of another type */
+    assert_false(mc_subset(w, NULL));
+    assert_true(mc_subset(NULL, h1));
+    cJSON_Delete(w);
+    cJSON_Delete(h1);
+    cJSON_Delete(h2);
+    cJSON_Delete(h3);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_steady_state_is_satisfied),
+        cmocka_unit_test(test_drift_is_not_satisfied),
+        cmocka_unit_test(test_subset_rules),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
