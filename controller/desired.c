@@ -394,60 +394,55 @@ static void remote_objects(struct ctx *c, const struct mc_meshcluster *r, const 
 
 /* ------------------------------------------------------------------ meshNetworks */
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /*
  * Step 9: one entry per network, holding every accepted cluster on it: endpoints
  * fromRegistry (sorted) and gateways (the local gateway Service for L, the local alias of
  * each remote's gateway otherwise; sorted by address). Keys sorted, as Helm's toYaml does.
  */
+static int cmp_network(const void *a, const void *b)
+{
+    const struct mc_meshcluster *x = *(const struct mc_meshcluster *const *)a;
+    const struct mc_meshcluster *y = *(const struct mc_meshcluster *const *)b;
+    int r = strcmp(x->network, y->network);
+    return r ? r : strcmp(x->name, y->name);
+}
+
 static cJSON *mesh_networks(struct ctx *c, const struct mc_meshcluster *const *acc, size_t n,
                             const char *local)
 {
     cJSON *nets = cJSON_CreateObject();
-    const char **names = calloc(n ? n : 1, sizeof(*names));
-    if (!nets || !names) {
+    /* Sorted by network, then name: each network is one run, its registries in order, and
+     * grouping costs O(n log n) however many networks there are. */
+    const struct mc_meshcluster **by_net = malloc((n ? n : 1) * sizeof(*by_net));
+    char **addr = calloc(n ? n : 1, sizeof(*addr));
+    int *port = calloc(n ? n : 1, sizeof(*port));
+    if (!nets || !by_net || !addr || !port) {
         c->oom = 1;
-        free(names);
+        free(by_net);
+        free(addr);
+        free(port);
         return nets;
     }
-    size_t nn = 0;
-    for (size_t i = 0; i < n; i++) {
-        size_t k = 0;
-        while (k < nn && strcmp(names[k], acc[i]->network) != 0)
-            k++;
-        if (k == nn)
-            names[nn++] = acc[i]->network;
-    }
-    qsort(names, nn, sizeof(*names), cmp_str);
-    for (size_t k = 0; k < nn; k++) {
-        cJSON *net = add_obj(c, nets, names[k]);
+    if (n)
+        memcpy(by_net, acc, n * sizeof(*by_net));
+    qsort(by_net, n, sizeof(*by_net), cmp_network);
+    for (size_t start = 0, end; start < n; start = end) {
+        end = start + 1;
+        while (end < n && strcmp(by_net[end]->network, by_net[start]->network) == 0)
+            end++;
+        cJSON *net = add_obj(c, nets, by_net[start]->network);
         cJSON *eps = add_arr(c, net, "endpoints");
         cJSON *gws = add_arr(c, net, "gateways");
-        char **addr = calloc(n, sizeof(*addr));
-        int *port = calloc(n, sizeof(*port));
         size_t na = 0;
-        if (!addr || !port) {
-            c->oom = 1;
-            free(addr);
-            free(port);
-            continue;
-        }
-        /* acc is sorted by name, so the registries come out sorted. */
-        for (size_t i = 0; i < n; i++) {
-            if (strcmp(acc[i]->network, names[k]) != 0)
-                continue;
-            add_str(c, push_obj(c, eps), "fromRegistry", acc[i]->name);
-            if (strcmp(acc[i]->name, local) == 0)
+        for (size_t i = start; i < end; i++) {
+            add_str(c, push_obj(c, eps), "fromRegistry", by_net[i]->name);
+            if (strcmp(by_net[i]->name, local) == 0)
                 addr[na] = fmt(c, "istio-eastwestgateway.%s.svc.%s", c->o->istio_namespace,
                                c->o->cluster_domain);
             else
-                addr[na] = fmt(c, "%s-istio-eastwestgateway.%s.svc.%s", acc[i]->name,
+                addr[na] = fmt(c, "%s-istio-eastwestgateway.%s.svc.%s", by_net[i]->name,
                                c->o->istio_namespace, c->o->cluster_domain);
-            port[na] = acc[i]->ports.tls;
+            port[na] = by_net[i]->ports.tls;
             if (addr[na])
                 na++;
         }
@@ -467,10 +462,10 @@ static cJSON *mesh_networks(struct ctx *c, const struct mc_meshcluster *const *a
             add_num(c, g, "port", port[a]);
             free(addr[a]);
         }
-        free(addr);
-        free(port);
     }
-    free(names);
+    free(by_net);
+    free(addr);
+    free(port);
     return nets;
 }
 

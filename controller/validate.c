@@ -165,15 +165,102 @@ static int age_cmp(const struct mc_meshcluster *a, const struct mc_meshcluster *
     return r ? r : strcmp(a->name, b->name);
 }
 
+static int age_ptr_cmp(const void *a, const void *b)
+{
+    return age_cmp(*(const struct mc_meshcluster *const *)a,
+                   *(const struct mc_meshcluster *const *)b);
+}
+
+/*
+ * A string several clusters may claim (a name, a network, a tailnet hostname within its
+ * tailnet). Equal claims are grouped by sorting, so cross-cluster checks cost O(n log n):
+ * comparing every pair would be quadratic in the mesh size, about a million string
+ * comparisons per reconcile for 1,000 clusters.
+ */
+struct claim {
+    const char *scope; /* "" or the tailnet */
+    const char *key;
+    size_t idx; /* the claim's position before sorting */
+};
+
+static int claim_cmp(const void *a, const void *b)
+{
+    const struct claim *x = a, *y = b;
+    int r = strcmp(x->scope, y->scope);
+    if (!r)
+        r = strcmp(x->key, y->key);
+    return r ? r : (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+/* Sorts claims (reordering them) and writes to group[claims[i].idx] a number shared by
+ * exactly the equal claims, in ascending (scope, key) order. Returns the number of groups. */
+static size_t group_claims(struct claim *claims, size_t n, size_t *group)
+{
+    qsort(claims, n, sizeof(*claims), claim_cmp);
+    size_t g = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0 && (strcmp(claims[i].scope, claims[i - 1].scope) != 0 ||
+                      strcmp(claims[i].key, claims[i - 1].key) != 0))
+            g++;
+        group[claims[i].idx] = g;
+    }
+    return n ? g + 1 : 0;
+}
+
+#define NONE ((size_t)-1)
+
+/* Room for n claims, their groups and one winner per group; freed with claims_free. */
+struct claims {
+    struct claim *c;
+    size_t *group;
+    size_t *winner;
+};
+
+static int claims_alloc(struct claims *cl, size_t n)
+{
+    cl->c = malloc((n ? n : 1) * sizeof(*cl->c));
+    cl->group = malloc((n ? n : 1) * sizeof(*cl->group));
+    cl->winner = malloc((n ? n : 1) * sizeof(*cl->winner));
+    for (size_t i = 0; cl->winner && i < n; i++)
+        cl->winner[i] = NONE;
+    return cl->c && cl->group && cl->winner ? 0 : -1;
+}
+
+static void claims_free(struct claims *cl)
+{
+    free(cl->c);
+    free(cl->group);
+    free(cl->winner);
+}
+
+static void reject_all(const size_t *order, size_t n, struct mc_verdict *v)
+{
+    for (size_t oi = 0; oi < n; oi++)
+        reject(&v[order[oi]], "InternalError", "", "out of memory");
+}
+
 /*
  * Walks clusters oldest first, so every claim is checked against older clusters whose
- * verdict is already final: the result does not depend on the input order.
+ * verdict is already final: the result does not depend on the input order. The oldest
+ * accepted claimant of a hostname keeps it.
  */
 static void check_hostnames(const struct mc_meshcluster *c, const size_t *order, size_t n,
                             struct mc_verdict *v)
 {
     const char *fields[2] = {"spec.tailscale.apiServerProxyHostname",
                              "spec.tailscale.eastWestGatewayHostname"};
+    struct claims cl;
+    if (claims_alloc(&cl, 2 * n) != 0) {
+        claims_free(&cl);
+        reject_all(order, n, v);
+        return;
+    }
+    for (size_t oi = 0; oi < n; oi++) {
+        const struct mc_meshcluster *m = &c[order[oi]];
+        cl.c[2 * oi] = (struct claim){m->tailnet, m->api_proxy_hostname, 2 * oi};
+        cl.c[2 * oi + 1] = (struct claim){m->tailnet, m->gateway_hostname, 2 * oi + 1};
+    }
+    group_claims(cl.c, 2 * n, cl.group);
     for (size_t oi = 0; oi < n; oi++) {
         size_t i = order[oi];
         const char *mine[2] = {c[i].api_proxy_hostname, c[i].gateway_hostname};
@@ -184,21 +271,25 @@ static void check_hostnames(const struct mc_meshcluster *c, const size_t *order,
                    "\"%s\" is used for both the API server proxy and the gateway", mine[1]);
             continue;
         }
-        for (size_t oj = 0; oj < oi && v[i].accepted; oj++) {
-            size_t j = order[oj];
-            if (!v[j].accepted || strcmp(c[i].tailnet, c[j].tailnet) != 0)
-                continue;
-            for (int k = 0; k < 2; k++) {
-                if (strcmp(mine[k], c[j].api_proxy_hostname) == 0 ||
-                    strcmp(mine[k], c[j].gateway_hostname) == 0) {
-                    reject(&v[i], "DuplicateHostname", fields[k],
-                           "tailnet hostname \"%s\" is already claimed by MeshCluster \"%s\"",
-                           mine[k], c[j].name);
-                    break;
-                }
+        size_t oldest = NONE;
+        int k_oldest = 0;
+        for (int k = 0; k < 2; k++) {
+            size_t w = cl.winner[cl.group[2 * oi + (size_t)k]];
+            if (w != NONE && (oldest == NONE || w < oldest)) {
+                oldest = w;
+                k_oldest = k;
             }
         }
+        if (oldest != NONE) {
+            reject(&v[i], "DuplicateHostname", fields[k_oldest],
+                   "tailnet hostname \"%s\" is already claimed by MeshCluster \"%s\"",
+                   mine[k_oldest], c[order[oldest]].name);
+            continue;
+        }
+        cl.winner[cl.group[2 * oi]] = oi;
+        cl.winner[cl.group[2 * oi + 1]] = oi;
     }
+    claims_free(&cl);
 }
 
 /*
@@ -208,19 +299,33 @@ static void check_hostnames(const struct mc_meshcluster *c, const size_t *order,
 static void check_networks(const struct mc_meshcluster *c, const size_t *order, size_t n,
                            struct mc_verdict *v)
 {
+    struct claims cl;
+    if (claims_alloc(&cl, n) != 0) {
+        claims_free(&cl);
+        reject_all(order, n, v);
+        return;
+    }
+    for (size_t oi = 0; oi < n; oi++)
+        cl.c[oi] = (struct claim){"", c[order[oi]].network, oi};
+    group_claims(cl.c, n, cl.group);
+    /* The oldest accepted member sets the port; every accepted one after it agrees with it. */
     for (size_t oi = 0; oi < n; oi++) {
         size_t i = order[oi];
-        for (size_t oj = 0; oj < oi && v[i].accepted; oj++) {
-            size_t j = order[oj];
-            if (!v[j].accepted || strcmp(c[i].network, c[j].network) != 0)
-                continue;
-            if (c[i].ports.tls != c[j].ports.tls)
-                reject(&v[i], "NetworkConflict", "spec.gateway.ports.tls",
-                       "network \"%s\" is claimed by MeshCluster \"%s\" with gateway port %d, "
-                       "not %d",
-                       c[i].network, c[j].name, c[j].ports.tls, c[i].ports.tls);
+        if (!v[i].accepted)
+            continue;
+        size_t *w = &cl.winner[cl.group[oi]];
+        if (*w == NONE) {
+            *w = oi;
+            continue;
         }
+        const struct mc_meshcluster *first = &c[order[*w]];
+        if (first->ports.tls != c[i].ports.tls)
+            reject(&v[i], "NetworkConflict", "spec.gateway.ports.tls",
+                   "network \"%s\" is claimed by MeshCluster \"%s\" with gateway port %d, "
+                   "not %d",
+                   c[i].network, first->name, first->ports.tls, c[i].ports.tls);
     }
+    claims_free(&cl);
 }
 
 static void check_mesh_ids(const struct mc_meshcluster *c, size_t n, ssize_t local,
@@ -230,18 +335,35 @@ static void check_mesh_ids(const struct mc_meshcluster *c, size_t n, ssize_t loc
     if (local >= 0 && v[local].accepted && c[local].mesh_id[0]) {
         want = c[local].mesh_id;
     } else {
+        /* The most common meshID, the smallest on a tie (groups come in key order). */
+        struct claims cl;
+        size_t m = 0;
+        if (claims_alloc(&cl, n) != 0) {
+            claims_free(&cl);
+            for (size_t i = 0; i < n; i++)
+                reject(&v[i], "InternalError", "", "out of memory");
+            return;
+        }
+        for (size_t i = 0; i < n; i++)
+            if (v[i].accepted && c[i].mesh_id[0]) {
+                cl.c[m] = (struct claim){"", c[i].mesh_id, m};
+                m++;
+            }
+        size_t ngroups = group_claims(cl.c, m, cl.group);
+        size_t *count = cl.winner; /* reused: one counter per group */
+        for (size_t g = 0; g < ngroups; g++)
+            count[g] = 0;
+        for (size_t x = 0; x < m; x++)
+            count[cl.group[x]]++;
         size_t best = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (!v[i].accepted || !c[i].mesh_id[0])
-                continue;
-            size_t count = 0;
-            for (size_t j = 0; j < n; j++)
-                count += v[j].accepted && strcmp(c[i].mesh_id, c[j].mesh_id) == 0;
-            if (count > best || (count == best && want && strcmp(c[i].mesh_id, want) < 0)) {
-                best = count;
-                want = c[i].mesh_id;
+        for (size_t x = 0; x < m; x++) { /* cl.c is sorted: groups ascend */
+            size_t g = cl.group[cl.c[x].idx];
+            if (count[g] > best) {
+                best = count[g];
+                want = cl.c[x].key;
             }
         }
+        claims_free(&cl);
     }
     if (!want)
         return;
@@ -263,6 +385,20 @@ void mc_validate(const struct mc_meshcluster *clusters, size_t n, const char *lo
         if (local && strcmp(clusters[i].name, local) == 0)
             local_idx = (ssize_t)i;
     }
+    struct claims names;
+    const struct mc_meshcluster **by_age = malloc((n ? n : 1) * sizeof(*by_age));
+    size_t *order = malloc((n ? n : 1) * sizeof(*order));
+    if (claims_alloc(&names, n) != 0 || !by_age || !order) {
+        claims_free(&names);
+        free(by_age);
+        free(order);
+        for (size_t i = 0; i < n; i++)
+            reject(&verdicts[i], "InternalError", "", "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        names.c[i] = (struct claim){"", skip && skip[i] ? "" : clusters[i].name, i};
+    group_claims(names.c, n, names.group);
     for (size_t i = 0; i < n; i++) {
         if (skip && skip[i])
             continue;
@@ -270,30 +406,25 @@ void mc_validate(const struct mc_meshcluster *clusters, size_t n, const char *lo
             reject(&verdicts[i], "UnknownLocalCluster", "--cluster-name",
                    "no MeshCluster is named \"%s\", the daemon's --cluster-name",
                    local ? local : "");
-        for (size_t j = 0; j < i && verdicts[i].accepted; j++)
-            if (!(skip && skip[j]) && strcmp(clusters[i].name, clusters[j].name) == 0)
-                reject(&verdicts[i], "DuplicateName", "metadata.name",
-                       "MeshCluster \"%s\" is listed twice", clusters[i].name);
+        size_t *first = &names.winner[names.group[i]];
+        if (*first == NONE)
+            *first = i;
+        else
+            reject(&verdicts[i], "DuplicateName", "metadata.name",
+                   "MeshCluster \"%s\" is listed twice", clusters[i].name);
         check_one(&clusters[i], &verdicts[i]);
     }
-    /* Oldest first; rejected (and skipped) clusters take no part, so their order is moot. */
-    size_t *order = malloc((n ? n : 1) * sizeof(*order));
-    if (!order) {
-        for (size_t i = 0; i < n; i++)
-            reject(&verdicts[i], "InternalError", "", "out of memory");
-        return;
-    }
+    claims_free(&names);
+    /* Oldest first; rejected (and skipped) clusters take no part, so their order is moot.
+     * Accepted names are unique, so age_cmp is a total order and qsort is deterministic. */
     size_t m = 0;
     for (size_t i = 0; i < n; i++)
         if (verdicts[i].accepted)
-            order[m++] = i;
-    for (size_t a = 1; a < m; a++) /* insertion sort: stable and n is small */
-        for (size_t b = a; b > 0 && age_cmp(&clusters[order[b]], &clusters[order[b - 1]]) < 0;
-             b--) {
-            size_t t = order[b];
-            order[b] = order[b - 1];
-            order[b - 1] = t;
-        }
+            by_age[m++] = &clusters[i];
+    qsort(by_age, m, sizeof(*by_age), age_ptr_cmp);
+    for (size_t x = 0; x < m; x++)
+        order[x] = (size_t)(by_age[x] - clusters);
+    free(by_age);
     check_hostnames(clusters, order, m, verdicts);
     check_networks(clusters, order, m, verdicts);
     free(order);
