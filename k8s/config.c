@@ -1,5 +1,6 @@
 /* kubeconfig and in-cluster configuration; see config.h. */
 #include "k8s/config.h"
+#include "k8s/sbuf.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -29,7 +30,10 @@ static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
     return rc;
 }
 
-/* Reads a whole file, NUL-terminated. Returns 0 or negative errno. */
+/*
+ * Reads a whole file, NUL-terminated. Returns 0 or negative errno. A file that does not fit,
+ * with its NUL, in fewer than CONFIG_MAX_FILE bytes is refused with -EFBIG, not truncated.
+ */
 static int read_file(const char *path, char **out, size_t *len)
 {
     *out = NULL;
@@ -38,37 +42,31 @@ static int read_file(const char *path, char **out, size_t *len)
     FILE *f = fopen(path, "rb");
     if (!f)
         return -errno;
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    int rc = buf ? 0 : -ENOMEM;
-    while (rc == 0) {
-        if (n + 1 >= cap) {
-            if (cap >= CONFIG_MAX_FILE) {
-                rc = -EFBIG;
-                break;
-            }
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                rc = -ENOMEM;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t got = fread(buf + n, 1, cap - n - 1, f);
-        n += got;
+    k8s__sbuf b = {0};
+    char chunk[4096];
+    int rc = 0;
+    while (!b.failed) {
+        size_t got = fread(chunk, 1, sizeof(chunk), f);
         if (got == 0) {
             if (ferror(f))
                 rc = -EIO;
             break;
         }
+        if (b.len + got + 1 >= CONFIG_MAX_FILE) {
+            rc = -EFBIG;
+            break;
+        }
+        k8s__sb_put(&b, chunk, got);
     }
     fclose(f);
     if (rc) {
-        free(buf);
+        free(b.buf);
         return rc;
     }
-    buf[n] = '\0';
+    size_t n = b.len;
+    char *buf = k8s__sb_take(&b);
+    if (!buf)
+        return -ENOMEM;
     *out = buf;
     if (len)
         *len = n;

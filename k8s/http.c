@@ -9,6 +9,7 @@
  * later loop turn, outside libcurl, and does the curl_multi_add/remove work.
  */
 #include "k8s/http.h"
+#include "k8s/sbuf.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -39,8 +40,8 @@ struct k8s_http_req {
     bool cancelled;
     bool too_large;
     bool streamed;
-    char *buf; /* buffered body */
-    size_t len, cap, max_body;
+    k8s__sbuf body; /* buffered body, bounded by max_body */
+    size_t max_body;
     char *retry_after;
     char *content_type;
     k8s_http_data_cb on_data;
@@ -127,7 +128,7 @@ static void req_free(k8s_http_req *r)
     if (r->easy)
         curl_easy_cleanup(r->easy);
     curl_slist_free_all(r->headers);
-    free(r->buf);
+    free(r->body.buf);
     free(r->retry_after);
     free(r->content_type);
     free(r);
@@ -166,8 +167,8 @@ static void req_finish(k8s_http_req *r, CURLcode cc)
                                                  : K8S_ERR_TRANSPORT;
         res.err_text = r->errbuf[0] ? r->errbuf : curl_easy_strerror(cc);
     }
-    res.body = r->buf ? r->buf : "";
-    res.body_len = r->len;
+    res.body = r->body.buf ? r->body.buf : "";
+    res.body_len = r->body.len;
     res.streamed = r->streamed;
     res.retry_after = r->retry_after;
     res.content_type = r->content_type;
@@ -288,24 +289,12 @@ static size_t cb_write(char *ptr, size_t size, size_t nmemb, void *userp)
         r->on_data(r, (int)status, ptr, n, r->data);
         return r->cancelled ? 0 : n;
     }
-    if (r->len + n + 1 > r->max_body) {
+    if (r->body.len + n + 1 > r->max_body) {
         r->too_large = true;
         return 0;
     }
-    if (r->len + n + 1 > r->cap) {
-        size_t cap = r->cap ? r->cap : 4096;
-        while (cap < r->len + n + 1)
-            cap *= 2;
-        char *nb = realloc(r->buf, cap);
-        if (!nb)
-            return 0;
-        r->buf = nb;
-        r->cap = cap;
-    }
-    memcpy(r->buf + r->len, ptr, n);
-    r->len += n;
-    r->buf[r->len] = '\0';
-    return n;
+    k8s__sb_put(&r->body, ptr, n);
+    return r->body.failed ? 0 : n;
 }
 
 /* Keeps the headers request.c needs; a new status line (1xx, retries inside libcurl) resets. */
@@ -317,7 +306,10 @@ static size_t cb_header(char *line, size_t size, size_t nmemb, void *userp)
         free(r->retry_after);
         free(r->content_type);
         r->retry_after = r->content_type = NULL;
-        r->len = 0;
+        /* An earlier response's body is dropped, its memory kept; sbuf text ends in a NUL. */
+        r->body.len = 0;
+        if (r->body.buf)
+            r->body.buf[0] = '\0';
         return n;
     }
     const char *colon = memchr(line, ':', n);

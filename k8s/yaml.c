@@ -3,6 +3,7 @@
  * mirror sigs.k8s.io/yaml so that what we read is what kubectl would have sent.
  */
 #include "k8s/yaml.h"
+#include "k8s/sbuf.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -683,31 +684,12 @@ cJSON *k8s_yaml_parse_one(const char *buf, size_t len, char *err, size_t errlen)
 
 /* ------------------------------------------------------------------ emitter */
 
-struct outbuf {
-    char *data;
-    size_t len, cap;
-    int oom;
-};
-
+/* libyaml's output callback: 1 on success, 0 tells the emitter to fail. */
 static int on_emitter_write(void *data, unsigned char *buffer, size_t size)
 {
-    struct outbuf *o = data;
-    if (o->len + size + 1 > o->cap) {
-        size_t cap = o->cap ? o->cap : 256;
-        while (cap < o->len + size + 1)
-            cap *= 2;
-        char *p = realloc(o->data, cap);
-        if (!p) {
-            o->oom = 1;
-            return 0;
-        }
-        o->data = p;
-        o->cap = cap;
-    }
-    memcpy(o->data + o->len, buffer, size);
-    o->len += size;
-    o->data[o->len] = '\0';
-    return 1;
+    k8s__sbuf *o = data;
+    k8s__sb_put(o, (const char *)buffer, size);
+    return !o->failed;
 }
 
 static int emit_scalar(yaml_emitter_t *em, const char *s, yaml_scalar_style_t style)
@@ -802,7 +784,7 @@ static char *emit_docs(const cJSON *const *docs, size_t n, int explicit_start)
 {
     yaml_emitter_t em;
     yaml_event_t ev;
-    struct outbuf o = {0};
+    k8s__sbuf o = {0};
     int ok = 0;
 
     if (!yaml_emitter_initialize(&em))
@@ -825,18 +807,16 @@ static char *emit_docs(const cJSON *const *docs, size_t n, int explicit_start)
     }
     if (!yaml_stream_end_event_initialize(&ev) || !yaml_emitter_emit(&em, &ev))
         goto done;
-    if (!yaml_emitter_flush(&em) || o.oom)
+    if (!yaml_emitter_flush(&em) || o.failed)
         goto done;
     ok = 1;
 done:
     yaml_emitter_delete(&em);
     if (!ok) {
-        free(o.data);
+        free(o.buf);
         return NULL;
     }
-    if (!o.data)
-        return strdup("");
-    return o.data;
+    return k8s__sb_take(&o);
 }
 
 char *k8s_yaml_emit(const cJSON *doc)
