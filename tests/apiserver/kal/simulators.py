@@ -41,6 +41,7 @@ class Tailscale:
         self.tailnet = "tail0000.ts.net"
         self.first_seen = {}
         self.ips = {}
+        self.headless = {}  # (parent namespace, parent name) -> its headless Services, per scan
         self.lock = threading.Lock()
 
     def configure(self, body):
@@ -66,8 +67,16 @@ class Tailscale:
             while not self.watcher.q.empty():
                 self.watcher.q.get_nowait()
             try:
+                # Every event rescans the Services: no copies, and headless proxies found
+                # through an index, or a mesh of a few hundred egress Services spends seconds
+                # per event here, holding the store lock every request needs.
                 with self.app.store.lock:
-                    for svc in self.app.store.list(SVC)[0]:
+                    svcs = self.app.store.peek(SVC)
+                    self.headless = {}
+                    for s in svcs:
+                        if s["metadata"]["namespace"] == OPERATOR_NS:
+                            self._index_headless(s)
+                    for svc in svcs:
                         self._reconcile(svc)
             except Exception as e:
                 print("tailscale simulator: %r" % (e,), flush=True)
@@ -103,13 +112,17 @@ class Tailscale:
         if lb:
             self._lb(svc, fail, tailnet)
 
+    def _index_headless(self, s):
+        labels = s["metadata"].get("labels") or {}
+        parent = (labels.get("tailscale.com/parent-resource-ns"), labels.get("tailscale.com/parent-resource"))
+        if parent[1]:
+            self.headless.setdefault(parent, []).append(s)
+
     def _headless(self, svc):
         md = svc["metadata"]
-        for s in self.app.store.list(SVC, OPERATOR_NS)[0]:
-            labels = s["metadata"].get("labels") or {}
-            if labels.get("tailscale.com/parent-resource") == md["name"] and \
-                    labels.get("tailscale.com/parent-resource-ns") == md["namespace"]:
-                return s
+        found = self.headless.get((md["namespace"], md["name"]))
+        if found:
+            return found[0]
         _ensure_namespace(self.app, OPERATOR_NS, MANAGER)
         name = "ts-%s-%s" % (md["name"][:40], "".join(random.choice("bcdfghjklmnpqrstvwxz") for _ in range(5)))
         res = self.app.registry.get("", "v1", "services")
@@ -120,6 +133,7 @@ class Tailscale:
                 "tailscale.com/parent-resource-ns": md["namespace"],
                 "tailscale.com/parent-resource-type": "svc"}},
             "spec": {"clusterIP": "None", "selector": {"app": name}}}, Ctx({"fieldManager": MANAGER}))
+        self._index_headless(created)
         return created
 
     def _set_condition(self, svc, status_, reason, message):
@@ -173,11 +187,8 @@ class Tailscale:
 
     def _cleanup(self, svc):
         md = svc["metadata"]
-        for s in self.app.store.list(SVC, OPERATOR_NS)[0]:
-            labels = s["metadata"].get("labels") or {}
-            if labels.get("tailscale.com/parent-resource") == md["name"] and \
-                    labels.get("tailscale.com/parent-resource-ns") == md["namespace"]:
-                self.app.api.internal_delete(SVC, OPERATOR_NS, s["metadata"]["name"])
+        for s in self.headless.pop((md["namespace"], md["name"]), []):
+            self.app.api.internal_delete(SVC, OPERATOR_NS, s["metadata"]["name"])
         svc = copy.deepcopy(svc)
         svc["metadata"]["finalizers"] = [f for f in svc["metadata"].get("finalizers") or [] if f != FINALIZER]
         self._update(svc)

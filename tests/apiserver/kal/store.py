@@ -66,6 +66,17 @@ class Store:
             lo, hi = _bounds(keys, ns)
             return [copy.deepcopy(objs[keys[i]]) for i in range(lo, hi)], self.rv
 
+    def peek(self, gr, ns=None):
+        """The stored objects themselves, in key order, not copies: for internal controllers
+        that scan a collection on every event and change few of its objects. A write replaces
+        the stored object and never changes it in place, so each reference stays a consistent
+        snapshot; callers must copy an object before changing it."""
+        with self.lock:
+            objs = self.objects[gr]
+            keys = self.keys[gr]
+            lo, hi = _bounds(keys, ns)
+            return [objs[keys[i]] for i in range(lo, hi)]
+
     def page(self, gr, ns=None, at=None, after=None, limit=0, keep=None):
         """One page in key order: copies of up to `limit` objects (every one when 0) that `keep`
         accepts, with keys after `after`, as the collection was at resourceVersion `at` (None:
