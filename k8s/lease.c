@@ -142,6 +142,7 @@ static int start(k8s_lease *l, k8s_verb verb, const cJSON *body, k8s_request_don
         .ref = lease_ref,
         .body = body,
         .max_attempts = 1, /* the retry period is our retry */
+        .exempt = true,    /* renewals never wait behind a reconcile backlog */
         .timeout_ms = (long)l->opts.retry_period_ms * 2,
         .on_done = cb,
         .data = l,

@@ -20,10 +20,12 @@
 #define CLIENT_DEFAULT_ATTEMPTS    10
 #define CLIENT_DEFAULT_TIMEOUT_MS  30000L
 #define REQUEST_MAX_RETRY_AFTER_MS 60000u
+#define CLIENT_DEFAULT_IN_FLIGHT   16
 
 typedef enum req_state {
     RS_WAIT_RETRY, /* backoff / Retry-After delay */
     RS_WAIT_TOKEN, /* waiting for the rate limiter */
+    RS_WAIT_SLOT,  /* token paid, waiting for one of max_in_flight */
     RS_IN_FLIGHT,  /* an HTTP attempt is running */
     RS_DONE        /* on_done delivered, timer closing */
 } req_state;
@@ -34,7 +36,9 @@ struct k8s_client {
     k8s_http *http;
     k8s_ratelimit rl;
     k8s_client_opts opts;
-    k8s_request *reqs; /* every request not yet freed */
+    k8s_request *reqs;                  /* every request not yet freed */
+    int in_flight;                      /* counted (non-streaming, non-exempt) attempts running */
+    k8s_request *slot_head, *slot_tail; /* RS_WAIT_SLOT, in arrival order */
     bool closing;
     void (*close_cb)(void *data);
     void *close_data;
@@ -46,7 +50,10 @@ struct k8s_request {
     req_state state;
     bool cancelled;
     bool streamed;
-    bool token_refreshed; /* the one 401-driven token re-read was used */
+    bool token_refreshed;               /* the one 401-driven token re-read was used */
+    bool exempt;                        /* see k8s_request_opts.exempt */
+    bool holds_slot;                    /* counted in c->in_flight */
+    k8s_request *slot_prev, *slot_next; /* while RS_WAIT_SLOT */
     k8s_http_req *hreq;
     char *method;
     char *url;
@@ -236,7 +243,10 @@ int k8s_request_url(const char *server, const k8s_request_opts *o, char **out)
         free(buf);
         return rc == -ENAMETOOLONG ? -EINVAL : rc;
     }
-    *out = buf;
+    /* Built in a generous buffer; keep only what is used: a reconcile can queue thousands of
+     * requests at once, and 4 KiB each was most of the daemon's peak memory. */
+    char *fit = realloc(buf, pos + 1);
+    *out = fit ? fit : buf;
     return 0;
 }
 
@@ -359,23 +369,80 @@ static void on_req_timer_closed(uv_handle_t *handle)
     client_maybe_close_http(c);
 }
 
-/* Delivers on_done exactly once, then frees r via its timer's close callback. */
-static void req_finish(k8s_request *r)
-{
-    r->state = RS_DONE;
-    r->hreq = NULL;
-    uv_timer_stop(&r->timer);
-    r->res.attempts = r->attempts;
-    r->on_done(r, &r->res, r->data);
-    uv_close((uv_handle_t *)&r->timer, on_req_timer_closed);
-}
-
 static void on_req_timer(uv_timer_t *t);
 
 static void schedule(k8s_request *r, req_state st, uint64_t delay_ms)
 {
     r->state = st;
     uv_timer_start(&r->timer, on_req_timer, delay_ms, 0);
+}
+
+static bool counted(const k8s_request *r)
+{
+    return !r->on_data && !r->exempt;
+}
+
+static void slot_unlink(k8s_client *c, k8s_request *r)
+{
+    if (r->slot_prev)
+        r->slot_prev->slot_next = r->slot_next;
+    else if (c->slot_head == r)
+        c->slot_head = r->slot_next;
+    if (r->slot_next)
+        r->slot_next->slot_prev = r->slot_prev;
+    else if (c->slot_tail == r)
+        c->slot_tail = r->slot_prev;
+    r->slot_prev = r->slot_next = NULL;
+}
+
+/* Takes one of max_in_flight for r, or queues it (false). */
+static bool slot_acquire(k8s_client *c, k8s_request *r)
+{
+    if (!counted(r) || r->holds_slot)
+        return true;
+    if (c->in_flight < c->opts.max_in_flight) {
+        c->in_flight++;
+        r->holds_slot = true;
+        return true;
+    }
+    r->state = RS_WAIT_SLOT;
+    r->slot_prev = c->slot_tail;
+    if (c->slot_tail)
+        c->slot_tail->slot_next = r;
+    else
+        c->slot_head = r;
+    c->slot_tail = r;
+    return false;
+}
+
+/* An attempt of r ended: its slot goes straight to the oldest waiting request. */
+static void slot_release(k8s_client *c, k8s_request *r)
+{
+    if (!r->holds_slot)
+        return;
+    r->holds_slot = false;
+    k8s_request *next = c->slot_head;
+    if (!next) {
+        c->in_flight--;
+        return;
+    }
+    slot_unlink(c, next);
+    next->holds_slot = true;
+    schedule(next, RS_WAIT_SLOT, 0);
+}
+
+/* Delivers on_done exactly once, then frees r via its timer's close callback. */
+static void req_finish(k8s_request *r)
+{
+    if (r->state == RS_WAIT_SLOT && !r->holds_slot)
+        slot_unlink(r->c, r);
+    slot_release(r->c, r);
+    r->state = RS_DONE;
+    r->hreq = NULL;
+    uv_timer_stop(&r->timer);
+    r->res.attempts = r->attempts;
+    r->on_done(r, &r->res, r->data);
+    uv_close((uv_handle_t *)&r->timer, on_req_timer_closed);
 }
 
 static void on_http_data(k8s_http_req *hreq, int status, const char *buf, size_t len, void *data)
@@ -423,6 +490,7 @@ static void on_http_done(k8s_http_req *hreq, const k8s_http_result *hr, void *da
     k8s_request *r = data;
     k8s_client *c = r->c;
     r->hreq = NULL;
+    slot_release(c, r);
     decode_attempt(r, hr);
     k8s_error *e = &r->res.err;
     if (r->cancelled || c->closing) {
@@ -527,7 +595,7 @@ static void on_req_timer(uv_timer_t *t)
         req_finish(r);
         return;
     }
-    if (r->state == RS_WAIT_RETRY) {
+    if (r->state == RS_WAIT_RETRY && !r->exempt) {
         /* Every attempt, retries included, pays for a token like client-go does. */
         uint64_t wait = k8s_ratelimit_reserve(&c->rl, uv_now(c->loop));
         if (wait > 0) {
@@ -535,6 +603,8 @@ static void on_req_timer(uv_timer_t *t)
             return;
         }
     }
+    if (!slot_acquire(c, r))
+        return; /* slot_release schedules it */
     start_attempt(r);
 }
 
@@ -553,6 +623,7 @@ int k8s_request_start(k8s_client *c, const k8s_request_opts *o, k8s_request **ou
     k8s_error_init(&r->pending_err);
     k8s_error_init(&r->res.err);
     r->on_data = o->on_data;
+    r->exempt = o->exempt;
     r->on_done = o->on_done;
     r->data = o->data;
     r->max_attempts = o->max_attempts > 0 ? o->max_attempts : c->opts.max_attempts;
@@ -627,6 +698,8 @@ int k8s_client_new(uv_loop_t *loop, k8s_config *cfg, const k8s_client_opts *opts
         c->opts.qps = CLIENT_DEFAULT_QPS;
     if (c->opts.burst <= 0)
         c->opts.burst = CLIENT_DEFAULT_BURST;
+    if (c->opts.max_in_flight <= 0)
+        c->opts.max_in_flight = CLIENT_DEFAULT_IN_FLIGHT;
     if (c->opts.max_attempts <= 0)
         c->opts.max_attempts = CLIENT_DEFAULT_ATTEMPTS;
     if (c->opts.timeout_ms <= 0)

@@ -59,6 +59,10 @@ typedef struct k8s_client_opts {
     k8s_backoff_opts retry; /* retry backoff; zeroes: 200 ms doubling, cap 10 s, jitter 0.5 */
     long timeout_ms;        /* per attempt for non-streaming calls; 0: 30000 */
     k8s_http_opts http;     /* transport options */
+    /* Non-streaming calls in flight at once; more wait in order (after their rate-limit
+     * token). Bounds memory and connections when a caller queues thousands of calls; streams
+     * (watches) are not counted. 0: 16. */
+    int max_in_flight;
 } k8s_client_opts;
 
 /* Creates a client on loop. Takes ownership of cfg in every case (freed on failure too).
@@ -146,6 +150,10 @@ typedef struct k8s_request_opts {
     k8s_request_done_cb on_done; /* required */
     void *data;
     long idle_timeout_s; /* see k8s_http_req_opts.idle_timeout_s; 0: off */
+    /* Neither rate-limited nor queued behind max_in_flight: for leader election, whose
+     * renewals must not wait behind a reconcile's backlog (client-go gives it its own client
+     * for the same reason). */
+    bool exempt;
 } k8s_request_opts;
 
 /* Starts a call. *out (may be NULL) is valid until on_done returns. Returns 0 — every failure

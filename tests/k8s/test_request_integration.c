@@ -8,7 +8,9 @@
  * timeout, a silent watch past its idle timeout and a dead port surface as Timeout/Transport,
  * that a watch streams events and can be
  * cancelled mid-stream, that closing the client cancels what is in flight and leaves no libuv
- * handle behind, and that a rotated token is re-read from the token file after a 401.
+ * handle behind, that a rotated token is re-read from the token file after a 401, and that
+ * at most max_in_flight non-streaming calls run at once while an exempt call (leader
+ * election) never waits behind them.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -303,6 +305,85 @@ static void test_429_retry_after(void **state)
     it_close(&loop, c);
 }
 
+struct bounded {
+    uv_loop_t *loop;
+    k8s_client *c;
+    int done, max_active;
+    bool all_done;
+};
+
+static void on_bounded_tick(uv_timer_t *t)
+{
+    struct bounded *b = t->data;
+    k8s_http_stats st;
+    k8s_client_http_stats(b->c, &st);
+    if ((int)st.active > b->max_active)
+        b->max_active = (int)st.active;
+}
+
+struct tagged {
+    struct bounded *b;
+    int id;
+    uint64_t at;
+};
+
+static void on_tagged_done(k8s_request *req, k8s_response *res, void *data)
+{
+    struct tagged *t = data;
+    (void)req;
+    assert_int_equal(res->err.code, K8S_OK);
+    t->at = uv_now(t->b->loop);
+    t->b->done++;
+    t->b->all_done = t->b->done == 7;
+}
+
+/* With max_in_flight 2, six calls run two at a time while an exempt one (leader election)
+ * starts at once beside them. */
+static void test_in_flight_bound(void **state)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    k8s_client_opts o = {.qps = -1, .max_in_flight = 2};
+    k8s_client *c = it_client(&loop, it_config(), &o);
+    create_cm(&loop, c, "bounded");
+    struct bounded b = {.loop = &loop, .c = c};
+    struct tagged t[7];
+    it_control("/latency", "{\"ms\": 200}");
+    uv_timer_t tick;
+    uv_timer_init(&loop, &tick);
+    tick.data = &b;
+    uv_timer_start(&tick, on_bounded_tick, 5, 5);
+    for (int i = 0; i < 7; i++) {
+        t[i] = (struct tagged){&b, i, 0};
+        k8s_request_opts ro = {.verb = K8S_VERB_GET,
+                               .ref = cm("bounded"),
+                               .exempt = i == 6,
+                               .on_done = on_tagged_done,
+                               .data = &t[i]};
+        assert_int_equal(k8s_request_start(c, &ro, NULL), 0);
+    }
+    bool ok = it_run_until(&loop, &b.all_done, 20000);
+    it_control("/latency", "{\"ms\": 0}");
+    uv_close((uv_handle_t *)&tick, NULL);
+    assert_true(ok);
+    /* Two counted calls plus the exempt one at most, and that many were seen. */
+    assert_int_equal(b.max_active, 3);
+    /* Three rounds of two: the last counted call ends at least two latencies after the
+     * first; the exempt one ends in the first round. */
+    uint64_t first = t[0].at, last = t[0].at;
+    for (int i = 0; i < 6; i++) {
+        first = t[i].at < first ? t[i].at : first;
+        last = t[i].at > last ? t[i].at : last;
+    }
+    if (last - first < 350)
+        fail_msg("counted calls were not held back: %llu ms from first to last",
+                 (unsigned long long)(last - first));
+    if (t[6].at > first + 150)
+        fail_msg("the exempt call waited: ended %llu ms after the first counted one",
+                 (unsigned long long)(t[6].at - first));
+    it_close(&loop, c);
+}
+
 static void test_500_backoff(void **state)
 {
     uv_loop_t loop;
@@ -506,6 +587,7 @@ int main(void)
         cmocka_unit_test(test_status_subresource),
         cmocka_unit_test(test_429_retry_after),
         cmocka_unit_test(test_500_backoff),
+        cmocka_unit_test(test_in_flight_bound),
         cmocka_unit_test(test_timeout_and_dead_port),
         cmocka_unit_test(test_watch_stream_and_cancel),
         cmocka_unit_test(test_token_rotation),
