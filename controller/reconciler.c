@@ -116,12 +116,31 @@ static void enqueue(mc_reconciler *r)
         mc__metric_inc(r, K8S_M_WORKQUEUE_ADDS, (const char *[]){CONTROLLER_NAME, CONTROLLER_NAME});
 }
 
+/*
+ * The first of p->d.clusters (sorted by name; a duplicate name follows its first) named
+ * cluster, or nclusters. Every owned object asks once per pass: a scan would be quadratic in
+ * the mesh size.
+ */
+static size_t cluster_index(const struct pass *p, const char *cluster)
+{
+    size_t lo = 0, hi = p->d.nclusters;
+    if (!cluster)
+        return hi;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(p->d.clusters[mid].name, cluster) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < p->d.nclusters && strcmp(p->d.clusters[lo].name, cluster) == 0 ? lo
+                                                                               : p->d.nclusters;
+}
+
 struct note *mc__note_for(struct pass *p, const char *cluster)
 {
-    for (size_t i = 0; cluster && i < p->d.nclusters; i++)
-        if (strcmp(p->d.clusters[i].name, cluster) == 0)
-            return &p->notes[i];
-    return NULL;
+    size_t i = cluster_index(p, cluster);
+    return i < p->d.nclusters ? &p->notes[i] : NULL;
 }
 
 /* The condition slot an object's trouble is reported under (NULL: meshNetworks). */
@@ -154,22 +173,31 @@ void mc__note(struct pass *p, const struct op *op, const char *reason, const cha
 
 /* ---- informers ---------------------------------------------------------------------------- */
 
+static void note_mc_change(mc_reconciler *r, const k8s_informer *inf)
+{
+    if (inf == r->inf[INF_MC])
+        r->mc_version++;
+}
+
 static void on_inf_add(k8s_informer *inf, const char *key, const cJSON *obj, void *data)
 {
-    (void)inf, (void)key, (void)obj;
+    (void)key, (void)obj;
+    note_mc_change(data, inf);
     enqueue(data);
 }
 
 static void on_inf_update(k8s_informer *inf, const char *key, const cJSON *o, const cJSON *n,
                           void *data)
 {
-    (void)inf, (void)key, (void)o, (void)n;
+    (void)key, (void)o, (void)n;
+    note_mc_change(data, inf);
     enqueue(data);
 }
 
 static void on_inf_delete(k8s_informer *inf, const char *key, const cJSON *obj, void *data)
 {
-    (void)inf, (void)key, (void)obj;
+    (void)key, (void)obj;
+    note_mc_change(data, inf);
     enqueue(data);
 }
 
@@ -226,20 +254,83 @@ static bool is_desired(const struct pass *p, const char *kind, const char *ns, c
     return bsearch(&k, p->desired_keys, p->ndesired_keys, sizeof(char *), cmp_str) != NULL;
 }
 
+static void free_tokens(struct mc_remote_token *t, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free((char *)t[i].cluster);
+        free((char *)t[i].token);
+    }
+    free(t);
+}
+
+static void free_keys(char **keys, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(keys[i]);
+    free(keys);
+}
+
+static void cache_clear(struct desired_cache *c)
+{
+    mc_desired_free(&c->d);
+    free_keys(c->keys, c->nkeys);
+    free_tokens(c->tokens, c->ntokens);
+    memset(c, 0, sizeof(*c));
+}
+
+static bool same_tokens(const struct mc_remote_token *a, size_t na, const struct mc_remote_token *b,
+                        size_t nb)
+{
+    if (na != nb)
+        return false;
+    for (size_t i = 0; i < na; i++) { /* read in completion order: compare as sets */
+        bool found = false;
+        for (size_t j = 0; j < nb && !found; j++)
+            found = strcmp(a[i].cluster, b[j].cluster) == 0 && strcmp(a[i].token, b[j].token) == 0;
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+/* Moves the cached desired state into p when it still holds (see mc_reconciler.cache). */
+static bool cache_take(mc_reconciler *r, struct pass *p)
+{
+    struct desired_cache *c = &r->cache;
+    if (!c->valid || c->mc_version != p->mc_version ||
+        !same_tokens(c->tokens, c->ntokens, p->tokens, p->ntokens))
+        return false;
+    p->d = c->d;
+    p->desired_keys = c->keys;
+    p->ndesired_keys = c->nkeys;
+    memset(&c->d, 0, sizeof(c->d));
+    c->keys = NULL;
+    c->nkeys = 0;
+    cache_clear(c);
+    return true;
+}
+
+/* Frees p; its complete desired state (and the tokens it came from) becomes the cache. */
 static void pass_free(struct pass *p)
 {
     if (!p)
         return;
-    mc_desired_free(&p->d);
-    for (size_t i = 0; i < p->ndesired_keys; i++)
-        free(p->desired_keys[i]);
-    free(p->desired_keys);
-    free(p->notes);
-    for (size_t i = 0; i < p->ntokens; i++) {
-        free((char *)p->tokens[i].cluster);
-        free((char *)p->tokens[i].token);
+    if (p->desired_ok) {
+        struct desired_cache *c = &p->r->cache;
+        cache_clear(c);
+        *c = (struct desired_cache){.valid = true,
+                                    .mc_version = p->mc_version,
+                                    .d = p->d,
+                                    .keys = p->desired_keys,
+                                    .nkeys = p->ndesired_keys,
+                                    .tokens = p->tokens,
+                                    .ntokens = p->ntokens};
+    } else {
+        mc_desired_free(&p->d);
+        free_keys(p->desired_keys, p->ndesired_keys);
+        free_tokens(p->tokens, p->ntokens);
     }
-    free(p->tokens);
+    free(p->notes);
     free(p);
 }
 
@@ -334,10 +425,9 @@ static int gc_visit(void *data, const char *key, const cJSON *obj)
             return 0;
         }
     }
-    for (size_t i = 0; cluster && i < p->d.nclusters && !p->teardown; i++) {
+    for (size_t i = p->teardown ? p->d.nclusters : cluster_index(p, cluster);
+         i < p->d.nclusters && strcmp(p->d.clusters[i].name, cluster) == 0; i++) {
         const struct mc_cluster_result *cr = &p->d.clusters[i];
-        if (strcmp(cr->name, cluster) != 0)
-            continue;
         if (!cr->accepted)
             return 0; /* its MeshCluster is rejected: touch nothing of it */
         if (cr->remote_secret_pending && strcmp(kind, "Secret") == 0)
@@ -569,28 +659,34 @@ static void pass_objects(struct pass *p)
     mc_reconciler *r = p->r;
     p->phase = 1;
     p->pending = 1; /* held while phase 1 is issued */
-    cJSON *mcs = cJSON_CreateArray();
-    if (!mcs)
-        goto fail;
-    k8s_store_foreach(k8s_informer_store(r->inf[INF_MC]), collect_meshclusters, mcs);
-    int rc = mc_desired_compute(mcs, r->cluster_name, &r->dopts, p->tokens, p->ntokens, &p->d);
-    cJSON_Delete(mcs); /* references only: the store keeps its objects */
-    if (rc != 0)
-        goto fail;
-    p->notes = calloc(p->d.nclusters ? p->d.nclusters : 1, sizeof(*p->notes));
-    p->desired_keys = calloc(p->d.nobjects ? p->d.nobjects : 1, sizeof(char *));
-    if (!p->notes || !p->desired_keys)
-        goto fail;
-    for (size_t i = 0; i < p->d.nobjects; i++) {
-        const cJSON *o = p->d.objects[i].object;
-        const cJSON *md = jpath(o, "metadata", NULL);
-        char key[512];
-        object_key(key, sizeof(key), jstr(o, "kind"), jstr(md, "namespace"), jstr(md, "name"));
-        if (!(p->desired_keys[p->ndesired_keys] = strdup(key)))
+    p->mc_version = r->mc_version;
+    if (!cache_take(r, p)) {
+        cJSON *mcs = cJSON_CreateArray();
+        if (!mcs)
             goto fail;
-        p->ndesired_keys++;
+        k8s_store_foreach(k8s_informer_store(r->inf[INF_MC]), collect_meshclusters, mcs);
+        int rc = mc_desired_compute(mcs, r->cluster_name, &r->dopts, p->tokens, p->ntokens, &p->d);
+        cJSON_Delete(mcs); /* references only: the store keeps its objects */
+        if (rc != 0)
+            goto fail;
+        p->desired_keys = calloc(p->d.nobjects ? p->d.nobjects : 1, sizeof(char *));
+        if (!p->desired_keys)
+            goto fail;
+        for (size_t i = 0; i < p->d.nobjects; i++) {
+            const cJSON *o = p->d.objects[i].object;
+            const cJSON *md = jpath(o, "metadata", NULL);
+            char key[512];
+            object_key(key, sizeof(key), jstr(o, "kind"), jstr(md, "namespace"), jstr(md, "name"));
+            if (!(p->desired_keys[p->ndesired_keys] = strdup(key)))
+                goto fail;
+            p->ndesired_keys++;
+        }
+        qsort(p->desired_keys, p->ndesired_keys, sizeof(char *), cmp_str);
     }
-    qsort(p->desired_keys, p->ndesired_keys, sizeof(char *), cmp_str);
+    p->desired_ok = true;
+    p->notes = calloc(p->d.nclusters ? p->d.nclusters : 1, sizeof(*p->notes));
+    if (!p->notes)
+        goto fail;
     for (size_t i = 0; i < p->d.nclusters; i++)
         if (!p->d.clusters[i].accepted)
             k8s_log_debug(r->log, "not accepted", "meshcluster", p->d.clusters[i].name, "field",
@@ -828,6 +924,7 @@ void mc_reconciler_free(mc_reconciler *r)
     free(r->istio_ns);
     free(r->ts_ns);
     free(r->cluster_domain);
+    cache_clear(&r->cache);
     free(r->helm_values_name);
     free(r);
 }
