@@ -248,6 +248,8 @@ static void on_op_done(k8s_request *req, k8s_response *res, void *data)
     case OP_APPLY:
         if (code != K8S_OK)
             break;
+        if (res->http_status == 200)
+            op->existed = true; /* applied without a read: the object was already there */
         snprintf(text, sizeof(text), "%s %s%s%s", op->ki->kind, op->ns, op->ns[0] ? "/" : "",
                  op->name);
         k8s_log_info(r->log, op->existed ? "applied" : "created", "kind", op->ki->kind, "namespace",
@@ -353,8 +355,19 @@ void mc__reconcile_object(struct pass *p, long idx)
     }
     p->pending++;
     if (!have) {
-        /* Not in our label-selected cache: maybe new, maybe hand-made (adopt in place). */
-        op_get(op);
+        /*
+         * Not in our label-selected cache: maybe new, maybe hand-made (adopt in place). Read it
+         * first only when what exists decides what to send: create-only fields (an adopted
+         * egress Service's externalName is the Tailscale operator's) or an immutable
+         * loadBalancerClass. Anything else is applied at once; the answer (201 or 200) says
+         * whether it was created, and a hand-made object's kubectl fields conflict and are
+         * taken over as with a read. That saves a request per object on a large mesh.
+         */
+        if ((o->flags & MC_DESIRED_CREATE_ONLY) ||
+            jstr(jpath(o->object, "spec", NULL), "loadBalancerClass"))
+            op_get(op);
+        else
+            apply_desired(op, NULL);
         return;
     }
     if (class_blocked(op, have))
