@@ -7,6 +7,8 @@ trust-federation seed's failure 2 and its fix, without TrustVerified ever gating
   2. cacerts applied (root declared by the MeshClusters) -> False IstiodRootStale, Ready True
   3. POST /istiod/restart (istiod re-reads cacerts)     -> True RootMatches, status.trust =
      the declared root and the intermediate's notAfter; then steady state writes nothing
+  5. (seed failure 1) cacerts from another root        -> False RootMismatch naming both roots;
+     cacerts from the shared root again                -> True RootMatches
   4. cacerts replaced by an intermediate valid 10 days  -> one Warning Event
      IntermediateExpiringSoon on cluster1, still one after resyncs and after a daemon restart
   and the daemon lists/watches Secrets only by our label or by the name cacerts.
@@ -115,6 +117,20 @@ def main():
         w = c.daemon_writes()
         check(w == [], "writes in steady state: %r" % [(r["method"], r["path"]) for r in w])
         check(expiring_events(c) == [], "no expiry warning for a 730-day intermediate")
+
+        # 5. Seed failure 1: this cluster's cacerts comes from another root than the mesh's,
+        # then the fix (cacerts from the shared root again) turns it True.
+        out2 = sh(MESHCTL, "pki", "root", "--out", os.path.join(pki, "other-root"))
+        fp2 = [l for l in out2.splitlines() if l.startswith("sha256 Fingerprint=")][0].split("=", 1)[1]
+        sh(MESHCTL, "pki", "intermediate", "--cluster", "cluster1", "--root",
+           os.path.join(pki, "other-root"), "--out", os.path.join(pki, "other"))
+        c.kubectl("apply", "-f", "-", input=sh(MESHCTL, "pki", "cacerts-secret", "--cluster", "cluster1",
+                                               "--dir", os.path.join(pki, "other")))
+        conds, st = wait_trust(c, "cluster1", "False", "RootMismatch")
+        msg = conds["TrustVerified"]["message"]
+        check(fp in msg and fp2 in msg, "both fingerprints named: %r" % msg)
+        c.kubectl("apply", "-f", "-", input=manifest)
+        wait_trust(c, "cluster1", "True", "RootMatches")
 
         # 4. An intermediate close to expiry (same root): one Warning Event, not one per pass.
         manifest = sh(MESHCTL, "pki", "cacerts-secret", "--cluster", "cluster1", "--dir",
