@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from . import discovery, protobuf, status, table, watch
+from . import discovery, protobuf, selectors, status, table, watch
 from .api import TRUE, Ctx
 from .status import ApiError
 
@@ -21,17 +21,18 @@ PUBLIC_PATHS = ("/version", "/healthz", "/livez", "/readyz")
 VERB_BY_METHOD = {"POST": "create", "PUT": "update", "PATCH": "patch"}
 
 
-def _selected_name(verb, query):
+def _selected_name(verb, query, res):
     """For list and watch, the object a `metadata.name=X` field selector narrows the request to:
     the real server authorizes those against RBAC resourceNames, which is how a controller that
     may only see one object watches it (k8s.io/apiserver endpoints/request/requestinfo.go)."""
     if verb not in ("list", "watch"):
         return None
-    for term in (query.get("fieldSelector") or "").split(","):
-        key, op, value = term.partition("==") if "==" in term else term.partition("=")
-        if op and key.strip() == "metadata.name" and not key.endswith("!"):
-            return value.strip() or None
-    return None
+    try:
+        reqs = selectors.parse_fields(query.get("fieldSelector"), res)
+    except ApiError:
+        return None  # refused after authorization, as the real server does
+    names = [v for key, op, v in reqs if key == "metadata.name" and op == "="]
+    return names[0] if names else None
 
 
 def not_found_path():
@@ -317,7 +318,7 @@ class Handler(BaseHTTPRequestHandler):
             # every authenticated user may ask (the system:basic-user role)
             ctype = (self.headers.get("Content-Type") or "application/json").split(";")[0].strip()
             return self._access_review(app, user, rules, self._decode(body, ctype))
-        app.auth.authorize(user, rules, verb, group, res.plural, sub, ns, name or _selected_name(verb, query))
+        app.auth.authorize(user, rules, verb, group, res.plural, sub, ns, name or _selected_name(verb, query, res))
         ctx = Ctx(query, self.headers.get("User-Agent", ""), user)
         api = app.api
         ctype = (self.headers.get("Content-Type") or "application/json").split(";")[0].strip()
