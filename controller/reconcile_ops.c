@@ -87,15 +87,13 @@ void mc__op_apply(struct op *op, const cJSON *body, bool force, const char *subr
 
 void mc__op_withdraw(struct op *op, const cJSON *obj)
 {
-    cJSON *body = cJSON_CreateObject(), *md = cJSON_CreateObject();
     const char *api = jstr(obj, "apiVersion");
-    if (!body || !md || !cJSON_AddStringToObject(body, "apiVersion", api ? api : "v1") ||
+    cJSON *body = cJSON_CreateObject();
+    cJSON *md = cJSON_AddObjectToObject(body, "metadata"); /* NULL when body is */
+    if (!md || !cJSON_AddStringToObject(body, "apiVersion", api ? api : "v1") ||
         !cJSON_AddStringToObject(body, "kind", op->ki->kind) ||
-        !cJSON_AddItemToObject(body, "metadata", md) ||
         !cJSON_AddStringToObject(md, "name", op->name) ||
         (op->ns[0] && !cJSON_AddStringToObject(md, "namespace", op->ns))) {
-        if (!cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(body, "metadata")))
-            cJSON_Delete(md);
         cJSON_Delete(body);
         op->p->errors++;
         struct pass *p = op->p;

@@ -460,9 +460,8 @@ static int count_owned(void *data, const char *key, const cJSON *obj)
  * mistyped --cluster-name finds no objects labelled with that name, so it removes nothing. */
 static bool left_mesh(struct pass *p)
 {
-    for (size_t i = 0; i < p->d.nclusters; i++)
-        if (p->d.clusters[i].local)
-            return false;
+    if (cluster_index(p, p->r->cluster_name) < p->d.nclusters)
+        return false;
     for (int i = INF_FIRST_OWNED; i < INF_COUNT; i++)
         k8s_store_foreach(k8s_informer_store(p->r->inf[i]), count_owned, p);
     return p->owned_local > 0;
@@ -470,10 +469,8 @@ static bool left_mesh(struct pass *p)
 
 static bool local_accepted(const struct pass *p)
 {
-    for (size_t i = 0; i < p->d.nclusters; i++)
-        if (p->d.clusters[i].local)
-            return p->d.clusters[i].accepted != 0;
-    return false;
+    size_t i = cluster_index(p, p->r->cluster_name);
+    return i < p->d.nclusters && p->d.clusters[i].accepted;
 }
 
 /* Our server-side-apply manager still owns fields of obj. */
