@@ -10,13 +10,16 @@ istiod: on start-up (and POST /istiod/restart) takes its root from Secret istio-
 root-cert.pem, or makes a self-signed one when cacerts does not exist yet, and keeps ConfigMap
 istio-ca-root-cert (key root-cert.pem) with that root in istio-system and every other namespace."""
 import copy
+import heapq
 import os
+import queue
 import random
 import subprocess
 import threading
 import time
 
 from .api import Ctx, now
+from .store import Event
 
 SVC = ("", "services")
 FQDN = "tailscale.com/tailnet-fqdn"
@@ -41,7 +44,8 @@ class Tailscale:
         self.tailnet = "tail0000.ts.net"
         self.first_seen = {}
         self.ips = {}
-        self.headless = {}  # (parent namespace, parent name) -> its headless Services, per scan
+        self.headless = {}  # (parent namespace, parent name) -> {name: its headless Service}
+        self.due = []  # heap of (monotonic time, key): Services waiting out ready_delay
         self.lock = threading.Lock()
 
     def configure(self, body):
@@ -59,27 +63,60 @@ class Tailscale:
         threading.Thread(target=self._run, daemon=True).start()
 
     def _run(self):
+        # Like the operator's work queue: each Service event reconciles that Service (and a
+        # headless proxy's event its parent), not every Service. Rescanning all of them per
+        # event held the store lock, which every request needs, for milliseconds per event
+        # at a few thousand Services.
+        rescan = True  # at start, and after configure(): every Service
         while True:
+            timeout = 0.2
+            if self.due:
+                timeout = max(0.0, min(timeout, self.due[0][0] - time.monotonic()))
+            evs = []
             try:
-                self.watcher.q.get(timeout=0.2)
-            except Exception:
+                evs.append(self.watcher.q.get(timeout=timeout))
+            except queue.Empty:
                 pass
             while not self.watcher.q.empty():
-                self.watcher.q.get_nowait()
+                evs.append(self.watcher.q.get_nowait())
+            keys = set()
+            for ev in evs:
+                if not isinstance(ev, Event):
+                    rescan = True
+                elif ev.gr == SVC:
+                    keys |= self._note(ev)
+            t = time.monotonic()
+            while self.due and self.due[0][0] <= t:
+                keys.add(heapq.heappop(self.due)[1])
             try:
-                # Every event rescans the Services: no copies, and headless proxies found
-                # through an index, or a mesh of a few hundred egress Services spends seconds
-                # per event here, holding the store lock every request needs.
                 with self.app.store.lock:
-                    svcs = self.app.store.peek(SVC)
-                    self.headless = {}
-                    for s in svcs:
-                        if s["metadata"]["namespace"] == OPERATOR_NS:
-                            self._index_headless(s)
+                    if rescan:
+                        rescan = False
+                        svcs = self.app.store.peek(SVC)
+                        self.headless = {}
+                        for svc in svcs:
+                            self._index_headless(svc)
+                    else:
+                        svcs = [o for o in (self.app.store.peek_object(SVC, *k) for k in sorted(keys)) if o]
                     for svc in svcs:
                         self._reconcile(svc)
             except Exception as e:
                 print("tailscale simulator: %r" % (e,), flush=True)
+
+    def _note(self, ev):
+        """Keeps the headless index current from one event; returns the keys to reconcile."""
+        md = ev.obj["metadata"]
+        key = (md.get("namespace", ""), md["name"])
+        if ev.type == "DELETED":
+            self.first_seen.pop(key, None)
+        parent = self._parent_of(ev.obj)
+        if parent is None:
+            return {key}
+        if ev.type == "DELETED":
+            self.headless.get(parent, {}).pop(md["name"], None)
+        else:
+            self._index_headless(ev.obj)
+        return {key, parent}
 
     def _update(self, obj, sub=None):
         return self.app.api.internal_update(SVC, obj, MANAGER, sub=sub)
@@ -106,23 +143,31 @@ class Tailscale:
         with self.lock:
             delay, fail, tailnet = self.ready_delay, self.fail, self.tailnet
         if time.monotonic() < t0 + delay:
+            heapq.heappush(self.due, (t0 + delay, key))
             return
         if egress:
             self._egress(svc, fail)
         if lb:
             self._lb(svc, fail, tailnet)
 
-    def _index_headless(self, s):
+    @staticmethod
+    def _parent_of(s):
+        if s["metadata"].get("namespace") != OPERATOR_NS:
+            return None
         labels = s["metadata"].get("labels") or {}
         parent = (labels.get("tailscale.com/parent-resource-ns"), labels.get("tailscale.com/parent-resource"))
-        if parent[1]:
-            self.headless.setdefault(parent, []).append(s)
+        return parent if parent[1] else None
+
+    def _index_headless(self, s):
+        parent = self._parent_of(s)
+        if parent is not None:
+            self.headless.setdefault(parent, {})[s["metadata"]["name"]] = s
 
     def _headless(self, svc):
         md = svc["metadata"]
         found = self.headless.get((md["namespace"], md["name"]))
         if found:
-            return found[0]
+            return found[min(found)]
         _ensure_namespace(self.app, OPERATOR_NS, MANAGER)
         name = "ts-%s-%s" % (md["name"][:40], "".join(random.choice("bcdfghjklmnpqrstvwxz") for _ in range(5)))
         res = self.app.registry.get("", "v1", "services")
@@ -187,8 +232,8 @@ class Tailscale:
 
     def _cleanup(self, svc):
         md = svc["metadata"]
-        for s in self.headless.pop((md["namespace"], md["name"]), []):
-            self.app.api.internal_delete(SVC, OPERATOR_NS, s["metadata"]["name"])
+        for name in sorted(self.headless.pop((md["namespace"], md["name"]), {})):
+            self.app.api.internal_delete(SVC, OPERATOR_NS, name)
         svc = copy.deepcopy(svc)
         svc["metadata"]["finalizers"] = [f for f in svc["metadata"].get("finalizers") or [] if f != FINALIZER]
         self._update(svc)

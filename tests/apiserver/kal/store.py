@@ -77,6 +77,11 @@ class Store:
             lo, hi = _bounds(keys, ns)
             return [objs[keys[i]] for i in range(lo, hi)]
 
+    def peek_object(self, gr, ns, name):
+        """The stored object itself (see peek), or None."""
+        with self.lock:
+            return self.objects[gr].get((ns or "", name))
+
     def page(self, gr, ns=None, at=None, after=None, limit=0, keep=None):
         """One page in key order: copies of up to `limit` objects (every one when 0) that `keep`
         accepts, with keys after `after`, as the collection was at resourceVersion `at` (None:
