@@ -78,7 +78,9 @@ enum mc_desired_flags {
 };
 
 struct mc_desired_object {
-    cJSON *object;              /* complete apply body (apiVersion, kind, metadata...); owned */
+    /* Complete apply body (apiVersion, kind, metadata...); owned, frozen (k8s/frozen.h):
+     * read-only, freed by mc_desired_free. */
+    const cJSON *object;
     char *cluster;              /* the MeshCluster it is for (L for local objects); owned */
     unsigned flags;             /* enum mc_desired_flags */
     const char *create_only[2]; /* static strings, NULL-terminated */

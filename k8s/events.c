@@ -9,13 +9,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "k8s/frozen.h"
 #include "k8s/strmap.h"
 
 typedef struct ev_entry {
     struct ev_entry *prev, *next; /* LRU list, most recent first */
     k8s_event_recorder *r;
     const char *key; /* the map's copy */
-    cJSON *proto;    /* the Event as first created (owned) */
+    cJSON *proto;    /* the Event as first created (owned, frozen: kept for re-creation) */
     char *name, *ns;
     unsigned long count;   /* occurrences so far */
     unsigned long sending; /* count carried by the write in flight */
@@ -86,7 +87,7 @@ static void lru_push_front(k8s_event_recorder *r, ev_entry *e)
 
 static void entry_free(ev_entry *e)
 {
-    cJSON_Delete(e->proto);
+    k8s_json_frozen_free(e->proto);
     free(e->name);
     free(e->ns);
     free(e);
@@ -287,7 +288,7 @@ int k8s_event_record(k8s_event_recorder *r, const cJSON *obj, const char *type, 
         memcpy(e->last_ts, ts, sizeof(ts));
         e->name = strdup(name);
         e->ns = strdup(ns);
-        e->proto = make_proto(r, obj, ns, name, type, reason, message, ts);
+        e->proto = k8s_json_freeze_owned(make_proto(r, obj, ns, name, type, reason, message, ts));
     }
     if (!e || !e->name || !e->ns || !e->proto ||
         k8s__strmap_put(&r->entries, key, e, &e->key) != 0) {

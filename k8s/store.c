@@ -3,6 +3,8 @@
  */
 #include "k8s/store.h"
 
+#include "k8s/frozen.h"
+
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -47,7 +49,7 @@ static void table_clear(table *t)
         entry *e = t->buckets[i];
         while (e) {
             entry *next = e->next;
-            cJSON_Delete(e->obj);
+            k8s_json_frozen_free(e->obj);
             free(e);
             e = next;
         }
@@ -94,14 +96,14 @@ static int table_grow(table *t)
 }
 
 /*
- * Puts obj under key, taking ownership. If the key was present, its previous object is returned
- * through *old (the caller frees it); otherwise *old is NULL.
+ * Puts obj (frozen) under key, taking ownership. If the key was present, its previous object is
+ * returned through *old (the caller frees it); otherwise *old is NULL.
  */
 static int table_put(table *t, const char *key, cJSON *obj, cJSON **old)
 {
     *old = NULL;
     if (t->count + 1 > t->nbuckets && table_grow(t) != 0) {
-        cJSON_Delete(obj);
+        k8s_json_frozen_free(obj);
         return -ENOMEM;
     }
     uint32_t h = hash_key(key);
@@ -114,7 +116,7 @@ static int table_put(table *t, const char *key, cJSON *obj, cJSON **old)
     size_t klen = strlen(key);
     entry *e = malloc(sizeof(*e) + klen + 1);
     if (!e) {
-        cJSON_Delete(obj);
+        k8s_json_frozen_free(obj);
         return -ENOMEM;
     }
     e->next = NULL;
@@ -210,19 +212,22 @@ int k8s_store_apply(k8s_store *s, k8s_watch_type type, cJSON *obj, k8s_store_cha
         if (cb)
             cb(data, K8S_STORE_DELETE, key, obj, NULL);
         if (e) {
-            cJSON_Delete(e->obj);
+            k8s_json_frozen_free(e->obj);
             free(e);
         }
         cJSON_Delete(obj);
         return 0;
     }
+    /* Cached objects live long: keep them frozen (half the memory, see k8s/frozen.h). */
+    if (!(obj = k8s_json_freeze_owned(obj)))
+        return -ENOMEM;
     cJSON *old;
     int rc = table_put(&s->live, key, obj, &old);
     if (rc != 0)
         return rc;
     if (cb)
         cb(data, old ? K8S_STORE_UPDATE : K8S_STORE_ADD, key, old, obj);
-    cJSON_Delete(old);
+    k8s_json_frozen_free(old);
     return 0;
 }
 
@@ -244,9 +249,11 @@ int k8s_store_replace_add(k8s_store *s, cJSON *obj)
         cJSON_Delete(obj);
         return -EINVAL;
     }
+    if (!(obj = k8s_json_freeze_owned(obj)))
+        return -ENOMEM;
     cJSON *old;
     int rc = table_put(&s->pending, key, obj, &old);
-    cJSON_Delete(old); /* a list never repeats a key; if it does, the later copy wins */
+    k8s_json_frozen_free(old); /* a list never repeats a key; if it does, the later copy wins */
     return rc;
 }
 

@@ -78,10 +78,11 @@ static void compute(const cJSON *mcs, const char *local, struct mc_desired *d)
     assert_int_equal(mc_desired_compute(mcs, local, NULL, NULL, 0, d), 0);
 }
 
-static cJSON *find(const struct mc_desired *d, const char *kind, const char *ns, const char *name)
+static const cJSON *find(const struct mc_desired *d, const char *kind, const char *ns,
+                         const char *name)
 {
     for (size_t i = 0; i < d->nobjects; i++) {
-        cJSON *o = d->objects[i].object;
+        const cJSON *o = d->objects[i].object;
         cJSON *meta = cJSON_GetObjectItem(o, "metadata");
         cJSON *ons = cJSON_GetObjectItem(meta, "namespace");
         if (strcmp(cJSON_GetObjectItem(o, "kind")->valuestring, kind) == 0 &&
@@ -163,7 +164,7 @@ static void test_step4_api_egress_matches_guide(void **state)
     struct mc_desired d;
     compute(mcs, "cluster1", &d);
     cJSON *guide = load_fixture("guide_step4_cluster1.yaml");
-    cJSON *ours = find(&d, "Service", "tailscale", "cluster2-k8s-operator");
+    const cJSON *ours = find(&d, "Service", "tailscale", "cluster2-k8s-operator");
     assert_non_null(ours);
     cJSON *c = without_our_labels(ours, "cluster2");
     assert_same(c, cJSON_GetArrayItem(guide, 0));
@@ -189,7 +190,7 @@ static void test_step6_remote_secret_matches_guide(void **state)
     cJSON *docs = load_fixture("guide_step6_cluster1.yaml");
     cJSON *guide = cJSON_DetachItemFromArray(docs, 0);
     cJSON_Delete(docs);
-    cJSON *ours = find(&d, "Secret", "istio-system", "istio-remote-secret-cluster2");
+    const cJSON *ours = find(&d, "Secret", "istio-system", "istio-remote-secret-cluster2");
     assert_non_null(ours);
     cJSON *c = without_our_labels(ours, "cluster2");
     /* The guide writes stringData; we write the data the API server stores from it. */
@@ -224,7 +225,7 @@ static void test_step7_gateway_and_service(void **state)
     struct mc_desired d;
     compute(mcs, "cluster1", &d);
     cJSON *guide = load_fixture("guide_step7_gateway.yaml");
-    cJSON *gw = find(&d, "Gateway", "istio-system", "cross-network-gateway");
+    const cJSON *gw = find(&d, "Gateway", "istio-system", "cross-network-gateway");
     assert_non_null(gw);
     cJSON *c = without_our_labels(gw, "cluster1");
     assert_same(c, cJSON_GetArrayItem(guide, 0));
@@ -232,14 +233,14 @@ static void test_step7_gateway_and_service(void **state)
     cJSON_Delete(guide);
 
     cJSON *chart = load_fixture("gateway_service_cluster1.yaml");
-    cJSON *svc = find(&d, "Service", "istio-system", "istio-eastwestgateway");
+    const cJSON *svc = find(&d, "Service", "istio-system", "istio-eastwestgateway");
     assert_non_null(svc);
     c = without_our_labels(svc, "cluster1");
     assert_same(c, cJSON_GetArrayItem(chart, 0));
     cJSON_Delete(c);
     cJSON_Delete(chart);
 
-    cJSON *ns = find(&d, "Namespace", NULL, "istio-system");
+    const cJSON *ns = find(&d, "Namespace", NULL, "istio-system");
     assert_non_null(ns);
     const struct mc_desired_object *e = find_entry(&d, ns);
     assert_true(e->flags & MC_DESIRED_LABELS);
@@ -261,8 +262,8 @@ static void check_step8(const char *local, const char *remote, const char *fixtu
     char ts[64], alias[64];
     snprintf(ts, sizeof(ts), "%s-istio-eastwestgateway-ts", remote);
     snprintf(alias, sizeof(alias), "%s-istio-eastwestgateway", remote);
-    cJSON *o1 = find(&d, "Service", "istio-system", ts);
-    cJSON *o2 = find(&d, "Service", "istio-system", alias);
+    const cJSON *o1 = find(&d, "Service", "istio-system", ts);
+    const cJSON *o2 = find(&d, "Service", "istio-system", alias);
     assert_non_null(o1);
     assert_non_null(o2);
     cJSON *c1 = without_our_labels(o1, remote), *c2 = without_our_labels(o2, remote);
@@ -303,7 +304,7 @@ static void check_step9(const char *local, const char *fixture)
                                       "meshNetworks");
     assert_same(d.mesh_networks, want);
 
-    cJSON *istio = find(&d, "ConfigMap", "istio-system", "istio");
+    const cJSON *istio = find(&d, "ConfigMap", "istio-system", "istio");
     assert_non_null(istio);
     const struct mc_desired_object *e = find_entry(&d, istio);
     assert_true(e->flags & MC_DESIRED_KEY);
@@ -315,7 +316,7 @@ static void check_step9(const char *local, const char *fixture)
     assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(istio, "metadata"), "labels"));
     cJSON_Delete(mn);
 
-    cJSON *hv = find(&d, "ConfigMap", "istio-system", "meshcluster-istiod-values");
+    const cJSON *hv = find(&d, "ConfigMap", "istio-system", "meshcluster-istiod-values");
     assert_non_null(hv);
     cJSON *values = parse_text(
         cJSON_GetObjectItem(cJSON_GetObjectItem(hv, "data"), "values.yaml")->valuestring);
@@ -393,7 +394,7 @@ static void test_shared_network_merges(void **state)
         "\"west\":{\"endpoints\":[{\"fromRegistry\":\"cluster3\"}],\"gateways\":[{\"address\":"
         "\"cluster3-istio-eastwestgateway.istio-system.svc.cluster.local\",\"port\":15443}]}}");
     assert_same(d.mesh_networks, want);
-    cJSON *svc = find(&d, "Service", "istio-system", "istio-eastwestgateway");
+    const cJSON *svc = find(&d, "Service", "istio-system", "istio-eastwestgateway");
     cJSON *labels = cJSON_GetObjectItem(cJSON_GetObjectItem(svc, "metadata"), "labels");
     assert_string_equal(cJSON_GetObjectItem(labels, MC_LABEL_NETWORK)->valuestring, "east");
     cJSON_Delete(want);
@@ -702,7 +703,7 @@ static void test_mesh_networks_modes(void **state)
     assert_int_equal(mc_desired_compute(mcs, "cluster1", &o, NULL, 0, &d), 0);
     assert_null(find(&d, "ConfigMap", "mesh", "istio"));
     assert_non_null(find(&d, "ConfigMap", "mesh", "istiod-values"));
-    cJSON *alias = find(&d, "Service", "mesh", "cluster2-istio-eastwestgateway");
+    const cJSON *alias = find(&d, "Service", "mesh", "cluster2-istio-eastwestgateway");
     assert_string_equal(
         cJSON_GetObjectItem(cJSON_GetObjectItem(alias, "spec"), "externalName")->valuestring,
         "cluster2-istio-eastwestgateway-ts.mesh.svc.example.org");
@@ -728,7 +729,7 @@ static void test_secret_auth_token(void **state)
     struct mc_remote_token tok = {"cluster2", "12345"};
     assert_int_equal(mc_desired_compute(mcs, "cluster1", NULL, &tok, 1, &d), 0);
     assert_false(result(&d, "cluster2")->remote_secret_pending);
-    cJSON *s = find(&d, "Secret", "istio-system", "istio-remote-secret-cluster2");
+    const cJSON *s = find(&d, "Secret", "istio-system", "istio-remote-secret-cluster2");
     assert_non_null(s);
     char *kc =
         b64decode(cJSON_GetObjectItem(cJSON_GetObjectItem(s, "data"), "cluster2")->valuestring);
@@ -762,12 +763,12 @@ static void test_defaults_and_custom_values(void **state)
     cJSON_AddNumberToObject(ports, "tls", 16443);
     struct mc_desired d;
     compute(mcs, "cluster1", &d);
-    cJSON *svc = find(&d, "Service", "istio-system", "istio-eastwestgateway");
+    const cJSON *svc = find(&d, "Service", "istio-system", "istio-eastwestgateway");
     cJSON *ann = cJSON_GetObjectItem(cJSON_GetObjectItem(svc, "metadata"), "annotations");
     assert_string_equal(cJSON_GetObjectItem(ann, "tailscale.com/tags")->valuestring, "tag:a,tag:b");
     assert_string_equal(cJSON_GetObjectItem(ann, "tailscale.com/hostname")->valuestring, "east-gw");
     /* The local cluster's proxy class applies to egress proxies for remotes. */
-    cJSON *eg = find(&d, "Service", "istio-system", "cluster2-istio-eastwestgateway-ts");
+    const cJSON *eg = find(&d, "Service", "istio-system", "cluster2-istio-eastwestgateway-ts");
     ann = cJSON_GetObjectItem(cJSON_GetObjectItem(eg, "metadata"), "annotations");
     assert_string_equal(cJSON_GetObjectItem(ann, "tailscale.com/proxy-class")->valuestring, "fast");
     cJSON *p = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(eg, "spec"), "ports"), 0);
