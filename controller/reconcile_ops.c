@@ -315,17 +315,32 @@ static void on_op_done(k8s_request *req, k8s_response *res, void *data)
     mc__pass_op_done(p);
 }
 
+/* Records that the live object at version rv matches desired object idx. */
+static void note_match(struct pass *p, long idx, const char *rv)
+{
+    if (rv && strlen(rv) < MATCHED_RV_LEN)
+        strcpy(p->matched[idx], rv);
+}
+
 /* Phase 1, one desired object. */
 void mc__reconcile_object(struct pass *p, long idx)
 {
     mc_reconciler *r = p->r;
     const struct mc_desired_object *o = &p->d.objects[idx];
     const cJSON *have = mc__cached_desired(r, o);
+    const char *rv = have ? k8s_object_resource_version(have) : NULL;
 
+    /* Neither side changed since they last matched. */
+    if (rv && strcmp(p->matched[idx], rv) == 0)
+        return;
     if (o->flags & (MC_DESIRED_MUST_EXIST | MC_DESIRED_LABELS)) {
         /* Not ours: only our fields, and only while the object exists. */
-        if (!have || subset(o->object, have))
+        if (!have)
             return;
+        if (subset(o->object, have)) {
+            note_match(p, idx, rv);
+            return;
+        }
         struct op *op = mc__op_new(p, o->object, NULL, idx);
         if (!op) {
             p->errors++;
@@ -343,8 +358,10 @@ void mc__reconcile_object(struct pass *p, long idx)
             (o->flags & MC_DESIRED_CREATE_ONLY) ? mc_desired_object_for_update(o) : NULL;
         bool same = subset(update ? update : o->object, have);
         cJSON_Delete(update);
-        if (same)
+        if (same) {
+            note_match(p, idx, rv);
             return;
+        }
     }
     struct op *op = mc__op_new(p, o->object, NULL, idx);
     if (!op) {

@@ -179,6 +179,26 @@ static void note_mc_change(mc_reconciler *r, const k8s_informer *inf)
         r->mc_version++;
 }
 
+static bool same_json(const cJSON *a, const cJSON *b)
+{
+    return a == b || (a && b && cJSON_Compare(a, b, true));
+}
+
+/*
+ * The desired state reads a MeshCluster's spec, name, uid, creationTimestamp and whether it is
+ * being deleted. Status writes (ours, one per cluster whose conditions moved) change none of
+ * them, and must not throw the cached desired state away: at 1,000 clusters recomputing it is
+ * most of a repair's CPU.
+ */
+static bool desired_inputs_changed(const cJSON *o, const cJSON *n)
+{
+    const cJSON *om = jpath(o, "metadata", NULL), *nm = jpath(n, "metadata", NULL);
+    return !same_json(jpath(o, "spec", NULL), jpath(n, "spec", NULL)) ||
+           !same_json(jpath(om, "uid", NULL), jpath(nm, "uid", NULL)) ||
+           !same_json(jpath(om, "creationTimestamp", NULL), jpath(nm, "creationTimestamp", NULL)) ||
+           terminating(o) != terminating(n);
+}
+
 static void on_inf_add(k8s_informer *inf, const char *key, const cJSON *obj, void *data)
 {
     (void)key, (void)obj;
@@ -189,8 +209,10 @@ static void on_inf_add(k8s_informer *inf, const char *key, const cJSON *obj, voi
 static void on_inf_update(k8s_informer *inf, const char *key, const cJSON *o, const cJSON *n,
                           void *data)
 {
-    (void)key, (void)o, (void)n;
-    note_mc_change(data, inf);
+    (void)key;
+    /* A resync delivers o == n: recompute then too, a backstop like the resync itself. */
+    if (o == n || desired_inputs_changed(o, n))
+        note_mc_change(data, inf);
     enqueue(data);
 }
 
@@ -274,6 +296,7 @@ static void cache_clear(struct desired_cache *c)
 {
     mc_desired_free(&c->d);
     free_keys(c->keys, c->nkeys);
+    free(c->matched);
     free_tokens(c->tokens, c->ntokens);
     memset(c, 0, sizeof(*c));
 }
@@ -303,9 +326,11 @@ static bool cache_take(mc_reconciler *r, struct pass *p)
     p->d = c->d;
     p->desired_keys = c->keys;
     p->ndesired_keys = c->nkeys;
+    p->matched = c->matched;
     memset(&c->d, 0, sizeof(c->d));
     c->keys = NULL;
     c->nkeys = 0;
+    c->matched = NULL;
     cache_clear(c);
     return true;
 }
@@ -323,11 +348,13 @@ static void pass_free(struct pass *p)
                                     .d = p->d,
                                     .keys = p->desired_keys,
                                     .nkeys = p->ndesired_keys,
+                                    .matched = p->matched,
                                     .tokens = p->tokens,
                                     .ntokens = p->ntokens};
     } else {
         mc_desired_free(&p->d);
         free_keys(p->desired_keys, p->ndesired_keys);
+        free(p->matched);
         free_tokens(p->tokens, p->ntokens);
     }
     free(p->notes);
@@ -667,7 +694,8 @@ static void pass_objects(struct pass *p)
         if (rc != 0)
             goto fail;
         p->desired_keys = calloc(p->d.nobjects ? p->d.nobjects : 1, sizeof(char *));
-        if (!p->desired_keys)
+        p->matched = calloc(p->d.nobjects ? p->d.nobjects : 1, sizeof(*p->matched));
+        if (!p->desired_keys || !p->matched)
             goto fail;
         for (size_t i = 0; i < p->d.nobjects; i++) {
             const cJSON *o = p->d.objects[i].object;

@@ -27,6 +27,7 @@
 #define CONTROLLER_NAME "meshcluster"
 #define NOTE_LEN        320
 #define TOKEN_RETRY_MS  5000
+#define MATCHED_RV_LEN  24 /* etcd revisions have at most 20 digits; longer ones are not kept */
 
 enum {
     INF_MC,        /* every MeshCluster */
@@ -64,6 +65,10 @@ struct pass {
     char meshnet_note[NOTE_LEN];
     char **desired_keys; /* sorted "Kind/ns/name" of every desired object */
     size_t ndesired_keys;
+    /* Per desired object, the resourceVersion of the live object last found to match it ("" for
+     * none): while neither changes there is nothing to compare, so a pass after one event
+     * compares one object, not the whole mesh. Lives as long as the desired state. */
+    char (*matched)[MATCHED_RV_LEN];
     int pending;
     int errors;
     int writes;
@@ -92,6 +97,7 @@ struct desired_cache {
     struct mc_desired d;
     char **keys;
     size_t nkeys;
+    char (*matched)[MATCHED_RV_LEN];
     struct mc_remote_token *tokens; /* the tokens it was computed with; owned */
     size_t ntokens;
 };
