@@ -297,6 +297,7 @@ static void cache_clear(struct desired_cache *c)
     mc_desired_free(&c->d);
     free_keys(c->keys, c->nkeys);
     free(c->matched);
+    free(c->status_fp);
     free_tokens(c->tokens, c->ntokens);
     memset(c, 0, sizeof(*c));
 }
@@ -327,10 +328,12 @@ static bool cache_take(mc_reconciler *r, struct pass *p)
     p->desired_keys = c->keys;
     p->ndesired_keys = c->nkeys;
     p->matched = c->matched;
+    p->status_fp = c->status_fp;
     memset(&c->d, 0, sizeof(c->d));
     c->keys = NULL;
     c->nkeys = 0;
     c->matched = NULL;
+    c->status_fp = NULL;
     cache_clear(c);
     return true;
 }
@@ -349,12 +352,14 @@ static void pass_free(struct pass *p)
                                     .keys = p->desired_keys,
                                     .nkeys = p->ndesired_keys,
                                     .matched = p->matched,
+                                    .status_fp = p->status_fp,
                                     .tokens = p->tokens,
                                     .ntokens = p->ntokens};
     } else {
         mc_desired_free(&p->d);
         free_keys(p->desired_keys, p->ndesired_keys);
         free(p->matched);
+        free(p->status_fp);
         free_tokens(p->tokens, p->ntokens);
     }
     free(p->notes);
@@ -695,7 +700,8 @@ static void pass_objects(struct pass *p)
             goto fail;
         p->desired_keys = calloc(p->d.nobjects ? p->d.nobjects : 1, sizeof(char *));
         p->matched = calloc(p->d.nobjects ? p->d.nobjects : 1, sizeof(*p->matched));
-        if (!p->desired_keys || !p->matched)
+        p->status_fp = calloc(p->d.nclusters ? p->d.nclusters : 1, sizeof(*p->status_fp));
+        if (!p->desired_keys || !p->matched || !p->status_fp)
             goto fail;
         for (size_t i = 0; i < p->d.nobjects; i++) {
             const cJSON *o = p->d.objects[i].object;
@@ -950,6 +956,7 @@ void mc_reconciler_free(mc_reconciler *r)
     free(r->ts_ns);
     free(r->cluster_domain);
     cache_clear(&r->cache);
+    mc__trust_cache_clear(r);
     free(r->helm_values_name);
     free(r);
 }

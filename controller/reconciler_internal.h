@@ -69,6 +69,9 @@ struct pass {
      * none): while neither changes there is nothing to compare, so a pass after one event
      * compares one object, not the whole mesh. Lives as long as the desired state. */
     char (*matched)[MATCHED_RV_LEN];
+    /* Per cluster result, a hash of everything its status was last built from when that
+     * status needed no write (0: none): the same inputs build the same status. */
+    uint64_t *status_fp;
     int pending;
     int errors;
     int writes;
@@ -98,6 +101,7 @@ struct desired_cache {
     char **keys;
     size_t nkeys;
     char (*matched)[MATCHED_RV_LEN];
+    uint64_t *status_fp;
     struct mc_remote_token *tokens; /* the tokens it was computed with; owned */
     size_t ntokens;
 };
@@ -153,6 +157,11 @@ struct mc_reconciler {
      * recomputing and freeing the whole mesh, most of a pass's CPU at 1,000 clusters. */
     unsigned long mc_version; /* bumped by every MeshCluster event */
     struct desired_cache cache;
+    /* The MeshClusters parsed for the trust check, kept while mc_version holds. */
+    struct mc_meshcluster *trust_mcs;
+    size_t trust_nmcs;
+    unsigned long trust_mcs_version;
+    bool trust_mcs_valid;
     /* intermediateNotAfter of the last IntermediateExpiringSoon Event: one per intermediate. */
     char trust_warned[PKI_TIME_LEN];
 };
@@ -219,6 +228,7 @@ void mc__reconcile_object(struct pass *p, long idx);
 /* Phase 2 (reconcile_status.c): TrustVerified is decided once per pass from the watched
  * cacerts Secret, istio-ca-root-cert ConfigMap and MeshClusters, then every status. */
 void mc__pass_status(struct pass *p);
+void mc__trust_cache_clear(mc_reconciler *r);
 
 /* One request of the pass finished; moves to the next phase after the last one. */
 void mc__pass_op_done(struct pass *p);
