@@ -319,19 +319,20 @@ static void on_op_done(k8s_request *req, k8s_response *res, void *data)
 static void note_match(struct pass *p, long idx, const char *rv)
 {
     if (rv && strlen(rv) < MATCHED_RV_LEN)
-        strcpy(p->matched[idx], rv);
+        strcpy(p->memo[idx].matched, rv);
 }
 
 /* Phase 1, one desired object. */
 void mc__reconcile_object(struct pass *p, long idx)
 {
-    mc_reconciler *r = p->r;
     const struct mc_desired_object *o = &p->d.objects[idx];
-    const cJSON *have = mc__cached_desired(r, o);
+    const cJSON *have = mc__cached_desired(p, (size_t)idx);
     const char *rv = have ? k8s_object_resource_version(have) : NULL;
 
+    if (have && p->memo[idx].inf >= INF_FIRST_OWNED)
+        p->owned_found++;
     /* Neither side changed since they last matched. */
-    if (rv && strcmp(p->matched[idx], rv) == 0)
+    if (rv && strcmp(p->memo[idx].matched, rv) == 0)
         return;
     if (o->flags & (MC_DESIRED_MUST_EXIST | MC_DESIRED_LABELS)) {
         /* Not ours: only our fields, and only while the object exists. */

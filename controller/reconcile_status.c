@@ -11,7 +11,6 @@
 /* Builds the MeshNetworksReady condition, shared by every MeshCluster. */
 static void meshnet_condition(struct pass *p, struct mc_condition *c)
 {
-    mc_reconciler *r = p->r;
     c->type = MC_COND_MESH_NETWORKS;
     if (p->meshnet_note[0]) {
         c->status = "False";
@@ -21,10 +20,9 @@ static void meshnet_condition(struct pass *p, struct mc_condition *c)
     }
     for (size_t i = 0; i < p->d.nobjects; i++) {
         const struct mc_desired_object *o = &p->d.objects[i];
-        const char *kind = jstr(o->object, "kind");
-        if (!kind || strcmp(kind, "ConfigMap") != 0)
-            continue;
-        const cJSON *have = mc__cached_desired(r, o);
+        if (p->memo[i].inf != INF_ISTIO_CM && p->memo[i].inf != INF_CM)
+            continue; /* not a ConfigMap */
+        const cJSON *have = mc__cached_desired(p, i);
         if (!have && (o->flags & MC_DESIRED_MUST_EXIST)) {
             c->status = "False";
             c->reason = "IstioConfigMapMissing";
@@ -44,7 +42,7 @@ static void meshnet_condition(struct pass *p, struct mc_condition *c)
     c->message = "";
 }
 
-struct trust_collect {
+struct parse_collect {
     struct mc_meshcluster *mcs;
     size_t n, cap;
     int err;
@@ -53,7 +51,7 @@ struct trust_collect {
 static int collect_parsed(void *data, const char *key, const cJSON *obj)
 {
     (void)key;
-    struct trust_collect *t = data;
+    struct parse_collect *t = data;
     if (terminating(obj) || t->err)
         return 0;
     if (t->n == t->cap) {
@@ -99,28 +97,15 @@ static bool warned_before(const cJSON *local, const struct mc_trust_result *res)
 static void trust_evaluate(struct pass *p, struct mc_trust_result *res)
 {
     mc_reconciler *r = p->r;
-    int err = 0;
-    /* Parsing every MeshCluster was a fifth of a repair's CPU at 1,000 clusters; what the
-     * check reads of them (the declared roots) changes only with mc_version. */
-    if (!r->trust_mcs_valid || r->trust_mcs_version != r->mc_version) {
-        mc__trust_cache_clear(r);
-        struct trust_collect t = {0};
-        k8s_store_foreach(k8s_informer_store(r->inf[INF_MC]), collect_parsed, &t);
-        r->trust_mcs = t.mcs;
-        r->trust_nmcs = t.n;
-        err = t.err;
-        r->trust_mcs_valid = !err;
-        r->trust_mcs_version = r->mc_version;
-    }
+    int err = mc__parsed_meshclusters(r);
     struct mc_trust_input in = {
         .cacerts_secret = mc__cached(r, INF_CACERTS, r->istio_ns, MC_TRUST_CACERTS_SECRET),
         .root_configmap = mc__cached(r, INF_ROOT_CM, r->istio_ns, MC_TRUST_ROOT_CONFIGMAP),
-        .clusters = r->trust_mcs,
-        .nclusters = r->trust_nmcs,
+        .clusters = r->parsed_mcs,
+        .nclusters = r->nparsed_mcs,
         .now = time(NULL),
     };
     if (err) {
-        mc__trust_cache_clear(r);
         memset(res, 0, sizeof(*res));
         res->status = "Unknown";
         res->reason = "OutOfMemory";
@@ -137,14 +122,34 @@ static void trust_evaluate(struct pass *p, struct mc_trust_result *res)
     }
 }
 
-void mc__trust_cache_clear(mc_reconciler *r)
+/* Parsing every MeshCluster for each pass was a fifth of a repair's CPU at 1,000 clusters;
+ * what is read of them changes only with mc_version. */
+int mc__parsed_meshclusters(mc_reconciler *r)
 {
-    for (size_t i = 0; i < r->trust_nmcs; i++)
-        mc_meshcluster_clear(&r->trust_mcs[i]);
-    free(r->trust_mcs);
-    r->trust_mcs = NULL;
-    r->trust_nmcs = 0;
-    r->trust_mcs_valid = false;
+    if (r->parsed_mcs_valid && r->parsed_mcs_version == r->mc_version)
+        return 0;
+    mc__parsed_meshclusters_clear(r);
+    struct parse_collect t = {0};
+    k8s_store_foreach(k8s_informer_store(r->inf[INF_MC]), collect_parsed, &t);
+    r->parsed_mcs = t.mcs;
+    r->nparsed_mcs = t.n;
+    if (t.err) {
+        mc__parsed_meshclusters_clear(r);
+        return t.err;
+    }
+    r->parsed_mcs_valid = true;
+    r->parsed_mcs_version = r->mc_version;
+    return 0;
+}
+
+void mc__parsed_meshclusters_clear(mc_reconciler *r)
+{
+    for (size_t i = 0; i < r->nparsed_mcs; i++)
+        mc_meshcluster_clear(&r->parsed_mcs[i]);
+    free(r->parsed_mcs);
+    r->parsed_mcs = NULL;
+    r->nparsed_mcs = 0;
+    r->parsed_mcs_valid = false;
 }
 
 /* Whether .status.trust already is want (mc_status_equal leaves it alone); an empty want is

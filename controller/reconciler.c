@@ -82,10 +82,37 @@ const cJSON *mc__cached(const mc_reconciler *r, int inf, const char *ns, const c
     return k8s_store_get(k8s_informer_store(r->inf[inf]), key);
 }
 
-const cJSON *mc__cached_desired(const mc_reconciler *r, const struct mc_desired_object *o)
+const cJSON *mc__cached_desired(const struct pass *p, size_t idx)
 {
-    const cJSON *md = jpath(o->object, "metadata", NULL);
-    return mc__cached(r, inf_for(r, o), jstr(md, "namespace"), jstr(md, "name"));
+    const struct desired_memo *m = &p->memo[idx];
+    if (m->inf < 0 || !p->r->inf[m->inf])
+        return NULL;
+    return k8s_store_get(k8s_informer_store(p->r->inf[m->inf]), m->store_key);
+}
+
+static struct desired_memo *memo_new(const mc_reconciler *r, const struct mc_desired *d)
+{
+    struct desired_memo *memo = calloc(d->nobjects ? d->nobjects : 1, sizeof(*memo));
+    for (size_t i = 0; memo && i < d->nobjects; i++) {
+        const cJSON *md = jpath(d->objects[i].object, "metadata", NULL);
+        char key[400];
+        store_key(key, sizeof(key), jstr(md, "namespace"), jstr(md, "name"));
+        memo[i].inf = inf_for(r, &d->objects[i]);
+        if (!(memo[i].store_key = strdup(key))) {
+            while (i--)
+                free(memo[i].store_key);
+            free(memo);
+            memo = NULL;
+        }
+    }
+    return memo;
+}
+
+static void memo_free(struct desired_memo *memo, size_t n)
+{
+    for (size_t i = 0; memo && i < n; i++)
+        free(memo[i].store_key);
+    free(memo);
 }
 
 const cJSON *mc__meshcluster(const mc_reconciler *r, const char *name)
@@ -294,9 +321,9 @@ static void free_keys(char **keys, size_t n)
 
 static void cache_clear(struct desired_cache *c)
 {
+    memo_free(c->memo, c->d.nobjects);
     mc_desired_free(&c->d);
     free_keys(c->keys, c->nkeys);
-    free(c->matched);
     free(c->status_fp);
     free_tokens(c->tokens, c->ntokens);
     memset(c, 0, sizeof(*c));
@@ -327,12 +354,12 @@ static bool cache_take(mc_reconciler *r, struct pass *p)
     p->d = c->d;
     p->desired_keys = c->keys;
     p->ndesired_keys = c->nkeys;
-    p->matched = c->matched;
+    p->memo = c->memo;
     p->status_fp = c->status_fp;
     memset(&c->d, 0, sizeof(c->d));
     c->keys = NULL;
     c->nkeys = 0;
-    c->matched = NULL;
+    c->memo = NULL;
     c->status_fp = NULL;
     cache_clear(c);
     return true;
@@ -351,14 +378,14 @@ static void pass_free(struct pass *p)
                                     .d = p->d,
                                     .keys = p->desired_keys,
                                     .nkeys = p->ndesired_keys,
-                                    .matched = p->matched,
+                                    .memo = p->memo,
                                     .status_fp = p->status_fp,
                                     .tokens = p->tokens,
                                     .ntokens = p->ntokens};
     } else {
+        memo_free(p->memo, p->d.nobjects);
         mc_desired_free(&p->d);
         free_keys(p->desired_keys, p->ndesired_keys);
-        free(p->matched);
         free(p->status_fp);
         free_tokens(p->tokens, p->ntokens);
     }
@@ -631,26 +658,22 @@ static void on_token_read(k8s_request *req, k8s_response *res, void *data)
 }
 
 /* Phase 0: read the token of every remote whose remoteSecret auth is "secret". */
-static int start_token_read(void *data, const char *key, const cJSON *obj)
+static void start_token_read(struct pass *p, const struct mc_meshcluster *mc)
 {
-    (void)key;
-    struct pass *p = data;
-    struct mc_meshcluster mc = {0};
-    if (terminating(obj) || mc_meshcluster_parse(obj, &mc, NULL) != 0)
-        return 0;
     struct token_read *t = NULL;
-    if (mc.auth == MC_AUTH_SECRET && strcmp(mc.name, p->r->cluster_name) != 0 && mc.secret_name &&
-        mc.secret_name[0] && (t = calloc(1, sizeof(*t))) != NULL) {
+    if (mc->auth == MC_AUTH_SECRET && strcmp(mc->name, p->r->cluster_name) != 0 &&
+        mc->secret_name && mc->secret_name[0] && (t = calloc(1, sizeof(*t))) != NULL) {
         t->p = p;
-        snprintf(t->cluster, sizeof(t->cluster), "%s", mc.name);
-        snprintf(t->key, sizeof(t->key), "%s", mc.secret_key ? mc.secret_key : "token");
+        snprintf(t->cluster, sizeof(t->cluster), "%s", mc->name);
+        snprintf(t->key, sizeof(t->key), "%s", mc->secret_key ? mc->secret_key : "token");
         k8s_request_opts ro = {
             .verb = K8S_VERB_GET,
             .ref = {.version = "v1",
                     .resource = "secrets",
-                    .namespace = mc.secret_namespace && mc.secret_namespace[0] ? mc.secret_namespace
-                                                                               : p->r->istio_ns,
-                    .name = mc.secret_name},
+                    .namespace = mc->secret_namespace && mc->secret_namespace[0]
+                                     ? mc->secret_namespace
+                                     : p->r->istio_ns,
+                    .name = mc->secret_name},
             .on_done = on_token_read,
             .data = t,
         };
@@ -660,8 +683,6 @@ static int start_token_read(void *data, const char *key, const cJSON *obj)
             free(t);
         }
     }
-    mc_meshcluster_clear(&mc);
-    return 0;
 }
 
 static void pass_start(mc_reconciler *r)
@@ -678,7 +699,10 @@ static void pass_start(mc_reconciler *r)
     p->phase = 0;
     r->pass = p;
     p->pending = 1; /* held while the token reads are issued */
-    k8s_store_foreach(k8s_informer_store(r->inf[INF_MC]), start_token_read, p);
+    if (mc__parsed_meshclusters(r) != 0)
+        p->errors++;
+    for (size_t i = 0; i < r->nparsed_mcs; i++)
+        start_token_read(p, &r->parsed_mcs[i]);
     mc__pass_op_done(p);
 }
 
@@ -699,9 +723,9 @@ static void pass_objects(struct pass *p)
         if (rc != 0)
             goto fail;
         p->desired_keys = calloc(p->d.nobjects ? p->d.nobjects : 1, sizeof(char *));
-        p->matched = calloc(p->d.nobjects ? p->d.nobjects : 1, sizeof(*p->matched));
+        p->memo = memo_new(r, &p->d);
         p->status_fp = calloc(p->d.nclusters ? p->d.nclusters : 1, sizeof(*p->status_fp));
-        if (!p->desired_keys || !p->matched || !p->status_fp)
+        if (!p->desired_keys || !p->memo || !p->status_fp)
             goto fail;
         for (size_t i = 0; i < p->d.nobjects; i++) {
             const cJSON *o = p->d.objects[i].object;
@@ -736,7 +760,12 @@ static void pass_objects(struct pass *p)
             k8s_store_foreach(k8s_informer_store(r->inf[partial[i]]), withdraw_visit, &w);
         }
     }
-    for (int i = INF_FIRST_OWNED; i < INF_COUNT; i++) {
+    /* Every cached object of ours is a desired one (keys are unique): nothing to collect,
+     * and no need to look each one up, which at 1,000 clusters is most of a quiet pass. */
+    size_t owned = 0;
+    for (int i = INF_FIRST_OWNED; i < INF_COUNT; i++)
+        owned += k8s_store_size(k8s_informer_store(r->inf[i]));
+    for (int i = INF_FIRST_OWNED; i < INF_COUNT && (p->teardown || owned != p->owned_found); i++) {
         struct gc_ctx g = {p, i};
         k8s_store_foreach(k8s_informer_store(r->inf[i]), gc_visit, &g);
     }
@@ -956,7 +985,7 @@ void mc_reconciler_free(mc_reconciler *r)
     free(r->ts_ns);
     free(r->cluster_domain);
     cache_clear(&r->cache);
-    mc__trust_cache_clear(r);
+    mc__parsed_meshclusters_clear(r);
     free(r->helm_values_name);
     free(r);
 }

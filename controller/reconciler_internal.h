@@ -58,6 +58,16 @@ struct note {
     char gateway[NOTE_LEN];
 };
 
+/* What is kept per desired object for as long as the desired state lives. */
+struct desired_memo {
+    int inf;         /* the informer caching it, -1 for none */
+    char *store_key; /* its key in that cache */
+    /* The resourceVersion of the live object last found to match it ("" for none): while
+     * neither changes there is nothing to compare, so a pass after one event compares one
+     * object, not the whole mesh. */
+    char matched[MATCHED_RV_LEN];
+};
+
 struct pass {
     mc_reconciler *r;
     struct mc_desired d;
@@ -65,10 +75,8 @@ struct pass {
     char meshnet_note[NOTE_LEN];
     char **desired_keys; /* sorted "Kind/ns/name" of every desired object */
     size_t ndesired_keys;
-    /* Per desired object, the resourceVersion of the live object last found to match it ("" for
-     * none): while neither changes there is nothing to compare, so a pass after one event
-     * compares one object, not the whole mesh. Lives as long as the desired state. */
-    char (*matched)[MATCHED_RV_LEN];
+    struct desired_memo *memo; /* one per desired object */
+    size_t owned_found;        /* desired objects found in the owned caches this pass */
     /* Per cluster result, a hash of everything its status was last built from when that
      * status needed no write (0: none): the same inputs build the same status. */
     uint64_t *status_fp;
@@ -100,7 +108,7 @@ struct desired_cache {
     struct mc_desired d;
     char **keys;
     size_t nkeys;
-    char (*matched)[MATCHED_RV_LEN];
+    struct desired_memo *memo;
     uint64_t *status_fp;
     struct mc_remote_token *tokens; /* the tokens it was computed with; owned */
     size_t ntokens;
@@ -157,11 +165,12 @@ struct mc_reconciler {
      * recomputing and freeing the whole mesh, most of a pass's CPU at 1,000 clusters. */
     unsigned long mc_version; /* bumped by every MeshCluster event */
     struct desired_cache cache;
-    /* The MeshClusters parsed for the trust check, kept while mc_version holds. */
-    struct mc_meshcluster *trust_mcs;
-    size_t trust_nmcs;
-    unsigned long trust_mcs_version;
-    bool trust_mcs_valid;
+    /* Every MeshCluster parsed (not terminating, well-formed), kept while mc_version holds:
+     * for the trust check and the token reads. See mc__parsed_meshclusters. */
+    struct mc_meshcluster *parsed_mcs;
+    size_t nparsed_mcs;
+    unsigned long parsed_mcs_version;
+    bool parsed_mcs_valid;
     /* intermediateNotAfter of the last IntermediateExpiringSoon Event: one per intermediate. */
     char trust_warned[PKI_TIME_LEN];
 };
@@ -204,7 +213,7 @@ uint64_t mc__now_ms(const mc_reconciler *r);
 /* Cached objects (borrowed until the store changes): by informer and key, for a desired
  * object, and a MeshCluster by name. */
 const cJSON *mc__cached(const mc_reconciler *r, int inf, const char *ns, const char *name);
-const cJSON *mc__cached_desired(const mc_reconciler *r, const struct mc_desired_object *o);
+const cJSON *mc__cached_desired(const struct pass *p, size_t idx);
 const cJSON *mc__meshcluster(const mc_reconciler *r, const char *name);
 
 /* An Event on the MeshCluster named cluster (only while leading). */
@@ -228,7 +237,9 @@ void mc__reconcile_object(struct pass *p, long idx);
 /* Phase 2 (reconcile_status.c): TrustVerified is decided once per pass from the watched
  * cacerts Secret, istio-ca-root-cert ConfigMap and MeshClusters, then every status. */
 void mc__pass_status(struct pass *p);
-void mc__trust_cache_clear(mc_reconciler *r);
+/* Fills r->parsed_mcs unless still valid; 0 or -ENOMEM. */
+int mc__parsed_meshclusters(mc_reconciler *r);
+void mc__parsed_meshclusters_clear(mc_reconciler *r);
 
 /* One request of the pass finished; moves to the next phase after the last one. */
 void mc__pass_op_done(struct pass *p);
