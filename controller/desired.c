@@ -28,6 +28,7 @@ struct ctx {
     const struct mc_desired_options *o;
     struct mc_desired *out;
     size_t capobjects;
+    int text; /* bodies as JSON text (mc_desired_compute_text) */
     int oom;
 };
 
@@ -142,12 +143,17 @@ static void push(struct ctx *c, cJSON *obj, const char *cluster, unsigned flags,
     }
     struct mc_desired_object *o = &d->objects[d->nobjects];
     memset(o, 0, sizeof(*o));
-    /* Frozen as soon as built: a daemon keeps the whole desired state between passes (and
-     * holds all of it while building it), and frozen it takes half the memory. */
-    o->object = k8s_json_freeze_owned(obj);
+    /* Compacted as soon as built, so the loose form of the whole mesh never exists at once. */
+    if (c->text) {
+        o->text = cJSON_PrintUnformatted(obj);
+        cJSON_Delete(obj);
+    } else {
+        o->object = k8s_json_freeze_owned(obj);
+    }
     o->cluster = strdup(cluster);
-    if (!o->object || !o->cluster) {
+    if (!(o->object || o->text) || !o->cluster) {
         k8s_json_frozen_free((cJSON *)o->object);
+        free(o->text);
         free(o->cluster);
         c->oom = 1;
         return;
@@ -539,9 +545,9 @@ static int entry_cmp(const void *a, const void *b)
     return r;
 }
 
-int mc_desired_compute(const cJSON *meshclusters, const char *local,
-                       const struct mc_desired_options *opts, const struct mc_remote_token *tokens,
-                       size_t ntokens, struct mc_desired *out)
+static int compute(const cJSON *meshclusters, const char *local,
+                   const struct mc_desired_options *opts, const struct mc_remote_token *tokens,
+                   size_t ntokens, int text, struct mc_desired *out)
 {
     struct mc_desired_options defaults;
     if (!opts) {
@@ -549,7 +555,7 @@ int mc_desired_compute(const cJSON *meshclusters, const char *local,
         opts = &defaults;
     }
     memset(out, 0, sizeof(*out));
-    struct ctx c = {.o = opts, .out = out};
+    struct ctx c = {.o = opts, .out = out, .text = text};
     size_t n = cJSON_IsArray(meshclusters) ? (size_t)cJSON_GetArraySize(meshclusters) : 0;
     struct entry *e = calloc(n ? n : 1, sizeof(*e));
     struct mc_meshcluster *flat = calloc(n ? n : 1, sizeof(*flat));
@@ -653,10 +659,26 @@ done:
     return 0;
 }
 
+int mc_desired_compute(const cJSON *meshclusters, const char *local,
+                       const struct mc_desired_options *opts, const struct mc_remote_token *tokens,
+                       size_t ntokens, struct mc_desired *out)
+{
+    return compute(meshclusters, local, opts, tokens, ntokens, 0, out);
+}
+
+int mc_desired_compute_text(const cJSON *meshclusters, const char *local,
+                            const struct mc_desired_options *opts,
+                            const struct mc_remote_token *tokens, size_t ntokens,
+                            struct mc_desired *out)
+{
+    return compute(meshclusters, local, opts, tokens, ntokens, 1, out);
+}
+
 void mc_desired_free(struct mc_desired *d)
 {
     for (size_t i = 0; i < d->nobjects; i++) {
         k8s_json_frozen_free((cJSON *)d->objects[i].object);
+        free(d->objects[i].text);
         free(d->objects[i].cluster);
     }
     free(d->objects);
@@ -670,6 +692,12 @@ void mc_desired_free(struct mc_desired *d)
 cJSON *mc_desired_object_for_update(const struct mc_desired_object *obj)
 {
     cJSON *copy = cJSON_Duplicate(obj->object, 1);
+    mc_desired_strip_create_only(copy, obj);
+    return copy;
+}
+
+void mc_desired_strip_create_only(cJSON *copy, const struct mc_desired_object *obj)
+{
     for (size_t i = 0; copy && i < 2 && obj->create_only[i]; i++) {
         /* Paths are "a.b.c": walk to the parent and drop the last segment. */
         char path[128];
@@ -683,7 +711,6 @@ cJSON *mc_desired_object_for_update(const struct mc_desired_object *obj)
         if (parent && seg)
             cJSON_DeleteItemFromObjectCaseSensitive(parent, seg);
     }
-    return copy;
 }
 
 cJSON *mc_desired_objects_array(const struct mc_desired *d)

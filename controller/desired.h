@@ -79,10 +79,11 @@ enum mc_desired_flags {
 
 struct mc_desired_object {
     /* Complete apply body (apiVersion, kind, metadata...); owned, frozen (k8s/frozen.h):
-     * read-only, freed by mc_desired_free. */
+     * read-only, freed by mc_desired_free. NULL from mc_desired_compute_text. */
     const cJSON *object;
-    char *cluster;              /* the MeshCluster it is for (L for local objects); owned */
-    unsigned flags;             /* enum mc_desired_flags */
+    char *text;     /* the same body as compact JSON text from mc_desired_compute_text, else NULL */
+    char *cluster;  /* the MeshCluster it is for (L for local objects); owned */
+    unsigned flags; /* enum mc_desired_flags */
     const char *create_only[2]; /* static strings, NULL-terminated */
 };
 
@@ -112,6 +113,16 @@ int mc_desired_compute(const cJSON *meshclusters, const char *local,
                        const struct mc_desired_options *opts, const struct mc_remote_token *tokens,
                        size_t ntokens, struct mc_desired *out);
 
+/*
+ * The same, each body as compact JSON text (objects[i].text, object NULL): a fifth of the
+ * memory of the frozen tree, for a caller that keeps the state long and reads a body only when
+ * the live object differs (the daemon; 4,000 objects at 1,000 clusters).
+ */
+int mc_desired_compute_text(const cJSON *meshclusters, const char *local,
+                            const struct mc_desired_options *opts,
+                            const struct mc_remote_token *tokens, size_t ntokens,
+                            struct mc_desired *out);
+
 void mc_desired_free(struct mc_desired *d);
 
 /*
@@ -119,6 +130,9 @@ void mc_desired_free(struct mc_desired *d);
  * create-only fields. Caller owns the result.
  */
 cJSON *mc_desired_object_for_update(const struct mc_desired_object *obj);
+
+/* Drops obj's create-only fields from body (a tree of obj's body the caller owns). */
+void mc_desired_strip_create_only(cJSON *body, const struct mc_desired_object *obj);
 
 /* All objects as a cJSON array (copies), in order. Caller owns the result. */
 cJSON *mc_desired_objects_array(const struct mc_desired *d);

@@ -124,18 +124,21 @@ void mc__op_delete(struct op *op, const char *uid, enum op_stage stage)
  */
 static bool class_blocked(struct op *op, const cJSON *existing)
 {
-    const cJSON *want = op->idx >= 0 ? jpath(op->p->d.objects[op->idx].object, "spec", NULL) : NULL;
-    const char *want_class = jstr(want, "loadBalancerClass");
+    cJSON *body = op->idx >= 0 ? mc__desired_body(op->p, (size_t)op->idx) : NULL;
+    const char *want_class = jstr(jpath(body, "spec", NULL), "loadBalancerClass");
     const cJSON *spec = jpath(existing, "spec", NULL);
     const char *type = jstr(spec, "type");
     const char *have_class = jstr(spec, "loadBalancerClass");
-    if (!want_class || !type || strcmp(type, "LoadBalancer") != 0)
+    char want[64];
+    snprintf(want, sizeof(want), "%s", want_class ? want_class : "");
+    cJSON_Delete(body);
+    if (!want[0] || !type || strcmp(type, "LoadBalancer") != 0)
         return false;
-    if (have_class && strcmp(have_class, want_class) == 0)
+    if (have_class && strcmp(have_class, want) == 0)
         return false;
     char msg[NOTE_LEN];
     snprintf(msg, sizeof(msg), "has loadBalancerClass %s, want %s",
-             have_class ? have_class : "(none)", want_class);
+             have_class ? have_class : "(none)", want);
     if (!op->p->r->allow_replace)
         strncat(msg, "; delete it or run with --allow-gateway-replacement",
                 sizeof(msg) - strlen(msg) - 1);
@@ -158,21 +161,19 @@ static bool class_blocked(struct op *op, const cJSON *existing)
 static void send_apply(struct op *op)
 {
     const struct mc_desired_object *o = &op->p->d.objects[op->idx];
-    if (op->existed && (o->flags & MC_DESIRED_CREATE_ONLY)) {
-        cJSON *body = mc_desired_object_for_update(o);
-        if (!body) {
-            op->p->errors++;
-            struct pass *p = op->p;
-            free(op);
-            mc__pass_op_done(p);
-            return;
-        }
-        mc__op_apply(op, body, op->forced, NULL);
-        cJSON_Delete(body);
+    cJSON *body = mc__desired_body(op->p, (size_t)op->idx);
+    if (!body) {
+        op->p->errors++;
+        struct pass *p = op->p;
+        free(op);
+        mc__pass_op_done(p);
         return;
     }
+    if (op->existed)
+        mc_desired_strip_create_only(body, o);
     bool force = op->forced || (o->flags & MC_DESIRED_MUST_EXIST) != 0;
-    mc__op_apply(op, o->object, force, NULL);
+    mc__op_apply(op, body, force, NULL);
+    cJSON_Delete(body); /* serialized when the request started */
 }
 
 /* Applies desired object op->idx over existing (NULL: it does not exist). */
@@ -338,35 +339,35 @@ void mc__reconcile_object(struct pass *p, long idx)
         /* Not ours: only our fields, and only while the object exists. */
         if (!have)
             return;
-        if (subset(o->object, have)) {
-            note_match(p, idx, rv);
-            return;
-        }
-        struct op *op = mc__op_new(p, o->object, NULL, idx);
-        if (!op) {
-            p->errors++;
-            return;
-        }
-        p->pending++;
-        op->existed = true;
-        mc__op_apply(op, o->object, (o->flags & MC_DESIRED_MUST_EXIST) != 0, NULL);
+    } else if (have && terminating(have)) {
+        return;
+    }
+    cJSON *body = mc__desired_body(p, (size_t)idx);
+    if (!body) {
+        p->errors++;
         return;
     }
     if (have) {
-        if (terminating(have))
-            return;
-        cJSON *update =
-            (o->flags & MC_DESIRED_CREATE_ONLY) ? mc_desired_object_for_update(o) : NULL;
-        bool same = subset(update ? update : o->object, have);
-        cJSON_Delete(update);
-        if (same) {
+        /* An existing object is compared without its create-only fields (the Tailscale
+         * operator owns an egress Service's externalName once it exists). */
+        mc_desired_strip_create_only(body, o);
+        if (mc_subset_body(body, have)) {
+            cJSON_Delete(body);
             note_match(p, idx, rv);
             return;
         }
     }
-    struct op *op = mc__op_new(p, o->object, NULL, idx);
+    struct op *op = mc__op_new(p, body, NULL, idx);
+    bool lb_class = jstr(jpath(body, "spec", NULL), "loadBalancerClass") != NULL;
+    cJSON_Delete(body);
     if (!op) {
         p->errors++;
+        return;
+    }
+    if (o->flags & (MC_DESIRED_MUST_EXIST | MC_DESIRED_LABELS)) {
+        p->pending++;
+        op->existed = true;
+        send_apply(op);
         return;
     }
     p->pending++;
@@ -379,8 +380,7 @@ void mc__reconcile_object(struct pass *p, long idx)
          * whether it was created, and a hand-made object's kubectl fields conflict and are
          * taken over as with a read. That saves a request per object on a large mesh.
          */
-        if ((o->flags & MC_DESIRED_CREATE_ONLY) ||
-            jstr(jpath(o->object, "spec", NULL), "loadBalancerClass"))
+        if ((o->flags & MC_DESIRED_CREATE_ONLY) || lb_class)
             op_get(op);
         else
             apply_desired(op, NULL);

@@ -23,6 +23,7 @@ static void meshnet_condition(struct pass *p, struct mc_condition *c)
         if (p->memo[i].inf != INF_ISTIO_CM && p->memo[i].inf != INF_CM)
             continue; /* not a ConfigMap */
         const cJSON *have = mc__cached_desired(p, i);
+        const char *rv = have ? k8s_object_resource_version(have) : NULL;
         if (!have && (o->flags & MC_DESIRED_MUST_EXIST)) {
             c->status = "False";
             c->reason = "IstioConfigMapMissing";
@@ -30,7 +31,9 @@ static void meshnet_condition(struct pass *p, struct mc_condition *c)
                          "creates it); meshNetworks is written as soon as it appears";
             return;
         }
-        if (!have || !subset(jpath(o->object, "data", NULL), jpath(have, "data", NULL))) {
+        /* Phase 1 compared it with this very version: matched says whether our key is there
+         * (and when it was not, phase 1 applied it). */
+        if (!rv || strcmp(p->memo[i].matched, rv) != 0) {
             c->status = "False";
             c->reason = "Pending";
             c->message = "meshNetworks is being written";

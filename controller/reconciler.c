@@ -44,10 +44,8 @@ uint64_t mc__now_ms(const mc_reconciler *r)
     return uv_now(k8s_client_loop(r->client));
 }
 
-static int inf_for(const mc_reconciler *r, const struct mc_desired_object *o)
+static int inf_for(const mc_reconciler *r, const char *kind, const char *ns, unsigned flags)
 {
-    const char *kind = jstr(o->object, "kind");
-    const char *ns = jstr(jpath(o->object, "metadata", NULL), "namespace");
     if (!kind)
         return -1;
     if (strcmp(kind, "Namespace") == 0)
@@ -59,7 +57,7 @@ static int inf_for(const mc_reconciler *r, const struct mc_desired_object *o)
     if (strcmp(kind, "Secret") == 0)
         return INF_SECRET;
     if (strcmp(kind, "ConfigMap") == 0)
-        return (o->flags & MC_DESIRED_MUST_EXIST) ? INF_ISTIO_CM : INF_CM;
+        return (flags & MC_DESIRED_MUST_EXIST) ? INF_ISTIO_CM : INF_CM;
     if (strcmp(kind, "Gateway") == 0)
         return INF_GW;
     return -1;
@@ -90,22 +88,10 @@ const cJSON *mc__cached_desired(const struct pass *p, size_t idx)
     return k8s_store_get(k8s_informer_store(p->r->inf[m->inf]), m->store_key);
 }
 
-static struct desired_memo *memo_new(const mc_reconciler *r, const struct mc_desired *d)
+cJSON *mc__desired_body(const struct pass *p, size_t idx)
 {
-    struct desired_memo *memo = calloc(d->nobjects ? d->nobjects : 1, sizeof(*memo));
-    for (size_t i = 0; memo && i < d->nobjects; i++) {
-        const cJSON *md = jpath(d->objects[i].object, "metadata", NULL);
-        char key[400];
-        store_key(key, sizeof(key), jstr(md, "namespace"), jstr(md, "name"));
-        memo[i].inf = inf_for(r, &d->objects[i]);
-        if (!(memo[i].store_key = strdup(key))) {
-            while (i--)
-                free(memo[i].store_key);
-            free(memo);
-            memo = NULL;
-        }
-    }
-    return memo;
+    const struct mc_desired_object *o = &p->d.objects[idx];
+    return o->text ? cJSON_Parse(o->text) : cJSON_Duplicate(o->object, true);
 }
 
 static void memo_free(struct desired_memo *memo, size_t n)
@@ -706,6 +692,38 @@ static void pass_start(mc_reconciler *r)
     mc__pass_op_done(p);
 }
 
+/* Reads each desired body once: its cache and key there (memo) and its "Kind/ns/name" for
+ * collection (desired_keys, sorted). 0 or -ENOMEM (what was made is freed with the pass). */
+static int index_desired(const mc_reconciler *r, struct pass *p)
+{
+    size_t n = p->d.nobjects;
+    p->desired_keys = calloc(n ? n : 1, sizeof(char *));
+    p->memo = calloc(n ? n : 1, sizeof(*p->memo));
+    if (!p->desired_keys || !p->memo)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        cJSON *o = mc__desired_body(p, i);
+        if (!o)
+            return -ENOMEM;
+        const cJSON *md = jpath(o, "metadata", NULL);
+        const char *kind = jstr(o, "kind"), *ns = jstr(md, "namespace"), *name = jstr(md, "name");
+        char key[512];
+        object_key(key, sizeof(key), kind ? kind : "", ns, name ? name : "");
+        p->desired_keys[p->ndesired_keys] = strdup(key);
+        store_key(key, sizeof(key), ns, name ? name : "");
+        p->memo[i].inf = inf_for(r, kind, ns, p->d.objects[i].flags);
+        p->memo[i].store_key = strdup(key);
+        cJSON_Delete(o);
+        if (!p->desired_keys[p->ndesired_keys])
+            return -ENOMEM;
+        p->ndesired_keys++;
+        if (!p->memo[i].store_key)
+            return -ENOMEM;
+    }
+    qsort(p->desired_keys, p->ndesired_keys, sizeof(char *), cmp_str);
+    return 0;
+}
+
 /* Phase 1: desired state from the MeshClusters as cached now, then every object. */
 static void pass_objects(struct pass *p)
 {
@@ -718,25 +736,15 @@ static void pass_objects(struct pass *p)
         if (!mcs)
             goto fail;
         k8s_store_foreach(k8s_informer_store(r->inf[INF_MC]), collect_meshclusters, mcs);
-        int rc = mc_desired_compute(mcs, r->cluster_name, &r->dopts, p->tokens, p->ntokens, &p->d);
+        /* As text: kept between passes, read only where a live object differs. */
+        int rc =
+            mc_desired_compute_text(mcs, r->cluster_name, &r->dopts, p->tokens, p->ntokens, &p->d);
         cJSON_Delete(mcs); /* references only: the store keeps its objects */
         if (rc != 0)
             goto fail;
-        p->desired_keys = calloc(p->d.nobjects ? p->d.nobjects : 1, sizeof(char *));
-        p->memo = memo_new(r, &p->d);
         p->status_fp = calloc(p->d.nclusters ? p->d.nclusters : 1, sizeof(*p->status_fp));
-        if (!p->desired_keys || !p->memo || !p->status_fp)
+        if (!p->status_fp || index_desired(r, p) != 0)
             goto fail;
-        for (size_t i = 0; i < p->d.nobjects; i++) {
-            const cJSON *o = p->d.objects[i].object;
-            const cJSON *md = jpath(o, "metadata", NULL);
-            char key[512];
-            object_key(key, sizeof(key), jstr(o, "kind"), jstr(md, "namespace"), jstr(md, "name"));
-            if (!(p->desired_keys[p->ndesired_keys] = strdup(key)))
-                goto fail;
-            p->ndesired_keys++;
-        }
-        qsort(p->desired_keys, p->ndesired_keys, sizeof(char *), cmp_str);
     }
     p->desired_ok = true;
     p->notes = calloc(p->d.nclusters ? p->d.nclusters : 1, sizeof(*p->notes));

@@ -214,6 +214,8 @@ uint64_t mc__now_ms(const mc_reconciler *r);
  * object, and a MeshCluster by name. */
 const cJSON *mc__cached(const mc_reconciler *r, int inf, const char *ns, const char *name);
 const cJSON *mc__cached_desired(const struct pass *p, size_t idx);
+/* Desired object idx's body as a new tree (the caller owns it), NULL when out of memory. */
+cJSON *mc__desired_body(const struct pass *p, size_t idx);
 const cJSON *mc__meshcluster(const mc_reconciler *r, const char *name);
 
 /* An Event on the MeshCluster named cluster (only while leading). */

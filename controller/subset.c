@@ -1,5 +1,7 @@
 #include "controller/subset.h"
 
+#include <string.h>
+
 int mc_subset(const cJSON *want, const cJSON *have)
 {
     if (!want)
@@ -25,4 +27,17 @@ int mc_subset(const cJSON *want, const cJSON *have)
         return 1;
     }
     return cJSON_Compare(want, have, 1);
+}
+
+int mc_subset_body(const cJSON *want, const cJSON *have)
+{
+    if (!cJSON_IsObject(want) || !cJSON_IsObject(have))
+        return mc_subset(want, have);
+    for (const cJSON *w = want->child; w; w = w->next) {
+        if (strcmp(w->string, "apiVersion") == 0 || strcmp(w->string, "kind") == 0)
+            continue;
+        if (!mc_subset(w, cJSON_GetObjectItemCaseSensitive(have, w->string)))
+            return 0;
+    }
+    return 1;
 }

@@ -13,4 +13,11 @@
  * and are compared item by item, in order. A NULL want is satisfied by anything. */
 int mc_subset(const cJSON *want, const cJSON *have);
 
+/*
+ * mc_subset for a whole object body, without its apiVersion and kind: they are implied by the
+ * cache the current object came from, and the API server leaves them out of the items of a
+ * list of built-in kinds, which is how an informer's objects look after a relist.
+ */
+int mc_subset_body(const cJSON *want, const cJSON *have);
+
 #endif

@@ -4,7 +4,9 @@
  * fields) is satisfied by the object as the API server and other controllers leave it
  * (defaulted fields, the Tailscale operator's externalName, istiod's other keys and Helm's
  * labels), so the steady state costs no write; one changed field we set, one item added to a
- * list we set, or a value of another JSON type is not satisfied (drift is repaired).
+ * list we set, or a value of another JSON type is not satisfied (drift is repaired). Objects
+ * as a relist gives them (no apiVersion, no kind) satisfy mc_subset_body, and the text form of
+ * the desired state holds the same bodies.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -121,6 +123,59 @@ static void test_steady_state_is_satisfied(void **state)
     mc_desired_free(&d);
 }
 
+/* After a relist the cache holds list items, which the API server sends without apiVersion
+ * and kind for built-in kinds: they must still satisfy the body (a restarted daemon wrote every
+ * object once more before mc_subset_body), and a real difference must still show. */
+static void test_listed_items_satisfy_the_body(void **state)
+{
+    (void)state;
+    struct mc_desired d;
+    desired_for(3, &d);
+    cJSON *cur = converged(&d);
+    size_t i = 0;
+    for (cJSON *have = cur->child; have; have = have->next, i++) {
+        cJSON_DeleteItemFromObject(have, "apiVersion");
+        cJSON_DeleteItemFromObject(have, "kind");
+        cJSON *update = mc_desired_object_for_update(&d.objects[i]);
+        assert_false(mc_subset(update, have)); /* the plain comparison sees the missing kind */
+        assert_true(mc_subset_body(update, have));
+        cJSON *md = cJSON_GetObjectItem(have, "metadata");
+        cJSON_ReplaceItemInObject(md, "name", cJSON_CreateString("renamed"));
+        assert_false(mc_subset_body(update, have));
+        cJSON_Delete(update);
+    }
+    assert_int_equal(i, d.nobjects);
+    cJSON_Delete(cur);
+    mc_desired_free(&d);
+}
+
+/* The daemon keeps its desired state as text (mc_desired_compute_text): the same bodies. */
+static void test_text_bodies_are_the_same(void **state)
+{
+    (void)state;
+    struct mc_desired d, t;
+    desired_for(3, &d);
+    cJSON *mcs = cJSON_CreateArray();
+    for (int i = 1; i <= 3; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "cluster%d", i);
+        cJSON_AddItemToArray(mcs, mc(name));
+    }
+    assert_int_equal(mc_desired_compute_text(mcs, "cluster1", NULL, NULL, 0, &t), 0);
+    assert_int_equal(t.nobjects, d.nobjects);
+    for (size_t i = 0; i < d.nobjects; i++) {
+        assert_null(t.objects[i].object);
+        char *a = cJSON_PrintUnformatted(d.objects[i].object);
+        assert_string_equal(a, t.objects[i].text);
+        assert_string_equal(d.objects[i].cluster, t.objects[i].cluster);
+        assert_int_equal(d.objects[i].flags, t.objects[i].flags);
+        free(a);
+    }
+    cJSON_Delete(mcs);
+    mc_desired_free(&t);
+    mc_desired_free(&d);
+}
+
 static const struct mc_desired_object *desired(const struct mc_desired *d, const char *kind,
                                                const char *name)
 {
@@ -199,6 +254,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_steady_state_is_satisfied),
+        cmocka_unit_test(test_listed_items_satisfy_the_body),
+        cmocka_unit_test(test_text_bodies_are_the_same),
         cmocka_unit_test(test_drift_is_not_satisfied),
         cmocka_unit_test(test_subset_rules),
     };
