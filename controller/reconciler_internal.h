@@ -28,6 +28,7 @@
 #define NOTE_LEN        320
 #define TOKEN_RETRY_MS  5000
 #define MATCHED_RV_LEN  24 /* etcd revisions have at most 20 digits; longer ones are not kept */
+#define PASS_WINDOW     64 /* phase 1's requests out at once: see pass_objects_continue */
 
 enum {
     INF_MC,        /* every MeshCluster */
@@ -81,6 +82,8 @@ struct pass {
      * status needed no write (0: none): the same inputs build the same status. */
     uint64_t *status_fp;
     int pending;
+    size_t next_object; /* phase 1: the next desired object to reconcile */
+    bool issuing;       /* phase 1 is inside its issuing loop */
     int errors;
     int writes;
     int phase; /* 0 token reads, 1 objects, 2 status */
