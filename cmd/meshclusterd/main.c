@@ -10,6 +10,9 @@
  * never takes more than a few seconds.
  */
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +36,8 @@ extern char **environ;
 
 /* A hard stop, comfortably inside the 5 s a kubelet or a test gives after SIGTERM. */
 #define SHUTDOWN_DEADLINE_MS 4500
+/* How often free heap pages go back to the kernel (see on_trim). */
+#define TRIM_INTERVAL_MS 2000
 
 typedef struct daemon_state {
     uv_loop_t *loop;
@@ -49,6 +54,7 @@ typedef struct daemon_state {
     uv_signal_t sigterm, sigint;
     uv_timer_t deadline;
     uv_timer_t obs_grace; /* see on_obs_grace */
+    uv_timer_t trim;      /* see on_trim */
     bool shutting_down;
     int exit_code;
 } daemon_state;
@@ -184,6 +190,20 @@ static void on_reconciler_stopped(mc_reconciler *r, void *data)
         on_lease_stopped(NULL, d);
 }
 
+/*
+ * glibc returns freed memory to the kernel only from the top of the heap. Converging a large
+ * mesh frees many short-lived request bodies between long-lived cache entries, and those holes
+ * stayed resident (11 MB of 42 at 1,000 clusters). malloc_trim also releases the whole free
+ * pages inside the heap; with nothing to release it costs a walk of the free lists.
+ */
+static void on_trim(uv_timer_t *t)
+{
+    (void)t;
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
+
 static void on_deadline(uv_timer_t *t)
 {
     daemon_state *d = t->data;
@@ -200,6 +220,7 @@ static void begin_shutdown(daemon_state *d, const char *why)
     k8s_log_info(d->log, "shutting down", "reason", why);
     uv_close((uv_handle_t *)&d->sigterm, NULL);
     uv_close((uv_handle_t *)&d->sigint, NULL);
+    uv_close((uv_handle_t *)&d->trim, NULL);
     uv_timer_start(&d->deadline, on_deadline, SHUTDOWN_DEADLINE_MS, 0);
     uv_unref((uv_handle_t *)&d->deadline);
     if (d->rec)
@@ -353,7 +374,10 @@ int main(int argc, char **argv)
     uv_signal_init(d.loop, &d.sigint);
     uv_timer_init(d.loop, &d.deadline);
     uv_timer_init(d.loop, &d.obs_grace);
-    d.sigterm.data = d.sigint.data = d.deadline.data = d.obs_grace.data = &d;
+    uv_timer_init(d.loop, &d.trim);
+    d.sigterm.data = d.sigint.data = d.deadline.data = d.obs_grace.data = d.trim.data = &d;
+    uv_timer_start(&d.trim, on_trim, TRIM_INTERVAL_MS, TRIM_INTERVAL_MS);
+    uv_unref((uv_handle_t *)&d.trim);
     uv_signal_start(&d.sigterm, on_signal, SIGTERM);
     uv_signal_start(&d.sigint, on_signal, SIGINT);
 
