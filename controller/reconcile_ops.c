@@ -284,6 +284,16 @@ static void on_op_done(k8s_request *req, k8s_response *res, void *data)
         break;
     }
 
+    /* Applied as a create without a read, but it exists and another manager owns a field:
+     * read it, then apply without the create-only fields (externalName stays the operator's). */
+    if (code == K8S_ERR_CONFLICT && op->stage == OP_APPLY && !op->existed && !op->forced &&
+        op->idx >= 0 && (p->d.objects[op->idx].flags & MC_DESIRED_CREATE_ONLY)) {
+        k8s_log_debug(r->log, "exists with fields of another manager: reading it", "kind",
+                      op->ki->kind, "namespace", op->ns, "name", op->name);
+        op_get(op);
+        return;
+    }
+
     /*
      * An apply conflict only with fields a person set through kubectl (a hand-made object
      * from the guide being adopted, or a kubectl edit/patch/label of one of ours) is drift:
@@ -374,13 +384,15 @@ void mc__reconcile_object(struct pass *p, long idx)
     if (!have) {
         /*
          * Not in our label-selected cache: maybe new, maybe hand-made (adopt in place). Read it
-         * first only when what exists decides what to send: create-only fields (an adopted
-         * egress Service's externalName is the Tailscale operator's) or an immutable
-         * loadBalancerClass. Anything else is applied at once; the answer (201 or 200) says
-         * whether it was created, and a hand-made object's kubectl fields conflict and are
-         * taken over as with a read. That saves a request per object on a large mesh.
+         * first only for an immutable loadBalancerClass, where what exists decides whether to
+         * send at all. Anything else is applied at once as a create: the answer (201 or 200)
+         * says whether it existed, and a hand-made object's fields conflict, so nothing of
+         * another manager is taken by surprise. For create-only fields (an adopted egress
+         * Service's externalName is the Tailscale operator's) that conflict sends us to read
+         * it and apply without them (on_op_done); kubectl's fields elsewhere are taken over.
+         * On a new mesh that saves a read per object: 2,000 requests at 1,000 clusters.
          */
-        if ((o->flags & MC_DESIRED_CREATE_ONLY) || lb_class)
+        if (lb_class)
             op_get(op);
         else
             apply_desired(op, NULL);
