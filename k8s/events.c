@@ -168,8 +168,11 @@ static void flush(ev_entry *e)
     if (e->req || r->stopping)
         return;
     cJSON *body;
-    k8s_request_opts o = {
-        .ref = events_ref, .on_done = on_write_done, .data = e, .max_attempts = 3};
+    k8s_request_opts o = {.ref = events_ref,
+                          .on_done = on_write_done,
+                          .data = e,
+                          .max_attempts = 3,
+                          .events_budget = true};
     o.ref.namespace = e->ns;
     if (!e->created) {
         body = cJSON_Parse(e->proto);

@@ -35,6 +35,7 @@ struct k8s_client {
     k8s_config *cfg;
     k8s_http *http;
     k8s_ratelimit rl;
+    k8s_ratelimit rl_events; /* see k8s_request_opts.events_budget */
     k8s_client_opts opts;
     k8s_request *reqs;                  /* every request not yet freed */
     int in_flight;                      /* counted (non-streaming, non-exempt) attempts running */
@@ -52,6 +53,7 @@ struct k8s_request {
     bool streamed;
     bool token_refreshed;               /* the one 401-driven token re-read was used */
     bool exempt;                        /* see k8s_request_opts.exempt */
+    bool events_budget;                 /* see k8s_request_opts.events_budget */
     bool holds_slot;                    /* counted in c->in_flight */
     k8s_request *slot_prev, *slot_next; /* while RS_WAIT_SLOT */
     k8s_http_req *hreq;
@@ -597,7 +599,8 @@ static void on_req_timer(uv_timer_t *t)
     }
     if (r->state == RS_WAIT_RETRY && !r->exempt) {
         /* Every attempt, retries included, pays for a token like client-go does. */
-        uint64_t wait = k8s_ratelimit_reserve(&c->rl, uv_now(c->loop));
+        uint64_t wait =
+            k8s_ratelimit_reserve(r->events_budget ? &c->rl_events : &c->rl, uv_now(c->loop));
         if (wait > 0) {
             schedule(r, RS_WAIT_TOKEN, wait);
             return;
@@ -624,6 +627,7 @@ int k8s_request_start(k8s_client *c, const k8s_request_opts *o, k8s_request **ou
     k8s_error_init(&r->res.err);
     r->on_data = o->on_data;
     r->exempt = o->exempt;
+    r->events_budget = o->events_budget;
     r->on_done = o->on_done;
     r->data = o->data;
     r->max_attempts = o->max_attempts > 0 ? o->max_attempts : c->opts.max_attempts;
@@ -722,6 +726,7 @@ int k8s_client_new(uv_loop_t *loop, k8s_config *cfg, const k8s_client_opts *opts
     c->loop = loop;
     c->cfg = cfg;
     k8s_ratelimit_init(&c->rl, c->opts.qps, c->opts.burst, uv_now(loop));
+    k8s_ratelimit_init(&c->rl_events, c->opts.qps, c->opts.burst, uv_now(loop));
     *out = c;
     return 0;
 }

@@ -154,6 +154,10 @@ typedef struct k8s_request_opts {
      * renewals must not wait behind a reconcile's backlog (client-go gives it its own client
      * for the same reason). */
     bool exempt;
+    /* Rate-limited by a second token bucket of the client (the same qps and burst), not the
+     * one every other call shares: for Events, which controller-runtime sends through a client
+     * of their own, so that a burst of them never delays the writes they report. */
+    bool events_budget;
 } k8s_request_opts;
 
 /* Starts a call. *out (may be NULL) is valid until on_done returns. Returns 0 — every failure

@@ -10,7 +10,8 @@
  * cancelled mid-stream, that closing the client cancels what is in flight and leaves no libuv
  * handle behind, that a rotated token is re-read from the token file after a 401, and that
  * at most max_in_flight non-streaming calls run at once while an exempt call (leader
- * election) never waits behind them.
+ * election) never waits behind them, and that an Event's call (events_budget) draws on a rate
+ * limit of its own instead of waiting behind the shared one.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -384,6 +385,54 @@ static void test_in_flight_bound(void **state)
     it_close(&loop, c);
 }
 
+struct budget_call {
+    uv_loop_t *loop;
+    int *done;
+    bool *all_done;
+    uint64_t at;
+};
+
+static void on_budget_done(k8s_request *req, k8s_response *res, void *data)
+{
+    struct budget_call *b = data;
+    (void)req;
+    assert_int_equal(res->err.code, K8S_OK);
+    b->at = uv_now(b->loop);
+    *b->all_done = ++*b->done == 4;
+}
+
+/* With qps 2 and burst 1, three calls on the shared budget run half a second apart; an Event's
+ * call (events_budget), started after them, draws on a bucket of its own and goes at once. */
+static void test_events_budget(void **state)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    k8s_client_opts o = {.qps = 2, .burst = 1};
+    k8s_client *c = it_client(&loop, it_config(), &o);
+    create_cm(&loop, c, "budget");
+    int done = 0;
+    bool all_done = false;
+    struct budget_call b[4];
+    uint64_t t0 = uv_now(&loop);
+    for (int i = 0; i < 4; i++) {
+        b[i] = (struct budget_call){&loop, &done, &all_done, 0};
+        k8s_request_opts ro = {.verb = K8S_VERB_GET,
+                               .ref = cm("budget"),
+                               .events_budget = i == 3,
+                               .on_done = on_budget_done,
+                               .data = &b[i]};
+        assert_int_equal(k8s_request_start(c, &ro, NULL), 0);
+    }
+    assert_true(it_run_until(&loop, &all_done, 20000));
+    if (b[2].at - t0 < 800)
+        fail_msg("the shared budget did not hold calls back: the third ended after %llu ms",
+                 (unsigned long long)(b[2].at - t0));
+    if (b[3].at >= b[1].at)
+        fail_msg("the Event's call waited behind the shared budget (%llu ms)",
+                 (unsigned long long)(b[3].at - t0));
+    it_close(&loop, c);
+}
+
 static void test_500_backoff(void **state)
 {
     uv_loop_t loop;
@@ -588,6 +637,7 @@ int main(void)
         cmocka_unit_test(test_429_retry_after),
         cmocka_unit_test(test_500_backoff),
         cmocka_unit_test(test_in_flight_bound),
+        cmocka_unit_test(test_events_budget),
         cmocka_unit_test(test_timeout_and_dead_port),
         cmocka_unit_test(test_watch_stream_and_cancel),
         cmocka_unit_test(test_token_rotation),
