@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct k8s_informer {
     k8s_watcher *watcher;
@@ -12,6 +13,7 @@ struct k8s_informer {
     k8s_informer_handlers h;
     uint64_t resync_ms;
     bool strip_managed_fields;
+    const char *const *drop_fields;
     uv_loop_t *loop;
     uv_timer_t resync;
     int resync_open;
@@ -44,12 +46,41 @@ static void on_store_change(void *data, k8s_store_change change, const char *key
     }
 }
 
+/* Removes the field at path ("a.b", "a[].b" for every item of list a) from node. */
+static void drop_path(cJSON *node, const char *path)
+{
+    const char *dot = strchr(path, '.');
+    size_t n = dot ? (size_t)(dot - path) : strlen(path);
+    char seg[128];
+    if (!node || n == 0 || n >= sizeof(seg))
+        return;
+    memcpy(seg, path, n);
+    seg[n] = '\0';
+    bool each = n > 2 && strcmp(seg + n - 2, "[]") == 0;
+    if (each)
+        seg[n - 2] = '\0';
+    if (!dot) {
+        if (!each)
+            cJSON_DeleteItemFromObjectCaseSensitive(node, seg);
+        return;
+    }
+    cJSON *child = cJSON_GetObjectItemCaseSensitive(node, seg);
+    if (!each) {
+        drop_path(child, dot + 1);
+        return;
+    }
+    cJSON *item;
+    cJSON_ArrayForEach(item, child) drop_path(item, dot + 1);
+}
+
 static void on_watcher_event(k8s_watcher *w, k8s_watcher_event ev, cJSON *obj, void *data)
 {
     k8s_informer *inf = data;
     if (obj && inf->strip_managed_fields)
         cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "metadata"),
                                                 "managedFields");
+    for (const char *const *f = inf->drop_fields; obj && f && *f; f++)
+        drop_path(obj, *f);
     switch (ev) {
     case K8S_WATCHER_RESTART_BEGIN:
         k8s_store_replace_begin(inf->store);
@@ -119,6 +150,7 @@ int k8s_informer_new(k8s_client *c, const k8s_informer_opts *opts, k8s_informer 
     inf->h = opts->handlers;
     inf->resync_ms = opts->resync_ms;
     inf->strip_managed_fields = opts->strip_managed_fields;
+    inf->drop_fields = opts->drop_fields;
     inf->loop = k8s_client_loop(c);
     k8s_watcher_opts wo = opts->watch;
     wo.on_event = on_watcher_event;

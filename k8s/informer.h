@@ -40,6 +40,13 @@ typedef struct {
     /* Drop metadata.managedFields before caching: controllers rarely read them and they can be
      * most of a small object's size (client-go informers use a transform for the same). */
     bool strip_managed_fields;
+    /*
+     * Optional, NULL-terminated, borrowed (must outlive the informer): more fields dropped
+     * before caching, as dotted paths ("spec.sessionAffinity"; "status.conditions[].reason"
+     * for every item of a list). For what the server or other controllers add and this
+     * controller never reads nor compares: the caches are most of a controller's memory.
+     */
+    const char *const *drop_fields;
     k8s_informer_handlers handlers; /* any handler may be NULL */
 } k8s_informer_opts;
 

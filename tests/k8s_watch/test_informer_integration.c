@@ -7,7 +7,9 @@
  *  - after a storm of 1,000 random creates/updates/deletes of labelled ConfigMaps across two
  *    namespaces (deterministic seed) with watch drops and forced 410s in between, the store
  *    equals the server's state (names and resourceVersions), and unlabelled objects stay out;
- *  - periodic resync re-delivers every cached object as an update without relisting.
+ *  - periodic resync re-delivers every cached object as an update without relisting;
+ *  - drop_fields removes the named fields (plain and in every list item) from listed and
+ *    watched objects before they are cached, and nothing else.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -389,12 +391,67 @@ static void test_resync(void **state)
     itest_close(&loop, c);
 }
 
+static bool cached_value_is(void *data)
+{
+    k8s_informer *inf = data;
+    const cJSON *o = k8s_store_get(k8s_informer_store(inf), "kube-public/strip-1");
+    const cJSON *labels =
+        cJSON_GetObjectItem(cJSON_GetObjectItem(o, "metadata"), "labels"); /* put_cm's label */
+    return cJSON_IsString(cJSON_GetObjectItem(labels, "storm"));
+}
+
+/* Listed and watched objects alike: the fields named in drop_fields (plain and in every item
+ * of a list) are gone from the cache, everything else is there. */
+static void check_dropped(const cJSON *o)
+{
+    assert_non_null(o);
+    const cJSON *md = cJSON_GetObjectItem(o, "metadata");
+    assert_null(cJSON_GetObjectItem(md, "creationTimestamp"));
+    assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "data"), "v"));
+    assert_non_null(cJSON_GetObjectItem(md, "resourceVersion"));
+    assert_non_null(cJSON_GetObjectItem(md, "uid"));
+    const cJSON *mf = cJSON_GetObjectItem(md, "managedFields");
+    assert_true(cJSON_GetArraySize(mf) > 0);
+    const cJSON *e;
+    cJSON_ArrayForEach(e, mf)
+    {
+        assert_null(cJSON_GetObjectItem(e, "manager"));
+        assert_non_null(cJSON_GetObjectItem(e, "operation"));
+    }
+}
+
+static void test_drop_fields(void **state)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    k8s_client *c = itest_client(&loop);
+    assert_int_equal(put_cm(&loop, c, "kube-public", "strip-0", NULL, 0, false), K8S_OK);
+    assert_int_equal(put_cm(&loop, c, "kube-public", "strip-1", NULL, 1, false), K8S_OK);
+    static const char *const drop[] = {"metadata.creationTimestamp", "data.v",
+                                       "metadata.managedFields[].manager", "no.such.field", NULL};
+    k8s_informer_opts o = {.watch = {.ref = cm_ref}, .drop_fields = drop};
+    o.watch.ref.namespace = "kube-public";
+    k8s_informer *inf = NULL;
+    assert_int_equal(k8s_informer_new(c, &o, &inf), 0);
+    assert_int_equal(k8s_informer_start(inf), 0);
+    assert_true(itest_wait(&loop, informer_synced, inf, 20000));
+    check_dropped(k8s_store_get(k8s_informer_store(inf), "kube-public/strip-0"));
+    check_dropped(k8s_store_get(k8s_informer_store(inf), "kube-public/strip-1"));
+    /* An update arrives on the watch: the same fields are dropped from it. */
+    assert_int_equal(put_cm(&loop, c, "kube-public", "strip-1", "x", 2, true), K8S_OK);
+    assert_true(itest_wait(&loop, cached_value_is, inf, 20000));
+    check_dropped(k8s_store_get(k8s_informer_store(inf), "kube-public/strip-1"));
+    stop_informer(&loop, inf);
+    itest_close(&loop, c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_drops_resume_and_410_relists),
         cmocka_unit_test(test_storm),
         cmocka_unit_test(test_resync),
+        cmocka_unit_test(test_drop_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
