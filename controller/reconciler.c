@@ -293,22 +293,22 @@ static int informer_new(mc_reconciler *r, int which, const char *ns, const char 
 
 /* ---- a pass ------------------------------------------------------------------------------- */
 
-static int cmp_str(const void *a, const void *b)
+/* Identity of a cached object: its kind (not its cache: a ConfigMap of ours named like the
+ * istio one is still the istio one) and its cache key. */
+static int cmp_memo(const void *a, const void *b)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    const struct desired_memo *x = *(const struct desired_memo *const *)a;
+    const struct desired_memo *y = *(const struct desired_memo *const *)b;
+    int r = strcmp(inf_kind[x->inf], inf_kind[y->inf]);
+    return r ? r : strcmp(x->store_key, y->store_key);
 }
 
-static void object_key(char *buf, size_t len, const char *kind, const char *ns, const char *name)
+/* Whether the object cached under key in informer inf is a desired one. */
+static bool is_desired(const struct pass *p, int inf, const char *key)
 {
-    snprintf(buf, len, "%s/%s/%s", kind, ns ? ns : "", name ? name : "");
-}
-
-static bool is_desired(const struct pass *p, const char *kind, const char *ns, const char *name)
-{
-    char key[512];
-    char *k = key;
-    object_key(key, sizeof(key), kind, ns, name);
-    return bsearch(&k, p->desired_keys, p->ndesired_keys, sizeof(char *), cmp_str) != NULL;
+    struct desired_memo probe = {.inf = inf, .store_key = (char *)key};
+    const struct desired_memo *k = &probe;
+    return bsearch(&k, p->by_key, p->nby_key, sizeof(*p->by_key), cmp_memo) != NULL;
 }
 
 static void free_tokens(struct mc_remote_token *t, size_t n)
@@ -320,18 +320,11 @@ static void free_tokens(struct mc_remote_token *t, size_t n)
     free(t);
 }
 
-static void free_keys(char **keys, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(keys[i]);
-    free(keys);
-}
-
 static void cache_clear(struct desired_cache *c)
 {
     memo_free(c->memo, c->d.nobjects);
     mc_desired_free(&c->d);
-    free_keys(c->keys, c->nkeys);
+    free(c->by_key);
     free(c->status_fp);
     free_tokens(c->tokens, c->ntokens);
     memset(c, 0, sizeof(*c));
@@ -360,13 +353,13 @@ static bool cache_take(mc_reconciler *r, struct pass *p)
         !same_tokens(c->tokens, c->ntokens, p->tokens, p->ntokens))
         return false;
     p->d = c->d;
-    p->desired_keys = c->keys;
-    p->ndesired_keys = c->nkeys;
+    p->by_key = c->by_key;
+    p->nby_key = c->nby_key;
     p->memo = c->memo;
     p->status_fp = c->status_fp;
     memset(&c->d, 0, sizeof(c->d));
-    c->keys = NULL;
-    c->nkeys = 0;
+    c->by_key = NULL;
+    c->nby_key = 0;
     c->memo = NULL;
     c->status_fp = NULL;
     cache_clear(c);
@@ -384,8 +377,8 @@ static void pass_free(struct pass *p)
         *c = (struct desired_cache){.valid = true,
                                     .mc_version = p->mc_version,
                                     .d = p->d,
-                                    .keys = p->desired_keys,
-                                    .nkeys = p->ndesired_keys,
+                                    .by_key = p->by_key,
+                                    .nby_key = p->nby_key,
                                     .memo = p->memo,
                                     .status_fp = p->status_fp,
                                     .tokens = p->tokens,
@@ -393,7 +386,7 @@ static void pass_free(struct pass *p)
     } else {
         memo_free(p->memo, p->d.nobjects);
         mc_desired_free(&p->d);
-        free_keys(p->desired_keys, p->ndesired_keys);
+        free(p->by_key);
         free(p->status_fp);
         free_tokens(p->tokens, p->ntokens);
     }
@@ -481,12 +474,11 @@ struct gc_ctx {
 
 static int gc_visit(void *data, const char *key, const cJSON *obj)
 {
-    (void)key;
     struct gc_ctx *g = data;
     struct pass *p = g->p;
     const char *kind = inf_kind[g->inf];
     const cJSON *md = jpath(obj, "metadata", NULL);
-    if (terminating(obj) || is_desired(p, kind, jstr(md, "namespace"), jstr(md, "name")))
+    if (terminating(obj) || is_desired(p, g->inf, key))
         return 0;
     const char *cluster = label_of(obj, MC_LABEL_CLUSTER);
     if (p->teardown) {
@@ -570,13 +562,10 @@ struct withdraw_ctx {
  */
 static int withdraw_visit(void *data, const char *key, const cJSON *obj)
 {
-    (void)key;
     struct withdraw_ctx *w = data;
     struct pass *p = w->p;
     const char *kind = inf_kind[w->inf];
-    const cJSON *md = jpath(obj, "metadata", NULL);
-    if (terminating(obj) || !has_our_fields(obj) ||
-        is_desired(p, kind, jstr(md, "namespace"), jstr(md, "name")))
+    if (terminating(obj) || !has_our_fields(obj) || is_desired(p, w->inf, key))
         return 0;
     struct op *op = mc__op_new(p, obj, kind, -1);
     if (!op) {
@@ -718,35 +707,32 @@ static void pass_start(mc_reconciler *r)
     mc__pass_op_done(p);
 }
 
-/* Reads each desired body once: its cache and key there (memo) and its "Kind/ns/name" for
- * collection (desired_keys, sorted). 0 or -ENOMEM (what was made is freed with the pass). */
+/* Reads each desired body once: its cache and key there (memo), and the cached ones sorted
+ * by identity for collection (by_key). 0 or -ENOMEM (what was made is freed with the pass). */
 static int index_desired(const mc_reconciler *r, struct pass *p)
 {
     size_t n = p->d.nobjects;
-    p->desired_keys = calloc(n ? n : 1, sizeof(char *));
     p->memo = calloc(n ? n : 1, sizeof(*p->memo));
-    if (!p->desired_keys || !p->memo)
+    p->by_key = calloc(n ? n : 1, sizeof(*p->by_key));
+    if (!p->memo || !p->by_key)
         return -ENOMEM;
     for (size_t i = 0; i < n; i++) {
         cJSON *o = mc__desired_body(p, i);
         if (!o)
             return -ENOMEM;
         const cJSON *md = jpath(o, "metadata", NULL);
-        const char *kind = jstr(o, "kind"), *ns = jstr(md, "namespace"), *name = jstr(md, "name");
-        char key[512];
-        object_key(key, sizeof(key), kind ? kind : "", ns, name ? name : "");
-        p->desired_keys[p->ndesired_keys] = strdup(key);
+        const char *ns = jstr(md, "namespace"), *name = jstr(md, "name");
+        char key[400];
         store_key(key, sizeof(key), ns, name ? name : "");
-        p->memo[i].inf = inf_for(r, kind, ns, p->d.objects[i].flags);
+        p->memo[i].inf = inf_for(r, jstr(o, "kind"), ns, p->d.objects[i].flags);
         p->memo[i].store_key = strdup(key);
         cJSON_Delete(o);
-        if (!p->desired_keys[p->ndesired_keys])
-            return -ENOMEM;
-        p->ndesired_keys++;
         if (!p->memo[i].store_key)
             return -ENOMEM;
+        if (p->memo[i].inf >= 0)
+            p->by_key[p->nby_key++] = &p->memo[i];
     }
-    qsort(p->desired_keys, p->ndesired_keys, sizeof(char *), cmp_str);
+    qsort(p->by_key, p->nby_key, sizeof(*p->by_key), cmp_memo);
     return 0;
 }
 

@@ -74,8 +74,10 @@ struct pass {
     struct mc_desired d;
     struct note *notes; /* one per d.clusters entry */
     char meshnet_note[NOTE_LEN];
-    char **desired_keys; /* sorted "Kind/ns/name" of every desired object */
-    size_t ndesired_keys;
+    /* The memos of the desired objects that a cache holds, sorted by kind and cache key:
+     * what collection and withdrawal look their objects up in. */
+    const struct desired_memo **by_key;
+    size_t nby_key;
     struct desired_memo *memo; /* one per desired object */
     size_t owned_found;        /* desired objects found in the owned caches this pass */
     /* Per cluster result, a hash of everything its status was last built from when that
@@ -101,7 +103,7 @@ struct pass {
     int withdrawing;                 /* withdrawals of our fields issued this pass */
     bool deferred;                   /* deletions held for a later pass */
     unsigned long mc_version;        /* r->mc_version when the desired state was taken */
-    bool desired_ok;                 /* d and desired_keys are complete (reusable) */
+    bool desired_ok;                 /* d, memo and by_key are complete (reusable) */
 };
 
 /* A pass's desired state kept for the next one: see mc_reconciler.cache. */
@@ -109,8 +111,8 @@ struct desired_cache {
     bool valid;
     unsigned long mc_version;
     struct mc_desired d;
-    char **keys;
-    size_t nkeys;
+    const struct desired_memo **by_key;
+    size_t nby_key;
     struct desired_memo *memo;
     uint64_t *status_fp;
     struct mc_remote_token *tokens; /* the tokens it was computed with; owned */
