@@ -243,12 +243,17 @@ static void on_inf_synced(k8s_informer *inf, void *data)
 }
 
 /*
- * Fields of our objects that the server and other controllers add and that nothing here reads
- * or compares (no desired body sets them): not cached. A field a desired body sets must never
- * be listed, or it would never match and be applied on every pass.
+ * Fields that the server and other controllers add and that nothing here reads or compares (no
+ * desired body sets them): not cached. A field a desired body sets must never be listed, or it
+ * would never match and be applied on every pass. managedFields stay for the objects we only
+ * contribute fields to (the namespace, istiod's ConfigMap): whether we still own any decides
+ * if there is something to withdraw.
  */
-static const char *const owned_unread[] = {"metadata.creationTimestamp", NULL};
-static const char *const svc_unread[] = {"metadata.creationTimestamp",
+static const char *const unread[] = {"metadata.managedFields", NULL};
+static const char *const owned_unread[] = {"metadata.managedFields", "metadata.creationTimestamp",
+                                           NULL};
+static const char *const svc_unread[] = {"metadata.managedFields",
+                                         "metadata.creationTimestamp",
                                          "metadata.finalizers",
                                          "spec.sessionAffinity",
                                          "spec.clusterIP",
@@ -276,12 +281,10 @@ static int informer_new(mc_reconciler *r, int which, const char *ns, const char 
                 .field_selector = field_selector,
             },
         .resync_ms = r->resync_ms,
-        /* Kept for the objects we only contribute fields to: whether we still own any
-         * decides if there is something to withdraw. */
-        .strip_managed_fields = which != INF_NS && which != INF_ISTIO_CM,
         .drop_fields = which == INF_SVC_ISTIO || which == INF_SVC_TS ? svc_unread
                        : which >= INF_FIRST_OWNED                    ? owned_unread
-                                                                     : NULL,
+                       : which == INF_NS || which == INF_ISTIO_CM    ? NULL
+                                                                     : unread,
         .handlers = {.on_add = on_inf_add,
                      .on_update = on_inf_update,
                      .on_delete = on_inf_delete,

@@ -12,7 +12,6 @@ struct k8s_informer {
     k8s_store *store;
     k8s_informer_handlers h;
     uint64_t resync_ms;
-    bool strip_managed_fields;
     const char *const *drop_fields;
     uv_loop_t *loop;
     uv_timer_t resync;
@@ -76,9 +75,6 @@ static void drop_path(cJSON *node, const char *path)
 static void on_watcher_event(k8s_watcher *w, k8s_watcher_event ev, cJSON *obj, void *data)
 {
     k8s_informer *inf = data;
-    if (obj && inf->strip_managed_fields)
-        cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "metadata"),
-                                                "managedFields");
     for (const char *const *f = inf->drop_fields; obj && f && *f; f++)
         drop_path(obj, *f);
     switch (ev) {
@@ -149,7 +145,6 @@ int k8s_informer_new(k8s_client *c, const k8s_informer_opts *opts, k8s_informer 
     }
     inf->h = opts->handlers;
     inf->resync_ms = opts->resync_ms;
-    inf->strip_managed_fields = opts->strip_managed_fields;
     inf->drop_fields = opts->drop_fields;
     inf->loop = k8s_client_loop(c);
     k8s_watcher_opts wo = opts->watch;

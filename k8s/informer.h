@@ -37,14 +37,13 @@ typedef struct {
 typedef struct {
     k8s_watcher_opts watch; /* ref, selectors, tuning; on_event, on_error and data are ignored */
     uint64_t resync_ms;     /* 0: no periodic resync */
-    /* Drop metadata.managedFields before caching: controllers rarely read them and they can be
-     * most of a small object's size (client-go informers use a transform for the same). */
-    bool strip_managed_fields;
     /*
-     * Optional, NULL-terminated, borrowed (must outlive the informer): more fields dropped
-     * before caching, as dotted paths ("spec.sessionAffinity"; "status.conditions[].reason"
-     * for every item of a list). For what the server or other controllers add and this
-     * controller never reads nor compares: the caches are most of a controller's memory.
+     * Optional, NULL-terminated, borrowed (must outlive the informer): fields dropped before
+     * caching, as dotted paths ("metadata.managedFields"; "status.conditions[].reason" for
+     * every item of a list). For what the server or other controllers add and this controller
+     * never reads nor compares: the caches are most of a controller's memory, and
+     * managedFields alone can be most of a small object (client-go informers use a transform
+     * for the same).
      */
     const char *const *drop_fields;
     k8s_informer_handlers handlers; /* any handler may be NULL */

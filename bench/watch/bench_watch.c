@@ -162,6 +162,8 @@ static void on_stopped(k8s_informer *inf, void *data)
     *(int *)data = 1;
 }
 
+static const char *const unread[] = {"metadata.managedFields", NULL};
+
 static int consume(long n)
 {
     uv_loop_t loop;
@@ -171,7 +173,7 @@ static int consume(long n)
     consumer cons = {.want = n};
     k8s_informer_opts o = {
         .watch = {.ref = {.version = "v1", .resource = "configmaps"}},
-        .strip_managed_fields = true,
+        .drop_fields = unread,
         .handlers = {.on_add = on_add, .on_synced = on_synced, .data = &cons},
     };
     k8s_informer *inf = NULL;
