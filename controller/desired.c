@@ -28,8 +28,22 @@ struct ctx {
     const struct mc_desired_options *o;
     struct mc_desired *out;
     size_t capobjects;
-    int text; /* bodies as JSON text (mc_desired_compute_text) */
+    int compact; /* mc_desired_compute_compact */
+    int remote;  /* compact: the remote being built, an index in out->source; else -1 */
+    int part;    /* the objects pushed for that remote (or for the rebuild) so far */
+    int capture; /* >= 0: rebuilding one body (mc_desired_body): keep that part, drop the rest */
+    cJSON *captured;
     int oom;
+};
+
+/* What a compact state rebuilds its remotes' bodies from. */
+struct mc_desired_source {
+    struct mc_desired_options opts; /* strings borrowed from the caller's options */
+    char *proxy_class;
+    struct mc_meshcluster *remotes; /* accepted remotes, owned */
+    size_t nremotes;
+    struct mc_remote_token *tokens; /* copies of the caller's, owned */
+    size_t ntokens;
 };
 
 static char *fmt(struct ctx *c, const char *f, ...) __attribute__((format(printf, 2, 3)));
@@ -129,6 +143,13 @@ static void push(struct ctx *c, cJSON *obj, const char *cluster, unsigned flags,
         cJSON_Delete(obj);
         return;
     }
+    if (c->capture >= 0) {
+        if (c->part++ == c->capture && !c->captured)
+            c->captured = obj;
+        else
+            cJSON_Delete(obj);
+        return;
+    }
     struct mc_desired *d = c->out;
     if (d->nobjects == c->capobjects) {
         size_t cap = c->capobjects ? c->capobjects * 2 : 16;
@@ -143,15 +164,20 @@ static void push(struct ctx *c, cJSON *obj, const char *cluster, unsigned flags,
     }
     struct mc_desired_object *o = &d->objects[d->nobjects];
     memset(o, 0, sizeof(*o));
+    o->remote = -1;
     /* Compacted as soon as built, so the loose form of the whole mesh never exists at once. */
-    if (c->text) {
+    if (c->compact && c->remote >= 0) {
+        o->remote = c->remote;
+        o->part = c->part++;
+        cJSON_Delete(obj);
+    } else if (c->compact) {
         o->text = cJSON_PrintUnformatted(obj);
         cJSON_Delete(obj);
     } else {
         o->object = k8s_json_freeze_owned(obj);
     }
     o->cluster = strdup(cluster);
-    if (!(o->object || o->text) || !o->cluster) {
+    if (!(o->object || o->text || o->remote >= 0) || !o->cluster) {
         k8s_json_frozen_free((cJSON *)o->object);
         free(o->text);
         free(o->cluster);
@@ -402,6 +428,15 @@ static void remote_objects(struct ctx *c, const struct mc_meshcluster *r, const 
     free(target);
 }
 
+/* Everything made for remote r, in a fixed order (mc_desired_body relies on it). Returns 1 if
+ * r's remote secret waits for a token. */
+static int build_remote(struct ctx *c, const struct mc_meshcluster *r, const char *proxy_class,
+                        const struct mc_remote_token *tokens, size_t ntokens)
+{
+    remote_objects(c, r, proxy_class);
+    return remote_secret(c, r, tokens, ntokens);
+}
+
 /* ------------------------------------------------------------------ meshNetworks */
 
 /*
@@ -545,9 +580,52 @@ static int entry_cmp(const void *a, const void *b)
     return r;
 }
 
+static void source_free(struct mc_desired_source *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->nremotes; i++)
+        mc_meshcluster_clear(&s->remotes[i]);
+    for (size_t i = 0; i < s->ntokens; i++) {
+        free((char *)s->tokens[i].cluster);
+        free((char *)s->tokens[i].token);
+    }
+    free(s->remotes);
+    free(s->tokens);
+    free(s->proxy_class);
+    free(s);
+}
+
+/* A compact state's source: the options, proxy class and tokens copied, room for n remotes. */
+static struct mc_desired_source *source_new(const struct mc_desired_options *opts,
+                                            const char *proxy_class,
+                                            const struct mc_remote_token *tokens, size_t ntokens,
+                                            size_t n)
+{
+    struct mc_desired_source *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->opts = *opts;
+    s->proxy_class = strdup(proxy_class);
+    s->remotes = calloc(n ? n : 1, sizeof(*s->remotes));
+    s->tokens = calloc(ntokens ? ntokens : 1, sizeof(*s->tokens));
+    int oom = !s->proxy_class || !s->remotes || !s->tokens;
+    for (size_t i = 0; !oom && i < ntokens; i++, s->ntokens++) {
+        s->tokens[i].cluster = tokens[i].cluster ? strdup(tokens[i].cluster) : NULL;
+        s->tokens[i].token = tokens[i].token ? strdup(tokens[i].token) : NULL;
+        oom = (tokens[i].cluster && !s->tokens[i].cluster) ||
+              (tokens[i].token && !s->tokens[i].token);
+    }
+    if (oom) {
+        source_free(s);
+        return NULL;
+    }
+    return s;
+}
+
 static int compute(const cJSON *meshclusters, const char *local,
                    const struct mc_desired_options *opts, const struct mc_remote_token *tokens,
-                   size_t ntokens, int text, struct mc_desired *out)
+                   size_t ntokens, int compact, struct mc_desired *out)
 {
     struct mc_desired_options defaults;
     if (!opts) {
@@ -555,7 +633,7 @@ static int compute(const cJSON *meshclusters, const char *local,
         opts = &defaults;
     }
     memset(out, 0, sizeof(*out));
-    struct ctx c = {.o = opts, .out = out, .text = text};
+    struct ctx c = {.o = opts, .out = out, .compact = compact, .remote = -1, .capture = -1};
     size_t n = cJSON_IsArray(meshclusters) ? (size_t)cJSON_GetArraySize(meshclusters) : 0;
     struct entry *e = calloc(n ? n : 1, sizeof(*e));
     struct mc_meshcluster *flat = calloc(n ? n : 1, sizeof(*flat));
@@ -628,11 +706,32 @@ static int compute(const cJSON *meshclusters, const char *local,
         gateway_service(&c, l);
         cross_network_gateway(&c, l);
     }
+    if (compact) {
+        out->source = source_new(opts, proxy_class, tokens, ntokens, nacc);
+        if (!out->source) {
+            c.oom = 1;
+            goto done;
+        }
+        tokens = out->source->tokens;
+    }
     for (i = 0; i < nacc; i++) {
         if (acc[i] == l)
             continue;
-        remote_objects(&c, acc[i], proxy_class);
-        if (remote_secret(&c, acc[i], tokens, ntokens)) {
+        const struct mc_meshcluster *r = acc[i];
+        if (compact) {
+            /* The source takes the parsed remote over from e[] (flat[] and acc[] still see
+             * the same strings), so its bodies can be rebuilt when they are read. */
+            struct mc_desired_source *s = out->source;
+            size_t j = (size_t)(acc[i] - flat);
+            s->remotes[s->nremotes] = e[j].mc;
+            memset(&e[j].mc, 0, sizeof(e[j].mc));
+            r = &s->remotes[s->nremotes];
+            c.remote = (int)s->nremotes++;
+            c.part = 0;
+        }
+        int pending = build_remote(&c, r, proxy_class, tokens, ntokens);
+        c.remote = -1;
+        if (pending) {
             for (size_t k = 0; k < out->nclusters; k++)
                 if (strcmp(out->clusters[k].name, acc[i]->name) == 0)
                     out->clusters[k].remote_secret_pending = 1;
@@ -666,12 +765,37 @@ int mc_desired_compute(const cJSON *meshclusters, const char *local,
     return compute(meshclusters, local, opts, tokens, ntokens, 0, out);
 }
 
-int mc_desired_compute_text(const cJSON *meshclusters, const char *local,
-                            const struct mc_desired_options *opts,
-                            const struct mc_remote_token *tokens, size_t ntokens,
-                            struct mc_desired *out)
+int mc_desired_compute_compact(const cJSON *meshclusters, const char *local,
+                               const struct mc_desired_options *opts,
+                               const struct mc_remote_token *tokens, size_t ntokens,
+                               struct mc_desired *out)
 {
     return compute(meshclusters, local, opts, tokens, ntokens, 1, out);
+}
+
+cJSON *mc_desired_body(const struct mc_desired *d, size_t i)
+{
+    if (i >= d->nobjects)
+        return NULL;
+    const struct mc_desired_object *o = &d->objects[i];
+    if (o->object)
+        return cJSON_Duplicate(o->object, 1);
+    if (o->text)
+        return cJSON_Parse(o->text);
+    const struct mc_desired_source *s = d->source;
+    if (!s || o->remote < 0 || (size_t)o->remote >= s->nremotes)
+        return NULL;
+    /* The same builder with the same inputs pushes the same bodies in the same order; all but
+     * the wanted one are dropped as they come (a remote has four, a few microseconds). */
+    struct mc_desired scratch;
+    memset(&scratch, 0, sizeof(scratch));
+    struct ctx c = {.o = &s->opts, .out = &scratch, .remote = -1, .capture = o->part};
+    build_remote(&c, &s->remotes[o->remote], s->proxy_class, s->tokens, s->ntokens);
+    if (c.oom) {
+        cJSON_Delete(c.captured);
+        return NULL;
+    }
+    return c.captured;
 }
 
 void mc_desired_free(struct mc_desired *d)
@@ -686,6 +810,7 @@ void mc_desired_free(struct mc_desired *d)
         free(d->clusters[i].name);
     free(d->clusters);
     cJSON_Delete(d->mesh_networks);
+    source_free(d->source);
     memset(d, 0, sizeof(*d));
 }
 
@@ -717,7 +842,7 @@ cJSON *mc_desired_objects_array(const struct mc_desired *d)
 {
     cJSON *arr = cJSON_CreateArray();
     for (size_t i = 0; arr && i < d->nobjects; i++) {
-        cJSON *copy = cJSON_Duplicate(d->objects[i].object, 1);
+        cJSON *copy = mc_desired_body(d, i);
         if (!copy || !cJSON_AddItemToArray(arr, copy)) {
             cJSON_Delete(copy);
             cJSON_Delete(arr);

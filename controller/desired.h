@@ -77,13 +77,18 @@ enum mc_desired_flags {
     MC_DESIRED_KEY = 1 << 3,
 };
 
+/* Read a body with mc_desired_body, whichever form the state holds it in. */
 struct mc_desired_object {
-    /* Complete apply body (apiVersion, kind, metadata...); owned, frozen (k8s/frozen.h):
-     * read-only, freed by mc_desired_free. NULL from mc_desired_compute_text. */
+    /* mc_desired_compute: the complete apply body (apiVersion, kind, metadata...); owned,
+     * frozen (k8s/frozen.h): read-only, freed by mc_desired_free. Else NULL. */
     const cJSON *object;
-    char *text;     /* the same body as compact JSON text from mc_desired_compute_text, else NULL */
-    char *cluster;  /* the MeshCluster it is for (L for local objects); owned */
-    unsigned flags; /* enum mc_desired_flags */
+    /* mc_desired_compute_compact: the body of a local or meshNetworks object as compact JSON
+     * text; for a remote's object NULL, and remote (an index in the state's source) and part
+     * (which of that remote's objects) say what to rebuild it from. remote is -1 otherwise. */
+    char *text;
+    int remote, part;
+    char *cluster;              /* the MeshCluster it is for (L for local objects); owned */
+    unsigned flags;             /* enum mc_desired_flags */
     const char *create_only[2]; /* static strings, NULL-terminated */
 };
 
@@ -95,12 +100,15 @@ struct mc_cluster_result {
     int remote_secret_pending; /* auth "secret" and the caller had no token yet */
 };
 
+struct mc_desired_source;
+
 struct mc_desired {
     struct mc_desired_object *objects;
     size_t nobjects;
     struct mc_cluster_result *clusters; /* sorted by name */
     size_t nclusters;
-    cJSON *mesh_networks; /* {"<network>": {endpoints, gateways}}; owned */
+    cJSON *mesh_networks;             /* {"<network>": {endpoints, gateways}}; owned */
+    struct mc_desired_source *source; /* compact: what remote bodies are rebuilt from; owned */
 };
 
 /*
@@ -114,14 +122,19 @@ int mc_desired_compute(const cJSON *meshclusters, const char *local,
                        size_t ntokens, struct mc_desired *out);
 
 /*
- * The same, each body as compact JSON text (objects[i].text, object NULL): a fifth of the
- * memory of the frozen tree, for a caller that keeps the state long and reads a body only when
- * the live object differs (the daemon; 4,000 objects at 1,000 clusters).
+ * The same state for a caller that keeps it long and reads a body only when the live object
+ * differs (the daemon: 4,000 objects at 1,000 clusters). The few local and meshNetworks bodies
+ * are kept as text; each remote's are not kept at all but rebuilt by mc_desired_body from the
+ * remote's parsed spec, which the state keeps (about a quarter kilobyte per remote instead of four
+ * bodies of text). opts' strings are borrowed and must outlive out; tokens are copied.
  */
-int mc_desired_compute_text(const cJSON *meshclusters, const char *local,
-                            const struct mc_desired_options *opts,
-                            const struct mc_remote_token *tokens, size_t ntokens,
-                            struct mc_desired *out);
+int mc_desired_compute_compact(const cJSON *meshclusters, const char *local,
+                               const struct mc_desired_options *opts,
+                               const struct mc_remote_token *tokens, size_t ntokens,
+                               struct mc_desired *out);
+
+/* Object i's body as a new tree the caller owns, in either form; NULL when out of memory. */
+cJSON *mc_desired_body(const struct mc_desired *d, size_t i);
 
 void mc_desired_free(struct mc_desired *d);
 

@@ -90,8 +90,7 @@ const cJSON *mc__cached_desired(const struct pass *p, size_t idx)
 
 cJSON *mc__desired_body(const struct pass *p, size_t idx)
 {
-    const struct mc_desired_object *o = &p->d.objects[idx];
-    return o->text ? cJSON_Parse(o->text) : cJSON_Duplicate(o->object, true);
+    return mc_desired_body(&p->d, idx);
 }
 
 static void memo_free(struct desired_memo *memo, size_t n)
@@ -751,9 +750,9 @@ static void pass_objects(struct pass *p)
         if (!mcs)
             goto fail;
         k8s_store_foreach(k8s_informer_store(r->inf[INF_MC]), collect_meshclusters, mcs);
-        /* As text: kept between passes, read only where a live object differs. */
-        int rc =
-            mc_desired_compute_text(mcs, r->cluster_name, &r->dopts, p->tokens, p->ntokens, &p->d);
+        /* Compact: kept between passes, a body rebuilt only where a live object differs. */
+        int rc = mc_desired_compute_compact(mcs, r->cluster_name, &r->dopts, p->tokens, p->ntokens,
+                                            &p->d);
         cJSON_Delete(mcs); /* references only: the store keeps its objects */
         if (rc != 0)
             goto fail;

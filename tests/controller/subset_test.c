@@ -149,31 +149,54 @@ static void test_listed_items_satisfy_the_body(void **state)
     mc_desired_free(&d);
 }
 
-/* The daemon keeps its desired state as text (mc_desired_compute_text): the same bodies. */
-static void test_text_bodies_are_the_same(void **state)
+/* The daemon keeps its desired state compact (mc_desired_compute_compact): every body it
+ * gives back, kept as text or rebuilt from a remote's spec, is the one the tree form holds;
+ * a remote whose secret waits for its token, or with one, rebuilds the same too. */
+static void test_compact_bodies_are_the_same(void **state)
 {
     (void)state;
-    struct mc_desired d, t;
-    desired_for(3, &d);
     cJSON *mcs = cJSON_CreateArray();
     for (int i = 1; i <= 3; i++) {
         char name[32];
         snprintf(name, sizeof(name), "cluster%d", i);
         cJSON_AddItemToArray(mcs, mc(name));
     }
-    assert_int_equal(mc_desired_compute_text(mcs, "cluster1", NULL, NULL, 0, &t), 0);
-    assert_int_equal(t.nobjects, d.nobjects);
-    for (size_t i = 0; i < d.nobjects; i++) {
-        assert_null(t.objects[i].object);
-        char *a = cJSON_PrintUnformatted(d.objects[i].object);
-        assert_string_equal(a, t.objects[i].text);
-        assert_string_equal(d.objects[i].cluster, t.objects[i].cluster);
-        assert_int_equal(d.objects[i].flags, t.objects[i].flags);
-        free(a);
+    /* cluster3 authenticates with a token read from a Secret. */
+    cJSON *rs = cJSON_AddObjectToObject(cJSON_GetObjectItem(cJSON_GetArrayItem(mcs, 2), "spec"),
+                                        "remoteSecret");
+    cJSON_AddStringToObject(rs, "auth", "secret");
+    cJSON *ref = cJSON_AddObjectToObject(rs, "secretRef");
+    cJSON_AddStringToObject(ref, "namespace", "istio-system");
+    cJSON_AddStringToObject(ref, "name", "cluster3-token");
+    struct mc_remote_token tok = {"cluster3", "s3cr3t"};
+    for (size_t ntok = 0; ntok <= 1; ntok++) {
+        struct mc_desired d, t;
+        assert_int_equal(mc_desired_compute(mcs, "cluster1", NULL, &tok, ntok, &d), 0);
+        assert_int_equal(mc_desired_compute_compact(mcs, "cluster1", NULL, &tok, ntok, &t), 0);
+        assert_int_equal(t.nobjects, d.nobjects);
+        size_t rebuilt = 0;
+        for (size_t i = 0; i < d.nobjects; i++) {
+            assert_null(t.objects[i].object);
+            rebuilt += t.objects[i].text == NULL;
+            char *a = cJSON_PrintUnformatted(d.objects[i].object);
+            cJSON *body = mc_desired_body(&t, i);
+            assert_non_null(body);
+            char *b = cJSON_PrintUnformatted(body);
+            assert_string_equal(a, b);
+            assert_string_equal(d.objects[i].cluster, t.objects[i].cluster);
+            assert_int_equal(d.objects[i].flags, t.objects[i].flags);
+            free(a);
+            free(b);
+            cJSON_Delete(body);
+        }
+        /* Two remotes, three Services each, and a secret for cluster2 plus one for cluster3
+         * once its token is known. */
+        assert_int_equal(rebuilt, 7 + ntok);
+        assert_null(mc_desired_body(&t, t.nobjects));
+        mc_desired_free(&t);
+        mc_desired_free(&d);
     }
     cJSON_Delete(mcs);
-    mc_desired_free(&t);
-    mc_desired_free(&d);
 }
 
 static const struct mc_desired_object *desired(const struct mc_desired *d, const char *kind,
@@ -255,7 +278,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_steady_state_is_satisfied),
         cmocka_unit_test(test_listed_items_satisfy_the_body),
-        cmocka_unit_test(test_text_bodies_are_the_same),
+        cmocka_unit_test(test_compact_bodies_are_the_same),
         cmocka_unit_test(test_drift_is_not_satisfied),
         cmocka_unit_test(test_subset_rules),
     };
