@@ -493,6 +493,10 @@ static int setup_easy(k8s_http *h, k8s_http_req *r, const k8s_http_req_opts *o)
     /* Only with an OpenSSL build of libcurl; elsewhere this saving is simply not made. */
     (void)curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, cb_ssl_ctx);
     SET(CURLOPT_PROTOCOLS_STR, "https,http");
+    /* libcurl copies every HTTPS/1.1 request into an upload buffer of 64 KiB by default, kept
+     * for the handle's life (a watch's is its whole life); our bodies are a few KiB and a
+     * larger one is simply sent in pieces. 16 KiB is the smallest libcurl accepts. */
+    SET(CURLOPT_UPLOAD_BUFFERSIZE, 16384L);
     if (o->tls) {
         if (o->tls->ca_pem) {
             struct curl_blob b = {(void *)o->tls->ca_pem, o->tls->ca_len, CURL_BLOB_COPY};
