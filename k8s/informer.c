@@ -13,6 +13,8 @@ struct k8s_informer {
     k8s_informer_handlers h;
     uint64_t resync_ms;
     const char *const *drop_fields;
+    void (*transform)(cJSON *obj, void *data);
+    void *transform_data;
     uv_loop_t *loop;
     uv_timer_t resync;
     int resync_open;
@@ -77,6 +79,8 @@ static void on_watcher_event(k8s_watcher *w, k8s_watcher_event ev, cJSON *obj, v
     k8s_informer *inf = data;
     for (const char *const *f = inf->drop_fields; obj && f && *f; f++)
         drop_path(obj, *f);
+    if (obj && inf->transform)
+        inf->transform(obj, inf->transform_data);
     switch (ev) {
     case K8S_WATCHER_RESTART_BEGIN:
         k8s_store_replace_begin(inf->store);
@@ -146,6 +150,8 @@ int k8s_informer_new(k8s_client *c, const k8s_informer_opts *opts, k8s_informer 
     inf->h = opts->handlers;
     inf->resync_ms = opts->resync_ms;
     inf->drop_fields = opts->drop_fields;
+    inf->transform = opts->transform;
+    inf->transform_data = opts->transform_data;
     inf->loop = k8s_client_loop(c);
     k8s_watcher_opts wo = opts->watch;
     wo.on_event = on_watcher_event;

@@ -47,6 +47,15 @@ typedef struct {
      */
     const char *const *drop_fields;
     k8s_informer_handlers handlers; /* any handler may be NULL */
+    /*
+     * Optional: called on each object after drop_fields and before it is cached or handed to
+     * a handler, to replace parts of it with the little the controller needs of them
+     * (client-go's TransformFunc). It may change anything but metadata.name, namespace and
+     * resourceVersion. It cannot fail: what it could not reduce stays as it came, so readers
+     * of a transformed cache must accept both forms.
+     */
+    void (*transform)(cJSON *obj, void *data);
+    void *transform_data;
 } k8s_informer_opts;
 
 /* c is borrowed and must outlive the informer. Returns 0, -EINVAL or -ENOMEM. */

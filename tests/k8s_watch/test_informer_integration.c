@@ -9,7 +9,8 @@
  *    equals the server's state (names and resourceVersions), and unlabelled objects stay out;
  *  - periodic resync re-delivers every cached object as an update without relisting;
  *  - drop_fields removes the named fields (plain and in every list item) from listed and
- *    watched objects before they are cached, and nothing else.
+ *    watched objects before they are cached, and nothing else; the transform then runs on
+ *    each of them, after the drop and before caching.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -420,6 +421,25 @@ static void check_dropped(const cJSON *o)
     }
 }
 
+/* Marks the object, saying whether a field drop_fields names was still there. */
+static void mark(cJSON *o, void *data)
+{
+    (*(int *)data)++;
+    const cJSON *md = cJSON_GetObjectItem(o, "metadata");
+    bool late = cJSON_GetObjectItem(md, "creationTimestamp") != NULL;
+    cJSON *d = cJSON_GetObjectItem(o, "data");
+    cJSON_AddStringToObject(d ? d : cJSON_AddObjectToObject(o, "data"), "transformed",
+                            late ? "before the drop" : "after the drop");
+}
+
+static void check_transformed(const cJSON *o)
+{
+    check_dropped(o);
+    const cJSON *t = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "data"), "transformed");
+    assert_true(cJSON_IsString(t));
+    assert_string_equal(t->valuestring, "after the drop");
+}
+
 static void test_drop_fields(void **state)
 {
     uv_loop_t loop;
@@ -429,18 +449,25 @@ static void test_drop_fields(void **state)
     assert_int_equal(put_cm(&loop, c, "kube-public", "strip-1", NULL, 1, false), K8S_OK);
     static const char *const drop[] = {"metadata.creationTimestamp", "data.v",
                                        "metadata.managedFields[].manager", "no.such.field", NULL};
-    k8s_informer_opts o = {.watch = {.ref = cm_ref}, .drop_fields = drop};
+    int transforms = 0;
+    k8s_informer_opts o = {.watch = {.ref = cm_ref},
+                           .drop_fields = drop,
+                           .transform = mark,
+                           .transform_data = &transforms};
     o.watch.ref.namespace = "kube-public";
     k8s_informer *inf = NULL;
     assert_int_equal(k8s_informer_new(c, &o, &inf), 0);
     assert_int_equal(k8s_informer_start(inf), 0);
     assert_true(itest_wait(&loop, informer_synced, inf, 20000));
-    check_dropped(k8s_store_get(k8s_informer_store(inf), "kube-public/strip-0"));
-    check_dropped(k8s_store_get(k8s_informer_store(inf), "kube-public/strip-1"));
+    check_transformed(k8s_store_get(k8s_informer_store(inf), "kube-public/strip-0"));
+    check_transformed(k8s_store_get(k8s_informer_store(inf), "kube-public/strip-1"));
+    int listed = transforms; /* the namespace holds other tests' ConfigMaps too */
+    assert_true(listed >= 2);
     /* An update arrives on the watch: the same fields are dropped from it. */
     assert_int_equal(put_cm(&loop, c, "kube-public", "strip-1", "x", 2, true), K8S_OK);
     assert_true(itest_wait(&loop, cached_value_is, inf, 20000));
-    check_dropped(k8s_store_get(k8s_informer_store(inf), "kube-public/strip-1"));
+    check_transformed(k8s_store_get(k8s_informer_store(inf), "kube-public/strip-1"));
+    assert_true(transforms > listed);
     stop_informer(&loop, inf);
     itest_close(&loop, c);
 }
