@@ -85,10 +85,10 @@ static int collect_parsed(void *data, const char *key, const cJSON *obj)
 static bool warned_before(const cJSON *local, const struct mc_trust_result *res)
 {
     const cJSON *st = jpath(local, "status", NULL);
-    const cJSON *cond = mc_status_find_condition(st, MC_COND_TRUST_VERIFIED);
-    const char *reason = jstr(cond, "reason");
+    struct mc_condition_seen cond;
     const char *not_after = jstr(jpath(st, "trust", NULL), "intermediateNotAfter");
-    return reason && strcmp(reason, MC_TRUST_EVENT_EXPIRING) == 0 && not_after &&
+    return mc_status_condition(st, MC_COND_TRUST_VERIFIED, &cond) &&
+           strcmp(cond.reason, MC_TRUST_EVENT_EXPIRING) == 0 && not_after &&
            strcmp(not_after, res->intermediate_not_after) == 0;
 }
 

@@ -289,6 +289,8 @@ static int informer_new(mc_reconciler *r, int which, const char *ns, const char 
                      .on_delete = on_inf_delete,
                      .on_synced = on_inf_synced,
                      .data = r},
+        /* Conditions are only compared and carried over: kept as lines (status.h). */
+        .transform = which == INF_MC ? mc_status_compact : NULL,
     };
     return k8s_informer_new(r->client, &o, &r->inf[which]);
 }

@@ -1,6 +1,7 @@
 /* MeshCluster status building and comparison; see status.h. */
 #include "controller/status.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -30,6 +31,129 @@ static const char *str_field(const cJSON *o, const char *name)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/* ---- the compact form of a condition -------------------------------------------------------
+ *
+ * "<type> <status> <observedGeneration> <lastTransitionTime> <reason> <message digest>", "-"
+ * for an absent field. Seven conditions as objects are 49 cJSON nodes of 64 bytes each plus
+ * their strings, most of a cached MeshCluster; as lines they are seven strings. Fields that
+ * hold a space (or are too long) cannot be told apart in a line: such a condition stays an
+ * object, and every reader takes either form.
+ */
+
+static bool word_ok(const char *w)
+{
+    return w && w[0] && !strchr(w, ' ') && strlen(w) < MC_CONDITION_WORD;
+}
+
+/* The line of a condition in either form into buf; false when it has no line. */
+static bool condition_line(const cJSON *c, char *buf, size_t len)
+{
+    if (cJSON_IsString(c)) {
+        if (strlen(c->valuestring) >= len)
+            return false;
+        memcpy(buf, c->valuestring, strlen(c->valuestring) + 1);
+        return true;
+    }
+    const char *type = str_field(c, "type"), *status = str_field(c, "status");
+    const char *ltt = str_field(c, "lastTransitionTime"), *reason = str_field(c, "reason");
+    const char *message = str_field(c, "message");
+    const cJSON *gen = cJSON_GetObjectItemCaseSensitive(c, "observedGeneration");
+    if (!word_ok(type) || !word_ok(status) || (ltt && !word_ok(ltt)) ||
+        (reason && !word_ok(reason)))
+        return false;
+    char g[24] = "-", digest[24] = "-";
+    if (cJSON_IsNumber(gen))
+        snprintf(g, sizeof(g), "%lld", (long long)gen->valuedouble);
+    else if (gen)
+        return false;
+    if (message) {
+        uint64_t h = 14695981039346656037u; /* FNV-1a */
+        for (const unsigned char *m = (const unsigned char *)message; *m; m++)
+            h = (h ^ *m) * 1099511628211u;
+        snprintf(digest, sizeof(digest), "%016llx", (unsigned long long)h);
+    }
+    int n = snprintf(buf, len, "%s %s %s %s %s %s", type, status, g, ltt ? ltt : "-",
+                     reason ? reason : "-", digest);
+    return n > 0 && (size_t)n < len;
+}
+
+/* Splits a line into its six words (in place in buf); false when it is not one. */
+static bool split_line(char *buf, char *words[6])
+{
+    char *save = NULL;
+    for (int i = 0; i < 6; i++)
+        if (!(words[i] = strtok_r(i ? NULL : buf, " ", &save)))
+            return false;
+    return strtok_r(NULL, " ", &save) == NULL;
+}
+
+/* The type of a condition in either form, into buf (a line's first word); NULL if none. */
+static const char *condition_type(const cJSON *c, char *buf, size_t len)
+{
+    if (!cJSON_IsString(c))
+        return str_field(c, "type");
+    const char *sp = strchr(c->valuestring, ' ');
+    size_t n = sp ? (size_t)(sp - c->valuestring) : 0;
+    if (!n || n >= len)
+        return NULL;
+    memcpy(buf, c->valuestring, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+static const cJSON *find_any(const cJSON *status, const char *type)
+{
+    const cJSON *conds = cJSON_GetObjectItemCaseSensitive(status, "conditions");
+    const cJSON *c;
+    cJSON_ArrayForEach(c, conds)
+    {
+        char buf[MC_CONDITION_WORD];
+        const char *t = condition_type(c, buf, sizeof(buf));
+        if (t && strcmp(t, type) == 0)
+            return c;
+    }
+    return NULL;
+}
+
+bool mc_status_condition(const cJSON *status, const char *type, struct mc_condition_seen *seen)
+{
+    const cJSON *c = cJSON_IsObject(status) ? find_any(status, type) : NULL;
+    if (!c)
+        return false;
+    memset(seen, 0, sizeof(*seen));
+    const char *st, *reason, *ltt;
+    char line[MC_CONDITION_LINE], *w[6];
+    if (cJSON_IsString(c)) {
+        snprintf(line, sizeof(line), "%s", c->valuestring);
+        if (!split_line(line, w))
+            return false;
+        st = w[1], ltt = strcmp(w[3], "-") ? w[3] : "", reason = strcmp(w[4], "-") ? w[4] : "";
+    } else {
+        st = str_field(c, "status"), reason = str_field(c, "reason");
+        ltt = str_field(c, "lastTransitionTime");
+    }
+    snprintf(seen->status, sizeof(seen->status), "%s", st ? st : "");
+    snprintf(seen->reason, sizeof(seen->reason), "%s", reason ? reason : "");
+    snprintf(seen->last_transition, sizeof(seen->last_transition), "%s", ltt ? ltt : "");
+    return true;
+}
+
+void mc_status_compact(cJSON *mc, void *unused)
+{
+    (void)unused;
+    cJSON *conds = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(mc, "status"),
+                                                    "conditions");
+    int i = 0;
+    for (cJSON *c = cJSON_IsArray(conds) ? conds->child : NULL, *next; c; c = next, i++) {
+        next = c->next;
+        char line[MC_CONDITION_LINE];
+        cJSON *s;
+        if (cJSON_IsObject(c) && condition_line(c, line, sizeof(line)) &&
+            (s = cJSON_CreateString(line)) != NULL)
+            cJSON_ReplaceItemInArray(conds, i, s);
+    }
+}
+
 cJSON *mc_status_build(const cJSON *existing, const struct mc_status_input *in, const char *now)
 {
     cJSON *st = cJSON_CreateObject();
@@ -45,11 +169,11 @@ cJSON *mc_status_build(const cJSON *existing, const struct mc_status_input *in, 
         goto fail;
     for (size_t i = 0; i < in->nconditions; i++) {
         const struct mc_condition *c = &in->conditions[i];
-        const cJSON *old = existing ? mc_status_find_condition(existing, c->type) : NULL;
-        const char *old_status = old ? str_field(old, "status") : NULL;
-        const char *old_time = old ? str_field(old, "lastTransitionTime") : NULL;
-        const char *when =
-            (old_status && old_time && strcmp(old_status, c->status) == 0) ? old_time : now;
+        struct mc_condition_seen old;
+        bool had = mc_status_condition(existing, c->type, &old);
+        const char *when = (had && old.last_transition[0] && strcmp(old.status, c->status) == 0)
+                               ? old.last_transition
+                               : now;
         cJSON *o = cJSON_CreateObject();
         if (!o)
             goto fail;
@@ -67,12 +191,33 @@ fail:
     return NULL;
 }
 
+/* want's conditions (objects) against existing's, in either form, position by position. */
+static bool conditions_equal(const cJSON *want, const cJSON *have)
+{
+    if (!cJSON_IsArray(have) || cJSON_GetArraySize(want) != cJSON_GetArraySize(have))
+        return false;
+    const cJSON *h = have->child;
+    for (const cJSON *w = want->child; w; w = w->next, h = h->next) {
+        char lw[MC_CONDITION_LINE], lh[MC_CONDITION_LINE];
+        if (condition_line(w, lw, sizeof(lw)) && condition_line(h, lh, sizeof(lh))) {
+            if (strcmp(lw, lh) != 0)
+                return false;
+        } else if (!mc_subset(w, h)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 bool mc_status_equal(const cJSON *existing, const cJSON *want)
 {
-    if (!cJSON_IsObject(existing))
+    if (!cJSON_IsObject(existing) || !cJSON_IsObject(want))
         return false;
-    if (!mc_subset(want, existing))
-        return false;
+    for (const cJSON *w = want->child; w; w = w->next) {
+        const cJSON *h = cJSON_GetObjectItemCaseSensitive(existing, w->string);
+        if (!(strcmp(w->string, "conditions") == 0 ? conditions_equal(w, h) : mc_subset(w, h)))
+            return false;
+    }
     /* A field we stopped setting must be withdrawn, which is a write. */
     if (!cJSON_GetObjectItemCaseSensitive(want, "gatewayAddress") &&
         cJSON_GetObjectItemCaseSensitive(existing, "gatewayAddress"))

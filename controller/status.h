@@ -40,21 +40,45 @@ struct mc_status_input {
 /*
  * Builds the status object the controller wants: observedGeneration, role, gatewayAddress and
  * the conditions in the given order, each with observedGeneration. A condition keeps the
- * lastTransitionTime it has in existing (the object's current .status, may be NULL) when its
- * status is unchanged; otherwise it gets now (RFC 3339, e.g. "2026-11-23T13:08:51Z").
- * Returns a new object owned by the caller, or NULL on allocation failure.
+ * lastTransitionTime it has in existing (the object's current .status, may be NULL, conditions
+ * in either form) when its status is unchanged; otherwise it gets now (RFC 3339, e.g.
+ * "2026-11-23T13:08:51Z"). Returns a new object owned by the caller, or NULL on allocation failure.
  */
 cJSON *mc_status_build(const cJSON *existing, const struct mc_status_input *in, const char *now);
 
 /*
- * True when existing (may be NULL) already holds every field of want with the same value, and
+ * True when existing (may be NULL; conditions in either form, want's as objects) already holds
+ * every field of want with the same value (a message by its digest), and
  * no gatewayAddress when want has none: writing want would change nothing the controller
  * owns. Fields the controller does not own (e.g. .status.trust) are ignored.
  */
 bool mc_status_equal(const cJSON *existing, const cJSON *want);
 
-/* The condition of that type in a status object or a conditions array, or NULL. Borrowed. */
+/* The condition of that type in a status object or a conditions array, or NULL. Borrowed.
+ * For objects whose conditions are objects (a Service's; a status built here). */
 const cJSON *mc_status_find_condition(const cJSON *status_or_conditions, const char *type);
+
+#define MC_CONDITION_WORD 128 /* longer words keep a condition in object form */
+#define MC_CONDITION_LINE 640
+
+/*
+ * The reduced form the informer caches MeshClusters in (an informer transform; data unused):
+ * each condition under .status.conditions becomes one string, "<type> <status>
+ * <observedGeneration> <lastTransitionTime> <reason> <message digest>", which is all that
+ * mc_status_build and mc_status_equal need of it, in a quarter of the memory. A condition that
+ * cannot be written so (a space in a word, an overlong one) stays an object.
+ */
+void mc_status_compact(cJSON *mc, void *unused);
+
+/* What a MeshCluster status says of one condition, in either form. */
+struct mc_condition_seen {
+    char status[16];
+    char reason[MC_CONDITION_WORD];
+    char last_transition[48];
+};
+
+/* Fills *seen from the condition of that type in status (may be NULL); false when absent. */
+bool mc_status_condition(const cJSON *status, const char *type, struct mc_condition_seen *seen);
 
 /*
  * Fills the Ready condition from the others: True when every one of conds[0..n) is True,

@@ -4,7 +4,8 @@
  * the status flips; a status equal to what the object holds needs no write, while any change
  * of a condition, observedGeneration, role or gateway address (including withdrawing it) does;
  * fields the controller does not own (status.trust) never force a write; Ready is True only
- * when every other condition is.
+ * when every other condition is. The compact form the informer caches MeshClusters in (each
+ * condition one line, a message by its digest) gives the same answers as the objects.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -96,6 +97,60 @@ static void test_condition_fields(void **state)
     cJSON_Delete(st);
 }
 
+static cJSON *conditions_of(const cJSON *st)
+{
+    return cJSON_GetObjectItem(st, "conditions");
+}
+
+static void test_compact_form(void **state)
+{
+    (void)state;
+    cJSON *mc = cJSON_CreateObject();
+    cJSON *st = build(NULL, "False", "ProxyNotReady", 3, "gw.example", T1);
+    cJSON_AddItemToObject(mc, "status", st);
+    /* A reason with a space cannot be a word of a line: that condition stays an object. */
+    cJSON *odd = cJSON_Parse("{\"type\":\"Other\",\"status\":\"True\",\"reason\":\"has space\"}");
+    cJSON_AddItemToArray(conditions_of(st), odd);
+    mc_status_compact(mc, NULL);
+    assert_string_equal(cJSON_GetArrayItem(conditions_of(st), 0)->valuestring,
+                        "Accepted True 3 2026-01-01T00:00:00Z Accepted cbf29ce484222325");
+    assert_string_equal(cJSON_GetArrayItem(conditions_of(st), 1)->valuestring,
+                        "EgressReady False 3 2026-01-01T00:00:00Z ProxyNotReady 07e05a191745be82");
+    assert_true(cJSON_IsObject(cJSON_GetArrayItem(conditions_of(st), 2)));
+
+    struct mc_condition_seen seen;
+    assert_true(mc_status_condition(st, MC_COND_EGRESS_READY, &seen));
+    assert_string_equal(seen.status, "False");
+    assert_string_equal(seen.reason, "ProxyNotReady");
+    assert_string_equal(seen.last_transition, T1);
+    assert_true(mc_status_condition(st, "Other", &seen));
+    assert_string_equal(seen.reason, "has space");
+    assert_false(mc_status_condition(st, MC_COND_READY, &seen));
+
+    /* Three conditions cached, two wanted: a write. */
+    cJSON *same = build(st, "False", "ProxyNotReady", 3, "gw.example", T2);
+    assert_false(mc_status_equal(st, same));
+    cJSON_DeleteItemFromArray(conditions_of(st), 2);
+    /* Built over the lines: times carried over, nothing to write. */
+    assert_string_equal(ltt(same, MC_COND_EGRESS_READY), T1);
+    assert_true(mc_status_equal(st, same));
+    /* A message is compared by its digest. */
+    cJSON_ReplaceItemInObject(cJSON_GetArrayItem(conditions_of(same), 1), "message",
+                              cJSON_CreateString("msg2"));
+    assert_false(mc_status_equal(st, same));
+    cJSON *reason = build(st, "False", "Other", 3, "gw.example", T2);
+    assert_string_equal(ltt(reason, MC_COND_EGRESS_READY), T1);
+    assert_false(mc_status_equal(st, reason));
+    cJSON *flip = build(st, "True", "ProxyReady", 3, "gw.example", T2);
+    assert_string_equal(ltt(flip, MC_COND_EGRESS_READY), T2);
+    assert_string_equal(ltt(flip, MC_COND_ACCEPTED), T1);
+    assert_false(mc_status_equal(st, flip));
+    cJSON_Delete(same);
+    cJSON_Delete(reason);
+    cJSON_Delete(flip);
+    cJSON_Delete(mc);
+}
+
 static void test_ready(void **state)
 {
     (void)state;
@@ -130,6 +185,7 @@ int main(void)
         cmocka_unit_test(test_transition_time_moves_only_on_status_change),
         cmocka_unit_test(test_equal_means_no_write),
         cmocka_unit_test(test_condition_fields),
+        cmocka_unit_test(test_compact_form),
         cmocka_unit_test(test_ready),
         cmocka_unit_test(test_now_format),
     };
