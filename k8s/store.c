@@ -27,6 +27,9 @@ struct k8s_store {
     table live;
     table pending; /* the relist being collected */
     int replacing;
+    /* Both tables freeze into one pool: objects of one kind repeat whole lists (ports, status,
+     * spec parts), and a relist's copies share the lists already pooled for the live ones. */
+    k8s_json_pool *pool;
 };
 
 /* ------------------------------------------------------------------------------------------ */
@@ -43,13 +46,13 @@ static uint32_t hash_key(const char *key)
     return h;
 }
 
-static void table_clear(table *t)
+static void table_clear(table *t, k8s_json_pool *pool)
 {
     for (size_t i = 0; i < t->nbuckets; i++) {
         entry *e = t->buckets[i];
         while (e) {
             entry *next = e->next;
-            k8s_json_frozen_free(e->obj);
+            k8s_json_pool_release(pool, e->obj);
             free(e);
             e = next;
         }
@@ -99,11 +102,11 @@ static int table_grow(table *t)
  * Puts obj (frozen) under key, taking ownership. If the key was present, its previous object is
  * returned through *old (the caller frees it); otherwise *old is NULL.
  */
-static int table_put(table *t, const char *key, cJSON *obj, cJSON **old)
+static int table_put(table *t, k8s_json_pool *pool, const char *key, cJSON *obj, cJSON **old)
 {
     *old = NULL;
     if (t->count + 1 > t->nbuckets && table_grow(t) != 0) {
-        k8s_json_frozen_free(obj);
+        k8s_json_pool_release(pool, obj);
         return -ENOMEM;
     }
     uint32_t h = hash_key(key);
@@ -116,7 +119,7 @@ static int table_put(table *t, const char *key, cJSON *obj, cJSON **old)
     size_t klen = strlen(key);
     entry *e = malloc(sizeof(*e) + klen + 1);
     if (!e) {
-        k8s_json_frozen_free(obj);
+        k8s_json_pool_release(pool, obj);
         return -ENOMEM;
     }
     e->next = NULL;
@@ -146,15 +149,21 @@ static entry *table_take(table *t, const char *key)
 
 k8s_store *k8s_store_new(void)
 {
-    return calloc(1, sizeof(k8s_store));
+    k8s_store *s = calloc(1, sizeof(k8s_store));
+    if (s && !(s->pool = k8s_json_pool_new())) {
+        free(s);
+        return NULL;
+    }
+    return s;
 }
 
 void k8s_store_free(k8s_store *s)
 {
     if (!s)
         return;
-    table_clear(&s->live);
-    table_clear(&s->pending);
+    table_clear(&s->live, s->pool);
+    table_clear(&s->pending, s->pool);
+    k8s_json_pool_free(s->pool); /* last: every object it made is released above */
     free(s);
 }
 
@@ -212,28 +221,28 @@ int k8s_store_apply(k8s_store *s, k8s_watch_type type, cJSON *obj, k8s_store_cha
         if (cb)
             cb(data, K8S_STORE_DELETE, key, obj, NULL);
         if (e) {
-            k8s_json_frozen_free(e->obj);
+            k8s_json_pool_release(s->pool, e->obj);
             free(e);
         }
         cJSON_Delete(obj);
         return 0;
     }
-    /* Cached objects live long: keep them frozen (half the memory, see k8s/frozen.h). */
-    if (!(obj = k8s_json_freeze_owned(obj)))
+    /* Cached objects live long: keep them frozen and share repeated lists (k8s/frozen.h). */
+    if (!(obj = k8s_json_freeze_pooled(s->pool, obj)))
         return -ENOMEM;
     cJSON *old;
-    int rc = table_put(&s->live, key, obj, &old);
+    int rc = table_put(&s->live, s->pool, key, obj, &old);
     if (rc != 0)
         return rc;
     if (cb)
         cb(data, old ? K8S_STORE_UPDATE : K8S_STORE_ADD, key, old, obj);
-    k8s_json_frozen_free(old);
+    k8s_json_pool_release(s->pool, old);
     return 0;
 }
 
 int k8s_store_replace_begin(k8s_store *s)
 {
-    table_clear(&s->pending);
+    table_clear(&s->pending, s->pool);
     s->replacing = 1;
     return 0;
 }
@@ -249,17 +258,18 @@ int k8s_store_replace_add(k8s_store *s, cJSON *obj)
         cJSON_Delete(obj);
         return -EINVAL;
     }
-    if (!(obj = k8s_json_freeze_owned(obj)))
+    if (!(obj = k8s_json_freeze_pooled(s->pool, obj)))
         return -ENOMEM;
     cJSON *old;
-    int rc = table_put(&s->pending, key, obj, &old);
-    k8s_json_frozen_free(old); /* a list never repeats a key; if it does, the later copy wins */
+    int rc = table_put(&s->pending, s->pool, key, obj, &old);
+    /* A list never repeats a key; if it does, the later copy wins. */
+    k8s_json_pool_release(s->pool, old);
     return rc;
 }
 
 void k8s_store_replace_abort(k8s_store *s)
 {
-    table_clear(&s->pending);
+    table_clear(&s->pending, s->pool);
     s->replacing = 0;
 }
 
@@ -299,7 +309,7 @@ int k8s_store_replace_commit(k8s_store *s, k8s_store_change_cb cb, void *data)
                 if (!table_find(&s->live, e->key))
                     cb(data, K8S_STORE_DELETE, e->key, e->obj, NULL);
     }
-    table_clear(&old);
+    table_clear(&old, s->pool);
     return 0;
 }
 

@@ -3,8 +3,9 @@
  *
  * The store owns every object in it, kept frozen (k8s/frozen.h): what readers get is read-only
  * in the strict sense, never to be changed or freed, and cJSON_Duplicate gives a tree they may
- * change. Changes are reported through a callback that sees the key and the old and new
- * objects, both borrowed for the duration of the callback only.
+ * change. Identical child lists are shared between the store's objects (its own pool), so
+ * items are compared by content, never by address. Changes are reported through a callback that
+ * sees the key and the old and new objects, both borrowed for the duration of the callback only.
  *
  * A relist is applied as a whole: the listed objects are collected into a fresh table
  * (replace_begin/replace_add) and swapped in at replace_commit, which reports an add for every
