@@ -387,10 +387,14 @@ static void reconcile_status(struct pass *p, size_t ci, const struct mc_conditio
 
 void mc__pass_status(struct pass *p)
 {
-    struct mc_condition meshnet;
-    struct mc_trust_result trust;
-    meshnet_condition(p, &meshnet);
-    trust_evaluate(p, &trust);
-    for (size_t i = 0; i < p->d.nclusters; i++)
-        reconcile_status(p, i, &meshnet, &trust);
+    meshnet_condition(p, &p->meshnet);
+    trust_evaluate(p, &p->trust);
+    p->next_status = 0;
+}
+
+bool mc__pass_status_issue(struct pass *p)
+{
+    while (p->next_status < p->d.nclusters && p->pending < PASS_WINDOW)
+        reconcile_status(p, p->next_status++, &p->meshnet, &p->trust);
+    return p->next_status >= p->d.nclusters;
 }

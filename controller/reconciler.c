@@ -445,12 +445,15 @@ static void pass_finish(struct pass *p)
 
 static void pass_objects(struct pass *p);
 static void pass_objects_continue(struct pass *p);
+static void pass_status_continue(struct pass *p);
 
 void mc__pass_op_done(struct pass *p)
 {
     if (--p->pending > 0) {
         if (p->phase == 1 && p->next_object < p->d.nobjects && p->pending < PASS_WINDOW)
             pass_objects_continue(p);
+        else if (p->phase == 2 && p->next_status < p->d.nclusters && p->pending < PASS_WINDOW)
+            pass_status_continue(p);
         return;
     }
     if (p->phase == 0) {
@@ -465,7 +468,7 @@ void mc__pass_op_done(struct pass *p)
         p->phase = 2;
         p->pending = 1; /* held while the status writes are issued */
         mc__pass_status(p);
-        mc__pass_op_done(p);
+        pass_status_continue(p);
         return;
     }
     pass_finish(p);
@@ -837,6 +840,22 @@ static void pass_objects_continue(struct pass *p)
                        (double)k8s_store_size(k8s_informer_store(r->inf[INF_GW])));
     }
     mc__pass_op_done(p); /* the hold taken in pass_objects */
+}
+
+/* Phase 2 in windows like phase 1: a mesh coming up changes every cluster's status at once,
+ * and 1,000 status writes queued behind the rate limit held their bodies (2.5 MB) for the
+ * twenty seconds they took. Lets go of the phase's hold once all are issued. */
+static void pass_status_continue(struct pass *p)
+{
+    if (p->issuing)
+        return; /* an op finished synchronously inside the loop below */
+    if (p->r->stopping || !p->r->leading)
+        p->next_status = p->d.nclusters; /* no more requests; the ones out finish the pass */
+    p->issuing = true;
+    bool all = mc__pass_status_issue(p);
+    p->issuing = false;
+    if (all)
+        mc__pass_op_done(p); /* the hold taken when phase 2 began */
 }
 
 static void on_work(k8s_queue *q, const char *key, void *data)

@@ -28,7 +28,7 @@
 #define NOTE_LEN        320
 #define TOKEN_RETRY_MS  5000
 #define MATCHED_RV_LEN  24 /* etcd revisions have at most 20 digits; longer ones are not kept */
-#define PASS_WINDOW     64 /* phase 1's requests out at once: see pass_objects_continue */
+#define PASS_WINDOW     64 /* a phase's requests out at once: see pass_objects_continue */
 
 enum {
     INF_MC,        /* every MeshCluster */
@@ -85,7 +85,11 @@ struct pass {
     uint64_t *status_fp;
     int pending;
     size_t next_object; /* phase 1: the next desired object to reconcile */
-    bool issuing;       /* phase 1 is inside its issuing loop */
+    size_t next_status; /* phase 2: the next d.clusters entry whose status to reconcile */
+    /* Phase 2's inputs shared by every cluster, decided once when it begins. */
+    struct mc_condition meshnet;
+    struct mc_trust_result trust;
+    bool issuing; /* phase 1 is inside its issuing loop */
     int errors;
     int writes;
     int phase; /* 0 token reads, 1 objects, 2 status */
@@ -244,6 +248,9 @@ void mc__reconcile_object(struct pass *p, long idx);
 /* Phase 2 (reconcile_status.c): TrustVerified is decided once per pass from the watched
  * cacerts Secret, istio-ca-root-cert ConfigMap and MeshClusters, then every status. */
 void mc__pass_status(struct pass *p);
+/* Reconciles statuses from p->next_status on while fewer than PASS_WINDOW requests are out;
+ * true once every cluster's has been. */
+bool mc__pass_status_issue(struct pass *p);
 /* Fills r->parsed_mcs unless still valid; 0 or -ENOMEM. */
 int mc__parsed_meshclusters(mc_reconciler *r);
 void mc__parsed_meshclusters_clear(mc_reconciler *r);
