@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <uv.h>
 
@@ -344,10 +345,26 @@ static void free_all(daemon_state *d)
     k8s_log_free(d->log);
 }
 
+/*
+ * Debian's libcurl links librtmp and libldap, which link GnuTLS, and GnuTLS initialises itself
+ * from a library constructor (its random pool, system priorities, p11-kit): about 1.5 MB of
+ * the daemon's memory for a TLS stack it never uses (libcurl speaks OpenSSL here and only http
+ * and https are enabled). GnuTLS skips that when GNUTLS_NO_IMPLICIT_INIT=1 is in the
+ * environment at start, which only a fresh exec of ourselves can arrange. An operator who sets
+ * the variable, to anything, keeps their choice; without /proc we run as we are.
+ */
+static void exec_without_gnutls_init(char **argv)
+{
+    if (getenv("GNUTLS_NO_IMPLICIT_INIT") || setenv("GNUTLS_NO_IMPLICIT_INIT", "1", 1) != 0)
+        return;
+    execv("/proc/self/exe", argv);
+}
+
 int main(int argc, char **argv)
 {
     static daemon_state d; /* cmd/ may hold process state; everything below borrows it */
     char err[256];
+    exec_without_gnutls_init(argv);
     int in_cluster = getenv("KUBERNETES_SERVICE_HOST") != NULL;
     if (mcd_flags_parse(&d.flags, argc, argv, environ, in_cluster, err, sizeof(err)) != 0) {
         fprintf(stderr, "meshclusterd: %s\n", err);
