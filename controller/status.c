@@ -40,9 +40,10 @@ static const char *str_field(const cJSON *o, const char *name)
  * object, and every reader takes either form.
  */
 
+/* "-" stands for an absent field, so a field that is "-" cannot be a word either. */
 static bool word_ok(const char *w)
 {
-    return w && w[0] && !strchr(w, ' ') && strlen(w) < MC_CONDITION_WORD;
+    return w && w[0] && strcmp(w, "-") != 0 && !strchr(w, ' ') && strlen(w) < MC_CONDITION_WORD;
 }
 
 /* The line of a condition in either form into buf; false when it has no line. */
@@ -194,6 +195,8 @@ fail:
 /* want's conditions (objects) against existing's, in either form, position by position. */
 static bool conditions_equal(const cJSON *want, const cJSON *have)
 {
+    if (!cJSON_IsArray(want))
+        return mc_subset(want, have);
     if (!cJSON_IsArray(have) || cJSON_GetArraySize(want) != cJSON_GetArraySize(have))
         return false;
     const cJSON *h = have->child;

@@ -117,6 +117,16 @@ static void test_compact_form(void **state)
     assert_string_equal(cJSON_GetArrayItem(conditions_of(st), 1)->valuestring,
                         "EgressReady False 3 2026-01-01T00:00:00Z ProxyNotReady 07e05a191745be82");
     assert_true(cJSON_IsObject(cJSON_GetArrayItem(conditions_of(st), 2)));
+    /* Nor can "-", which a line uses for an absent field. */
+    cJSON *dash = cJSON_Parse("{\"type\":\"Dash\",\"status\":\"True\",\"reason\":\"-\"}");
+    cJSON *conds = conditions_of(st);
+    cJSON_AddItemToArray(conds, dash);
+    mc_status_compact(mc, NULL);
+    assert_true(cJSON_IsObject(cJSON_GetArrayItem(conds, 3)));
+    struct mc_condition_seen dash_seen;
+    assert_true(mc_status_condition(st, "Dash", &dash_seen));
+    assert_string_equal(dash_seen.reason, "-");
+    cJSON_DeleteItemFromArray(conds, 3);
 
     struct mc_condition_seen seen;
     assert_true(mc_status_condition(st, MC_COND_EGRESS_READY, &seen));
