@@ -218,7 +218,8 @@ static void reconcile_status(struct pass *p, size_t ci, const struct mc_conditio
 {
     mc_reconciler *r = p->r;
     const struct mc_cluster_result *cr = &p->d.clusters[ci];
-    const struct note *n = &p->notes[ci];
+    static const struct note no_note;
+    const struct note *n = p->notes[ci] ? p->notes[ci] : &no_note;
     const cJSON *mc = mc__meshcluster(r, cr->name);
     if (!mc || terminating(mc))
         return;

@@ -152,7 +152,11 @@ static size_t cluster_index(const struct pass *p, const char *cluster)
 struct note *mc__note_for(struct pass *p, const char *cluster)
 {
     size_t i = cluster_index(p, cluster);
-    return i < p->d.nclusters ? &p->notes[i] : NULL;
+    if (i >= p->d.nclusters)
+        return NULL;
+    if (!p->notes[i])
+        p->notes[i] = calloc(1, sizeof(*p->notes[i]));
+    return p->notes[i];
 }
 
 /* The condition slot an object's trouble is reported under (NULL: meshNetworks). */
@@ -375,6 +379,9 @@ static void pass_free(struct pass *p)
 {
     if (!p)
         return;
+    for (size_t i = 0; p->notes && i < p->d.nclusters; i++)
+        free(p->notes[i]);
+    free(p->notes);
     if (p->desired_ok) {
         struct desired_cache *c = &p->r->cache;
         cache_clear(c);
@@ -394,7 +401,6 @@ static void pass_free(struct pass *p)
         free(p->status_fp);
         free_tokens(p->tokens, p->ntokens);
     }
-    free(p->notes);
     free(p);
 }
 

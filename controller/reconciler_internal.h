@@ -72,7 +72,10 @@ struct desired_memo {
 struct pass {
     mc_reconciler *r;
     struct mc_desired d;
-    struct note *notes; /* one per d.clusters entry */
+    /* One slot per d.clusters entry, a note made on the cluster's first trouble (NULL: none).
+     * Troubles are rare and a note is a kilobyte: all of them at 1,000 clusters were a
+     * megabyte touched by every pass. */
+    struct note **notes;
     char meshnet_note[NOTE_LEN];
     /* The memos of the desired objects that a cache holds, sorted by kind and cache key:
      * what collection and withdrawal look their objects up in. */
@@ -233,6 +236,8 @@ void mc__event(mc_reconciler *r, const char *cluster, const char *type, const ch
 void mc__metric_inc(mc_reconciler *r, const char *family, const char *const *values);
 
 /* Per-cluster trouble of this pass, reported in the conditions. */
+/* The cluster's note in this pass, made empty when it had none; NULL for an unknown cluster
+ * or when memory ran out. */
 struct note *mc__note_for(struct pass *p, const char *cluster);
 void mc__note(struct pass *p, const struct op *op, const char *reason, const char *detail);
 
