@@ -141,6 +141,18 @@ static int append(k8s_watch_parser *p, const char *buf, size_t len)
     return 0;
 }
 
+/* A watch lives for hours while one large event (a relisted object with a big status) grew its
+ * buffer: between lines keep no more than the first size, a dozen watches would otherwise hold
+ * their largest line each. */
+static void release_large(k8s_watch_parser *p)
+{
+    if (p->len == 0 && p->cap > 4096) {
+        free(p->buf);
+        p->buf = NULL;
+        p->cap = 0;
+    }
+}
+
 int k8s_watch_parser_feed(k8s_watch_parser *p, const char *buf, size_t len)
 {
     if (p->failed)
@@ -163,6 +175,8 @@ int k8s_watch_parser_feed(k8s_watch_parser *p, const char *buf, size_t len)
             size_t n = p->len;
             p->len = 0; /* the line is consumed even if the callback stops us */
             rc = parse_line(p, p->buf, n);
+            if (rc == 0) /* a callback that stops us may have let go of p */
+                release_large(p);
         }
         buf = nl + 1;
         len -= part + 1;
@@ -180,7 +194,10 @@ int k8s_watch_parser_finish(k8s_watch_parser *p)
         return 0;
     size_t n = p->len;
     p->len = 0;
-    return parse_line(p, p->buf, n);
+    int rc = parse_line(p, p->buf, n);
+    if (rc == 0)
+        release_large(p);
+    return rc;
 }
 
 int k8s_watch_status_code(const cJSON *obj, const char **reason, const char **message)

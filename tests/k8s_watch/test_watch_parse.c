@@ -3,7 +3,8 @@
  * every split of a multi-event stream into two and three chunks, 1-byte chunks, many events in
  * one chunk; that ERROR events expose their Status (410 Expired) and BOOKMARKs their
  * resourceVersion; that a line over the maximum length fails with -EMSGSIZE without buffering
- * it; and that garbage, unknown types and missing objects fail with a sticky error.
+ * it; that a large buffered line's buffer is let go once parsed; and that garbage, unknown types
+ * and missing objects fail with a sticky error.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -249,6 +250,33 @@ static void test_max_line_length(void **state)
     k8s_watch_parser_free(&p);
 }
 
+/* A large event split across chunks is buffered, parsed, and its buffer let go: a watch that
+ * once saw a big object holds no more than a small buffer afterwards. */
+static void test_large_line_buffer_released(void **state)
+{
+    enum { PAD = 40000 };
+    char *ev = malloc(PAD + 128);
+    int n = snprintf(ev, PAD + 128,
+                     "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"big\"},"
+                     "\"data\":{\"pad\":\"%0*d\"}}}\n",
+                     PAD, 0);
+    sink s = {0};
+    k8s_watch_parser p;
+    k8s_watch_parser_init(&p, 0, on_event, &s);
+    assert_int_equal(k8s_watch_parser_feed(&p, ev, 1000), 0);
+    assert_int_equal(k8s_watch_parser_feed(&p, ev + 1000, (size_t)n - 1000), 0);
+    assert_int_equal(s.n, 1);
+    assert_string_equal(s.names[0], "big");
+    assert_null(p.buf);
+    assert_true(p.cap == 0);
+    /* And it still parses what comes next. */
+    assert_int_equal(k8s_watch_parser_feed(&p, ev, 10), 0);
+    assert_int_equal(k8s_watch_parser_feed(&p, ev + 10, (size_t)n - 10), 0);
+    assert_int_equal(s.n, 2);
+    k8s_watch_parser_free(&p);
+    free(ev);
+}
+
 static int feed_all(const char *text, sink *s)
 {
     k8s_watch_parser p;
@@ -314,6 +342,7 @@ int main(void)
         cmocka_unit_test(test_callback_may_take_object),
         cmocka_unit_test(test_final_line_without_newline),
         cmocka_unit_test(test_max_line_length),
+        cmocka_unit_test(test_large_line_buffer_released),
         cmocka_unit_test(test_garbage),
         cmocka_unit_test(test_callback_stops_parsing),
     };
