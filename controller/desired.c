@@ -743,7 +743,7 @@ static int compute(const cJSON *meshclusters, const char *local,
         if (out->mesh_networks && !c.oom)
             mesh_networks_objects(&c, l->name);
     }
-    /* Kept as long as the state: give back what the doubling reserved (a third, typically). */
+    /* Kept as long as the state: give back what the doubling reserved (up to half). */
     if (!c.oom && out->nobjects && out->nobjects < c.capobjects) {
         struct mc_desired_object *fit = realloc(out->objects, out->nobjects * sizeof(*fit));
         if (fit)

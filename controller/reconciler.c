@@ -786,6 +786,7 @@ fail:
     k8s_log_error(r->log, "reconcile could not run: out of memory");
     p->errors++;
     p->phase = 2; /* no status from a failed computation */
+    p->next_status = p->d.nclusters;
     mc__pass_op_done(p);
 }
 

@@ -92,7 +92,7 @@ struct pass {
     /* Phase 2's inputs shared by every cluster, decided once when it begins. */
     struct mc_condition meshnet;
     struct mc_trust_result trust;
-    bool issuing; /* phase 1 is inside its issuing loop */
+    bool issuing; /* phase 1 or 2 is inside its issuing loop */
     int errors;
     int writes;
     int phase; /* 0 token reads, 1 objects, 2 status */
@@ -235,9 +235,8 @@ void mc__event(mc_reconciler *r, const char *cluster, const char *type, const ch
                const char *message);
 void mc__metric_inc(mc_reconciler *r, const char *family, const char *const *values);
 
-/* Per-cluster trouble of this pass, reported in the conditions. */
-/* The cluster's note in this pass, made empty when it had none; NULL for an unknown cluster
- * or when memory ran out. */
+/* Per-cluster trouble of this pass, reported in the conditions. The cluster's note, made empty
+ * when it had none; NULL for an unknown cluster or when memory ran out. */
 struct note *mc__note_for(struct pass *p, const char *cluster);
 void mc__note(struct pass *p, const struct op *op, const char *reason, const char *detail);
 
@@ -250,8 +249,9 @@ void mc__op_withdraw(struct op *op, const cJSON *obj);
 void mc__op_delete(struct op *op, const char *uid, enum op_stage stage);
 void mc__reconcile_object(struct pass *p, long idx);
 
-/* Phase 2 (reconcile_status.c): TrustVerified is decided once per pass from the watched
- * cacerts Secret, istio-ca-root-cert ConfigMap and MeshClusters, then every status. */
+/* Phase 2 (reconcile_status.c): MeshNetworksReady and TrustVerified are decided once per pass
+ * (the latter from the watched cacerts Secret, istio-ca-root-cert ConfigMap and MeshClusters);
+ * mc__pass_status_issue then reconciles every cluster's status. */
 void mc__pass_status(struct pass *p);
 /* Reconciles statuses from p->next_status on while fewer than PASS_WINDOW requests are out;
  * true once every cluster's has been. */
