@@ -337,8 +337,8 @@ static void note_match(struct pass *p, long idx, const char *rv)
 void mc__reconcile_object(struct pass *p, long idx)
 {
     const struct mc_desired_object *o = &p->d.objects[idx];
-    const cJSON *have = mc__cached_desired(p, (size_t)idx);
-    const char *rv = have ? k8s_object_resource_version(have) : NULL;
+    const char *rv;
+    const cJSON *have = mc__cached_desired(p, (size_t)idx, &rv);
 
     if (have && p->memo[idx].inf >= INF_FIRST_OWNED)
         p->owned_found++;

@@ -22,8 +22,8 @@ static void meshnet_condition(struct pass *p, struct mc_condition *c)
         const struct mc_desired_object *o = &p->d.objects[i];
         if (p->memo[i].inf != INF_ISTIO_CM && p->memo[i].inf != INF_CM)
             continue; /* not a ConfigMap */
-        const cJSON *have = mc__cached_desired(p, i);
-        const char *rv = have ? k8s_object_resource_version(have) : NULL;
+        const char *rv;
+        const cJSON *have = mc__cached_desired(p, i, &rv);
         if (!have && (o->flags & MC_DESIRED_MUST_EXIST)) {
             c->status = "False";
             c->reason = "IstioConfigMapMissing";
@@ -183,24 +183,12 @@ static void fp_str(uint64_t *h, const char *s)
     *h = (*h ^ (s ? 0xffu : 0xfeu)) * 1099511628211u;
 }
 
-/* A hash of every input of one cluster's status (never 0, which means "none yet"). */
-static uint64_t status_fingerprint(const struct mc_cluster_result *cr, const struct note *n,
-                                   const cJSON *mc, const cJSON *const objs[4],
-                                   const struct mc_condition *meshnet,
+/* A hash of the inputs every cluster's status shares this pass (a kilobyte of trust message
+ * among them): taken once, not once per cluster. */
+static uint64_t shared_fingerprint(const struct mc_condition *meshnet,
                                    const struct mc_trust_result *trust)
 {
     uint64_t h = 14695981039346656037u;
-    fp_str(&h, k8s_object_resource_version(mc));
-    for (int i = 0; i < 4; i++)
-        fp_str(&h, objs[i] ? k8s_object_resource_version(objs[i]) : NULL);
-    fp_str(&h, cr->accepted ? "accepted" : "rejected");
-    fp_str(&h, cr->why.field);
-    fp_str(&h, cr->why.reason);
-    fp_str(&h, cr->why.message);
-    fp_str(&h, cr->remote_secret_pending ? "pending" : "");
-    fp_str(&h, n->egress);
-    fp_str(&h, n->secret);
-    fp_str(&h, n->gateway);
     fp_str(&h, meshnet->status);
     fp_str(&h, meshnet->reason);
     fp_str(&h, meshnet->message);
@@ -209,6 +197,28 @@ static uint64_t status_fingerprint(const struct mc_cluster_result *cr, const str
     fp_str(&h, trust->message);
     fp_str(&h, trust->root_fingerprint);
     fp_str(&h, trust->intermediate_not_after);
+    return h;
+}
+
+/* A hash of every input of one cluster's status (never 0, which means "none yet"): the
+ * resourceVersions of its MeshCluster and of its four objects, its verdict and notes, and
+ * the shared inputs. */
+static uint64_t status_fingerprint(const struct mc_cluster_result *cr, const struct note *n,
+                                   const char *const rvs[5], uint64_t shared)
+{
+    uint64_t h = 14695981039346656037u;
+    for (int i = 0; i < 5; i++)
+        fp_str(&h, rvs[i]);
+    for (int i = 0; i < 8; i++)
+        h = (h ^ ((shared >> (8 * i)) & 0xffu)) * 1099511628211u;
+    fp_str(&h, cr->accepted ? "accepted" : "rejected");
+    fp_str(&h, cr->why.field);
+    fp_str(&h, cr->why.reason);
+    fp_str(&h, cr->why.message);
+    fp_str(&h, cr->remote_secret_pending ? "pending" : "");
+    fp_str(&h, n->egress);
+    fp_str(&h, n->secret);
+    fp_str(&h, n->gateway);
     return h ? h : 1;
 }
 
@@ -220,29 +230,31 @@ static void reconcile_status(struct pass *p, size_t ci, const struct mc_conditio
     const struct mc_cluster_result *cr = &p->d.clusters[ci];
     static const struct note no_note;
     const struct note *n = p->notes[ci] ? p->notes[ci] : &no_note;
-    const cJSON *mc = mc__meshcluster(r, cr->name);
+    const char *rvs[5] = {NULL};
+    const cJSON *mc = mc__cached_key(r, INF_MC, cr->name, &rvs[0]);
     if (!mc || terminating(mc))
         return;
     bool local = strcmp(cr->name, r->cluster_name) == 0;
     const cJSON *e1 = NULL, *e2 = NULL, *sec = NULL, *gw = NULL;
     if (cr->accepted) {
-        char name[300];
+        char key[400];
         if (!local) {
-            snprintf(name, sizeof(name), "%s-k8s-operator", cr->name);
-            e1 = mc__cached(r, INF_SVC_TS, r->ts_ns, name);
-            snprintf(name, sizeof(name), "%s-istio-eastwestgateway-ts", cr->name);
-            e2 = mc__cached(r, INF_SVC_ISTIO, r->istio_ns, name);
-            snprintf(name, sizeof(name), "istio-remote-secret-%s", cr->name);
-            sec = mc__cached(r, INF_SECRET, r->istio_ns, name);
-            snprintf(name, sizeof(name), "%s-istio-eastwestgateway", cr->name);
-            gw = mc__cached(r, INF_SVC_ISTIO, r->istio_ns, name);
+            snprintf(key, sizeof(key), "%s/%s-k8s-operator", r->ts_ns, cr->name);
+            e1 = mc__cached_key(r, INF_SVC_TS, key, &rvs[1]);
+            snprintf(key, sizeof(key), "%s/%s-istio-eastwestgateway-ts", r->istio_ns, cr->name);
+            e2 = mc__cached_key(r, INF_SVC_ISTIO, key, &rvs[2]);
+            snprintf(key, sizeof(key), "%s/istio-remote-secret-%s", r->istio_ns, cr->name);
+            sec = mc__cached_key(r, INF_SECRET, key, &rvs[3]);
+            snprintf(key, sizeof(key), "%s/%s-istio-eastwestgateway", r->istio_ns, cr->name);
+            gw = mc__cached_key(r, INF_SVC_ISTIO, key, &rvs[4]);
         } else {
-            gw = mc__cached(r, INF_SVC_ISTIO, r->istio_ns, "istio-eastwestgateway");
+            snprintf(key, sizeof(key), "%s/istio-eastwestgateway", r->istio_ns);
+            gw = mc__cached_key(r, INF_SVC_ISTIO, key, &rvs[4]);
         }
     }
     /* The same inputs build the same status: skip the build while none moved since it last
      * needed no write (a pass after one repair rebuilds one status, not the whole mesh's). */
-    uint64_t fp = status_fingerprint(cr, n, mc, (const cJSON *[]){e1, e2, sec, gw}, meshnet, trust);
+    uint64_t fp = status_fingerprint(cr, n, rvs, p->status_shared_fp);
     if (p->status_fp[ci] == fp)
         return;
 
@@ -390,6 +402,7 @@ void mc__pass_status(struct pass *p)
 {
     meshnet_condition(p, &p->meshnet);
     trust_evaluate(p, &p->trust);
+    p->status_shared_fp = shared_fingerprint(&p->meshnet, &p->trust);
     p->next_status = 0;
 }
 

@@ -80,12 +80,20 @@ const cJSON *mc__cached(const mc_reconciler *r, int inf, const char *ns, const c
     return k8s_store_get(k8s_informer_store(r->inf[inf]), key);
 }
 
-const cJSON *mc__cached_desired(const struct pass *p, size_t idx)
+const cJSON *mc__cached_key(const mc_reconciler *r, int inf, const char *key, const char **rv)
 {
-    const struct desired_memo *m = &p->memo[idx];
-    if (m->inf < 0 || !p->r->inf[m->inf])
+    const char *ignored;
+    if (!rv)
+        rv = &ignored;
+    *rv = NULL;
+    if (inf < 0 || !r->inf[inf])
         return NULL;
-    return k8s_store_get(k8s_informer_store(p->r->inf[m->inf]), m->store_key);
+    return k8s_store_get_rv(k8s_informer_store(r->inf[inf]), key, rv);
+}
+
+const cJSON *mc__cached_desired(const struct pass *p, size_t idx, const char **rv)
+{
+    return mc__cached_key(p->r, p->memo[idx].inf, p->memo[idx].store_key, rv);
 }
 
 cJSON *mc__desired_body(const struct pass *p, size_t idx)

@@ -92,7 +92,8 @@ struct pass {
     /* Phase 2's inputs shared by every cluster, decided once when it begins. */
     struct mc_condition meshnet;
     struct mc_trust_result trust;
-    bool issuing; /* phase 1 or 2 is inside its issuing loop */
+    uint64_t status_shared_fp; /* their hash, part of every cluster's status fingerprint */
+    bool issuing;              /* phase 1 or 2 is inside its issuing loop */
     int errors;
     int writes;
     int phase; /* 0 token reads, 1 objects, 2 status */
@@ -225,7 +226,11 @@ uint64_t mc__now_ms(const mc_reconciler *r);
 /* Cached objects (borrowed until the store changes): by informer and key, for a desired
  * object, and a MeshCluster by name. */
 const cJSON *mc__cached(const mc_reconciler *r, int inf, const char *ns, const char *name);
-const cJSON *mc__cached_desired(const struct pass *p, size_t idx);
+/* The cached object under a cache key and its resourceVersion (rv may be NULL), in one lookup:
+ * a quiet pass compares thousands of versions. */
+const cJSON *mc__cached_key(const mc_reconciler *r, int inf, const char *key, const char **rv);
+/* The cached object of desired object idx, and its resourceVersion (rv may be NULL). */
+const cJSON *mc__cached_desired(const struct pass *p, size_t idx, const char **rv);
 /* Desired object idx's body as a new tree (the caller owns it), NULL when out of memory. */
 cJSON *mc__desired_body(const struct pass *p, size_t idx);
 const cJSON *mc__meshcluster(const mc_reconciler *r, const char *name);

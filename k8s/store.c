@@ -13,6 +13,7 @@
 typedef struct entry {
     struct entry *next;
     cJSON *obj;
+    const char *rv; /* obj's metadata.resourceVersion (inside obj), NULL without one */
     uint32_t hash;
     char key[]; /* stored inline: one allocation per entry keeps 100k objects cheap */
 } entry;
@@ -114,6 +115,7 @@ static int table_put(table *t, k8s_json_pool *pool, const char *key, cJSON *obj,
     if (*pp) {
         *old = (*pp)->obj;
         (*pp)->obj = obj;
+        (*pp)->rv = k8s_object_resource_version(obj);
         return 0;
     }
     size_t klen = strlen(key);
@@ -124,6 +126,7 @@ static int table_put(table *t, k8s_json_pool *pool, const char *key, cJSON *obj,
     }
     e->next = NULL;
     e->obj = obj;
+    e->rv = k8s_object_resource_version(obj);
     e->hash = h;
     memcpy(e->key, key, klen + 1);
     *pp = e;
@@ -197,6 +200,13 @@ size_t k8s_store_size(const k8s_store *s)
 const cJSON *k8s_store_get(const k8s_store *s, const char *key)
 {
     entry *e = table_find(&s->live, key);
+    return e ? e->obj : NULL;
+}
+
+const cJSON *k8s_store_get_rv(const k8s_store *s, const char *key, const char **rv)
+{
+    entry *e = table_find(&s->live, key);
+    *rv = e ? e->rv : NULL;
     return e ? e->obj : NULL;
 }
 

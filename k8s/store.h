@@ -57,6 +57,13 @@ size_t k8s_store_size(const k8s_store *s);
 const cJSON *k8s_store_get(const k8s_store *s, const char *key);
 
 /*
+ * The same, with the object's metadata.resourceVersion through *rv (NULL when it has none;
+ * borrowed like the object), kept from when it was stored: a controller comparing versions
+ * across a large cache otherwise spends most of its pass finding that field in each object.
+ */
+const cJSON *k8s_store_get_rv(const k8s_store *s, const char *key, const char **rv);
+
+/*
  * Applies one watch event: ADDED/MODIFIED insert or replace, DELETED removes; BOOKMARK and ERROR
  * are ignored. Takes ownership of obj in every case (also on error). cb may be NULL.
  * Returns 0, -EINVAL (object without a name) or -ENOMEM.

@@ -3,7 +3,8 @@
  * add, replace and remove with the old object visible to the handler, and a relist swaps in the
  * listed contents while reporting adds for new keys, updates only for changed resourceVersions
  * and deletes for keys that vanished (deletions missed while disconnected). An aborted relist
- * leaves the store as it was.
+ * leaves the store as it was. The resourceVersion the store keeps beside each object is the
+ * object's own, after every add, replace and relist.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -62,10 +63,16 @@ static void on_change(void *data, k8s_store_change c, const char *key, const cJS
     strncat(ch->log, line, sizeof(ch->log) - strlen(ch->log) - 1);
 }
 
+/* The stored object's resourceVersion, read both ways: from the object, and as the store kept
+ * it when the object was stored (k8s_store_get_rv); they must be the very same string. */
 static const char *rv_of(const k8s_store *s, const char *key)
 {
-    const cJSON *o = k8s_store_get(s, key);
-    return o ? k8s_object_resource_version(o) : NULL;
+    const char *kept;
+    const cJSON *o = k8s_store_get_rv(s, key, &kept);
+    assert_ptr_equal(o, k8s_store_get(s, key));
+    const char *rv = o ? k8s_object_resource_version(o) : NULL;
+    assert_ptr_equal(kept, rv);
+    return rv;
 }
 
 static void test_keys(void **state)
@@ -97,6 +104,12 @@ static void test_watch_events(void **state)
     assert_int_equal(k8s_store_size(s), 1);
     assert_string_equal(rv_of(s, "ns/a"), "3");
     assert_null(k8s_store_get(s, "ns/b"));
+    assert_null(rv_of(s, "ns/b"));
+    cJSON *norv = cJSON_Parse("{\"metadata\":{\"name\":\"c\",\"namespace\":\"ns\"}}");
+    assert_int_equal(k8s_store_apply(s, K8S_WATCH_ADDED, norv, NULL, NULL), 0);
+    assert_non_null(k8s_store_get(s, "ns/c"));
+    assert_null(rv_of(s, "ns/c"));
+    assert_int_equal(k8s_store_apply(s, K8S_WATCH_DELETED, cm("ns", "c", "6"), NULL, NULL), 0);
     assert_int_equal(k8s_store_apply(s, K8S_WATCH_ADDED, cJSON_CreateObject(), on_change, &ch),
                      -EINVAL);
     k8s_store_free(s);
