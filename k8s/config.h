@@ -32,8 +32,7 @@ typedef struct k8s_config {
     size_t cert_len;
     char *key_pem; /* client key (PEM) or NULL */
     size_t key_len;
-    char *tls_server_name;  /* kubeconfig tls-server-name, or NULL; kept for callers, NOT yet
-                             * applied by the transport (libcurl has no SNI override option) */
+    char *tls_server_name;  /* kubeconfig tls-server-name, or NULL: TLS checks this name */
     char *token;            /* bearer token (static or last read from token_file), or NULL */
     char *token_file;       /* file the token is re-read from, or NULL */
     uint64_t token_read_ms; /* caller's clock when token_file was last read */

@@ -37,6 +37,7 @@ struct k8s_http_req {
     k8s_http *h;
     CURL *easy;
     struct curl_slist *headers;
+    struct curl_slist *connect_to; /* tls server_name: where the connection really goes */
     req_state state;
     bool cancelled;
     bool too_large;
@@ -129,6 +130,7 @@ static void req_free(k8s_http_req *r)
     if (r->easy)
         curl_easy_cleanup(r->easy);
     curl_slist_free_all(r->headers);
+    curl_slist_free_all(r->connect_to);
     free(r->body.buf);
     free(r->retry_after);
     free(r->content_type);
@@ -459,12 +461,63 @@ static CURLcode cb_ssl_ctx(CURL *easy, void *ssl_ctx, void *data)
     return CURLE_OK;
 }
 
+/*
+ * TLS for another name than the URL's host (kubeconfig's tls-server-name). libcurl has no
+ * option for it, so the URL is given the name, CURLOPT_CONNECT_TO sends the connection to the
+ * real host and port, and the Host header keeps the URL's authority as client-go sends it.
+ * Sets CURLOPT_URL; 0, -EINVAL (a URL or name libcurl refuses) or -ENOMEM.
+ */
+static int set_url_for_name(k8s_http_req *r, const char *url, const char *name)
+{
+    CURLU *u = curl_url();
+    if (!u)
+        return -ENOMEM;
+    char *host = NULL, *port = NULL, *given_port = NULL, *renamed = NULL;
+    int rc = -EINVAL;
+    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK ||
+        curl_url_set(u, CURLUPART_HOST, name, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_URL, &renamed, 0) != CURLUE_OK)
+        goto out;
+    (void)curl_url_get(u, CURLUPART_PORT, &given_port, 0); /* absent: the scheme's default */
+    char line[600];
+    rc = -ENOMEM;
+    if (snprintf(line, sizeof(line), "%s:%s:%s:%s", name, port, host, port) >= (int)sizeof(line))
+        goto out;
+    if (!(r->connect_to = curl_slist_append(NULL, line)))
+        goto out;
+    snprintf(line, sizeof(line), "Host: %s%s%s", host, given_port ? ":" : "",
+             given_port ? given_port : "");
+    struct curl_slist *l = curl_slist_append(r->headers, line);
+    if (!l)
+        goto out;
+    r->headers = l;
+    rc = curl_easy_setopt(r->easy, CURLOPT_URL, renamed) == CURLE_OK &&
+                 curl_easy_setopt(r->easy, CURLOPT_CONNECT_TO, r->connect_to) == CURLE_OK
+             ? 0
+             : -EINVAL;
+out:
+    curl_free(host);
+    curl_free(port);
+    curl_free(given_port);
+    curl_free(renamed);
+    curl_url_cleanup(u);
+    return rc;
+}
+
 static int setup_easy(k8s_http *h, k8s_http_req *r, const k8s_http_req_opts *o)
 {
     CURL *e = r->easy;
     int bad = 0;
 #define SET(opt, val) bad |= curl_easy_setopt(e, opt, val) != CURLE_OK
-    SET(CURLOPT_URL, o->url);
+    if (o->tls && o->tls->server_name && o->tls->server_name[0]) {
+        int rc = set_url_for_name(r, o->url, o->tls->server_name);
+        if (rc != 0)
+            return rc;
+    } else {
+        SET(CURLOPT_URL, o->url);
+    }
     SET(CURLOPT_PRIVATE, (void *)r);
     SET(CURLOPT_ERRORBUFFER, r->errbuf);
     SET(CURLOPT_NOSIGNAL, 1L);

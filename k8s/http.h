@@ -41,6 +41,9 @@ typedef struct k8s_http_tls {
     size_t cert_len;
     const char *key_pem;
     size_t key_len;
+    /* The name TLS is done for (SNI, the certificate check) instead of the URL's host, which
+     * the connection still goes to: kubeconfig's tls-server-name. NULL: the URL's host. */
+    const char *server_name;
 } k8s_http_tls;
 
 /* Outcome of a transfer; every pointer is borrowed for the duration of on_done. */

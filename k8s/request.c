@@ -555,8 +555,13 @@ static void start_attempt(k8s_request *r)
         snprintf(auth, alen, "Authorization: Bearer %s", tok);
         headers[n++] = auth;
     }
-    k8s_http_tls tls = {cfg->ca_pem,   cfg->ca_len,  cfg->cert_pem,
-                        cfg->cert_len, cfg->key_pem, cfg->key_len};
+    k8s_http_tls tls = {.ca_pem = cfg->ca_pem,
+                        .ca_len = cfg->ca_len,
+                        .cert_pem = cfg->cert_pem,
+                        .cert_len = cfg->cert_len,
+                        .key_pem = cfg->key_pem,
+                        .key_len = cfg->key_len,
+                        .server_name = cfg->tls_server_name};
     k8s_http_req_opts ho = {
         .method = r->method,
         .url = r->url,

@@ -11,7 +11,9 @@
  * handle behind, that a rotated token is re-read from the token file after a 401, and that
  * at most max_in_flight non-streaming calls run at once while an exempt call (leader
  * election) never waits behind them, and that an Event's call (events_budget) draws on a rate
- * limit of its own instead of waiting behind the shared one.
+ * limit of its own instead of waiting behind the shared one. kubeconfig's tls-server-name is
+ * the name TLS checks while the connection goes to the server's address: a name the test
+ * server's certificate lists connects, one it does not list is refused.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -512,6 +514,33 @@ static void test_timeout_and_dead_port(void **state)
     it_close(&loop, c);
 }
 
+static void test_tls_server_name(void **state)
+{
+    /* The certificate names 127.0.0.1, localhost and kubernetes.default.svc; the URL is by IP. */
+    static const char *const names[] = {"kubernetes.default.svc", "wrong.example"};
+    for (size_t i = 0; i < 2; i++) {
+        uv_loop_t loop;
+        uv_loop_init(&loop);
+        k8s_config *cfg = it_config();
+        assert_non_null(strstr(cfg->server, "127.0.0.1"));
+        cfg->tls_server_name = strdup(names[i]);
+        k8s_client_opts o = {.max_attempts = 1};
+        k8s_client *c = it_client(&loop, cfg, &o);
+        it_result r;
+        it_call(&loop, c, (k8s_request_opts){.verb = K8S_VERB_LIST, .ref = cm(NULL)}, &r);
+        if (i == 0) {
+            assert_int_equal(r.code, K8S_OK);
+            assert_int_equal(r.http_status, 200);
+        } else {
+            assert_int_equal(r.code, K8S_ERR_TRANSPORT);
+            assert_non_null(r.message);
+            assert_non_null(strstr(r.message, "wrong.example"));
+        }
+        it_result_clear(&r);
+        it_close(&loop, c);
+    }
+}
+
 typedef struct watch_ctx {
     char buf[65536];
     size_t len;
@@ -632,15 +661,11 @@ static void test_token_rotation(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_crud_round_trip),
-        cmocka_unit_test(test_status_subresource),
-        cmocka_unit_test(test_429_retry_after),
-        cmocka_unit_test(test_500_backoff),
-        cmocka_unit_test(test_in_flight_bound),
-        cmocka_unit_test(test_events_budget),
-        cmocka_unit_test(test_timeout_and_dead_port),
-        cmocka_unit_test(test_watch_stream_and_cancel),
-        cmocka_unit_test(test_token_rotation),
+        cmocka_unit_test(test_crud_round_trip),         cmocka_unit_test(test_status_subresource),
+        cmocka_unit_test(test_429_retry_after),         cmocka_unit_test(test_500_backoff),
+        cmocka_unit_test(test_in_flight_bound),         cmocka_unit_test(test_events_budget),
+        cmocka_unit_test(test_timeout_and_dead_port),   cmocka_unit_test(test_tls_server_name),
+        cmocka_unit_test(test_watch_stream_and_cancel), cmocka_unit_test(test_token_rotation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
