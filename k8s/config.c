@@ -286,22 +286,12 @@ static int from_doc(const cJSON *doc, const char *base_dir, const char *context,
     return 0;
 }
 
-int k8s_config_from_kubeconfig_buf(const char *buf, size_t len, const char *base_dir,
-                                   const char *context, k8s_config **out, char *err, size_t errlen)
+/* The config for context in a parsed kubeconfig; takes doc (freed in every case). */
+static int config_from_doc(cJSON *doc, const char *base_dir, const char *context, k8s_config **out,
+                           char *err, size_t errlen)
 {
-    if (!buf || !out)
-        return -EINVAL;
-    *out = NULL;
-    char yerr[256] = "";
-    cJSON *doc = k8s_yaml_parse_one(buf, len, yerr, sizeof(yerr));
-    if (!doc)
-        return fail(err, errlen, -EINVAL, "kubeconfig: %s", yerr);
     k8s_config *c = config_alloc();
-    if (!c) {
-        cJSON_Delete(doc);
-        return -ENOMEM;
-    }
-    int rc = from_doc(doc, base_dir, context, c, err, errlen);
+    int rc = c ? from_doc(doc, base_dir, context, c, err, errlen) : -ENOMEM;
     cJSON_Delete(doc);
     if (rc < 0) {
         if (rc == -ENOMEM)
@@ -313,10 +303,169 @@ int k8s_config_from_kubeconfig_buf(const char *buf, size_t len, const char *base
     return 0;
 }
 
+int k8s_config_from_kubeconfig_buf(const char *buf, size_t len, const char *base_dir,
+                                   const char *context, k8s_config **out, char *err, size_t errlen)
+{
+    if (!buf || !out)
+        return -EINVAL;
+    *out = NULL;
+    char yerr[256] = "";
+    cJSON *doc = k8s_yaml_parse_one(buf, len, yerr, sizeof(yerr));
+    if (!doc)
+        return fail(err, errlen, -EINVAL, "kubeconfig: %s", yerr);
+    return config_from_doc(doc, base_dir, context, out, err, errlen);
+}
+
 static bool file_exists(const char *p)
 {
     struct stat st;
     return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* The directory part of path, as a new string ("/" for a file at the root, "" for none). */
+static char *dir_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return strdup("");
+    size_t n = slash == path ? 1 : (size_t)(slash - path);
+    char *d = malloc(n + 1);
+    if (d) {
+        memcpy(d, path, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+/* Rewrites the relative file paths of one kubeconfig's clusters and users against its own
+ * directory, so that entries merged from several files keep meaning what their file meant. */
+static int absolutize(cJSON *doc, const char *dir)
+{
+    static const struct {
+        const char *list, *field, *keys[3];
+    } where[] = {{"clusters", "cluster", {"certificate-authority", NULL, NULL}},
+                 {"users", "user", {"client-certificate", "client-key", "tokenFile"}}};
+    for (size_t w = 0; w < sizeof(where) / sizeof(where[0]); w++) {
+        cJSON *it;
+        cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(doc, where[w].list))
+        {
+            cJSON *o = cJSON_GetObjectItemCaseSensitive(it, where[w].field);
+            for (size_t k = 0; k < 3 && where[w].keys[k]; k++) {
+                const char *rel = str_member(o, where[w].keys[k]);
+                if (!rel || !*rel || rel[0] == '/')
+                    continue;
+                char *abs = path_join(dir, rel);
+                if (!abs || !cJSON_ReplaceItemInObjectCaseSensitive(o, where[w].keys[k],
+                                                                    cJSON_CreateString(abs))) {
+                    free(abs);
+                    return -ENOMEM;
+                }
+                free(abs);
+            }
+        }
+    }
+    return 0;
+}
+
+/*
+ * Merges kubeconfig b into a as kubectl merges a $KUBECONFIG list: the first file to name a
+ * cluster, user or context keeps it, and the first current-context set wins. Takes b's entries
+ * (b is left with what a already had).
+ */
+static bool has_name(const cJSON *arr, const char *name)
+{
+    const cJSON *it;
+    cJSON_ArrayForEach(it, arr)
+    {
+        const char *n = str_member(it, "name");
+        if (n && strcmp(n, name) == 0)
+            return true;
+    }
+    return false;
+}
+
+static int merge_into(cJSON *a, cJSON *b)
+{
+    static const char *const lists[] = {"clusters", "users", "contexts"};
+    for (size_t l = 0; l < 3; l++) {
+        cJSON *from = cJSON_GetObjectItemCaseSensitive(b, lists[l]);
+        if (!cJSON_IsArray(from))
+            continue;
+        cJSON *to = cJSON_GetObjectItemCaseSensitive(a, lists[l]);
+        if (!cJSON_IsArray(to) && !(to = cJSON_AddArrayToObject(a, lists[l])))
+            return -ENOMEM;
+        for (cJSON *it = from->child, *next; it; it = next) {
+            next = it->next;
+            const char *name = str_member(it, "name");
+            if (name && has_name(to, name))
+                continue;
+            cJSON_AddItemToArray(to, cJSON_DetachItemViaPointer(from, it));
+        }
+    }
+    const char *cur = str_member(a, "current-context");
+    const char *theirs = str_member(b, "current-context");
+    if ((!cur || !*cur) && theirs && *theirs) {
+        cJSON_DeleteItemFromObjectCaseSensitive(a, "current-context");
+        if (!cJSON_AddStringToObject(a, "current-context", theirs))
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+/* Reads and parses one kubeconfig file with its relative paths made absolute. */
+static int read_doc(const char *path, cJSON **doc, char *err, size_t errlen)
+{
+    char *buf, yerr[256] = "";
+    size_t len;
+    int rc = read_file(path, &buf, &len);
+    if (rc < 0)
+        return fail(err, errlen, rc, "cannot read kubeconfig %s: %s", path, strerror(-rc));
+    *doc = k8s_yaml_parse_one(buf, len, yerr, sizeof(yerr));
+    free(buf);
+    if (!*doc)
+        return fail(err, errlen, -EINVAL, "kubeconfig %s: %s", path, yerr);
+    char *dir = dir_of(path);
+    rc = dir ? absolutize(*doc, dir) : -ENOMEM;
+    free(dir);
+    if (rc < 0) {
+        cJSON_Delete(*doc);
+        *doc = NULL;
+        return fail(err, errlen, rc, "out of memory");
+    }
+    return 0;
+}
+
+/* Every existing file of a $KUBECONFIG list, merged; -ENOENT when none exists. */
+static int merged_env_doc(const char *env, cJSON **out, char *err, size_t errlen)
+{
+    char *list = strdup(env);
+    if (!list)
+        return -ENOMEM;
+    *out = NULL;
+    int rc = 0;
+    char *save = NULL;
+    for (char *p = strtok_r(list, ":", &save); p && rc == 0; p = strtok_r(NULL, ":", &save)) {
+        if (!file_exists(p))
+            continue; /* as kubectl does: a listed file that does not exist is skipped */
+        cJSON *doc;
+        rc = read_doc(p, &doc, err, errlen);
+        if (rc == 0 && !*out) {
+            *out = doc;
+        } else if (rc == 0) {
+            rc = merge_into(*out, doc);
+            cJSON_Delete(doc);
+            if (rc < 0)
+                fail(err, errlen, rc, "out of memory");
+        }
+    }
+    free(list);
+    if (rc == 0 && !*out)
+        rc = fail(err, errlen, -ENOENT, "no file of $KUBECONFIG exists");
+    if (rc < 0) {
+        cJSON_Delete(*out);
+        *out = NULL;
+    }
+    return rc;
 }
 
 int k8s_config_from_kubeconfig(const char *path, const char *context, k8s_config **out, char *err,
@@ -331,19 +480,10 @@ int k8s_config_from_kubeconfig(const char *path, const char *context, k8s_config
     } else {
         const char *env = getenv("KUBECONFIG");
         if (env && *env) {
-            char *list = strdup(env);
-            if (!list)
-                return -ENOMEM;
-            char *save = NULL;
-            for (char *p = strtok_r(list, ":", &save); p; p = strtok_r(NULL, ":", &save)) {
-                if (file_exists(p)) {
-                    chosen = strdup(p);
-                    break;
-                }
-            }
-            free(list);
-            if (!chosen)
-                return fail(err, errlen, -ENOENT, "no file of $KUBECONFIG exists");
+            cJSON *doc;
+            int rc = merged_env_doc(env, &doc, err, errlen);
+            /* Every path in doc is absolute by now. */
+            return rc < 0 ? rc : config_from_doc(doc, NULL, context, out, err, errlen);
         } else {
             const char *home = getenv("HOME");
             if (!home || !*home)

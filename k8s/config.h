@@ -49,8 +49,9 @@ typedef struct k8s_config {
 int k8s_config_from_kubeconfig_buf(const char *buf, size_t len, const char *base_dir,
                                    const char *context, k8s_config **out, char *err, size_t errlen);
 
-/* Loads a kubeconfig file: path, else the first existing entry of $KUBECONFIG (colon-separated
- * list; files are not merged), else ~/.kube/config. */
+/* Loads a kubeconfig file: path, else the existing files of $KUBECONFIG (a colon-separated list)
+ * merged as kubectl merges them (the first file to name a cluster, user or context, or to set
+ * current-context, wins; relative paths are relative to their own file), else ~/.kube/config. */
 int k8s_config_from_kubeconfig(const char *path, const char *context, k8s_config **out, char *err,
                                size_t errlen);
 

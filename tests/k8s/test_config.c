@@ -2,10 +2,11 @@
  * Proves configuration loading (k8s/config): kubeconfig current-context and named contexts,
  * inline -data (base64) vs file forms resolved relative to the kubeconfig's folder, static token
  * vs tokenFile (read lazily, re-read only after a minute or when forced, a failed re-read keeps
- * the old token), namespace defaulting, $KUBECONFIG lists, and clear refusals: insecure-skip-
- * tls-verify, exec plugins, a certificate without a key, bad base64, unknown contexts/clusters,
- * non-URL servers. In-cluster config is read from a fake root folder: server from the service
- * env (IPv6 bracketed), CA, namespace file vs $POD_NAMESPACE, token; missing pieces are errors.
+ * the old token), namespace defaulting, $KUBECONFIG lists (merged as kubectl merges them, each
+ * file's relative paths its own), and clear refusals: insecure-skip-tls-verify, exec plugins,
+ * a certificate without a key, bad base64, unknown contexts/clusters, non-URL servers. In-cluster
+ * config is read from a fake root folder: server from the service env (IPv6 bracketed), CA,
+ * namespace file vs $POD_NAMESPACE, token; missing pieces are errors.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -234,6 +235,70 @@ static void test_kubeconfig_env_list(void **state)
     assert_int_equal(k8s_config_from_kubeconfig(path, NULL, &c, err, sizeof(err)), -ENOENT);
 }
 
+/* A second kubeconfig in another directory: a cluster named like one of the first file's, and
+ * a context of its own whose files are relative to this file's directory. */
+static const char *second =
+    "current-context: three\n"
+    "clusters:\n"
+    "- name: c1\n"
+    "  cluster: {server: 'https://127.0.0.9:1'}\n"
+    "- name: c3\n"
+    "  cluster: {server: 'https://127.0.0.3:8443', certificate-authority: ca3.pem}\n"
+    "users:\n"
+    "- name: u3\n"
+    "  user: {tokenFile: tok3}\n"
+    "contexts:\n"
+    "- name: three\n"
+    "  context: {cluster: c3, user: u3}\n";
+
+static k8s_config *load_env(const char *env, const char *context)
+{
+    setenv("KUBECONFIG", env, 1);
+    k8s_config *c = NULL;
+    char err[256] = "";
+    int rc = k8s_config_from_kubeconfig(NULL, context, &c, err, sizeof(err));
+    unsetenv("KUBECONFIG");
+    if (rc != 0)
+        fail_msg("KUBECONFIG=%s context %s: %d %s", env, context ? context : "(current)", rc, err);
+    return c;
+}
+
+/* A $KUBECONFIG list is merged as kubectl merges it: the first file to name a cluster, user or
+ * context, or to set current-context, wins, and each file's relative paths are its own. */
+static void test_kubeconfig_env_merge(void **state)
+{
+    char sub[128], env[512];
+    snprintf(sub, sizeof(sub), "%s/second", dir);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    write_text("kc", kubeconfig);
+    write_text("second/kc", second);
+    write_text("second/ca3.pem", "CA-THREE");
+    snprintf(env, sizeof(env), "%s/missing:%s/kc:%s/second/kc", dir, dir, dir);
+
+    k8s_config *c = load_env(env, NULL); /* the first file's current-context and c1 */
+    assert_string_equal(c->context, "one");
+    assert_string_equal(c->server, "https://127.0.0.1:6443");
+    k8s_config_free(c);
+
+    c = load_env(env, "three"); /* only in the second file: its paths are relative to it */
+    assert_string_equal(c->server, "https://127.0.0.3:8443");
+    assert_memory_equal(c->ca_pem, "CA-THREE", c->ca_len);
+    char want[256];
+    snprintf(want, sizeof(want), "%s/second/tok3", dir);
+    assert_string_equal(c->token_file, want);
+    k8s_config_free(c);
+
+    /* The other order: the second file's current-context and its c1 win. */
+    snprintf(env, sizeof(env), "%s/second/kc:%s/kc", dir, dir);
+    c = load_env(env, NULL);
+    assert_string_equal(c->context, "three");
+    k8s_config_free(c);
+    c = load_env(env, "one");
+    assert_string_equal(c->server, "https://127.0.0.9:1");
+    assert_string_equal(c->token, "static-token"); /* u1, from the first file */
+    k8s_config_free(c);
+}
+
 static void make_sa(const char *ns, const char *token)
 {
     char p[256];
@@ -291,6 +356,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_named_context_files_and_token_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kubeconfig_env_list, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kubeconfig_env_merge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_incluster, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
