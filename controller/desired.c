@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "k8s/frozen.h"
+#include "k8s/store.h"
 #include "k8s/yaml.h"
 
 void mc_desired_options_default(struct mc_desired_options *opts)
@@ -165,6 +166,15 @@ static void push(struct ctx *c, cJSON *obj, const char *cluster, unsigned flags,
     struct mc_desired_object *o = &d->objects[d->nobjects];
     memset(o, 0, sizeof(*o));
     o->remote = -1;
+    char key[400];
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(obj, "kind");
+    if (k8s_object_key(obj, key, sizeof(key)) < 0 || !cJSON_IsString(kind) ||
+        strlen(kind->valuestring) >= sizeof(o->kind) || !(o->key = strdup(key))) {
+        cJSON_Delete(obj);
+        c->oom = 1;
+        return;
+    }
+    memcpy(o->kind, kind->valuestring, strlen(kind->valuestring) + 1);
     /* Compacted as soon as built, so the loose form of the whole mesh never exists at once. */
     if (c->compact && c->remote >= 0) {
         o->remote = c->remote;
@@ -180,6 +190,7 @@ static void push(struct ctx *c, cJSON *obj, const char *cluster, unsigned flags,
     if (!(o->object || o->text || o->remote >= 0) || !o->cluster) {
         k8s_json_frozen_free((cJSON *)o->object);
         free(o->text);
+        free(o->key);
         free(o->cluster);
         c->oom = 1;
         return;
@@ -809,6 +820,7 @@ void mc_desired_free(struct mc_desired *d)
     for (size_t i = 0; i < d->nobjects; i++) {
         k8s_json_frozen_free((cJSON *)d->objects[i].object);
         free(d->objects[i].text);
+        free(d->objects[i].key);
         free(d->objects[i].cluster);
     }
     free(d->objects);

@@ -87,6 +87,10 @@ struct mc_desired_object {
      * (which of that remote's objects) say what to rebuild it from. remote is -1 otherwise. */
     char *text;
     int remote, part;
+    /* Its identity, whatever the form: kind and cache key ("namespace/name", k8s_object_key),
+     * so a caller indexing the state need not rebuild or parse every body. */
+    char kind[16];
+    char *key;                  /* owned */
     char *cluster;              /* the MeshCluster it is for (L for local objects); owned */
     unsigned flags;             /* enum mc_desired_flags */
     const char *create_only[2]; /* static strings, NULL-terminated */

@@ -74,10 +74,8 @@ static void store_key(char *buf, size_t len, const char *ns, const char *name)
 const cJSON *mc__cached(const mc_reconciler *r, int inf, const char *ns, const char *name)
 {
     char key[400];
-    if (inf < 0 || !r->inf[inf])
-        return NULL;
     store_key(key, sizeof(key), ns, name);
-    return k8s_store_get(k8s_informer_store(r->inf[inf]), key);
+    return mc__cached_key(r, inf, key, NULL);
 }
 
 const cJSON *mc__cached_key(const mc_reconciler *r, int inf, const char *key, const char **rv)
@@ -99,13 +97,6 @@ const cJSON *mc__cached_desired(const struct pass *p, size_t idx, const char **r
 cJSON *mc__desired_body(const struct pass *p, size_t idx)
 {
     return mc_desired_body(&p->d, idx);
-}
-
-static void memo_free(struct desired_memo *memo, size_t n)
-{
-    for (size_t i = 0; memo && i < n; i++)
-        free(memo[i].store_key);
-    free(memo);
 }
 
 const cJSON *mc__meshcluster(const mc_reconciler *r, const char *name)
@@ -322,7 +313,7 @@ static int cmp_memo(const void *a, const void *b)
 /* Whether the object cached under key in informer inf is a desired one. */
 static bool is_desired(const struct pass *p, int inf, const char *key)
 {
-    struct desired_memo probe = {.inf = inf, .store_key = (char *)key};
+    struct desired_memo probe = {.inf = inf, .store_key = key};
     const struct desired_memo *k = &probe;
     return bsearch(&k, p->by_key, p->nby_key, sizeof(*p->by_key), cmp_memo) != NULL;
 }
@@ -338,7 +329,7 @@ static void free_tokens(struct mc_remote_token *t, size_t n)
 
 static void cache_clear(struct desired_cache *c)
 {
-    memo_free(c->memo, c->d.nobjects);
+    free(c->memo); /* its keys are c->d's */
     mc_desired_free(&c->d);
     free(c->by_key);
     free(c->status_fp);
@@ -403,7 +394,7 @@ static void pass_free(struct pass *p)
                                     .tokens = p->tokens,
                                     .ntokens = p->ntokens};
     } else {
-        memo_free(p->memo, p->d.nobjects);
+        free(p->memo); /* its keys are p->d's */
         mc_desired_free(&p->d);
         free(p->by_key);
         free(p->status_fp);
@@ -728,8 +719,9 @@ static void pass_start(mc_reconciler *r)
     mc__pass_op_done(p);
 }
 
-/* Reads each desired body once: its cache and key there (memo), and the cached ones sorted
- * by identity for collection (by_key). 0 or -ENOMEM (what was made is freed with the pass). */
+/* Each desired object's cache and key there (memo), from its identity (no body is built), and
+ * the cached ones sorted by identity for collection (by_key). 0 or -ENOMEM (what was made is
+ * freed with the pass). */
 static int index_desired(const mc_reconciler *r, struct pass *p)
 {
     size_t n = p->d.nobjects;
@@ -738,18 +730,13 @@ static int index_desired(const mc_reconciler *r, struct pass *p)
     if (!p->memo || !p->by_key)
         return -ENOMEM;
     for (size_t i = 0; i < n; i++) {
-        cJSON *o = mc__desired_body(p, i);
-        if (!o)
-            return -ENOMEM;
-        const cJSON *md = jpath(o, "metadata", NULL);
-        const char *ns = jstr(md, "namespace"), *name = jstr(md, "name");
-        char key[400];
-        store_key(key, sizeof(key), ns, name ? name : "");
-        p->memo[i].inf = inf_for(r, jstr(o, "kind"), ns, p->d.objects[i].flags);
-        p->memo[i].store_key = strdup(key);
-        cJSON_Delete(o);
-        if (!p->memo[i].store_key)
-            return -ENOMEM;
+        const struct mc_desired_object *o = &p->d.objects[i];
+        const char *slash = strchr(o->key, '/');
+        char ns[128] = "";
+        if (slash && (size_t)(slash - o->key) < sizeof(ns))
+            memcpy(ns, o->key, (size_t)(slash - o->key));
+        p->memo[i].inf = inf_for(r, o->kind, slash ? ns : NULL, o->flags);
+        p->memo[i].store_key = o->key;
         if (p->memo[i].inf >= 0)
             p->by_key[p->nby_key++] = &p->memo[i];
     }

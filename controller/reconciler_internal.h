@@ -61,8 +61,8 @@ struct note {
 
 /* What is kept per desired object for as long as the desired state lives. */
 struct desired_memo {
-    int inf;         /* the informer caching it, -1 for none */
-    char *store_key; /* its key in that cache */
+    int inf;               /* the informer caching it, -1 for none */
+    const char *store_key; /* its key in that cache: the desired object's, borrowed */
     /* The resourceVersion of the live object last found to match it ("" for none): while
      * neither changes there is nothing to compare, so a pass after one event compares one
      * object, not the whole mesh. */

@@ -20,6 +20,7 @@
 
 #include "controller/desired.h"
 #include "controller/subset.h"
+#include "k8s/store.h"
 
 static cJSON *mc(const char *name)
 {
@@ -32,7 +33,8 @@ static cJSON *mc(const char *name)
     return cJSON_Parse(buf);
 }
 
-static void desired_for(size_t n, struct mc_desired *d)
+/* MeshClusters cluster1..clusterN. */
+static cJSON *meshclusters(size_t n)
 {
     cJSON *arr = cJSON_CreateArray();
     for (size_t i = 1; i <= n; i++) {
@@ -40,6 +42,12 @@ static void desired_for(size_t n, struct mc_desired *d)
         snprintf(name, sizeof(name), "cluster%zu", i);
         cJSON_AddItemToArray(arr, mc(name));
     }
+    return arr;
+}
+
+static void desired_for(size_t n, struct mc_desired *d)
+{
+    cJSON *arr = meshclusters(n);
     assert_int_equal(mc_desired_compute(arr, "cluster1", NULL, NULL, 0, d), 0);
     cJSON_Delete(arr);
 }
@@ -155,12 +163,7 @@ static void test_listed_items_satisfy_the_body(void **state)
 static void test_compact_bodies_are_the_same(void **state)
 {
     (void)state;
-    cJSON *mcs = cJSON_CreateArray();
-    for (int i = 1; i <= 3; i++) {
-        char name[32];
-        snprintf(name, sizeof(name), "cluster%d", i);
-        cJSON_AddItemToArray(mcs, mc(name));
-    }
+    cJSON *mcs = meshclusters(3);
     /* cluster3 authenticates with a token read from a Secret. */
     cJSON *rs = cJSON_AddObjectToObject(cJSON_GetObjectItem(cJSON_GetArrayItem(mcs, 2), "spec"),
                                         "remoteSecret");
@@ -185,6 +188,12 @@ static void test_compact_bodies_are_the_same(void **state)
             assert_string_equal(a, b);
             assert_string_equal(d.objects[i].cluster, t.objects[i].cluster);
             assert_int_equal(d.objects[i].flags, t.objects[i].flags);
+            /* The identity kept beside each body is the body's. */
+            char key[400];
+            assert_true(k8s_object_key(body, key, sizeof(key)) > 0);
+            assert_string_equal(t.objects[i].key, key);
+            assert_string_equal(d.objects[i].key, key);
+            assert_string_equal(t.objects[i].kind, cJSON_GetObjectItem(body, "kind")->valuestring);
             free(a);
             free(b);
             cJSON_Delete(body);
