@@ -5,6 +5,8 @@
 #include "controller/meshcluster.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,11 +69,12 @@ static int get_port(const cJSON *obj, const char *key, int def, int *out, const 
     *out = def;
     if (!v || cJSON_IsNull(v))
         return 0;
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int)v->valuedouble) {
+    long long n;
+    if (!mc_json_integer(v, INT_MIN, INT_MAX, &n)) {
         set_err(err, "InvalidSpec", path, "%s must be an integer", path);
         return -EINVAL;
     }
-    *out = (int)v->valuedouble;
+    *out = (int)n;
     return 0;
 }
 
@@ -115,7 +118,8 @@ int mc_meshcluster_parse(const cJSON *obj, struct mc_meshcluster *mc, struct mc_
     TRY(get_str(meta, "creationTimestamp", "", &mc->creation_timestamp,
                 "metadata.creationTimestamp", err));
     const cJSON *gen = cJSON_GetObjectItemCaseSensitive(meta, "generation");
-    mc->generation = cJSON_IsNumber(gen) ? (long long)gen->valuedouble : 0;
+    if (!mc_json_integer(gen, 0, MC_JSON_INTEGER_MAX, &mc->generation))
+        mc->generation = 0;
 
     TRY(get_str_default(spec, "network", mc->name, &mc->network, "spec.network", err));
     TRY(get_str(spec, "meshID", "", &mc->mesh_id, "spec.meshID", err));
@@ -236,6 +240,16 @@ void mc_meshcluster_clear(struct mc_meshcluster *mc)
         free(mc->gateway_tags[i]);
     free(mc->gateway_tags);
     memset(mc, 0, sizeof(*mc));
+}
+
+bool mc_json_integer(const cJSON *v, long long lo, long long hi, long long *out)
+{
+    /* The range test comes first: only then is the cast defined. NaN fails it too. */
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= (double)lo && v->valuedouble <= (double)hi) ||
+        v->valuedouble != floor(v->valuedouble))
+        return false;
+    *out = (long long)v->valuedouble;
+    return true;
 }
 
 char *mc_meshcluster_api_server_url(const struct mc_meshcluster *mc)

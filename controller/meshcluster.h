@@ -8,6 +8,7 @@
 #ifndef MC_MESHCLUSTER_H
 #define MC_MESHCLUSTER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <cjson/cJSON.h>
 
@@ -70,6 +71,14 @@ int mc_meshcluster_parse(const cJSON *obj, struct mc_meshcluster *mc, struct mc_
 
 /* Frees everything *mc owns and zeroes it; safe on a zeroed or cleared struct. */
 void mc_meshcluster_clear(struct mc_meshcluster *mc);
+
+/*
+ * True when v is a JSON number holding a whole value in [lo, hi], stored in *out. JSON
+ * numbers arrive as doubles, and converting one outside the target's range is undefined in
+ * C, so every integer field is read through this.
+ */
+#define MC_JSON_INTEGER_MAX 9007199254740992LL /* 2^53: past it doubles skip integers */
+bool mc_json_integer(const cJSON *v, long long lo, long long hi, long long *out);
 
 /* "https://<api_proxy_hostname>.<tailnet>" or the remote_server override; caller frees. */
 char *mc_meshcluster_api_server_url(const struct mc_meshcluster *mc);

@@ -352,9 +352,11 @@ static void reconcile_status(struct pass *p, size_t ci, const struct mc_conditio
     conds[nc++] =
         (struct mc_condition){MC_COND_TRUST_VERIFIED, trust->status, trust->reason, trust->message};
 
-    const cJSON *gen = jpath(mc, "metadata", "generation");
+    long long gen = 0;
+    if (!mc_json_integer(jpath(mc, "metadata", "generation"), 0, MC_JSON_INTEGER_MAX, &gen))
+        gen = 0;
     struct mc_status_input in = {
-        .observed_generation = cJSON_IsNumber(gen) ? (long long)gen->valuedouble : 0,
+        .observed_generation = gen,
         .role = local ? "local" : "remote",
         .gateway_address = gw_addr,
         .conditions = conds,

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "controller/meshcluster.h"
 #include "controller/subset.h"
 
 const cJSON *mc_status_find_condition(const cJSON *status_or_conditions, const char *type)
@@ -63,8 +64,10 @@ static bool condition_line(const cJSON *c, char *buf, size_t len)
         (reason && !word_ok(reason)))
         return false;
     char g[24] = "-", digest[24] = "-";
-    if (cJSON_IsNumber(gen))
-        snprintf(g, sizeof(g), "%lld", (long long)gen->valuedouble);
+    /* Only a whole number double holds exactly reads back the same from a line. */
+    long long gv;
+    if (mc_json_integer(gen, -MC_JSON_INTEGER_MAX, MC_JSON_INTEGER_MAX, &gv))
+        snprintf(g, sizeof(g), "%lld", gv);
     else if (gen)
         return false;
     if (message) {

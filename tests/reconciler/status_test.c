@@ -5,15 +5,19 @@
  * of a condition, observedGeneration, role or gateway address (including withdrawing it) does;
  * fields the controller does not own (status.trust) never force a write; Ready is True only
  * when every other condition is. The compact form the informer caches MeshClusters in (each
- * condition one line, a message by its digest) gives the same answers as the objects.
+ * condition one line, a message by its digest) gives the same answers as the objects, and
+ * a generation no line can give back exactly leaves its condition an object.
  */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
 
+#include "controller/meshcluster.h"
 #include "controller/status.h"
 
 static const char *T1 = "2026-01-01T00:00:00Z";
@@ -161,6 +165,64 @@ static void test_compact_form(void **state)
     cJSON_Delete(mc);
 }
 
+/* A generation a line could not give back exactly (too large for a double to hold every
+ * integer, fractional, or beyond long long, where the conversion is undefined) keeps its
+ * condition an object. */
+static void test_compact_odd_generation(void **state)
+{
+    (void)state;
+    static const char *gens[] = {"1e84", "18014398509481984", "1.5", "-1e300"};
+    for (size_t i = 0; i < sizeof(gens) / sizeof(gens[0]); i++) {
+        char text[256];
+        snprintf(text, sizeof(text),
+                 "{\"status\":{\"conditions\":[{\"type\":\"A\",\"status\":\"True\","
+                 "\"observedGeneration\":%s}]}}",
+                 gens[i]);
+        cJSON *mc = cJSON_Parse(text);
+        assert_non_null(mc);
+        mc_status_compact(mc, NULL);
+        cJSON *st = cJSON_GetObjectItem(mc, "status");
+        assert_true(cJSON_IsObject(cJSON_GetArrayItem(conditions_of(st), 0)));
+        cJSON_Delete(mc);
+    }
+    cJSON *mc = cJSON_Parse("{\"status\":{\"conditions\":[{\"type\":\"A\",\"status\":"
+                            "\"True\",\"observedGeneration\":9007199254740992}]}}");
+    mc_status_compact(mc, NULL);
+    assert_string_equal(
+        cJSON_GetArrayItem(conditions_of(cJSON_GetObjectItem(mc, "status")), 0)->valuestring,
+        "A True 9007199254740992 - - -");
+    cJSON_Delete(mc);
+}
+
+/* Integer fields are read only when whole and in range; NaN and infinities never are. */
+static void test_json_integer(void **state)
+{
+    (void)state;
+    long long v = -7;
+    cJSON *n = cJSON_CreateNumber(65535);
+    assert_true(mc_json_integer(n, 0, 65535, &v));
+    assert_int_equal(v, 65535);
+    cJSON_SetNumberValue(n, 65536);
+    assert_false(mc_json_integer(n, 0, 65535, &v));
+    cJSON_SetNumberValue(n, 1e300);
+    assert_false(mc_json_integer(n, 0, MC_JSON_INTEGER_MAX, &v));
+    cJSON_SetNumberValue(n, 2.5);
+    assert_false(mc_json_integer(n, 0, 10, &v));
+    cJSON_SetNumberValue(n, NAN);
+    assert_false(mc_json_integer(n, 0, 10, &v));
+    cJSON_SetNumberValue(n, -INFINITY);
+    assert_false(mc_json_integer(n, -10, 10, &v));
+    cJSON_SetNumberValue(n, -3);
+    assert_true(mc_json_integer(n, -10, 10, &v));
+    assert_int_equal(v, -3);
+    cJSON *s = cJSON_CreateString("3");
+    assert_false(mc_json_integer(s, 0, 10, &v));
+    assert_false(mc_json_integer(NULL, 0, 10, &v));
+    assert_int_equal(v, -3);
+    cJSON_Delete(s);
+    cJSON_Delete(n);
+}
+
 static void test_ready(void **state)
 {
     (void)state;
@@ -196,6 +258,8 @@ int main(void)
         cmocka_unit_test(test_equal_means_no_write),
         cmocka_unit_test(test_condition_fields),
         cmocka_unit_test(test_compact_form),
+        cmocka_unit_test(test_compact_odd_generation),
+        cmocka_unit_test(test_json_integer),
         cmocka_unit_test(test_ready),
         cmocka_unit_test(test_now_format),
     };
