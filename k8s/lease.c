@@ -248,7 +248,12 @@ static void on_get_done(k8s_request *req, k8s_response *res, void *data)
     res->body = NULL;
     observe(l, obj);
     const char *holder = spec_string(obj, "holderIdentity");
+    /* An int32 in the API; clamped so that the conversion below stays defined. */
     double dur_s = spec_number(obj, "leaseDurationSeconds");
+    if (!(dur_s > 0))
+        dur_s = 0;
+    else if (dur_s > 2147483647.0)
+        dur_s = 2147483647.0;
     uint64_t now = uv_now(l->loop);
     bool held_by_other = holder && holder[0] && strcmp(holder, l->identity) != 0;
     uint64_t expires_ms = l->observed_ms + (uint64_t)(dur_s * 1000.0);
