@@ -118,8 +118,7 @@ int mc_meshcluster_parse(const cJSON *obj, struct mc_meshcluster *mc, struct mc_
     TRY(get_str(meta, "creationTimestamp", "", &mc->creation_timestamp,
                 "metadata.creationTimestamp", err));
     const cJSON *gen = cJSON_GetObjectItemCaseSensitive(meta, "generation");
-    if (!mc_json_integer(gen, 0, MC_JSON_INTEGER_MAX, &mc->generation))
-        mc->generation = 0;
+    mc_json_integer(gen, 0, MC_JSON_INTEGER_MAX, &mc->generation); /* else 0, from memset */
 
     TRY(get_str_default(spec, "network", mc->name, &mc->network, "spec.network", err));
     TRY(get_str(spec, "meshID", "", &mc->mesh_id, "spec.meshID", err));

@@ -73,7 +73,8 @@ int mc_meshcluster_parse(const cJSON *obj, struct mc_meshcluster *mc, struct mc_
 void mc_meshcluster_clear(struct mc_meshcluster *mc);
 
 /*
- * True when v is a JSON number holding a whole value in [lo, hi], stored in *out. JSON
+ * True when v is a JSON number holding a whole value in [lo, hi], stored in *out (left
+ * untouched otherwise, so a default set beforehand survives). JSON
  * numbers arrive as doubles, and converting one outside the target's range is undefined in
  * C, so every integer field is read through this.
  */

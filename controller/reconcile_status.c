@@ -353,8 +353,7 @@ static void reconcile_status(struct pass *p, size_t ci, const struct mc_conditio
         (struct mc_condition){MC_COND_TRUST_VERIFIED, trust->status, trust->reason, trust->message};
 
     long long gen = 0;
-    if (!mc_json_integer(jpath(mc, "metadata", "generation"), 0, MC_JSON_INTEGER_MAX, &gen))
-        gen = 0;
+    mc_json_integer(jpath(mc, "metadata", "generation"), 0, MC_JSON_INTEGER_MAX, &gen);
     struct mc_status_input in = {
         .observed_generation = gen,
         .role = local ? "local" : "remote",
