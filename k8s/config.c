@@ -9,7 +9,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <arpa/inet.h>
 #include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <strings.h>
 
 #include "k8s/yaml.h"
 
@@ -215,6 +218,50 @@ void k8s_config_free(k8s_config *c)
     free(c);
 }
 
+/* True when url's host is this machine's loopback: "localhost", 127.0.0.0/8 or ::1. The host
+ * is parsed out by libcurl, so "http://127.0.0.1.example.com" or userinfo tricks do not pass. */
+static bool url_host_is_loopback(const char *url)
+{
+    CURLU *u = curl_url();
+    char *host = NULL;
+    bool loopback = false;
+    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+        struct in_addr v4;
+        struct in6_addr v6;
+        size_t n = strlen(host);
+        if (strcasecmp(host, "localhost") == 0)
+            loopback = true;
+        else if (inet_pton(AF_INET, host, &v4) == 1)
+            loopback = (ntohl(v4.s_addr) >> 24) == 127;
+        else if (n > 2 && host[0] == '[' && host[n - 1] == ']') {
+            host[n - 1] = '\0';
+            loopback = inet_pton(AF_INET6, host + 1, &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
+        }
+    }
+    curl_free(host);
+    curl_url_cleanup(u);
+    return loopback;
+}
+
+/*
+ * A bearer token sent over plain http can be read by anything on the path. The one plain-http
+ * setup worth supporting is `kubectl proxy` on this machine, which holds the credentials itself,
+ * so credentials travel in clear only to a loopback host. (A client certificate means nothing
+ * without TLS; it is not sent at all over http.)
+ */
+static int refuse_cleartext_credentials(const k8s_config *c, char *err, size_t errlen)
+{
+    if (strncmp(c->server, "http://", 7) != 0 || (!c->token && !c->token_file))
+        return 0;
+    if (url_host_is_loopback(c->server))
+        return 0;
+    return fail(err, errlen, -EINVAL,
+                "server \"%s\" is plain http and the user has a bearer token: refused, the token "
+                "would travel in cleartext (use https, or kubectl proxy on a loopback address)",
+                c->server);
+}
+
 static int from_doc(const cJSON *doc, const char *base_dir, const char *context, k8s_config *c,
                     char *err, size_t errlen)
 {
@@ -283,7 +330,7 @@ static int from_doc(const cJSON *doc, const char *base_dir, const char *context,
         return -ENOMEM;
     if (token_file && *token_file && !(c->token_file = path_join(base_dir, token_file)))
         return -ENOMEM;
-    return 0;
+    return refuse_cleartext_credentials(c, err, errlen);
 }
 
 /* The config for context in a parsed kubeconfig; takes doc (freed in every case). */
