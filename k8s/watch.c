@@ -46,6 +46,8 @@ struct k8s_watcher {
     unsigned long watch_events;
 
     k8s_backoff backoff;
+    int expired_before;       /* a 410 was seen at last_expired_ms */
+    uint64_t last_expired_ms; /* when the last 410 (or ResourceVersionTooLarge) came */
     uint64_t last_failure_ms;
     int failed_before;
     uint64_t rng;
@@ -142,6 +144,25 @@ static void fail_code(k8s_watcher *w, k8s_err code, const char *msg)
     k8s_error_set(&e, code, 0, "%s", msg);
     fail(w, &e);
     k8s_error_clear(&e);
+}
+
+/*
+ * The resourceVersion is gone (410) or ahead of the server: relist. The first time in a while
+ * at once; a 410 again within healthy_reset_ms goes through the backoff, as client-go's
+ * reflector does between ListAndWatch rounds. Otherwise a server (or a proxy) that answers
+ * every watch with 410 gets list+watch in a tight loop, limited only by the client's QPS.
+ */
+static void relist_after_expiry(k8s_watcher *w, const k8s_error *err)
+{
+    uint64_t now = uv_now(w->loop);
+    int repeated = w->expired_before && now - w->last_expired_ms < w->opts.healthy_reset_ms;
+    w->expired_before = 1;
+    w->last_expired_ms = now;
+    w->rv[0] = '\0'; /* whatever comes next, it starts with a list */
+    if (repeated)
+        fail(w, err);
+    else
+        begin_list(w);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -361,7 +382,7 @@ static void on_watch_done(k8s_request *req, k8s_response *res, void *data)
     if (w->stream_stop == STOP_RELIST || res->err.code == K8S_ERR_EXPIRED || too_large) {
         if (res->err.code == K8S_ERR_EXPIRED)
             w->stats.expired++;
-        begin_list(w);
+        relist_after_expiry(w, res->err.code != K8S_OK ? &res->err : &w->stream_err);
         return;
     }
     if (w->stream_stop == STOP_FAILED) {
