@@ -39,7 +39,7 @@ typedef struct k8s_config {
     bool token_read_once;   /* token_file has been read at least once */
     char *namespace;        /* context or service-account namespace; "default" if unset */
     char *context;          /* chosen kubeconfig context, or "in-cluster" */
-    char *user_agent;       /* NULL: "meshcluster/<version>" chosen by the transport */
+    char *user_agent;       /* the program's "name/version"; NULL: the transport's default */
 } k8s_config;
 
 /* Parses kubeconfig text (YAML or JSON). base_dir resolves relative file paths (the kubeconfig's

@@ -272,6 +272,11 @@ static int start(daemon_state *d)
     }
     if (cfg->token)
         k8s_log_add_secret(d->log, cfg->token);
+    /* k8s/ does not know our name: audit logs and API Priority and Fairness see it from here. */
+    if (!(cfg->user_agent = strdup("meshclusterd/" MC_VERSION))) {
+        k8s_config_free(cfg);
+        return -ENOMEM;
+    }
     k8s_client_opts copts = {.qps = d->flags.qps, .burst = d->flags.burst};
     if ((rc = k8s_client_new(d->loop, cfg, &copts, &d->client)) != 0) {
         k8s_log_error(d->log, "cannot create the API client", "error", strerror(-rc));
