@@ -163,6 +163,29 @@ static const cJSON *named(const cJSON *root, const char *list, const char *field
     return NULL;
 }
 
+/* Device, inode, size and mtime of path folded into one number; 0 when it cannot be stat()ed. */
+static uint64_t file_signature(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return 0;
+    uint64_t sig = 1469598103934665603ull;
+    uint64_t parts[] = {(uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint64_t)st.st_size,
+                        (uint64_t)st.st_mtim.tv_sec, (uint64_t)st.st_mtim.tv_nsec};
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+        sig = (sig ^ parts[i]) * 1099511628211ull;
+    return sig ? sig : 1;
+}
+
+/* Remembers the file the CA bundle came from, so that k8s_config_refresh_ca can follow it. */
+static int remember_ca_file(k8s_config *c, const char *path)
+{
+    if (!(c->ca_file = strdup(path)))
+        return -ENOMEM;
+    c->ca_file_sig = file_signature(path);
+    return 0;
+}
+
 /* Loads "<key>-data" (base64) or "<key>" (a file, relative to base_dir) from obj. */
 static int load_blob(const cJSON *obj, const char *key, const char *base_dir, char **out,
                      size_t *len, char *err, size_t errlen)
@@ -201,6 +224,7 @@ void k8s_config_free(k8s_config *c)
         return;
     free(c->server);
     free(c->ca_pem);
+    free(c->ca_file);
     free(c->cert_pem);
     if (c->key_pem) {
         /* Private key material should not linger in freed heap memory. */
@@ -310,6 +334,13 @@ static int from_doc(const cJSON *doc, const char *base_dir, const char *context,
 
     int rc =
         load_blob(cluster, "certificate-authority", base_dir, &c->ca_pem, &c->ca_len, err, errlen);
+    const char *ca_file = str_member(cluster, "certificate-authority");
+    if (rc == 0 && c->ca_pem && ca_file && *ca_file &&
+        !str_member(cluster, "certificate-authority-data")) {
+        char *p = path_join(base_dir, ca_file);
+        rc = p ? remember_ca_file(c, p) : -ENOMEM;
+        free(p);
+    }
     if (rc < 0 || !user)
         return rc;
     if (cJSON_GetObjectItemCaseSensitive(user, "exec") ||
@@ -599,6 +630,8 @@ int k8s_config_from_incluster(const char *root, k8s_config **out, char *err, siz
         fail(err, errlen, rc, "cannot read %s: %s", ca_path, strerror(-rc));
         goto out;
     }
+    if ((rc = remember_ca_file(c, ca_path)) < 0)
+        goto out;
     const char *pod_ns = getenv("POD_NAMESPACE");
     if (pod_ns && *pod_ns) {
         c->namespace = strdup(pod_ns);
@@ -663,4 +696,28 @@ int k8s_config_token(k8s_config *c, uint64_t now_ms, bool force, const char **to
     if (!c->token && c->token_file)
         return -ENOENT;
     return 0;
+}
+
+int k8s_config_refresh_ca(k8s_config *c, uint64_t now_ms, bool force)
+{
+    if (!c->ca_file)
+        return 0;
+    if (!force && now_ms - c->ca_checked_ms < K8S_CA_RECHECK_MS)
+        return 0;
+    c->ca_checked_ms = now_ms;
+    uint64_t sig = file_signature(c->ca_file);
+    if (sig == 0 || sig == c->ca_file_sig)
+        return 0;
+    char *pem = NULL;
+    size_t len = 0;
+    int rc = read_file(c->ca_file, &pem, &len);
+    if (rc < 0 || len == 0) {
+        free(pem);
+        return rc < 0 ? rc : -EINVAL; /* half-written or gone: keep what worked */
+    }
+    free(c->ca_pem);
+    c->ca_pem = pem;
+    c->ca_len = len;
+    c->ca_file_sig = sig;
+    return 1;
 }

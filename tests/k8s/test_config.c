@@ -151,6 +151,13 @@ static void test_named_context_files_and_token_file(void **state)
     assert_string_equal(c->server, "https://[::1]:7443");
     assert_string_equal(c->namespace, "default");
     assert_memory_equal(c->ca_pem, "FILE-CA", c->ca_len);
+    /* A CA from a file is followed on disk: a rotated bundle is read again. */
+    assert_non_null(c->ca_file);
+    assert_int_equal(k8s_config_refresh_ca(c, 0, true), 0); /* unchanged */
+    write_text("ca.pem", "ROTATED-CA");
+    assert_int_equal(k8s_config_refresh_ca(c, 1, false), 0); /* not yet time to look */
+    assert_int_equal(k8s_config_refresh_ca(c, 1 + K8S_CA_RECHECK_MS, false), 1);
+    assert_memory_equal(c->ca_pem, "ROTATED-CA", c->ca_len);
     assert_memory_equal(c->cert_pem, "FILE-CERT", c->cert_len);
     assert_memory_equal(c->key_pem, "FILE-KEY", c->key_len);
     assert_non_null(c->token_file);
@@ -372,6 +379,7 @@ static void test_incluster(void **state)
     assert_string_equal(c->namespace, "mesh-system");
     assert_string_equal(c->context, "in-cluster");
     assert_memory_equal(c->ca_pem, "SA-CA", c->ca_len);
+    assert_non_null(c->ca_file); /* the projected ca.crt is followed too */
     const char *tok;
     assert_int_equal(k8s_config_token(c, 1, false, &tok), 0);
     assert_string_equal(tok, "sa-token");
