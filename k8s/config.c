@@ -1,5 +1,6 @@
 /* kubeconfig and in-cluster configuration; see config.h. */
 #include "k8s/config.h"
+#include "k8s/base64.h"
 #include "k8s/sbuf.h"
 
 #include <errno.h>
@@ -87,58 +88,6 @@ static char *path_join(const char *dir, const char *file)
     return p;
 }
 
-static int b64val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+' || c == '-')
-        return 62;
-    if (c == '/' || c == '_')
-        return 63;
-    return -1;
-}
-
-/* Standard base64 (whitespace ignored, padding optional). Returns 0, -EINVAL or -ENOMEM. */
-static int b64_decode(const char *in, char **out, size_t *outlen)
-{
-    size_t n = strlen(in);
-    char *buf = malloc(n / 4 * 3 + 4);
-    if (!buf)
-        return -ENOMEM;
-    unsigned acc = 0;
-    int bits = 0;
-    size_t o = 0;
-    bool pad = false;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)in[i];
-        if (ch == ' ' || ch == '\n' || ch == '\r' || ch == '\t')
-            continue;
-        if (ch == '=') {
-            pad = true;
-            continue;
-        }
-        int v = b64val(ch);
-        if (v < 0 || pad) {
-            free(buf);
-            return -EINVAL;
-        }
-        acc = (acc << 6) | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            buf[o++] = (char)((acc >> bits) & 0xff);
-        }
-    }
-    buf[o] = '\0';
-    *out = buf;
-    *outlen = o;
-    return 0;
-}
-
 static const char *str_member(const cJSON *obj, const char *key)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
@@ -195,7 +144,7 @@ static int load_blob(const cJSON *obj, const char *key, const char *base_dir, ch
     const char *data = str_member(obj, data_key);
     const char *file = str_member(obj, key);
     if (data && *data) {
-        int rc = b64_decode(data, out, len);
+        int rc = k8s_base64_decode(data, CONFIG_MAX_FILE, (unsigned char **)out, len);
         if (rc == -EINVAL)
             return fail(err, errlen, rc, "%s is not valid base64", data_key);
         return rc;
