@@ -10,6 +10,7 @@
 /* ---- requests ----------------------------------------------------------------------------- */
 
 static void on_op_done(k8s_request *req, k8s_response *res, void *data);
+static void note_own_write(struct pass *p, const struct op *op, const cJSON *answer);
 
 struct op *mc__op_new(struct pass *p, const cJSON *obj, const char *kind, long idx)
 {
@@ -254,6 +255,8 @@ static void on_op_done(k8s_request *req, k8s_response *res, void *data)
         k8s_log_info(r->log, op->existed ? "applied" : "created", "kind", op->ki->kind, "namespace",
                      op->ns, "name", op->name, "meshcluster", op->cluster);
         mc__event(r, op->cluster, "Normal", op->existed ? "Applied" : "Created", text);
+        if (op->idx >= 0)
+            note_own_write(p, op, res->body);
         free(op);
         mc__pass_op_done(p);
         return;
@@ -333,6 +336,31 @@ static void note_match(struct pass *p, long idx, const char *rv)
         strcpy(p->memo[idx].matched, rv);
 }
 
+/* True while the cache has not yet caught up with our last write of idx (see desired_memo). */
+static bool awaiting_own_write(struct pass *p, long idx, const char *rv)
+{
+    struct desired_memo *m = &p->memo[idx];
+    if (!m->written[0])
+        return false;
+    if (strcmp(rv ? rv : "", m->written_over) == 0 &&
+        p->r->passes - m->written_pass <= OWN_WRITE_WAIT_PASSES)
+        return true;
+    m->written[0] = '\0'; /* the cache moved on, or waited long enough: decide as usual */
+    return false;
+}
+
+/* Records a successful write of idx: the server's answer and what the cache held before. */
+static void note_own_write(struct pass *p, const struct op *op, const cJSON *answer)
+{
+    struct desired_memo *m = &p->memo[op->idx];
+    const char *rv = jstr(jpath(answer, "metadata", NULL), "resourceVersion");
+    if (m->inf < 0 || !rv || strlen(rv) >= MATCHED_RV_LEN)
+        return; /* no cache to wait for */
+    strcpy(m->written, rv);
+    strcpy(m->written_over, op->base_rv);
+    m->written_pass = p->r->passes;
+}
+
 /* Phase 1, one desired object. */
 void mc__reconcile_object(struct pass *p, long idx)
 {
@@ -344,6 +372,8 @@ void mc__reconcile_object(struct pass *p, long idx)
         p->owned_found++;
     /* Neither side changed since they last matched. */
     if (rv && strcmp(p->memo[idx].matched, rv) == 0)
+        return;
+    if (awaiting_own_write(p, idx, rv))
         return;
     if (o->flags & (MC_DESIRED_MUST_EXIST | MC_DESIRED_LABELS)) {
         /* Not ours: only our fields, and only while the object exists. */
@@ -374,6 +404,8 @@ void mc__reconcile_object(struct pass *p, long idx)
         p->errors++;
         return;
     }
+    if (rv && strlen(rv) < MATCHED_RV_LEN)
+        strcpy(op->base_rv, rv);
     if (o->flags & (MC_DESIRED_MUST_EXIST | MC_DESIRED_LABELS)) {
         p->pending++;
         op->existed = true;

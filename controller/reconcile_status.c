@@ -8,15 +8,16 @@
 
 #include "controller/reconciler_internal.h"
 
-/* Builds the MeshNetworksReady condition, shared by every MeshCluster. */
-static void meshnet_condition(struct pass *p, struct mc_condition *c)
+/* Builds the MeshNetworksReady condition, shared by every MeshCluster. Returns true when it is
+ * only pending: this pass wrote meshNetworks and its watch event has not come back yet. */
+static bool meshnet_condition(struct pass *p, struct mc_condition *c)
 {
     c->type = MC_COND_MESH_NETWORKS;
     if (p->meshnet_note[0]) {
         c->status = "False";
         c->reason = "ApplyFailed";
         c->message = p->meshnet_note;
-        return;
+        return false;
     }
     for (size_t i = 0; i < p->d.nobjects; i++) {
         const struct mc_desired_object *o = &p->d.objects[i];
@@ -29,7 +30,7 @@ static void meshnet_condition(struct pass *p, struct mc_condition *c)
             c->reason = "IstioConfigMapMissing";
             c->message = "the istio ConfigMap does not exist yet (the istiod installation "
                          "creates it); meshNetworks is written as soon as it appears";
-            return;
+            return false;
         }
         /* Phase 1 compared it with this very version: matched says whether our key is there
          * (and when it was not, phase 1 applied it). */
@@ -37,12 +38,13 @@ static void meshnet_condition(struct pass *p, struct mc_condition *c)
             c->status = "False";
             c->reason = "Pending";
             c->message = "meshNetworks is being written";
-            return;
+            return true;
         }
     }
     c->status = "True";
     c->reason = "Applied";
     c->message = "";
+    return false;
 }
 
 struct parse_collect {
@@ -254,9 +256,14 @@ static void reconcile_status(struct pass *p, size_t ci, const struct mc_conditio
     }
     /* The same inputs build the same status: skip the build while none moved since it last
      * needed no write (a pass after one repair rebuilds one status, not the whole mesh's). */
+    struct status_memo *sm = &p->status_fp[ci];
     uint64_t fp = status_fingerprint(cr, n, rvs, p->status_shared_fp);
-    if (p->status_fp[ci] == fp)
+    if (sm->fp == fp)
         return;
+    if (sm->written_over[0] && strcmp(rvs[0] ? rvs[0] : "", sm->written_over) == 0 &&
+        r->passes - sm->written_pass <= OWN_WRITE_WAIT_PASSES)
+        return; /* our last status write has not come back yet */
+    sm->written_over[0] = '\0';
 
     struct mc_condition conds[7];
     size_t nc = 0;
@@ -379,7 +386,7 @@ static void reconcile_status(struct pass *p, size_t ci, const struct mc_conditio
         cJSON_Delete(tr);
     if (same_trust && mc_status_equal(existing, st)) {
         cJSON_Delete(st);
-        p->status_fp[ci] = fp;
+        sm->fp = fp;
         return;
     }
     cJSON *body = cJSON_CreateObject();
@@ -394,17 +401,36 @@ static void reconcile_status(struct pass *p, size_t ci, const struct mc_conditio
         return;
     }
     snprintf(op->cluster, sizeof(op->cluster), "%s", cr->name);
+    if (rvs[0] && strlen(rvs[0]) < MATCHED_RV_LEN) {
+        strcpy(sm->written_over, rvs[0]);
+        sm->written_pass = r->passes;
+    }
     p->pending++;
     mc__op_apply(op, body, true, "status");
     cJSON_Delete(body);
 }
 
+/* Passes in a row that may hold back status writes while meshNetworks is only pending. */
+#define MESHNET_PENDING_HOLD 3
+
 void mc__pass_status(struct pass *p)
 {
-    meshnet_condition(p, &p->meshnet);
+    /*
+     * One MeshCluster's network or port edit rewrites meshNetworks, which every MeshCluster's
+     * MeshNetworksReady reflects. Reporting "Pending" in the pass that wrote it would flip every
+     * MeshCluster in the fleet to Ready=False and back a moment later (two status writes each,
+     * and an alert for each): the previous meshNetworks is still in place, nothing is down. So
+     * while meshNetworks is only pending, this pass writes no status at all; the ConfigMap's
+     * watch event brings the next pass, which finds it applied. A write that never shows up is
+     * reported after MESHNET_PENDING_HOLD passes.
+     */
+    bool pending = meshnet_condition(p, &p->meshnet);
+    p->r->meshnet_pending_passes = pending ? p->r->meshnet_pending_passes + 1 : 0;
     trust_evaluate(p, &p->trust);
     p->status_shared_fp = shared_fingerprint(&p->meshnet, &p->trust);
     p->next_status = 0;
+    if (pending && p->r->meshnet_pending_passes <= MESHNET_PENDING_HOLD)
+        p->next_status = p->d.nclusters; /* hold every status until meshNetworks is back */
 }
 
 bool mc__pass_status_issue(struct pass *p)

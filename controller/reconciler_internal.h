@@ -59,6 +59,21 @@ struct note {
     char gateway[NOTE_LEN];
 };
 
+/* Passes to wait for the watch event of our own write before deciding without it. */
+#define OWN_WRITE_WAIT_PASSES 3
+
+/* What is kept per cluster result's status for as long as the desired state lives. */
+struct status_memo {
+    /* A hash of everything the status was last built from when it needed no write (0: none):
+     * the same inputs build the same status. */
+    uint64_t fp;
+    /* Our last status write: the MeshCluster version the cache held when we sent it ("" none)
+     * and the pass that sent it. While the cache still holds that version, the write's watch
+     * event is on its way and a second write would be a duplicate. */
+    char written_over[MATCHED_RV_LEN];
+    unsigned long written_pass;
+};
+
 /* What is kept per desired object for as long as the desired state lives. */
 struct desired_memo {
     int inf;               /* the informer caching it, -1 for none */
@@ -67,6 +82,13 @@ struct desired_memo {
      * neither changes there is nothing to compare, so a pass after one event compares one
      * object, not the whole mesh. */
     char matched[MATCHED_RV_LEN];
+    /* Our last write of it: the version the server answered (written), the version the cache
+     * held when we sent it (written_over, "" for none) and the pass that sent it. While the
+     * cache still shows written_over, the watch event of our own write is on its way: writing
+     * again would be a duplicate (as controller-runtime's expectations avoid). */
+    char written[MATCHED_RV_LEN];
+    char written_over[MATCHED_RV_LEN];
+    unsigned long written_pass;
 };
 
 struct pass {
@@ -81,11 +103,9 @@ struct pass {
      * what collection and withdrawal look their objects up in. */
     const struct desired_memo **by_key;
     size_t nby_key;
-    struct desired_memo *memo; /* one per desired object */
-    size_t owned_found;        /* desired objects found in the owned caches this pass */
-    /* Per cluster result, a hash of everything its status was last built from when that
-     * status needed no write (0: none): the same inputs build the same status. */
-    uint64_t *status_fp;
+    struct desired_memo *memo;     /* one per desired object */
+    size_t owned_found;            /* desired objects found in the owned caches this pass */
+    struct status_memo *status_fp; /* per cluster result */
     int pending;
     size_t next_object; /* phase 1: the next desired object to reconcile */
     size_t next_status; /* phase 2: the next d.clusters entry whose status to reconcile */
@@ -122,7 +142,7 @@ struct desired_cache {
     const struct desired_memo **by_key;
     size_t nby_key;
     struct desired_memo *memo;
-    uint64_t *status_fp;
+    struct status_memo *status_fp;
     struct mc_remote_token *tokens; /* the tokens it was computed with; owned */
     size_t ntokens;
 };
@@ -145,8 +165,9 @@ struct op {
     char name[256];
     char cluster[64];
     bool existed;
-    bool ours;   /* the object already carries our managed-by label */
-    bool forced; /* re-sent with force after a manual edit (see on_op_done) */
+    bool ours;                    /* the object already carries our managed-by label */
+    bool forced;                  /* re-sent with force after a manual edit (see on_op_done) */
+    char base_rv[MATCHED_RV_LEN]; /* the cached version the write was decided on ("" none) */
 };
 
 struct mc_reconciler {
@@ -184,6 +205,9 @@ struct mc_reconciler {
     size_t nparsed_mcs;
     unsigned long parsed_mcs_version;
     bool parsed_mcs_valid;
+    /* Consecutive passes that found meshNetworks written but not yet seen back; see
+     * mc__pass_status. */
+    unsigned meshnet_pending_passes;
     /* intermediateNotAfter of the last IntermediateExpiringSoon Event: one per intermediate. */
     char trust_warned[PKI_TIME_LEN];
 };
