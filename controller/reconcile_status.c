@@ -260,7 +260,8 @@ static void reconcile_status(struct pass *p, size_t ci, const struct mc_conditio
 
     struct mc_condition conds[7];
     size_t nc = 0;
-    char accepted_msg[400], egress_msg[NOTE_LEN], ready_msg[NOTE_LEN], gw_addr[256] = "";
+    char accepted_msg[sizeof(cr->why.field) + sizeof(cr->why.message) + 2], egress_msg[NOTE_LEN],
+        ready_msg[NOTE_LEN], gw_addr[256] = "";
     struct mc_condition *c = &conds[nc++];
     c->type = MC_COND_ACCEPTED;
     if (cr->accepted) {
