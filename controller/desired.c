@@ -21,6 +21,7 @@ void mc_desired_options_default(struct mc_desired_options *opts)
     opts->mesh_networks_mode = MC_MESHNET_BOTH;
     opts->cluster_domain = "cluster.local";
     opts->helm_values_name = "meshcluster-istiod-values";
+    opts->token_namespace = NULL; /* follows tailscale_namespace */
 }
 
 /* ------------------------------------------------------------------ small builders */
@@ -687,7 +688,12 @@ static int compute(const cJSON *meshclusters, const char *local,
         verdicts[i] = e[i].verdict;
         verdicts[i].accepted = 0;
     }
-    mc_validate(flat, n, local, skip, verdicts);
+    struct mc_secret_policy policy = {
+        .token_namespace =
+            opts->token_namespace ? opts->token_namespace : opts->tailscale_namespace,
+        .istio_namespace = opts->istio_namespace,
+    };
+    mc_validate(flat, n, local, &policy, skip, verdicts);
 
     out->clusters = calloc(n ? n : 1, sizeof(*out->clusters));
     if (!out->clusters) {

@@ -25,6 +25,10 @@ struct mc_field_error {
     char message[1024];
 };
 
+/* Fills *err (nothing when err is NULL). */
+void mc_field_error_set(struct mc_field_error *err, const char *reason, const char *field,
+                        const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
 enum mc_remote_auth {
     MC_AUTH_TAILSCALE, /* kubeconfig token "unused": Tailscale app capabilities authenticate */
     MC_AUTH_SECRET,    /* a real token read from a Secret by the caller */

@@ -614,8 +614,30 @@ static void check_mesh_ids(const struct mc_meshcluster *c, size_t n, ssize_t loc
                    "meshID \"%s\" differs from the mesh's \"%s\"", c[i].mesh_id, want);
 }
 
+void mc_validate_secret_ref(const struct mc_meshcluster *c, const struct mc_secret_policy *policy,
+                            struct mc_verdict *v)
+{
+    if (c->auth != MC_AUTH_SECRET)
+        return;
+    const char *allowed = policy && policy->token_namespace ? policy->token_namespace : "";
+    const char *istio = policy && policy->istio_namespace ? policy->istio_namespace : "";
+    if (strcmp(c->secret_name, "cacerts") == 0)
+        reject(v, "SecretRefNotAllowed", "spec.remoteSecret.secretRef.name",
+               "a Secret named cacerts holds a CA's private key and is never read as a token");
+    if (!allowed[0])
+        reject(v, "SecretRefNotAllowed", "spec.remoteSecret.secretRef.namespace",
+               "auth \"secret\" is disabled: the controller runs with an empty "
+               "--token-namespace");
+    else if (strcmp(c->secret_namespace, istio) == 0 || strcmp(c->secret_namespace, allowed) != 0)
+        reject(v, "SecretRefNotAllowed", "spec.remoteSecret.secretRef.namespace",
+               "\"%.*s\" is not allowed: token Secrets are read only from namespace \"%s\" "
+               "(the controller's --token-namespace), labelled " MC_LABEL_REMOTE_TOKEN "=true",
+               MC_QUOTE_MAX, c->secret_namespace, allowed);
+}
+
 void mc_validate(const struct mc_meshcluster *clusters, size_t n, const char *local,
-                 const int *skip, struct mc_verdict *verdicts)
+                 const struct mc_secret_policy *policy, const int *skip,
+                 struct mc_verdict *verdicts)
 {
     ssize_t local_idx = -1;
     for (size_t i = 0; i < n; i++) {
@@ -654,6 +676,9 @@ void mc_validate(const struct mc_meshcluster *clusters, size_t n, const char *lo
             reject(&verdicts[i], "DuplicateName", "metadata.name",
                    "MeshCluster \"%s\" is listed twice", clusters[i].name);
         check_one(&clusters[i], &verdicts[i]);
+        /* Before the cross-cluster checks: a refused ref must not win a hostname claim. */
+        if (verdicts[i].accepted || strcmp(verdicts[i].why.reason, "InvalidName") != 0)
+            mc_validate_secret_ref(&clusters[i], policy, &verdicts[i]);
     }
     claims_free(&names);
     /* Oldest first; rejected (and skipped) clusters take no part, so their order is moot.

@@ -30,13 +30,33 @@ struct mc_verdict {
 };
 
 /*
- * Fills verdicts[i] for clusters[i], i < n. local is the --cluster-name of this daemon.
+ * Where a secretRef (remoteSecret auth "secret") may point. A MeshCluster author must not be
+ * able to turn any Secret the controller can read into a bearer token sent to a server of
+ * their choosing (issue 18.3: cacerts' ca-key.pem was), so a ref must name a Secret in
+ * token_namespace, never one in istio_namespace (the controller's own Secrets and Istio's CA)
+ * nor one named cacerts. The reader also requires the Secret's opt-in label
+ * (MC_LABEL_REMOTE_TOKEN) and a value shaped like a bearer token (mc_check_bearer_token).
+ */
+#define MC_LABEL_REMOTE_TOKEN "meshcluster.io/remote-token"
+struct mc_secret_policy {
+    const char *token_namespace; /* "" or NULL: auth "secret" is refused */
+    const char *istio_namespace;
+};
+
+/* Appends to v every way c's secretRef breaks policy (nothing unless auth is "secret"). */
+void mc_validate_secret_ref(const struct mc_meshcluster *c, const struct mc_secret_policy *policy,
+                            struct mc_verdict *v);
+
+/*
+ * Fills verdicts[i] for clusters[i], i < n. local is the --cluster-name of this daemon;
+ * policy (may be NULL: no auth "secret" allowed) bounds secretRefs.
  * Clusters already known to be malformed can be passed with a zeroed struct and a
  * pre-filled rejected verdict: set skip[i] (may be NULL) and they keep their verdict and
  * take no part in conflict checks.
  */
 void mc_validate(const struct mc_meshcluster *clusters, size_t n, const char *local,
-                 const int *skip, struct mc_verdict *verdicts);
+                 const struct mc_secret_policy *policy, const int *skip,
+                 struct mc_verdict *verdicts);
 
 /* RFC 1123 label: 1-63 of [a-z0-9-], alphanumeric at both ends. */
 int mc_is_dns1123_label(const char *s);
