@@ -282,17 +282,31 @@ static int is_optional_fingerprint(const char *s)
 }
 
 /*
+ * A bad value as quoted back in a message: at most MC_QUOTE_MAX bytes, control characters
+ * shown as '?', so a refused value cannot forge lines in `kubectl describe`, Events or logs.
+ */
+static const char *quoted(char buf[MC_QUOTE_MAX + 1], const char *s)
+{
+    size_t i = 0;
+    for (; s[i] && i < MC_QUOTE_MAX; i++)
+        buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+    buf[i] = '\0';
+    return buf;
+}
+
+/*
  * One string field: refused as FieldTooLong past max (its value left out: it may be
  * megabytes), else as reason when ok() says no, quoting at most MC_QUOTE_MAX characters.
  */
 static void check_str(struct mc_verdict *v, const char *field, const char *s, size_t max,
                       int (*ok)(const char *), const char *reason, const char *what)
 {
+    char q[MC_QUOTE_MAX + 1];
     size_t n = strlen(s);
     if (n > max)
         reject(v, "FieldTooLong", field, "%zu characters, at most %zu allowed", n, max);
     else if (!ok(s))
-        reject(v, reason, field, "\"%.*s\" %s", MC_QUOTE_MAX, s, what);
+        reject(v, reason, field, "\"%s\" %s", quoted(q, s), what);
 }
 
 static void check_names(const struct mc_meshcluster *c, struct mc_verdict *v)
@@ -363,10 +377,11 @@ static void check_remote_secret(const struct mc_meshcluster *c, struct mc_verdic
               mc_is_dns1123_label, "InvalidSecretRef", "is not a namespace name");
     check_str(v, "spec.remoteSecret.secretRef.key", c->secret_key, 253, mc_is_secret_key,
               "InvalidSecretRef", "is not a Secret data key ([-._a-zA-Z0-9]+)");
+    char q[MC_QUOTE_MAX + 1];
     const char *why = c->remote_server[0] ? mc_check_https_url(c->remote_server) : NULL;
     if (why)
-        reject(v, "InvalidServer", "spec.remoteSecret.server", "\"%.*s\" %s", MC_QUOTE_MAX,
-               c->remote_server, why);
+        reject(v, "InvalidServer", "spec.remoteSecret.server", "\"%s\" %s",
+               quoted(q, c->remote_server), why);
     check_str(v, "spec.trust.rootCAFingerprint", c->root_ca_fingerprint, 95,
               is_optional_fingerprint, "InvalidFingerprint",
               "is not a SHA-256 fingerprint (64 hex digits, colons allowed)");
@@ -376,11 +391,12 @@ static void check_remote_secret(const struct mc_meshcluster *c, struct mc_verdic
  * fields' defaults derive from the name). */
 static void check_one(const struct mc_meshcluster *c, struct mc_verdict *v)
 {
+    char q[MC_QUOTE_MAX + 1];
     if (!mc_is_dns1035_label(c->name)) {
         reject(v, "InvalidName", "metadata.name",
-               "\"%.*s\" is not a DNS-1035 label (lower-case letters, digits and '-', "
+               "\"%s\" is not a DNS-1035 label (lower-case letters, digits and '-', "
                "starting with a letter, at most 63 characters)",
-               MC_QUOTE_MAX, c->name);
+               quoted(q, c->name));
         return;
     }
     if (strlen(c->name) + strlen(LONGEST_SUFFIX) > 63) {
@@ -619,6 +635,7 @@ void mc_validate_secret_ref(const struct mc_meshcluster *c, const struct mc_secr
 {
     if (c->auth != MC_AUTH_SECRET)
         return;
+    char q[MC_QUOTE_MAX + 1];
     const char *allowed = policy && policy->token_namespace ? policy->token_namespace : "";
     const char *istio = policy && policy->istio_namespace ? policy->istio_namespace : "";
     if (strcmp(c->secret_name, "cacerts") == 0)
@@ -630,9 +647,9 @@ void mc_validate_secret_ref(const struct mc_meshcluster *c, const struct mc_secr
                "--token-namespace");
     else if (strcmp(c->secret_namespace, istio) == 0 || strcmp(c->secret_namespace, allowed) != 0)
         reject(v, "SecretRefNotAllowed", "spec.remoteSecret.secretRef.namespace",
-               "\"%.*s\" is not allowed: token Secrets are read only from namespace \"%s\" "
+               "\"%s\" is not allowed: token Secrets are read only from namespace \"%s\" "
                "(the controller's --token-namespace), labelled " MC_LABEL_REMOTE_TOKEN "=true",
-               MC_QUOTE_MAX, c->secret_namespace, allowed);
+               quoted(q, c->secret_namespace), allowed);
 }
 
 void mc_validate(const struct mc_meshcluster *clusters, size_t n, const char *local,

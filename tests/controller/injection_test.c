@@ -319,6 +319,7 @@ static void test_server_injection_payload_refused(void **state)
     }
     assert_string_equal(r->why.reason, "InvalidServer");
     assert_string_equal(r->why.field, "spec.remoteSecret.server");
+    assert_null(strchr(r->why.message, '\n')); /* quoted back without its line breaks */
     assert_null(find(&d, "Secret", "istio-remote-secret-cluster2"));
     mc_desired_free(&d);
     cJSON_Delete(mcs);
@@ -550,7 +551,7 @@ static void test_arbitrary_tokens(void **state)
         int len = 1 + (int)(next(&seed) % 30);
         for (int j = 0; j < len; j++) {
             uint32_t r = next(&seed);
-            const char *p = r % 8 ? "eyJhbGciOiJSUzI1NiIs._-~+/=" + r / 8 % 27 : piece(r / 8);
+            const char *p = r % 8 ? &"eyJhbGciOiJSUzI1NiIs._-~+/="[r / 8 % 27] : piece(r / 8);
             strncat(raw, p, r % 8 ? 1 : sizeof(raw) - strlen(raw) - 1);
         }
         size_t start, n;
