@@ -93,6 +93,15 @@ static void check_mesh_networks(const struct mc_desired *d)
     }
 }
 
+/* How many documents are named name: a name given twice cannot be told apart. */
+static int named(const cJSON *docs, const char *name)
+{
+    int n = 0;
+    const cJSON *doc;
+    cJSON_ArrayForEach(doc, docs) n += is_str(at(at(doc, "metadata", NULL), "name", NULL), name);
+    return n;
+}
+
 static void check_nested_documents(const cJSON *docs, const struct mc_desired *d)
 {
     check_mesh_networks(d);
@@ -102,6 +111,10 @@ static void check_nested_documents(const cJSON *docs, const struct mc_desired *d
         struct mc_meshcluster mc;
         if (mc_meshcluster_parse(doc, &mc, NULL) != 0)
             continue;
+        if (named(docs, mc.name) != 1) {
+            mc_meshcluster_clear(&mc);
+            continue;
+        }
         for (size_t i = 0; i < d->nclusters; i++)
             if (d->clusters[i].accepted && !d->clusters[i].local &&
                 strcmp(d->clusters[i].name, mc.name) == 0)
