@@ -1050,11 +1050,16 @@ void mc_reconciler_set_leader(mc_reconciler *r, bool leading)
 
 bool mc_reconciler_synced(const mc_reconciler *r)
 {
-    /* Not the token Secrets: without RBAC for them (or with auth "secret" disabled) every
-     * other cluster must still be served; a remote waiting for its token says why. */
-    for (int i = 0; i < INF_COUNT; i++)
-        if (i != INF_TOKEN && (!r->inf[i] || !k8s_informer_has_synced(r->inf[i])))
+    for (int i = 0; i < INF_COUNT; i++) {
+        /* The token Secrets are waited for (a pass before them would report every token
+         * pending, then not: two status writes per restart) unless listing them failed:
+         * without RBAC for them every other cluster must still be served, and a remote
+         * waiting for its token says why. Disabled auth "secret": no informer. */
+        if (i == INF_TOKEN && (!r->inf[i] || r->token_list_err != K8S_OK))
+            continue;
+        if (!r->inf[i] || !k8s_informer_has_synced(r->inf[i]))
             return false;
+    }
     return true;
 }
 

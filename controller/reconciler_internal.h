@@ -160,8 +160,8 @@ struct mc_reconciler {
     char *helm_values_name;
     /* Token Secrets are watched in this one namespace, selected by the opt-in label
      * (MC_LABEL_REMOTE_TOKEN), so a rotation arrives as an event; "" when auth "secret" is
-     * disabled (inf[INF_TOKEN] is then NULL). Not waited for before a pass: see
-     * mc_reconciler_synced. */
+     * disabled (inf[INF_TOKEN] is then NULL). Waited for before a pass unless its list
+     * fails: see mc_reconciler_synced. */
     char *token_ns;
     struct mc_secret_policy policy;
     k8s_err token_list_err; /* the token informer's last list/watch failure, K8S_OK once synced */
