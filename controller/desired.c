@@ -21,6 +21,7 @@ void mc_desired_options_default(struct mc_desired_options *opts)
     opts->mesh_networks_mode = MC_MESHNET_BOTH;
     opts->cluster_domain = "cluster.local";
     opts->helm_values_name = "meshcluster-istiod-values";
+    opts->token_namespace = NULL; /* follows tailscale_namespace */
 }
 
 /* ------------------------------------------------------------------ small builders */
@@ -327,48 +328,51 @@ static cJSON *egress_service(struct ctx *c, const char *ns, const char *name, co
     return o;
 }
 
+/* Appends {<key>: inner, name: name} to the list at parent[list] (name first when
+ * name_first, as kubeconfigs write users); returns inner. */
+static cJSON *named_entry(struct ctx *c, cJSON *parent, const char *list, const char *key,
+                          const char *name, int name_first)
+{
+    cJSON *e = push_obj(c, add_arr(c, parent, list));
+    if (name_first)
+        add_str(c, e, "name", name);
+    cJSON *inner = add_obj(c, e, key);
+    if (!name_first)
+        add_str(c, e, "name", name);
+    return inner;
+}
+
+/*
+ * The kubeconfig istiod reads R with, built as a tree and emitted by the YAML serializer:
+ * every value (server URL, names, token) is a scalar the emitter quotes as needed, so no
+ * input can add a key (issue 18.2: a server holding "\n    insecure-skip-tls-verify: true"
+ * once did). Keys in the order `istioctl create-remote-secret` writes them.
+ */
 static char *kubeconfig(struct ctx *c, const struct mc_meshcluster *r, const char *user,
                         const char *token)
 {
     char *server = mc_meshcluster_api_server_url(r);
-    if (!server) {
+    cJSON *kc = cJSON_CreateObject();
+    if (!server || !kc) {
+        free(server);
+        cJSON_Delete(kc);
         c->oom = 1;
         return NULL;
     }
-    /* A token that would retype as YAML (all digits, "true"...) is quoted. */
-    char *tok = NULL;
-    if (k8s_yaml_string_needs_quotes(token) || strpbrk(token, "\"\\#'\n ")) {
-        cJSON *s = cJSON_CreateString(token);
-        tok = s ? cJSON_PrintUnformatted(s) : NULL;
-        cJSON_Delete(s);
-    } else {
-        tok = strdup(token);
-    }
-    char *kc = NULL;
-    if (tok)
-        kc = fmt(c,
-                 "apiVersion: v1\n"
-                 "clusters:\n"
-                 "- cluster:\n"
-                 "    server: %s\n"
-                 "  name: %s\n"
-                 "contexts:\n"
-                 "- context:\n"
-                 "    cluster: %s\n"
-                 "    user: %s\n"
-                 "  name: %s\n"
-                 "current-context: %s\n"
-                 "kind: Config\n"
-                 "users:\n"
-                 "- name: %s\n"
-                 "  user:\n"
-                 "    token: %s\n",
-                 server, r->name, r->name, user, r->name, r->name, user, tok);
-    else
-        c->oom = 1;
-    free(tok);
+    add_str(c, kc, "apiVersion", "v1");
+    add_str(c, named_entry(c, kc, "clusters", "cluster", r->name, 0), "server", server);
+    cJSON *ctx = named_entry(c, kc, "contexts", "context", r->name, 0);
+    add_str(c, ctx, "cluster", r->name);
+    add_str(c, ctx, "user", user);
+    add_str(c, kc, "current-context", r->name);
+    add_str(c, kc, "kind", "Config");
+    add_str(c, named_entry(c, kc, "users", "user", user, 1), "token", token);
     free(server);
-    return kc;
+    char *text = c->oom ? NULL : k8s_yaml_emit(kc);
+    cJSON_Delete(kc);
+    if (!text)
+        c->oom = 1;
+    return text;
 }
 
 /* Step 6: the remote secret istiod discovers R with. Returns 1 if a token was missing. */
@@ -685,7 +689,12 @@ static int compute(const cJSON *meshclusters, const char *local,
         verdicts[i] = e[i].verdict;
         verdicts[i].accepted = 0;
     }
-    mc_validate(flat, n, local, skip, verdicts);
+    struct mc_secret_policy policy = {
+        .token_namespace =
+            opts->token_namespace ? opts->token_namespace : opts->tailscale_namespace,
+        .istio_namespace = opts->istio_namespace,
+    };
+    mc_validate(flat, n, local, &policy, skip, verdicts);
 
     out->clusters = calloc(n ? n : 1, sizeof(*out->clusters));
     if (!out->clusters) {

@@ -60,6 +60,9 @@ struct mc_desired_options {
     int mesh_networks_mode;          /* enum mc_mesh_networks_mode */
     const char *cluster_domain;      /* cluster.local */
     const char *helm_values_name;    /* meshcluster-istiod-values */
+    /* The one namespace whose Secrets a secretRef may name (NULL: tailscale_namespace; "":
+     * none, auth "secret" is refused); see mc_validate. */
+    const char *token_namespace;
 };
 
 void mc_desired_options_default(struct mc_desired_options *opts);

@@ -12,11 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void set_err(struct mc_field_error *err, const char *reason, const char *field,
-                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-static void set_err(struct mc_field_error *err, const char *reason, const char *field,
-                    const char *fmt, ...)
+void mc_field_error_set(struct mc_field_error *err, const char *reason, const char *field,
+                        const char *fmt, ...)
 {
     if (!err)
         return;
@@ -39,7 +36,7 @@ static int get_str(const cJSON *obj, const char *key, const char *def, char **ou
     const char *s = def;
     if (v && !cJSON_IsNull(v)) {
         if (!cJSON_IsString(v)) {
-            set_err(err, "InvalidSpec", path, "%s must be a string", path);
+            mc_field_error_set(err, "InvalidSpec", path, "%s must be a string", path);
             return -EINVAL;
         }
         s = v->valuestring;
@@ -71,7 +68,7 @@ static int get_port(const cJSON *obj, const char *key, int def, int *out, const 
         return 0;
     long long n;
     if (!mc_json_integer(v, INT_MIN, INT_MAX, &n)) {
-        set_err(err, "InvalidSpec", path, "%s must be an integer", path);
+        mc_field_error_set(err, "InvalidSpec", path, "%s must be an integer", path);
         return -EINVAL;
     }
     *out = (int)n;
@@ -86,7 +83,7 @@ static const cJSON *get_obj(const cJSON *obj, const char *key, const char *path,
     if (!v || cJSON_IsNull(v))
         return NULL;
     if (!cJSON_IsObject(v)) {
-        set_err(err, "InvalidSpec", path, "%s must be an object", path);
+        mc_field_error_set(err, "InvalidSpec", path, "%s must be an object", path);
         *bad = 1;
         return NULL;
     }
@@ -106,7 +103,7 @@ int mc_meshcluster_parse(const cJSON *obj, struct mc_meshcluster *mc, struct mc_
     char host[128];
     memset(mc, 0, sizeof(*mc));
     if (!cJSON_IsObject(obj)) {
-        set_err(err, "InvalidSpec", "", "a MeshCluster must be a JSON object");
+        mc_field_error_set(err, "InvalidSpec", "", "a MeshCluster must be a JSON object");
         return -EINVAL;
     }
     const cJSON *meta = get_obj(obj, "metadata", "metadata", &bad, err);
@@ -148,8 +145,8 @@ int mc_meshcluster_parse(const cJSON *obj, struct mc_meshcluster *mc, struct mc_
                         err));
     const cJSON *tags = cJSON_GetObjectItemCaseSensitive(ts, "gatewayTags");
     if (tags && !cJSON_IsNull(tags) && !cJSON_IsArray(tags)) {
-        set_err(err, "InvalidSpec", "spec.tailscale.gatewayTags",
-                "spec.tailscale.gatewayTags must be a list of strings");
+        mc_field_error_set(err, "InvalidSpec", "spec.tailscale.gatewayTags",
+                           "spec.tailscale.gatewayTags must be a list of strings");
         rc = -EINVAL;
         goto fail;
     }
@@ -169,8 +166,8 @@ int mc_meshcluster_parse(const cJSON *obj, struct mc_meshcluster *mc, struct mc_
     }
     for (const cJSON *t = cJSON_IsArray(tags) ? tags->child : NULL; t; t = t->next) {
         if (!cJSON_IsString(t)) {
-            set_err(err, "InvalidSpec", "spec.tailscale.gatewayTags",
-                    "spec.tailscale.gatewayTags must be a list of strings");
+            mc_field_error_set(err, "InvalidSpec", "spec.tailscale.gatewayTags",
+                               "spec.tailscale.gatewayTags must be a list of strings");
             rc = -EINVAL;
             goto fail;
         }
@@ -194,8 +191,9 @@ int mc_meshcluster_parse(const cJSON *obj, struct mc_meshcluster *mc, struct mc_
     } else if (strcmp(auth, "secret") == 0) {
         mc->auth = MC_AUTH_SECRET;
     } else {
-        set_err(err, "InvalidSpec", "spec.remoteSecret.auth",
-                "spec.remoteSecret.auth must be \"tailscale\" or \"secret\", not \"%s\"", auth);
+        mc_field_error_set(err, "InvalidSpec", "spec.remoteSecret.auth",
+                           "spec.remoteSecret.auth must be \"tailscale\" or \"secret\", not \"%s\"",
+                           auth);
         free(auth);
         rc = -EINVAL;
         goto fail;

@@ -16,12 +16,18 @@
 #define MC_API_VERSION "meshcluster.io/v1alpha1"
 #define MC_KIND        "MeshCluster"
 
-/* Why a MeshCluster is not accepted: the condition reason, the field and a sentence. */
+/* Why a MeshCluster is not accepted: the condition reason, the field and a sentence. When
+ * validation finds several problems, reason and field are the first one's and message holds
+ * them all, "<first sentence>; <field>: <sentence>; ..." (as kube-apiserver lists causes). */
 struct mc_field_error {
     char reason[64];
     char field[128];
-    char message[256];
+    char message[1024];
 };
+
+/* Fills *err (nothing when err is NULL). */
+void mc_field_error_set(struct mc_field_error *err, const char *reason, const char *field,
+                        const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 enum mc_remote_auth {
     MC_AUTH_TAILSCALE, /* kubeconfig token "unused": Tailscale app capabilities authenticate */

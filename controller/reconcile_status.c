@@ -206,7 +206,7 @@ static uint64_t shared_fingerprint(const struct mc_condition *meshnet,
  * resourceVersions of its MeshCluster and of its four objects, its verdict and notes, and
  * the shared inputs. */
 static uint64_t status_fingerprint(const struct mc_cluster_result *cr, const struct note *n,
-                                   const char *const rvs[5], uint64_t shared)
+                                   const char *token_why, const char *const rvs[5], uint64_t shared)
 {
     uint64_t h = 14695981039346656037u;
     for (int i = 0; i < 5; i++)
@@ -218,6 +218,7 @@ static uint64_t status_fingerprint(const struct mc_cluster_result *cr, const str
     fp_str(&h, cr->why.reason);
     fp_str(&h, cr->why.message);
     fp_str(&h, cr->remote_secret_pending ? "pending" : "");
+    fp_str(&h, token_why);
     fp_str(&h, n->egress);
     fp_str(&h, n->secret);
     fp_str(&h, n->gateway);
@@ -257,7 +258,9 @@ static void reconcile_status(struct pass *p, size_t ci, const struct mc_conditio
     /* The same inputs build the same status: skip the build while none moved since it last
      * needed no write (a pass after one repair rebuilds one status, not the whole mesh's). */
     struct status_memo *sm = &p->status_fp[ci];
-    uint64_t fp = status_fingerprint(cr, n, rvs, p->status_shared_fp);
+    const struct token_problem *tp =
+        cr->remote_secret_pending ? mc__token_problem(p, cr->name) : NULL;
+    uint64_t fp = status_fingerprint(cr, n, tp ? tp->why.message : "", rvs, p->status_shared_fp);
     if (sm->fp == fp)
         return;
     if (sm->written_over[0] && strcmp(rvs[0] ? rvs[0] : "", sm->written_over) == 0 &&
@@ -267,7 +270,9 @@ static void reconcile_status(struct pass *p, size_t ci, const struct mc_conditio
 
     struct mc_condition conds[7];
     size_t nc = 0;
-    char accepted_msg[400], egress_msg[NOTE_LEN], ready_msg[NOTE_LEN], gw_addr[256] = "";
+    char accepted_msg[sizeof(cr->why.field) + sizeof(cr->why.message) + 2],
+        secret_msg[sizeof(accepted_msg)], egress_msg[NOTE_LEN], ready_msg[NOTE_LEN],
+        gw_addr[256] = "";
     struct mc_condition *c = &conds[nc++];
     c->type = MC_COND_ACCEPTED;
     if (cr->accepted) {
@@ -308,8 +313,11 @@ static void reconcile_status(struct pass *p, size_t ci, const struct mc_conditio
         } else if (n->secret[0]) {
             c->status = "False", c->reason = "ApplyFailed", c->message = n->secret;
         } else if (cr->remote_secret_pending) {
-            c->status = "False", c->reason = "TokenPending";
-            c->message = "the Secret holding this cluster's token is not available";
+            c->status = "False", c->reason = tp ? tp->why.reason : "TokenPending";
+            if (tp)
+                snprintf(secret_msg, sizeof(secret_msg), "%s: %s", tp->why.field, tp->why.message);
+            c->message =
+                tp ? secret_msg : "the Secret holding this cluster's token is not read yet";
         } else if (!sec) {
             c->status = "False", c->reason = "SecretMissing";
             c->message = "the remote secret is being created";

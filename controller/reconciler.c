@@ -3,6 +3,7 @@
 #include "controller/reconciler.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +12,7 @@
 #include "controller/reconciler_internal.h"
 
 static const char *const inf_kind[INF_COUNT] = {
-    "MeshCluster", "Namespace", "ConfigMap", "Secret",    "ConfigMap",
+    "MeshCluster", "Namespace", "ConfigMap", "Secret",    "ConfigMap", "Secret",
     "Service",     "Service",   "Secret",    "ConfigMap", "Gateway",
 };
 
@@ -240,8 +241,24 @@ static void on_inf_delete(k8s_informer *inf, const char *key, const cJSON *obj, 
 
 static void on_inf_synced(k8s_informer *inf, void *data)
 {
-    (void)inf;
+    mc_reconciler *r = data;
+    if (inf == r->inf[INF_TOKEN])
+        r->token_list_err = K8S_OK;
     enqueue(data);
+}
+
+/* The token informer cannot list (RBAC, a missing namespace...): a pass says so in the
+ * status of the remotes waiting for a token, once per change of cause. */
+static void on_token_inf_error(k8s_informer *inf, const k8s_error *err, void *data)
+{
+    (void)inf;
+    mc_reconciler *r = data;
+    if (r->token_list_err == err->code)
+        return;
+    r->token_list_err = err->code;
+    k8s_log_warn(r->log, "cannot list token Secrets", "namespace", r->token_ns, "error",
+                 k8s_err_name(err->code));
+    enqueue(r);
 }
 
 /*
@@ -291,7 +308,8 @@ static int informer_new(mc_reconciler *r, int which, const char *ns, const char 
                      .on_update = on_inf_update,
                      .on_delete = on_inf_delete,
                      .on_synced = on_inf_synced,
-                     .data = r},
+                     .data = r,
+                     .on_error = which == INF_TOKEN ? on_token_inf_error : NULL},
         /* Conditions are only compared and carried over: kept as lines (status.h). */
         .transform = which == INF_MC ? mc_status_compact : NULL,
     };
@@ -381,6 +399,7 @@ static void pass_free(struct pass *p)
     for (size_t i = 0; p->notes && i < p->d.nclusters; i++)
         free(p->notes[i]);
     free(p->notes);
+    free(p->token_problems);
     if (p->desired_ok) {
         struct desired_cache *c = &p->r->cache;
         cache_clear(c);
@@ -436,12 +455,6 @@ static void pass_finish(struct pass *p)
          * is only the backstop. */
         if (p->deferred && !r->stopping)
             k8s_queue_add_after(r->queue, MESH_KEY, TOKEN_RETRY_MS);
-        /* Token Secrets are not watched: look again soon while one is missing (reads only). */
-        for (size_t i = 0; i < p->d.nclusters && !r->stopping; i++)
-            if (p->d.clusters[i].remote_secret_pending) {
-                k8s_queue_add_after(r->queue, MESH_KEY, TOKEN_RETRY_MS);
-                break;
-            }
     }
     pass_free(p);
     k8s_queue_done(r->queue, MESH_KEY);
@@ -598,8 +611,9 @@ static int collect_meshclusters(void *data, const char *key, const cJSON *obj)
     return 0;
 }
 
-/* Decodes standard base64 (padding optional); returns a NUL-terminated copy or NULL. */
-static char *base64_decode(const char *in)
+/* Decodes standard base64 (padding optional) into a NUL-terminated copy and its length (the
+ * bytes may hold NULs), or NULL. */
+static char *base64_decode(const char *in, size_t *len)
 {
     size_t n = strlen(in);
     char *out = malloc(n / 4 * 3 + 4);
@@ -628,6 +642,7 @@ static char *base64_decode(const char *in)
         }
     }
     out[o] = 0;
+    *len = o;
     return out;
 }
 
@@ -650,52 +665,107 @@ static int add_token(struct pass *p, const char *cluster, char *token)
     return 0;
 }
 
-static void on_token_read(k8s_request *req, k8s_response *res, void *data)
+/* Records why cluster has no token (the status names it in RemoteSecretReady) and returns
+ * where to write it, or NULL when out of memory: the remote stays pending either way. */
+static struct mc_field_error *token_problem(struct pass *p, const char *cluster)
 {
-    (void)req;
-    struct token_read *t = data;
-    struct pass *p = t->p;
-    const char *b64 = res->err.code == K8S_OK ? jstr(jpath(res->body, "data", NULL), t->key) : NULL;
-    char *token = b64 ? base64_decode(b64) : NULL;
-    if (token && token[0]) {
-        k8s_log_add_secret(p->r->log, token);
-        if (add_token(p, t->cluster, token) != 0)
-            free(token);
-    } else {
-        free(token);
-        k8s_log_warn(p->r->log, "no token for the remote secret", "meshcluster", t->cluster,
-                     "error", k8s_err_name(res->err.code));
+    if (p->ntoken_problems == p->token_problems_cap) {
+        size_t cap = p->token_problems_cap ? p->token_problems_cap * 2 : 4;
+        struct token_problem *t = realloc(p->token_problems, cap * sizeof(*t));
+        if (!t)
+            return NULL;
+        p->token_problems = t;
+        p->token_problems_cap = cap;
     }
-    free(t);
-    mc__pass_op_done(p);
+    struct token_problem *t = &p->token_problems[p->ntoken_problems++];
+    snprintf(t->cluster, sizeof(t->cluster), "%s", cluster);
+    return &t->why;
 }
 
-/* Phase 0: read the token of every remote whose remoteSecret auth is "secret". */
-static void start_token_read(struct pass *p, const struct mc_meshcluster *mc)
+const struct token_problem *mc__token_problem(const struct pass *p, const char *cluster)
 {
-    struct token_read *t = NULL;
-    if (mc->auth == MC_AUTH_SECRET && strcmp(mc->name, p->r->cluster_name) != 0 &&
-        mc->secret_name && mc->secret_name[0] && (t = calloc(1, sizeof(*t))) != NULL) {
-        t->p = p;
-        snprintf(t->cluster, sizeof(t->cluster), "%s", mc->name);
-        snprintf(t->key, sizeof(t->key), "%s", mc->secret_key ? mc->secret_key : "token");
-        k8s_request_opts ro = {
-            .verb = K8S_VERB_GET,
-            .ref = {.version = "v1",
-                    .resource = "secrets",
-                    .namespace = mc->secret_namespace && mc->secret_namespace[0]
-                                     ? mc->secret_namespace
-                                     : p->r->istio_ns,
-                    .name = mc->secret_name},
-            .on_done = on_token_read,
-            .data = t,
-        };
-        p->pending++;
-        if (k8s_request_start(p->r->client, &ro, NULL) != 0) {
-            p->pending--;
-            free(t);
-        }
+    for (size_t i = 0; i < p->ntoken_problems; i++)
+        if (strcmp(p->token_problems[i].cluster, cluster) == 0)
+            return &p->token_problems[i];
+    return NULL;
+}
+
+#define REF_FIELD "spec.remoteSecret.secretRef"
+
+/* The token in data[key] of a cached token Secret, trimmed and checked, or NULL (and why). */
+static char *token_from_secret(struct pass *p, const struct mc_meshcluster *mc, const cJSON *sec,
+                               const char *ref)
+{
+    const cJSON *labels = jpath(sec, "metadata", "labels");
+    const char *manager = jstr(labels, MC_LABEL_MANAGED_BY);
+    if (manager && strcmp(manager, MC_FIELD_MANAGER) == 0) {
+        mc_field_error_set(token_problem(p, mc->name), "SecretRefNotAllowed", REF_FIELD,
+                           "Secret %s is managed by the controller itself and is never read as "
+                           "a token",
+                           ref);
+        return NULL;
     }
+    const char *b64 = jstr(jpath(sec, "data", NULL), mc->secret_key);
+    size_t len = 0, start = 0, n = 0;
+    char *raw = b64 ? base64_decode(b64, &len) : NULL;
+    const char *why = !b64 ? "has no key" : !raw ? "is not base64" : NULL;
+    if (!why)
+        why = mc_check_bearer_token(raw, len, &start, &n);
+    if (why) {
+        mc_field_error_set(token_problem(p, mc->name), b64 ? "TokenInvalid" : "TokenKeyMissing",
+                           REF_FIELD, "Secret %s: key \"%s\" %s", ref, mc->secret_key, why);
+        free(raw);
+        return NULL;
+    }
+    memmove(raw, raw + start, n);
+    raw[n] = '\0';
+    return raw;
+}
+
+/*
+ * Phase 0, for a remote whose remoteSecret auth is "secret": its token, from the watched cache
+ * of labelled Secrets in --token-namespace (so a rotation is applied as soon as it is seen).
+ * A ref the policy refuses is skipped: the desired state rejects that MeshCluster.
+ */
+static void read_token(struct pass *p, const struct mc_meshcluster *mc)
+{
+    mc_reconciler *r = p->r;
+    if (mc->auth != MC_AUTH_SECRET || strcmp(mc->name, r->cluster_name) == 0 || !mc->secret_name[0])
+        return;
+    struct mc_verdict v = {.accepted = 1};
+    mc_validate_secret_ref(mc, &r->policy, &v);
+    if (!v.accepted)
+        return;
+    char ref[400];
+    snprintf(ref, sizeof(ref), "%s/%s", mc->secret_namespace, mc->secret_name);
+    k8s_informer *inf = r->inf[INF_TOKEN];
+    if (!inf || !k8s_informer_has_synced(inf)) {
+        bool forbidden = r->token_list_err == K8S_ERR_FORBIDDEN;
+        mc_field_error_set(
+            token_problem(p, mc->name), forbidden ? "TokenSecretForbidden" : "TokenPending",
+            REF_FIELD,
+            "Secret %s cannot be read yet: listing Secrets labelled " MC_LABEL_REMOTE_TOKEN
+            "=true in namespace %s %s",
+            ref, mc->secret_namespace,
+            forbidden ? "is Forbidden: grant list and watch on secrets there (as "
+                        "deploy/'s RBAC does)"
+            : r->token_list_err != K8S_OK ? k8s_err_name(r->token_list_err)
+                                          : "has not completed");
+        return;
+    }
+    const cJSON *sec = mc__cached(r, INF_TOKEN, mc->secret_namespace, mc->secret_name);
+    if (!sec) {
+        mc_field_error_set(
+            token_problem(p, mc->name), "TokenSecretMissing", REF_FIELD,
+            "Secret %s does not exist or is not labelled " MC_LABEL_REMOTE_TOKEN "=true", ref);
+        return;
+    }
+    char *token = token_from_secret(p, mc, sec, ref);
+    if (!token)
+        return;
+    k8s_log_add_secret(r->log, token);
+    if (add_token(p, mc->name, token) != 0)
+        free(token);
 }
 
 static void pass_start(mc_reconciler *r)
@@ -711,11 +781,11 @@ static void pass_start(mc_reconciler *r)
     p->started_ms = mc__now_ms(r);
     p->phase = 0;
     r->pass = p;
-    p->pending = 1; /* held while the token reads are issued */
+    p->pending = 1; /* phase 0 reads caches only: done when this returns */
     if (mc__parsed_meshclusters(r) != 0)
         p->errors++;
     for (size_t i = 0; i < r->nparsed_mcs; i++)
-        start_token_read(p, &r->parsed_mcs[i]);
+        read_token(p, &r->parsed_mcs[i]);
     mc__pass_op_done(p);
 }
 
@@ -895,6 +965,10 @@ int mc_reconciler_new(k8s_client *c, const struct mc_reconciler_opts *opts, mc_r
     r->cluster_domain =
         xstrdup(opts->desired.cluster_domain ? opts->desired.cluster_domain : "cluster.local");
     r->helm_values_name = xstrdup(opts->desired.helm_values_name);
+    r->token_ns = xstrdup(opts->desired.token_namespace ? opts->desired.token_namespace : r->ts_ns);
+    r->dopts.token_namespace = r->token_ns;
+    r->policy =
+        (struct mc_secret_policy){.token_namespace = r->token_ns, .istio_namespace = r->istio_ns};
     r->dopts.istio_namespace = r->istio_ns;
     r->dopts.tailscale_namespace = r->ts_ns;
     r->dopts.cluster_domain = r->cluster_domain;
@@ -904,7 +978,7 @@ int mc_reconciler_new(k8s_client *c, const struct mc_reconciler_opts *opts, mc_r
     r->log = opts->log;
     r->metrics = opts->metrics;
     r->events = opts->events;
-    if (!r->cluster_name || !r->istio_ns || !r->ts_ns || !r->cluster_domain ||
+    if (!r->cluster_name || !r->istio_ns || !r->ts_ns || !r->cluster_domain || !r->token_ns ||
         (opts->desired.helm_values_name && !r->helm_values_name))
         goto nomem;
 
@@ -924,6 +998,9 @@ int mc_reconciler_new(k8s_client *c, const struct mc_reconciler_opts *opts, mc_r
     if (!rc)
         rc = informer_new(r, INF_ROOT_CM, r->istio_ns, NULL,
                           "metadata.name=" MC_TRUST_ROOT_CONFIGMAP);
+    /* Only opted-in Secrets are cached, never cacerts (the policy keeps the namespaces apart). */
+    if (!rc && r->token_ns[0] && strcmp(r->token_ns, r->istio_ns) != 0)
+        rc = informer_new(r, INF_TOKEN, r->token_ns, MC_LABEL_REMOTE_TOKEN "=true", NULL);
     if (!rc)
         rc = informer_new(r, INF_SVC_ISTIO, r->istio_ns, owned, NULL);
     if (!rc)
@@ -959,7 +1036,7 @@ int mc_reconciler_start(mc_reconciler *r)
         return rc;
     r->started = true;
     for (int i = 0; i < INF_COUNT; i++)
-        if ((rc = k8s_informer_start(r->inf[i])) != 0)
+        if (r->inf[i] && (rc = k8s_informer_start(r->inf[i])) != 0)
             return rc;
     return 0;
 }
@@ -973,9 +1050,16 @@ void mc_reconciler_set_leader(mc_reconciler *r, bool leading)
 
 bool mc_reconciler_synced(const mc_reconciler *r)
 {
-    for (int i = 0; i < INF_COUNT; i++)
+    for (int i = 0; i < INF_COUNT; i++) {
+        /* The token Secrets are waited for (a pass before them would report every token
+         * pending, then not: two status writes per restart) unless listing them failed:
+         * without RBAC for them every other cluster must still be served, and a remote
+         * waiting for its token says why. Disabled auth "secret": no informer. */
+        if (i == INF_TOKEN && (!r->inf[i] || r->token_list_err != K8S_OK))
+            continue;
         if (!r->inf[i] || !k8s_informer_has_synced(r->inf[i]))
             return false;
+    }
     return true;
 }
 
@@ -1057,5 +1141,6 @@ void mc_reconciler_free(mc_reconciler *r)
     cache_clear(&r->cache);
     mc__parsed_meshclusters_clear(r);
     free(r->helm_values_name);
+    free(r->token_ns);
     free(r);
 }

@@ -36,6 +36,7 @@ enum {
     INF_ISTIO_CM,  /* the istio ConfigMap (meshNetworks key) */
     INF_CACERTS,   /* istio-system/cacerts (trust check), by name: no other Secret cached */
     INF_ROOT_CM,   /* istiod's istio-ca-root-cert ConfigMap (trust check), by name */
+    INF_TOKEN,     /* opted-in token Secrets of --token-namespace: see mc_reconciler.token_ns */
     INF_SVC_ISTIO, /* owned from here on: label-selected */
     INF_SVC_TS,
     INF_SECRET,
@@ -120,6 +121,8 @@ struct pass {
     uint64_t started_ms;
     struct mc_remote_token *tokens; /* for remotes with remoteSecret auth "secret"; owned */
     size_t ntokens, tokens_cap;
+    struct token_problem *token_problems; /* one per remote whose token is missing; owned */
+    size_t ntoken_problems, token_problems_cap;
     /*
      * The local MeshCluster is gone while objects made for it remain: this cluster left the
      * mesh, so everything we made here goes, in an order that survives a crash at any point
@@ -147,11 +150,10 @@ struct desired_cache {
     size_t ntokens;
 };
 
-/* A read of the Secret holding a remote's token. */
-struct token_read {
-    struct pass *p;
+/* Why a remote's token could not be taken from its Secret, for RemoteSecretReady. */
+struct token_problem {
     char cluster[64];
-    char key[256];
+    struct mc_field_error why;
 };
 
 enum op_stage { OP_GET, OP_APPLY, OP_DELETE, OP_REPLACE_DELETE, OP_STATUS, OP_WITHDRAW };
@@ -177,6 +179,13 @@ struct mc_reconciler {
     char *ts_ns;
     char *cluster_domain;
     char *helm_values_name;
+    /* Token Secrets are watched in this one namespace, selected by the opt-in label
+     * (MC_LABEL_REMOTE_TOKEN), so a rotation arrives as an event; "" when auth "secret" is
+     * disabled (inf[INF_TOKEN] is then NULL). Waited for before a pass unless its list
+     * fails: see mc_reconciler_synced. */
+    char *token_ns;
+    struct mc_secret_policy policy;
+    k8s_err token_list_err; /* the token informer's last list/watch failure, K8S_OK once synced */
     struct mc_desired_options dopts;
     bool allow_replace;
     uint64_t resync_ms;
@@ -291,5 +300,8 @@ void mc__parsed_meshclusters_clear(mc_reconciler *r);
 
 /* One request of the pass finished; moves to the next phase after the last one. */
 void mc__pass_op_done(struct pass *p);
+
+/* Why cluster's token is missing (NULL: no known reason) during pass p. */
+const struct token_problem *mc__token_problem(const struct pass *p, const char *cluster);
 
 #endif

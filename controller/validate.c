@@ -11,6 +11,8 @@
 #include <string.h>
 #include <sys/types.h>
 
+#include <curl/curl.h>
+
 /* The longest suffix we append to a cluster name to make a Service name. */
 #define LONGEST_SUFFIX "-istio-eastwestgateway-ts"
 
@@ -48,36 +50,56 @@ int mc_is_dns1123_subdomain(const char *s)
     return 1;
 }
 
+/* Whether every character of s is alphanumeric or one of [-_.]. */
+static int only_key_chars(const char *s)
+{
+    for (; *s; s++)
+        if (!(isalnum((unsigned char)*s) || *s == '-' || *s == '_' || *s == '.'))
+            return 0;
+    return 1;
+}
+
 int mc_is_label_value(const char *s)
 {
     size_t n = strlen(s);
     if (n == 0)
         return 1;
-    if (n > 63 || !isalnum((unsigned char)s[0]) || !isalnum((unsigned char)s[n - 1]))
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        int c = (unsigned char)s[i];
-        if (!(isalnum(c) || c == '-' || c == '_' || c == '.'))
-            return 0;
-    }
-    return 1;
+    return n <= 63 && isalnum((unsigned char)s[0]) && isalnum((unsigned char)s[n - 1]) &&
+           only_key_chars(s);
 }
 
 static void reject(struct mc_verdict *v, const char *reason, const char *field, const char *fmt,
                    ...) __attribute__((format(printf, 4, 5)));
 
+/*
+ * Records a problem. The first one sets the reason and field; every later one is appended to
+ * the message as "; <field>: <sentence>", so a user fixes all of them in one edit instead of
+ * meeting them one apply at a time. A message that would overflow ends in "; ...".
+ */
 static void reject(struct mc_verdict *v, const char *reason, const char *field, const char *fmt,
                    ...)
 {
-    if (!v->accepted)
-        return; /* the first problem found is the one reported */
-    v->accepted = 0;
-    snprintf(v->why.reason, sizeof(v->why.reason), "%s", reason);
-    snprintf(v->why.field, sizeof(v->why.field), "%s", field);
+    char sentence[sizeof(v->why.message)];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(v->why.message, sizeof(v->why.message), fmt, ap);
+    vsnprintf(sentence, sizeof(sentence), fmt, ap);
     va_end(ap);
+    if (v->accepted) {
+        v->accepted = 0;
+        snprintf(v->why.reason, sizeof(v->why.reason), "%s", reason);
+        snprintf(v->why.field, sizeof(v->why.field), "%s", field);
+        snprintf(v->why.message, sizeof(v->why.message), "%s", sentence);
+        return;
+    }
+    size_t used = strlen(v->why.message), room = sizeof(v->why.message) - used;
+    static const char more[] = "; ...";
+    if (used >= sizeof(more) - 1 && strcmp(v->why.message + used - (sizeof(more) - 1), more) == 0)
+        return; /* already full */
+    int n = snprintf(v->why.message + used, room, "; %s: %s", field, sentence);
+    if (n < 0 || (size_t)n >= room) {
+        size_t at = sizeof(v->why.message) - sizeof(more);
+        memcpy(v->why.message + (used < at ? used : at), more, sizeof(more));
+    }
 }
 
 static int valid_port(int p)
@@ -85,48 +107,247 @@ static int valid_port(int p)
     return p >= 1 && p <= 65535;
 }
 
-static void check_one(const struct mc_meshcluster *c, struct mc_verdict *v)
+/* A Tailscale ACL tag as the Tailscale operator accepts it: "tag:" and a lower-case name. */
+int mc_is_tailscale_tag(const char *s)
 {
-    if (!mc_is_dns1035_label(c->name)) {
-        reject(v, "InvalidName", "metadata.name",
-               "\"%s\" is not a DNS-1035 label (lower-case letters, digits and '-', starting "
-               "with a letter, at most 63 characters)",
-               c->name);
-        return;
+    size_t n = strlen(s);
+    if (n <= 4 || n > MC_MAX_TAG_LEN || strncmp(s, "tag:", 4) != 0)
+        return 0;
+    for (size_t i = 4; i < n; i++) {
+        int c = (unsigned char)s[i];
+        if (!(islower(c) || isdigit(c) || c == '-'))
+            return 0;
     }
-    if (strlen(c->name) + strlen(LONGEST_SUFFIX) > 63) {
-        reject(v, "InvalidName", "metadata.name",
-               "\"%s\" is too long: Service \"%s" LONGEST_SUFFIX "\" would exceed 63 characters "
-               "(at most %zu characters)",
-               c->name, c->name, 63 - strlen(LONGEST_SUFFIX));
-        return;
+    return 1;
+}
+
+/* A key of a Secret's data: [-._a-zA-Z0-9]+, at most 253 characters (IsConfigMapKey). */
+int mc_is_secret_key(const char *s)
+{
+    size_t n = strlen(s);
+    return n > 0 && n <= 253 && strcmp(s, ".") != 0 && strcmp(s, "..") != 0 && only_key_chars(s);
+}
+
+/* 32 bytes in hex, each pair optionally followed by a colon (the CRD's pattern). */
+static int is_fingerprint(const char *s)
+{
+    int pairs = 0;
+    while (*s) {
+        if (!isxdigit((unsigned char)s[0]) || !isxdigit((unsigned char)s[1]))
+            return 0;
+        s += 2;
+        pairs++;
+        if (*s == ':')
+            s++;
     }
-    if (!mc_is_label_value(c->network) || !c->network[0])
-        reject(v, "InvalidNetwork", "spec.network",
-               "\"%s\" is not a valid label value for topology.istio.io/network", c->network);
-    if (c->mesh_id[0] && !mc_is_label_value(c->mesh_id))
-        reject(v, "InvalidMeshID", "spec.meshID", "\"%s\" is not a valid mesh ID", c->mesh_id);
+    return pairs == 32;
+}
+
+static int is_ipv4(const char *h)
+{
+    int parts = 0;
+    while (*h) {
+        int digits = 0, val = 0;
+        while (isdigit((unsigned char)*h) && digits < 4) {
+            val = val * 10 + (*h++ - '0');
+            digits++;
+        }
+        if (digits == 0 || digits > 3 || val > 255 || ++parts > 4)
+            return 0;
+        if (*h == '.' && h[1])
+            h++;
+        else if (*h)
+            return 0;
+    }
+    return parts == 4;
+}
+
+/* A bracketed IPv6 literal as curl returns it: hex digits, colons, dots (an IPv4 tail). */
+static int is_ipv6_literal(const char *h)
+{
+    size_t n = strlen(h);
+    if (n < 4 || h[0] != '[' || h[n - 1] != ']' || !strchr(h, ':'))
+        return 0;
+    for (size_t i = 1; i + 1 < n; i++)
+        if (!(isxdigit((unsigned char)h[i]) || h[i] == ':' || h[i] == '.'))
+            return 0;
+    return 1;
+}
+
+/* A URL path safe to hand on: RFC 3986 pchar and '/', no query or fragment. */
+static int is_url_path(const char *p)
+{
+    for (; *p; p++) {
+        int c = (unsigned char)*p;
+        if (!(isalnum(c) || strchr("-._~!$&'()*+,;=:@%/", c)))
+            return 0;
+    }
+    return 1;
+}
+
+const char *mc_check_https_url(const char *s)
+{
+    size_t n = strlen(s);
+    if (n > MC_MAX_URL_LEN)
+        return "is longer than " MC_STR(MC_MAX_URL_LEN) " characters";
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+            return "holds whitespace, a control character or a non-ASCII byte";
+    if (strncmp(s, "https://", 8) != 0)
+        return "must be an https:// URL";
+    /* libcurl's parser decides what a client would connect to; we then check each part. */
+    CURLU *u = curl_url();
+    if (!u)
+        return "could not be checked (out of memory)";
+    const char *why = NULL;
+    char *part = NULL;
+    if (curl_url_set(u, CURLUPART_URL, s, 0) != CURLUE_OK)
+        why = "is not a URL";
+    else if (curl_url_get(u, CURLUPART_USER, &part, 0) != CURLUE_NO_USER ||
+             curl_url_get(u, CURLUPART_OPTIONS, &part, 0) != CURLUE_NO_OPTIONS)
+        why = "must not carry user information (credentials come from the token)";
+    else if (curl_url_get(u, CURLUPART_QUERY, &part, 0) != CURLUE_NO_QUERY ||
+             curl_url_get(u, CURLUPART_FRAGMENT, &part, 0) != CURLUE_NO_FRAGMENT)
+        why = "must not carry a query or a fragment";
+    curl_free(part);
+    part = NULL;
+    if (!why && curl_url_get(u, CURLUPART_HOST, &part, 0) == CURLUE_OK) {
+        char host[256];
+        size_t hn = strlen(part);
+        for (size_t i = 0; i < hn && i < sizeof(host); i++)
+            host[i] = (char)tolower((unsigned char)part[i]);
+        host[hn < sizeof(host) ? hn : sizeof(host) - 1] = '\0';
+        if (hn >= sizeof(host) ||
+            !(is_ipv4(host) || is_ipv6_literal(host) || mc_is_dns1123_subdomain(host)))
+            why = "does not name a valid host";
+    } else if (!why) {
+        why = "does not name a host";
+    }
+    curl_free(part);
+    part = NULL;
+    if (!why) {
+        CURLUcode rc = curl_url_get(u, CURLUPART_PORT, &part, 0);
+        long port = rc == CURLUE_OK ? strtol(part, NULL, 10) : 0;
+        if (rc != CURLUE_NO_PORT && (rc != CURLUE_OK || port < 1 || port > 65535))
+            why = "has an invalid port";
+        curl_free(part);
+        part = NULL;
+    }
+    if (!why && curl_url_get(u, CURLUPART_PATH, &part, 0) == CURLUE_OK && !is_url_path(part))
+        why = "has a path with characters a URL must escape";
+    curl_free(part);
+    /* curl accepts what RFC 3986 does not (e.g. "https:x"); what it read must be what was
+     * written, up to the path. */
+    const char *rest = s + 8;
+    if (!why && (!*rest || *rest == '/'))
+        why = "does not name a host";
+    curl_url_cleanup(u);
+    return why;
+}
+
+const char *mc_check_bearer_token(const char *buf, size_t len, size_t *start, size_t *n)
+{
+    size_t a = 0, b = len;
+    while (a < b && isspace((unsigned char)buf[a]))
+        a++;
+    while (b > a && isspace((unsigned char)buf[b - 1]))
+        b--;
+    if (a == b)
+        return "is empty";
+    if (b - a > MC_MAX_TOKEN_LEN)
+        return "is longer than " MC_STR(MC_MAX_TOKEN_LEN) " bytes: not a bearer token";
+    for (size_t i = a; i < b; i++)
+        if ((unsigned char)buf[i] <= 0x20 || (unsigned char)buf[i] >= 0x7f)
+            return "holds bytes a bearer token cannot (whitespace, control or non-ASCII): not "
+                   "a bearer token";
+    *start = a;
+    *n = b - a;
+    return NULL;
+}
+
+/* Predicates for check_str; empty values that mean "unset" pass where the field allows it. */
+static int is_network(const char *s)
+{
+    return s[0] && mc_is_label_value(s);
+}
+
+static int is_optional_subdomain(const char *s)
+{
+    return !s[0] || mc_is_dns1123_subdomain(s);
+}
+
+static int is_optional_fingerprint(const char *s)
+{
+    return !s[0] || is_fingerprint(s);
+}
+
+/*
+ * A bad value as quoted back in a message: at most MC_QUOTE_MAX bytes, control characters
+ * shown as '?', so a refused value cannot forge lines in `kubectl describe`, Events or logs.
+ */
+static const char *quoted(char buf[MC_QUOTE_MAX + 1], const char *s)
+{
+    size_t i = 0;
+    for (; s[i] && i < MC_QUOTE_MAX; i++)
+        buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+    buf[i] = '\0';
+    return buf;
+}
+
+/*
+ * One string field: refused as FieldTooLong past max (its value left out: it may be
+ * megabytes), else as reason when ok() says no, quoting at most MC_QUOTE_MAX characters.
+ */
+static void check_str(struct mc_verdict *v, const char *field, const char *s, size_t max,
+                      int (*ok)(const char *), const char *reason, const char *what)
+{
+    char q[MC_QUOTE_MAX + 1];
+    size_t n = strlen(s);
+    if (n > max)
+        reject(v, "FieldTooLong", field, "%zu characters, at most %zu allowed", n, max);
+    else if (!ok(s))
+        reject(v, reason, field, "\"%s\" %s", quoted(q, s), what);
+}
+
+static void check_names(const struct mc_meshcluster *c, struct mc_verdict *v)
+{
+    check_str(v, "spec.network", c->network, 63, is_network, "InvalidNetwork",
+              "is not a valid label value for topology.istio.io/network");
+    check_str(v, "spec.meshID", c->mesh_id, 63, mc_is_label_value, "InvalidMeshID",
+              "is not a valid mesh ID (a label value)");
+    check_str(v, "spec.locality.region", c->region, 63, mc_is_label_value, "InvalidLocality",
+              "is not a valid label value for topology.kubernetes.io/region");
+    check_str(v, "spec.locality.zone", c->zone, 63, mc_is_label_value, "InvalidLocality",
+              "is not a valid label value for topology.kubernetes.io/zone");
+}
+
+static void check_tailscale(const struct mc_meshcluster *c, struct mc_verdict *v)
+{
     if (!c->tailnet[0])
         reject(v, "MissingTailnet", "spec.tailscale.tailnet",
                "the tailnet's MagicDNS suffix (e.g. your-tailnet.ts.net) is required");
-    else if (!mc_is_dns1123_subdomain(c->tailnet))
-        reject(v, "InvalidTailnet", "spec.tailscale.tailnet", "\"%s\" is not a DNS name",
-               c->tailnet);
-    if (!mc_is_dns1123_label(c->api_proxy_hostname))
-        reject(v, "InvalidHostname", "spec.tailscale.apiServerProxyHostname",
-               "\"%s\" is not a DNS-1123 label", c->api_proxy_hostname);
-    if (!mc_is_dns1123_label(c->gateway_hostname))
-        reject(v, "InvalidHostname", "spec.tailscale.eastWestGatewayHostname",
-               "\"%s\" is not a DNS-1123 label", c->gateway_hostname);
-    for (size_t i = 0; i < c->ngateway_tags; i++) {
-        const char *t = c->gateway_tags[i];
-        if (strncmp(t, "tag:", 4) != 0 || !t[4] || strpbrk(t, " ,"))
-            reject(v, "InvalidTag", "spec.tailscale.gatewayTags",
-                   "\"%s\" is not a Tailscale tag (tag:<name>)", t);
+    else
+        check_str(v, "spec.tailscale.tailnet", c->tailnet, 253, mc_is_dns1123_subdomain,
+                  "InvalidTailnet", "is not a DNS name");
+    check_str(v, "spec.tailscale.apiServerProxyHostname", c->api_proxy_hostname, 63,
+              mc_is_dns1123_label, "InvalidHostname", "is not a DNS-1123 label");
+    check_str(v, "spec.tailscale.eastWestGatewayHostname", c->gateway_hostname, 63,
+              mc_is_dns1123_label, "InvalidHostname", "is not a DNS-1123 label");
+    if (c->ngateway_tags > MC_MAX_TAGS)
+        reject(v, "TooManyTags", "spec.tailscale.gatewayTags", "%zu tags, at most %d allowed",
+               c->ngateway_tags, MC_MAX_TAGS);
+    for (size_t i = 0; i < c->ngateway_tags && i < MC_MAX_TAGS; i++) {
+        char field[64];
+        snprintf(field, sizeof(field), "spec.tailscale.gatewayTags[%zu]", i);
+        check_str(v, field, c->gateway_tags[i], MC_MAX_TAG_LEN, mc_is_tailscale_tag, "InvalidTag",
+                  "is not a Tailscale tag (tag:[a-z0-9-]+)");
     }
-    if (!mc_is_dns1123_subdomain(c->proxy_class))
-        reject(v, "InvalidProxyClass", "spec.tailscale.proxyClass",
-               "\"%s\" is not a valid ProxyClass name", c->proxy_class);
+    check_str(v, "spec.tailscale.proxyClass", c->proxy_class, 253, mc_is_dns1123_subdomain,
+              "InvalidProxyClass", "is not a valid ProxyClass name");
+}
+
+static void check_ports(const struct mc_meshcluster *c, struct mc_verdict *v)
+{
     const struct {
         int port;
         const char *field;
@@ -142,17 +363,53 @@ static void check_one(const struct mc_meshcluster *c, struct mc_verdict *v)
                 reject(v, "InvalidPort", ports[i].field, "port %d is also used by %s",
                        ports[i].port, ports[j].field);
     }
-    if (c->auth == MC_AUTH_SECRET) {
-        if (!mc_is_dns1123_subdomain(c->secret_name))
-            reject(v, "InvalidSecretRef", "spec.remoteSecret.secretRef.name",
-                   "auth \"secret\" needs the name of a Secret holding the token");
-        if (!mc_is_dns1123_label(c->secret_namespace))
-            reject(v, "InvalidSecretRef", "spec.remoteSecret.secretRef.namespace",
-                   "\"%s\" is not a namespace name", c->secret_namespace);
+}
+
+static void check_remote_secret(const struct mc_meshcluster *c, struct mc_verdict *v)
+{
+    /* secretRef is checked whatever auth says: a ref kept for later must be sound too. */
+    check_str(v, "spec.remoteSecret.secretRef.name", c->secret_name, 253, is_optional_subdomain,
+              "InvalidSecretRef", "is not a Secret name");
+    if (c->auth == MC_AUTH_SECRET && !c->secret_name[0])
+        reject(v, "InvalidSecretRef", "spec.remoteSecret.secretRef.name",
+               "spec.remoteSecret.auth \"secret\" needs the name of a Secret holding the token");
+    check_str(v, "spec.remoteSecret.secretRef.namespace", c->secret_namespace, 63,
+              mc_is_dns1123_label, "InvalidSecretRef", "is not a namespace name");
+    check_str(v, "spec.remoteSecret.secretRef.key", c->secret_key, 253, mc_is_secret_key,
+              "InvalidSecretRef", "is not a Secret data key ([-._a-zA-Z0-9]+)");
+    char q[MC_QUOTE_MAX + 1];
+    const char *why = c->remote_server[0] ? mc_check_https_url(c->remote_server) : NULL;
+    if (why)
+        reject(v, "InvalidServer", "spec.remoteSecret.server", "\"%s\" %s",
+               quoted(q, c->remote_server), why);
+    check_str(v, "spec.trust.rootCAFingerprint", c->root_ca_fingerprint, 95,
+              is_optional_fingerprint, "InvalidFingerprint",
+              "is not a SHA-256 fingerprint (64 hex digits, colons allowed)");
+}
+
+/* Every per-cluster problem, not only the first (a name problem stops here: the other
+ * fields' defaults derive from the name). */
+static void check_one(const struct mc_meshcluster *c, struct mc_verdict *v)
+{
+    char q[MC_QUOTE_MAX + 1];
+    if (!mc_is_dns1035_label(c->name)) {
+        reject(v, "InvalidName", "metadata.name",
+               "\"%s\" is not a DNS-1035 label (lower-case letters, digits and '-', "
+               "starting with a letter, at most 63 characters)",
+               quoted(q, c->name));
+        return;
     }
-    if (c->remote_server[0] && strncmp(c->remote_server, "https://", 8) != 0)
-        reject(v, "InvalidServer", "spec.remoteSecret.server", "\"%s\" must be an https:// URL",
-               c->remote_server);
+    if (strlen(c->name) + strlen(LONGEST_SUFFIX) > 63) {
+        reject(v, "InvalidName", "metadata.name",
+               "\"%s\" is too long: Service \"%s" LONGEST_SUFFIX "\" would exceed 63 characters "
+               "(at most %zu characters)",
+               c->name, c->name, 63 - strlen(LONGEST_SUFFIX));
+        return;
+    }
+    check_names(c, v);
+    check_tailscale(c, v);
+    check_ports(c, v);
+    check_remote_secret(c, v);
 }
 
 /* Negative when a is older than b (keeps a claim); ties broken by name. */
@@ -373,8 +630,31 @@ static void check_mesh_ids(const struct mc_meshcluster *c, size_t n, ssize_t loc
                    "meshID \"%s\" differs from the mesh's \"%s\"", c[i].mesh_id, want);
 }
 
+void mc_validate_secret_ref(const struct mc_meshcluster *c, const struct mc_secret_policy *policy,
+                            struct mc_verdict *v)
+{
+    if (c->auth != MC_AUTH_SECRET)
+        return;
+    char q[MC_QUOTE_MAX + 1];
+    const char *allowed = policy && policy->token_namespace ? policy->token_namespace : "";
+    const char *istio = policy && policy->istio_namespace ? policy->istio_namespace : "";
+    if (strcmp(c->secret_name, "cacerts") == 0)
+        reject(v, "SecretRefNotAllowed", "spec.remoteSecret.secretRef.name",
+               "a Secret named cacerts holds a CA's private key and is never read as a token");
+    if (!allowed[0])
+        reject(v, "SecretRefNotAllowed", "spec.remoteSecret.secretRef.namespace",
+               "auth \"secret\" is disabled: the controller runs with an empty "
+               "--token-namespace");
+    else if (strcmp(c->secret_namespace, istio) == 0 || strcmp(c->secret_namespace, allowed) != 0)
+        reject(v, "SecretRefNotAllowed", "spec.remoteSecret.secretRef.namespace",
+               "\"%s\" is not allowed: token Secrets are read only from namespace \"%s\" "
+               "(the controller's --token-namespace), labelled " MC_LABEL_REMOTE_TOKEN "=true",
+               quoted(q, c->secret_namespace), allowed);
+}
+
 void mc_validate(const struct mc_meshcluster *clusters, size_t n, const char *local,
-                 const int *skip, struct mc_verdict *verdicts)
+                 const struct mc_secret_policy *policy, const int *skip,
+                 struct mc_verdict *verdicts)
 {
     ssize_t local_idx = -1;
     for (size_t i = 0; i < n; i++) {
@@ -413,6 +693,9 @@ void mc_validate(const struct mc_meshcluster *clusters, size_t n, const char *lo
             reject(&verdicts[i], "DuplicateName", "metadata.name",
                    "MeshCluster \"%s\" is listed twice", clusters[i].name);
         check_one(&clusters[i], &verdicts[i]);
+        /* Before the cross-cluster checks: a refused ref must not win a hostname claim. */
+        if (verdicts[i].accepted || strcmp(verdicts[i].why.reason, "InvalidName") != 0)
+            mc_validate_secret_ref(&clusters[i], policy, &verdicts[i]);
     }
     claims_free(&names);
     /* Oldest first; rejected (and skipped) clusters take no part, so their order is moot.

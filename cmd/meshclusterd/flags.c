@@ -18,6 +18,7 @@ enum mcd_flag_id {
     F_CONTEXT,
     F_ISTIO_NS,
     F_TAILSCALE_NS,
+    F_TOKEN_NS,
     F_MESH_NETWORKS,
     F_LEADER_ELECT,
     F_LEASE_NAME,
@@ -53,6 +54,10 @@ static const struct mcd_flag_def mcd_flag_defs[F_COUNT] = {
                     "namespace of istiod, its ConfigMaps and the east-west gateway"},
     [F_TAILSCALE_NS] = {"tailscale-namespace", "MC_TAILSCALE_NAMESPACE", "tailscale", false,
                         "namespace of the Tailscale operator (API-server egress Services)"},
+    [F_TOKEN_NS] = {"token-namespace", "MC_TOKEN_NAMESPACE", NULL, false,
+                    "the one namespace a MeshCluster's remoteSecret.secretRef may name; only its "
+                    "Secrets labelled meshcluster.io/remote-token=true are read (default: "
+                    "--tailscale-namespace; \"\" disables auth: secret)"},
     [F_MESH_NETWORKS] = {"mesh-networks", "MC_MESH_NETWORKS", "both", false,
                          "where meshNetworks is written: configmap|helm-values|both"},
     [F_LEADER_ELECT] = {"leader-elect", "MC_LEADER_ELECT", NULL, true,
@@ -240,6 +245,12 @@ static int mcd_flags_convert(mcd_flags *f, const struct mcd_flag_value *v, bool 
     f->tailscale_namespace = v[F_TAILSCALE_NS].value;
     if (!mcd_is_dns_label(f->tailscale_namespace))
         BAD(F_TAILSCALE_NS, "must be a namespace name (DNS label)");
+    f->token_namespace = v[F_TOKEN_NS].value ? v[F_TOKEN_NS].value : f->tailscale_namespace;
+    if (f->token_namespace[0] && !mcd_is_dns_label(f->token_namespace))
+        BAD(F_TOKEN_NS, "must be a namespace name (DNS label) or empty");
+    if (!strcmp(f->token_namespace, f->istio_namespace))
+        BAD(F_TOKEN_NS, "must not be --istio-namespace: it holds the controller's own Secrets "
+                        "and Istio's CA key");
 
     const char *mn = v[F_MESH_NETWORKS].value;
     if (!strcmp(mn, "configmap"))

@@ -34,6 +34,7 @@ typedef struct mcd_flags {
     const char *context;    /* NULL: current-context */
     const char *istio_namespace;
     const char *tailscale_namespace;
+    const char *token_namespace; /* where secretRef may point; "" disables auth: secret */
     mcd_mesh_networks mesh_networks;
     bool leader_elect;
     const char *lease_name;

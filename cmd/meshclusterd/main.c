@@ -297,6 +297,7 @@ static int start(daemon_state *d)
     mc_desired_options_default(&ro.desired);
     ro.desired.istio_namespace = d->flags.istio_namespace;
     ro.desired.tailscale_namespace = d->flags.tailscale_namespace;
+    ro.desired.token_namespace = d->flags.token_namespace;
     ro.desired.mesh_networks_mode =
         d->flags.mesh_networks == MCD_MESH_NETWORKS_CONFIGMAP     ? MC_MESHNET_CONFIGMAP
         : d->flags.mesh_networks == MCD_MESH_NETWORKS_HELM_VALUES ? MC_MESHNET_HELM_VALUES

@@ -53,6 +53,30 @@ static void test_defaults(void **state)
     assert_false(f.allow_gateway_replacement);
 }
 
+/* secretRef may name one namespace: the Tailscale one unless set, never the istio one. */
+static void test_token_namespace(void **state)
+{
+    (void)state;
+    mcd_flags f;
+    char err[256];
+    char *env[] = {NULL};
+    assert_int_equal(parse(&f, env, false, err, sizeof(err), "--cluster-name", "c1",
+                           "--tailscale-namespace", "ts", NULL),
+                     0);
+    assert_string_equal(f.token_namespace, "ts");
+    assert_int_equal(parse(&f, env, false, err, sizeof(err), "--cluster-name", "c1",
+                           "--token-namespace", "", NULL),
+                     0);
+    assert_string_equal(f.token_namespace, "");
+    assert_int_equal(parse(&f, env, false, err, sizeof(err), "--cluster-name", "c1",
+                           "--token-namespace", "istio-system", NULL),
+                     -1);
+    assert_non_null(strstr(err, "--token-namespace"));
+    assert_int_equal(parse(&f, env, false, err, sizeof(err), "--cluster-name", "c1",
+                           "--token-namespace", "Bad_NS", NULL),
+                     -1);
+}
+
 static void test_in_cluster_defaults_to_leader_election(void **state)
 {
     (void)state;
@@ -180,6 +204,7 @@ int main(void)
         cmocka_unit_test(test_errors_name_the_flag),
         cmocka_unit_test(test_durations_and_addresses),
         cmocka_unit_test(test_help_and_version_short_circuit),
+        cmocka_unit_test(test_token_namespace),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,6 +27,18 @@ def check_structural(node, path):
         check_structural(node["items"], path + "[]")
 
 
+def check_bounded(node, path):
+    """Issue 18.7: every spec string has a maxLength (or an enum), every list a maxItems."""
+    if node.get("type") == "string":
+        assert "maxLength" in node or "enum" in node, f"{path}: unbounded string"
+    if node.get("type") == "array":
+        assert "maxItems" in node, f"{path}: unbounded list"
+    for k, v in node.get("properties", {}).items():
+        check_bounded(v, f"{path}.{k}")
+    if "items" in node:
+        check_bounded(node["items"], path + "[]")
+
+
 def validate(value, schema, path="", errors=None):
     """The subset of OpenAPI v3 validation the CRD uses."""
     errors = [] if errors is None else errors
@@ -57,6 +69,8 @@ def validate(value, schema, path="", errors=None):
         for k, v in value.items():
             if k in schema.get("properties", {}):
                 validate(v, schema["properties"][k], f"{path}.{k}", errors)
+    if isinstance(value, list) and "maxItems" in schema and len(value) > schema["maxItems"]:
+        errors.append(f"{path}: too many items")
     if isinstance(value, list) and "items" in schema:
         for i, v in enumerate(value):
             validate(v, schema["items"], f"{path}[{i}]", errors)
@@ -95,6 +109,9 @@ def main():
     assert cols == ["Network", "Role", "Ready", "Gateway", "Age"], cols
     schema = version["schema"]["openAPIV3Schema"]
     check_structural(schema, "")
+    check_bounded(schema["properties"]["spec"], ".spec")
+    rules = json.dumps(schema["properties"]["spec"])
+    assert "x-kubernetes-validations" in rules and "self.auth != 'secret'" in rules
     status = schema["properties"]["status"]["properties"]
     for key in ("observedGeneration", "role", "gatewayAddress", "trust", "conditions"):
         assert key in status, key
@@ -120,6 +137,23 @@ def main():
     for frag in (".metadata.name", ".spec.gateway.ports.tls", ".spec.remoteSecret.auth",
                  ".spec.tailscale.gatewayTags[0]"):
         assert frag in errs, (frag, errs)
+
+    # Issue 18.2 and 18.7: the injection payload, credentials in the URL, unbounded values.
+    bad = copy.deepcopy(objs[0])
+    bad["spec"]["remoteSecret"] = {"server": "https://x\n    insecure-skip-tls-verify: true\n",
+                                   "secretRef": {"name": "t", "key": "a/b"}}
+    bad["spec"]["tailscale"]["gatewayTags"] = ["tag:t%d" % i for i in range(10000)]
+    bad["spec"]["locality"] = {"region": "r" * (1 << 20), "zone": "a b"}
+    bad["spec"]["tailscale"]["proxyClass"] = "Small"
+    errs = " ".join(validate(bad, schema))
+    for frag in (".spec.remoteSecret.server", ".spec.tailscale.gatewayTags: too many",
+                 ".spec.locality.region: too long", ".spec.locality.zone",
+                 ".spec.remoteSecret.secretRef.key", ".spec.tailscale.proxyClass"):
+        assert frag in errs, (frag, errs)
+    for url in ("https://u:p@h.example.com", "https://h.example.com/?q", "http://h.example.com",
+                "https://h.example.com:6443/x y"):
+        bad["spec"]["remoteSecret"] = {"server": url}
+        assert ".spec.remoteSecret.server" in " ".join(validate(bad, schema)), url
 
     with tempfile.TemporaryDirectory() as tmp:
         plain, defaulted = os.path.join(tmp, "plain.yaml"), os.path.join(tmp, "defaulted.yaml")

@@ -169,7 +169,7 @@ static void test_compact_bodies_are_the_same(void **state)
                                         "remoteSecret");
     cJSON_AddStringToObject(rs, "auth", "secret");
     cJSON *ref = cJSON_AddObjectToObject(rs, "secretRef");
-    cJSON_AddStringToObject(ref, "namespace", "istio-system");
+    cJSON_AddStringToObject(ref, "namespace", "tailscale");
     cJSON_AddStringToObject(ref, "name", "cluster3-token");
     struct mc_remote_token tok = {"cluster3", "s3cr3t"};
     for (size_t ntok = 0; ntok <= 1; ntok++) {

@@ -4,10 +4,15 @@
  * must be deterministic (two runs give the same objects); the compact state the daemon keeps
  * must give back every body the tree form holds. Each document's status, reduced as the
  * informer caches it (mc_status_compact), must read and compare as the original does.
+ * Documents nested in strings are read too (issue 18.2): each remote secret's kubeconfig
+ * parses to exactly the cluster's server URL, name and token, and the meshNetworks YAML to
+ * exactly the network map, whatever the input strings hold.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/evp.h>
 
 #include "controller/desired.h"
 #include "controller/status.h"
@@ -15,11 +20,115 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static const cJSON *at(const cJSON *o, const char *a, const char *b)
+{
+    o = cJSON_GetObjectItemCaseSensitive(o, a);
+    return b ? cJSON_GetObjectItemCaseSensitive(o, b) : o;
+}
+
+static bool is_str(const cJSON *v, const char *want)
+{
+    return cJSON_IsString(v) && strcmp(v->valuestring, want) == 0;
+}
+
+/* The kubeconfig under data[name] of a remote secret, parsed; aborts if it does not parse. */
+static cJSON *kubeconfig_of(const cJSON *secret, const char *name)
+{
+    const cJSON *v = at(secret, "data", name);
+    if (!cJSON_IsString(v))
+        abort();
+    size_t n = strlen(v->valuestring);
+    unsigned char *raw = malloc(n + 1);
+    int len = raw ? EVP_DecodeBlock(raw, (const unsigned char *)v->valuestring, (int)n) : -1;
+    if (len < 0)
+        abort();
+    while (n > 0 && v->valuestring[--n] == '=')
+        len--;
+    cJSON *kc = k8s_yaml_parse_one((const char *)raw, (size_t)len, NULL, 0);
+    free(raw);
+    if (!kc)
+        abort();
+    return kc;
+}
+
+/* The remote secret of accepted remote mc holds its server URL and a one-key user, and the
+ * kubeconfig has no key but the six it is built with. */
+static void check_kubeconfig(const struct mc_desired *d, const struct mc_meshcluster *mc)
+{
+    for (size_t i = 0; i < d->nobjects; i++) {
+        const cJSON *o = d->objects[i].object;
+        const char *want = "istio-remote-secret-";
+        const cJSON *name = at(o, "metadata", "name");
+        if (!is_str(at(o, "kind", NULL), "Secret") || !cJSON_IsString(name) ||
+            strncmp(name->valuestring, want, strlen(want)) != 0 ||
+            strcmp(name->valuestring + strlen(want), mc->name) != 0)
+            continue;
+        cJSON *kc = kubeconfig_of(o, mc->name);
+        char *url = mc_meshcluster_api_server_url(mc);
+        const cJSON *cl = cJSON_GetArrayItem(at(kc, "clusters", NULL), 0);
+        const cJSON *user = at(cJSON_GetArrayItem(at(kc, "users", NULL), 0), "user", NULL);
+        if (!url || cJSON_GetArraySize(kc) != 6 || !is_str(at(cl, "cluster", "server"), url) ||
+            cJSON_GetArraySize(at(cl, "cluster", NULL)) != 1 ||
+            !is_str(at(cl, "name", NULL), mc->name) || cJSON_GetArraySize(user) != 1 ||
+            !cJSON_IsString(at(user, "token", NULL)))
+            abort();
+        free(url);
+        cJSON_Delete(kc);
+    }
+}
+
+/* The istio ConfigMap's meshNetworks text reads back as exactly {networks: the map}. */
+static void check_mesh_networks(const struct mc_desired *d)
+{
+    for (size_t i = 0; i < d->nobjects; i++) {
+        const cJSON *o = d->objects[i].object;
+        const cJSON *text = at(o, "data", MC_MESH_NETWORKS_KEY);
+        if (!is_str(at(o, "kind", NULL), "ConfigMap") || !cJSON_IsString(text))
+            continue;
+        cJSON *doc = k8s_yaml_parse_one(text->valuestring, strlen(text->valuestring), NULL, 0);
+        if (!doc || cJSON_GetArraySize(doc) != 1 ||
+            !cJSON_Compare(at(doc, "networks", NULL), d->mesh_networks, 1))
+            abort();
+        cJSON_Delete(doc);
+    }
+}
+
+/* How many documents are named name: a name given twice cannot be told apart. */
+static int named(const cJSON *docs, const char *name)
+{
+    int n = 0;
+    const cJSON *doc;
+    cJSON_ArrayForEach(doc, docs) n += is_str(at(at(doc, "metadata", NULL), "name", NULL), name);
+    return n;
+}
+
+static void check_nested_documents(const cJSON *docs, const struct mc_desired *d)
+{
+    check_mesh_networks(d);
+    const cJSON *doc;
+    cJSON_ArrayForEach(doc, docs)
+    {
+        struct mc_meshcluster mc;
+        if (mc_meshcluster_parse(doc, &mc, NULL) != 0)
+            continue;
+        if (named(docs, mc.name) != 1) {
+            mc_meshcluster_clear(&mc);
+            continue;
+        }
+        for (size_t i = 0; i < d->nclusters; i++)
+            if (d->clusters[i].accepted && !d->clusters[i].local &&
+                strcmp(d->clusters[i].name, mc.name) == 0)
+                check_kubeconfig(d, &mc);
+        mc_meshcluster_clear(&mc);
+    }
+}
+
 static char *render(const cJSON *docs, const char *local)
 {
     struct mc_desired d;
     if (mc_desired_compute(docs, local, NULL, NULL, 0, &d) < 0)
         return NULL;
+    check_nested_documents(docs, &d);
     cJSON *arr = mc_desired_objects_array(&d);
     char *text = arr ? k8s_yaml_emit_all(arr) : NULL;
     /* Everything we emit must be readable again. */

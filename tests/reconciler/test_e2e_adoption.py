@@ -216,10 +216,15 @@ def scenario_missing_and_immutable():
         # A remote authenticated by a token from a Secret: pending until the Secret exists,
         # then written into the kubeconfig, and never logged.
         c.kubectl("apply", "-f", "-", input=TOKEN_REMOTE)
-        wait_condition(c, "cluster5", "RemoteSecretReady", "False", "TokenPending")
+        wait_condition(c, "cluster5", "RemoteSecretReady", "False", "TokenSecretMissing")
         check(c.get("secret", "istio-remote-secret-cluster5", ISTIO) is None, "secret without a token")
         c.kubectl("create", "secret", "generic", "cluster5-token", "-n", "tailscale",
                   "--from-literal=token=" + TOKEN)
+        # Only a Secret that opted in is read (issue 18.3): until labelled, it is not seen.
+        x = wait_condition(c, "cluster5", "RemoteSecretReady", "False", "TokenSecretMissing")
+        check("tailscale/cluster5-token" in x["message"], "message: %r" % x["message"])
+        c.kubectl("label", "secret", "cluster5-token", "-n", "tailscale",
+                  "meshcluster.io/remote-token=true")
         wait_condition(c, "cluster5", "RemoteSecretReady", "True")
         sec = c.get("secret", "istio-remote-secret-cluster5", ISTIO)
         kc = yaml.safe_load(base64.b64decode(sec["data"]["cluster5"]))

@@ -145,7 +145,8 @@ def main():
         ev = expiring_events(c)
         check(len(ev) == 1 and (ev[0].get("count") or 1) == 1, "Event recorded once: %r" % ev)
 
-        # The cache holds no Secret but ours and cacerts: every Secret list/watch is selected.
+        # The cache holds no Secret but ours, cacerts and opted-in token Secrets: every Secret
+        # list/watch is selected.
         c.stop_daemon()
         c.clear_requests()
         c.start_daemon()
@@ -155,6 +156,10 @@ def main():
         check(reads, "the daemon's Secret lists/watches are in the request log")
         for r in reads:
             q = urllib.parse.parse_qs(r.get("query") or "")
+            if "/namespaces/tailscale/" in r["path"]:  # token Secrets: only the opted-in ones
+                check(q.get("labelSelector") == ["meshcluster.io/remote-token=true"],
+                      "token Secrets read without the opt-in label: %r" % r)
+                continue
             check("/namespaces/%s/" % ISTIO in r["path"], "Secrets read outside istio-system: %r" % r)
             check(q.get("labelSelector") or q.get("fieldSelector") == ["metadata.name=cacerts"],
                   "unselected Secret list/watch: %r" % r)
