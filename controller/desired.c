@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "k8s/base64.h"
 #include "k8s/frozen.h"
 #include "k8s/store.h"
 #include "k8s/yaml.h"
@@ -212,29 +213,6 @@ static void add_port(struct ctx *c, cJSON *ports, const char *name, int port, in
     add_str(c, p, "protocol", "TCP");
 }
 
-static char *base64(const char *in)
-{
-    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t n = strlen(in), j = 0;
-    char *out = malloc(4 * ((n + 2) / 3) + 1);
-    if (!out)
-        return NULL;
-    const unsigned char *s = (const unsigned char *)in;
-    for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned)s[i] << 16;
-        if (i + 1 < n)
-            v |= (unsigned)s[i + 1] << 8;
-        if (i + 2 < n)
-            v |= s[i + 2];
-        out[j++] = tbl[(v >> 18) & 63];
-        out[j++] = tbl[(v >> 12) & 63];
-        out[j++] = i + 1 < n ? tbl[(v >> 6) & 63] : '=';
-        out[j++] = i + 2 < n ? tbl[v & 63] : '=';
-    }
-    out[j] = '\0';
-    return out;
-}
-
 /* ------------------------------------------------------------------ the objects */
 
 /* Step 7: the local east-west gateway as a Tailscale LoadBalancer. */
@@ -391,7 +369,7 @@ static int remote_secret(struct ctx *c, const struct mc_meshcluster *r,
     }
     char *name = fmt(c, "istio-remote-secret-%s", r->name);
     char *kc = kubeconfig(c, r, user, token);
-    char *b64 = kc ? base64(kc) : NULL;
+    char *b64 = kc ? k8s_base64_encode(kc, strlen(kc)) : NULL;
     if (name && kc && b64) {
         cJSON *meta;
         cJSON *o = new_object(c, "v1", "Secret", c->o->istio_namespace, name, r->name, 1, &meta);

@@ -10,6 +10,7 @@
 
 #include "controller/meshcluster.h"
 #include "controller/reconciler_internal.h"
+#include "k8s/base64.h"
 
 static const char *const inf_kind[INF_COUNT] = {
     "MeshCluster", "Namespace", "ConfigMap", "Secret",    "ConfigMap", "Secret",
@@ -611,41 +612,6 @@ static int collect_meshclusters(void *data, const char *key, const cJSON *obj)
     return 0;
 }
 
-/* Decodes standard base64 (padding optional) into a NUL-terminated copy and its length (the
- * bytes may hold NULs), or NULL. */
-static char *base64_decode(const char *in, size_t *len)
-{
-    size_t n = strlen(in);
-    char *out = malloc(n / 4 * 3 + 4);
-    if (!out)
-        return NULL;
-    size_t o = 0;
-    unsigned acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n && in[i] != '='; i++) {
-        const char c = in[i];
-        int v = c >= 'A' && c <= 'Z'   ? c - 'A'
-                : c >= 'a' && c <= 'z' ? c - 'a' + 26
-                : c >= '0' && c <= '9' ? c - '0' + 52
-                : c == '+'             ? 62
-                : c == '/'             ? 63
-                                       : -1;
-        if (v < 0) {
-            free(out);
-            return NULL;
-        }
-        acc = (acc << 6) | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (char)((acc >> bits) & 0xff);
-        }
-    }
-    out[o] = 0;
-    *len = o;
-    return out;
-}
-
 static int add_token(struct pass *p, const char *cluster, char *token)
 {
     if (p->ntokens == p->tokens_cap) {
@@ -707,7 +673,11 @@ static char *token_from_secret(struct pass *p, const struct mc_meshcluster *mc, 
     }
     const char *b64 = jstr(jpath(sec, "data", NULL), mc->secret_key);
     size_t len = 0, start = 0, n = 0;
-    char *raw = b64 ? base64_decode(b64, &len) : NULL;
+    /* No bound of our own: the API server keeps a Secret under 1 MiB. */
+    unsigned char *bytes = NULL;
+    if (b64 && k8s_base64_decode(b64, 0, &bytes, &len) != 0)
+        bytes = NULL;
+    char *raw = (char *)bytes;
     const char *why = !b64 ? "has no key" : !raw ? "is not base64" : NULL;
     if (!why)
         why = mc_check_bearer_token(raw, len, &start, &n);
