@@ -337,21 +337,22 @@ static cJSON *parse_networks(const char *yaml, const char *outer, const char *in
     return out;
 }
 
-/* Says how have differs from want, naming the first network that differs and the gateway
- * address it has: the guide's pitfall is an address that is not a local egress alias. */
+/* Says how have differs from want. A network whose entry is there but wrong comes first: the
+ * guide's pitfall is a gateway address that is not the local egress alias. */
 static void describe_networks_diff(const cJSON *want, const cJSON *have, char *buf, size_t size)
 {
-    for (const cJSON *n = want ? want->child : NULL; n; n = n->next) {
-        const cJSON *h = cJSON_GetObjectItemCaseSensitive(have, n->string);
-        if (h && cJSON_Compare(n, h, true))
-            continue;
-        const cJSON *wg = mc_json_arr(n, "gateways"), *hg = mc_json_arr(h, "gateways");
-        const char *wa = mc_json_str(wg ? wg->child : NULL, "address");
-        const char *ha = mc_json_str(hg ? hg->child : NULL, "address");
-        snprintf(buf, size, "network %s: want gateway %s (the local egress alias), have %s",
-                 n->string, wa ? wa : "-", h ? (ha ? ha : "no gateway") : "no entry");
-        return;
-    }
+    for (int pass = 0; pass < 2; pass++)
+        for (const cJSON *n = want ? want->child : NULL; n; n = n->next) {
+            const cJSON *h = cJSON_GetObjectItemCaseSensitive(have, n->string);
+            if ((pass == 0 && !h) || (h && cJSON_Compare(n, h, true)))
+                continue;
+            const cJSON *wg = mc_json_arr(n, "gateways"), *hg = mc_json_arr(h, "gateways");
+            const char *wa = mc_json_str(wg ? wg->child : NULL, "address");
+            const char *ha = mc_json_str(hg ? hg->child : NULL, "address");
+            snprintf(buf, size, "network %s: want gateway %s, have %s", n->string, wa ? wa : "-",
+                     h ? (ha ? ha : "no gateway") : "no entry");
+            return;
+        }
     for (const cJSON *h = have ? have->child : NULL; h; h = h->next)
         if (!cJSON_GetObjectItemCaseSensitive(want, h->string)) {
             snprintf(buf, size, "network %s is not in the MeshCluster set", h->string);
