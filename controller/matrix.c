@@ -182,7 +182,8 @@ static int build_row(const struct mc_matrix_source *s, size_t row, struct mc_mat
 {
     const char *local = s->meshclusters ? mc_matrix_local_name(s->meshclusters) : NULL;
     char fallback[256];
-    snprintf(fallback, sizeof(fallback), "?%s", s->source ? s->source : "");
+    const char *hint = s->hint && s->hint[0] ? s->hint : s->source;
+    snprintf(fallback, sizeof(fallback), "?%s", hint ? hint : "");
     if (!(m->rows[row] = strdup(local ? local : fallback)))
         return -ENOMEM;
     m->sources[row] = s->source;

@@ -35,6 +35,8 @@ struct mc_matrix_source {
     const char *source;        /* how the user named it: "kubeconfig[@context]" */
     const cJSON *meshclusters; /* a JSON array of MeshCluster objects, or NULL when unreadable */
     const char *error;         /* why it was unreadable (meshclusters NULL), else NULL */
+    const char *hint;          /* names the row when no local MeshCluster does (e.g. the kubeconfig
+                                * context); NULL or "": the source */
 };
 
 struct mc_matrix_cell {
@@ -54,7 +56,8 @@ struct mc_matrix_problem {
 
 struct mc_matrix {
     char **rows; /* "from" cluster names (the local MeshCluster's), one per source, in order;
-                  * "?<source>" when a source has no local MeshCluster or was unreadable */
+                  * "?<hint or source>" when a source has no local MeshCluster or was
+                  * unreadable */
     size_t nrows;
     const char **sources; /* the rows' sources (borrowed from the input; valid while it is) */
     char **cols;          /* every MeshCluster name seen, sorted */

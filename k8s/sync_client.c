@@ -47,6 +47,11 @@ int k8s_sync_client_new(k8s_config *cfg, const k8s_client_opts *opts, k8s_sync_c
     return 0;
 }
 
+const k8s_config *k8s_sync_client_config(const k8s_sync_client *c)
+{
+    return k8s_client_config(c->client);
+}
+
 /* Closing is asynchronous: run the loop until the transport's handles are gone. */
 void k8s_sync_client_free(k8s_sync_client *c)
 {

@@ -19,6 +19,10 @@ typedef struct k8s_sync_client k8s_sync_client;
  * -ENOMEM, or k8s_client_new's error. */
 int k8s_sync_client_new(k8s_config *cfg, const k8s_client_opts *opts, k8s_sync_client **out);
 
+/* The configuration in use (borrowed; valid until k8s_sync_client_free): its context names the
+ * cluster for messages even when the server cannot be reached. */
+const k8s_config *k8s_sync_client_config(const k8s_sync_client *c);
+
 /* Closes the client and runs its loop until everything is released. NULL is a no-op. */
 void k8s_sync_client_free(k8s_sync_client *c);
 

@@ -74,15 +74,20 @@ static int status_parse(int argc, char **argv, struct status_opts *o, FILE *out,
     return meshctl_targets_resolve(&o->targets, "status", err) < 0 ? 2 : -1;
 }
 
-/* Reads every target's MeshClusters; an unreadable one keeps its reason in errs. */
-static void status_read(const struct meshctl_targets *ts, cJSON **lists, char (*errs)[512])
+/* Reads every target's MeshClusters; an unreadable one keeps its reason in errs, and each its
+ * kubeconfig context in hints (to name a row no local MeshCluster names). */
+static void status_read(const struct meshctl_targets *ts, cJSON **lists, char (*errs)[512],
+                        char (*hints)[128])
 {
     for (size_t i = 0; i < ts->n; i++) {
         lists[i] = NULL;
         errs[i][0] = '\0';
+        hints[i][0] = '\0';
         k8s_sync_client *c = meshctl_connect(&ts->t[i], errs[i], sizeof(errs[i]));
         if (!c)
             continue;
+        const char *ctx = k8s_sync_client_config(c)->context;
+        snprintf(hints[i], sizeof(hints[i]), "%s", ctx ? ctx : "");
         if (meshctl_fetch(c, MC_API_GROUP, "v1alpha1", "meshclusters", NULL, NULL, NULL, &lists[i],
                           errs[i], sizeof(errs[i])) == 0 &&
             !lists[i])
@@ -107,8 +112,9 @@ static const char *cell_colour(enum mc_cell_state s)
     return s == MC_CELL_OK ? "\033[32m" : s == MC_CELL_PENDING ? "\033[33m" : "\033[31m";
 }
 
-/* A name cut to fit its column, so five clusters stay within 80 columns. */
-static void print_field(FILE *out, const char *s, const char *colour)
+/* One column: the text cut to fit (so five clusters stay within 80 columns), coloured, then
+ * padded unless it ends the line (no trailing blanks). */
+static void print_field(FILE *out, const char *s, const char *colour, bool last)
 {
     int w = STATUS_CELL_WIDTH - 1;
     int len = (int)strlen(s);
@@ -117,26 +123,27 @@ static void print_field(FILE *out, const char *s, const char *colour)
     if (len > w)
         fprintf(out, "%.*s~", w - 1, s);
     else
-        fprintf(out, "%-*s", w, s);
+        fputs(s, out);
     if (colour)
         fputs("\033[0m", out);
-    fputc(' ', out);
+    if (!last)
+        fprintf(out, "%*s", (len > w ? 0 : w - len) + 1, "");
 }
 
 static void status_table(const struct mc_matrix *m, FILE *out)
 {
     bool colour = meshctl_use_colour(out);
-    print_field(out, "FROM\\TO", NULL);
+    print_field(out, "FROM\\TO", NULL, m->ncols == 0);
     for (size_t c = 0; c < m->ncols; c++)
-        print_field(out, m->cols[c], NULL);
+        print_field(out, m->cols[c], NULL, c + 1 == m->ncols);
     fputc('\n', out);
     for (size_t r = 0; r < m->nrows; r++) {
-        print_field(out, m->rows[r], NULL);
+        print_field(out, m->rows[r], NULL, m->ncols == 0);
         for (size_t c = 0; c < m->ncols; c++) {
             char buf[32];
             const struct mc_matrix_cell *cell = mc_matrix_at(m, r, c);
             print_field(out, cell_word(cell, buf, sizeof(buf)),
-                        colour ? cell_colour(cell->state) : NULL);
+                        colour ? cell_colour(cell->state) : NULL, c + 1 == m->ncols);
         }
         fputc('\n', out);
     }
@@ -159,11 +166,12 @@ static int status_once(const struct status_opts *o, bool last, FILE *out, FILE *
 {
     cJSON *lists[MESHCTL_MAX_CLUSTERS];
     char errs[MESHCTL_MAX_CLUSTERS][512];
+    char hints[MESHCTL_MAX_CLUSTERS][128];
     struct mc_matrix_source src[MESHCTL_MAX_CLUSTERS];
-    status_read(&o->targets, lists, errs);
+    status_read(&o->targets, lists, errs, hints);
     for (size_t i = 0; i < o->targets.n; i++)
-        src[i] =
-            (struct mc_matrix_source){o->targets.t[i].label, lists[i], errs[i][0] ? errs[i] : NULL};
+        src[i] = (struct mc_matrix_source){o->targets.t[i].label, lists[i],
+                                           errs[i][0] ? errs[i] : NULL, hints[i]};
     struct mc_matrix m;
     int rc = mc_matrix_build(src, o->targets.n, &m);
     for (size_t i = 0; i < o->targets.n; i++)

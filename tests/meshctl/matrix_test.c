@@ -101,7 +101,7 @@ static void test_cell_rows(void **state)
 {
     for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
         cJSON *l = list_of("local", rows[r].conds, rows[r].generation);
-        struct mc_matrix_source src = {"kc1", l, NULL};
+        struct mc_matrix_source src = {"kc1", l, NULL, NULL};
         struct mc_matrix m;
         assert_int_equal(mc_matrix_build(&src, 1, &m), 0);
         assert_int_equal(m.nrows, 1);
@@ -132,7 +132,7 @@ static void test_ready_summary_not_repeated(void **state)
                        "{\"type\":\"GatewayReady\",\"status\":\"False\",\"reason\":\"X\"},"
                        "{\"type\":\"Ready\",\"status\":\"False\",\"reason\":\"NotReady\"}",
                        1);
-    struct mc_matrix_source src = {"kc1", l, NULL};
+    struct mc_matrix_source src = {"kc1", l, NULL, NULL};
     struct mc_matrix m;
     assert_int_equal(mc_matrix_build(&src, 1, &m), 0);
     assert_int_equal(m.nproblems, 1);
@@ -153,14 +153,16 @@ static void test_rows_columns_and_json(void **state)
                            "{\"metadata\":{\"name\":\"cluster3\",\"generation\":1},\"status\":"
                            "{\"role\":\"remote\",\"conditions\":[" OK_CONDS "]}}]");
     cJSON *d = list_of("remote", OK_CONDS, 1);
-    struct mc_matrix_source src[] = {
-        {"kc1", a, NULL}, {"kc2", b, NULL}, {"kc3", NULL, "connection refused"}, {"kc4", d, NULL}};
+    struct mc_matrix_source src[] = {{"kc1", a, NULL, NULL},
+                                     {"kc2", b, NULL, NULL},
+                                     {"kc3", NULL, "connection refused", "kind-c3"},
+                                     {"kc4", d, NULL, ""}};
     struct mc_matrix m;
     assert_int_equal(mc_matrix_build(src, 4, &m), 0);
     assert_int_equal(m.ncols, 3);
     assert_string_equal(m.rows[0], "cluster1");
     assert_string_equal(m.rows[1], "cluster2");
-    assert_string_equal(m.rows[2], "?kc3");
+    assert_string_equal(m.rows[2], "?kind-c3"); /* the context names it */
     assert_string_equal(m.rows[3], "?kc4");
     assert_int_equal(mc_matrix_at(&m, 0, 2)->state, MC_CELL_MISSING); /* cluster1 -> cluster3 */
     assert_int_equal(mc_matrix_at(&m, 1, 0)->state, MC_CELL_OK);

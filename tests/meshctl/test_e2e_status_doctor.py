@@ -132,7 +132,8 @@ def healthy(cs):
     check(lines[0].split()[1:] == NAMES, "columns: %r" % lines[0])
     for i, n in enumerate(NAMES):
         check(lines[1 + i].split() == [n, "ok", "ok", "ok"], "row %s: %r" % (n, lines[1 + i]))
-    check(all(len(l) <= 80 for l in lines[:4]), "matrix wider than 80 columns")
+    check(all(len(l) <= 80 and l == l.rstrip() for l in lines[:4]),
+          "matrix wider than 80 columns or with trailing blanks: %r" % lines[:4])
     rc, st = status_json(cs)
     check(rc == 0 and st["healthy"] is True and st["problems"] == [], "json: %r" % st)
     check([(p["from"], p["to"], p["state"]) for p in st["pairs"]] ==
@@ -239,8 +240,11 @@ def api_server_stopped(cs):
     rc, out, err = meshctl(cs, "status")
     print(out, flush=True)
     check(rc == 1, "status with cluster3's API server stopped: exit %d" % rc)
+    # The row is named by the kubeconfig's context, since no MeshCluster can name it.
+    check("?kube-apis~ unreachable unreachable unreachable" in out, "row: %s" % out)
     rc, st = status_json(cs)
-    check(rc == 1 and st["sources"][2].get("error"), "sources: %r" % st["sources"])
+    check(rc == 1 and st["sources"][2].get("error") and
+          st["sources"][2]["cluster"] == "?kube-apiserver-lite", "sources: %r" % st["sources"])
     check(all(p["state"] == "Unreachable" for p in st["pairs"] if p["from"].startswith("?")) and
           sum(p["state"] == "Unreachable" for p in st["pairs"]) == 3, "pairs: %r" % st["pairs"])
 
