@@ -10,6 +10,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "controller/meshcluster.h"
+
 /* o[key] when it is a string, else NULL. */
 static inline const char *mc_json_str(const cJSON *o, const char *key)
 {
@@ -31,11 +33,14 @@ static inline const cJSON *mc_json_arr(const cJSON *o, const char *key)
     return cJSON_IsArray(v) ? v : NULL;
 }
 
-/* o[key] when it is a number, else dflt. */
+/* o[key] when it is a whole number a double holds exactly, else dflt (through mc_json_integer:
+ * converting an out-of-range double is undefined behaviour). */
 static inline long long mc_json_num(const cJSON *o, const char *key, long long dflt)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsNumber(v) ? (long long)v->valuedouble : dflt;
+    long long v = dflt;
+    mc_json_integer(cJSON_GetObjectItemCaseSensitive(o, key), -MC_JSON_INTEGER_MAX,
+                    MC_JSON_INTEGER_MAX, &v);
+    return v;
 }
 
 /* The object of that metadata.namespace (NULL: any) and metadata.name in an array, or NULL. */
