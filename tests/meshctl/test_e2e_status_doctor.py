@@ -12,7 +12,8 @@ everywhere, one meshclusterd per cluster. Proves that:
     outlierDetection, cacerts from another root with istiod not restarted (per-cluster and the
     cross-cluster shared-root), an intermediate expiring in 10 days, cacerts deleted, and the
     Gateway CRD deleted;
-  - status exits 1 with a row of Unreachable when a cluster's API server is stopped;
+  - status exits 1 with a row of Unreachable when a cluster's API server is stopped, and
+    `--wait` that times out exits 1; colour only on a terminal; five clusters fit 80 columns;
   - usage errors exit 2.
 """
 import json
@@ -78,6 +79,26 @@ def expect(cs, cluster, check_id, result, says):
     check(f.get("fix") and f.get("command"), "no command or fix: %r" % f)
     print("doctor %s %-20s %s %s" % (cluster, check_id, f["result"], f["message"]), flush=True)
     return rep
+
+
+def on_tty(cmd):
+    """Runs cmd with stdout on a pseudo-terminal; returns what it wrote."""
+    import pty
+    master, slave = pty.openpty()
+    p = subprocess.Popen(cmd, stdout=slave, stderr=subprocess.DEVNULL, env=dict(os.environ, NO_COLOR=""))
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            b = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not b:
+            break
+        chunks.append(b)
+    os.close(master)
+    p.wait(timeout=60)
+    return b"".join(chunks).decode()
 
 
 def dr_crd(tmp):
@@ -170,6 +191,12 @@ def peer_breaks(cs):
     rc, out, err = meshctl(cs, "status")
     print(out, flush=True)
     check(rc == 1 and "cluster2 -> cluster1: EgressReady=False" in out, "table: %s" % out)
+    check("\033[" not in out, "colour codes when stdout is not a terminal")
+    rc, out, err = meshctl(cs, "status", "--wait", "--timeout", "3s")
+    check(rc == 1 and "Not healthy." in out, "--wait timing out: exit %d\n%s" % (rc, out))
+    colour = on_tty([MESHCTL, "status", "--kubeconfig", cs[1].kubeconfig])
+    check("\033[31mFAILED\033[0m" in colour and "\033[32mok\033[0m" in colour,
+          "colour on a terminal: %r" % colour)
     cs[1].ctl("POST", "/tailscale", {"fail": False})
     rc, out, err = meshctl(cs, "status", "--wait", "--timeout", "90s")
     check(rc == 0, "status --wait after the repair: exit %d\n%s" % (rc, out))
@@ -249,6 +276,21 @@ def api_server_stopped(cs):
           sum(p["state"] == "Unreachable" for p in st["pairs"]) == 3, "pairs: %r" % st["pairs"])
 
 
+def five_columns(cs):
+    """Five MeshClusters (names of 11 characters) fit an 80-column terminal."""
+    c1 = cs[0]
+    for n in ("cluster0004", "cluster0005"):
+        c1.kubectl("apply", "-f", "-", input=json.dumps({
+            "apiVersion": "meshcluster.io/v1alpha1", "kind": "MeshCluster", "metadata": {"name": n},
+            "spec": {"tailscale": {"tailnet": TAILNET}}}))
+    rc, out, err = meshctl(cs[:1], "status")
+    print(out, flush=True)
+    lines = out.splitlines()
+    check(rc == 1 and lines[0].split()[1:] == ["cluster0004", "cluster0005"] + NAMES,
+          "five columns: %r" % lines[:2])
+    check(all(len(l) <= 80 for l in lines[:2]), "wider than 80 columns: %r" % lines[:2])
+
+
 def usage(cs):
     for args in (["status", "--bogus"], ["status", "-o", "yaml"], ["status", "--timeout", "soon"],
                  ["doctor", "--nope"]):
@@ -269,6 +311,7 @@ def main():
         peer_breaks(cs)
         faults(tmp, pki, cs)
         api_server_stopped(cs)
+        five_columns(cs)
         ok = True
     finally:
         for c in cs:
