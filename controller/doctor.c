@@ -178,16 +178,23 @@ static void check_gateway_crd(struct doctor_ctx *x)
         finding(x, "gateway-crd", MC_CHECK_PASS, cmd, "", "gateways.networking.istio.io exists");
 }
 
+/* The guide's checklist item 2 ("Gateway has 15443 listener?"): the listener comes from an
+ * AUTO_PASSTHROUGH server on the MeshCluster's tls port (any port when the local MeshCluster
+ * is unknown). */
 static void check_gateway(struct doctor_ctx *x)
 {
     char cmd[256];
     snprintf(cmd, sizeof(cmd), "kubectl get gateway cross-network-gateway -n %s -o yaml",
              istio_ns(x));
     const cJSON *servers = mc_json_arr(mc_json_obj(x->s->gateway, "spec"), "servers");
-    bool passthrough = false;
+    long long want_port = x->self ? x->self->ports.tls : -1;
+    bool passthrough = false, on_port = false;
     for (const cJSON *sv = servers ? servers->child : NULL; sv; sv = sv->next) {
         const char *mode = mc_json_str(mc_json_obj(sv, "tls"), "mode");
-        passthrough |= mode && strcmp(mode, "AUTO_PASSTHROUGH") == 0;
+        if (!mode || strcmp(mode, "AUTO_PASSTHROUGH") != 0)
+            continue;
+        passthrough = true;
+        on_port |= want_port < 0 || mc_json_num(mc_json_obj(sv, "port"), "number", -1) == want_port;
     }
     if (!x->s->gateway)
         finding(x, "east-west-gateway", MC_CHECK_FAIL, cmd,
@@ -199,9 +206,15 @@ static void check_gateway(struct doctor_ctx *x)
         finding(x, "east-west-gateway", MC_CHECK_FAIL, cmd,
                 "the tls server must use tls.mode AUTO_PASSTHROUGH (guide Step 7)",
                 "Gateway cross-network-gateway has no AUTO_PASSTHROUGH server");
+    else if (!on_port)
+        finding(x, "east-west-gateway", MC_CHECK_FAIL, cmd,
+                "the AUTO_PASSTHROUGH server must listen on spec.gateway.ports.tls (guide Step 7)",
+                "cross-network-gateway has no AUTO_PASSTHROUGH server on port %lld: peers' "
+                "meshNetworks send traffic there",
+                want_port);
     else
         finding(x, "east-west-gateway", MC_CHECK_PASS, cmd, "",
-                "cross-network-gateway exists with an AUTO_PASSTHROUGH server");
+                "cross-network-gateway exists with an AUTO_PASSTHROUGH server on the tls port");
 }
 
 /* 100.64.0.0/10: the CGNAT range Tailscale gives its nodes. */

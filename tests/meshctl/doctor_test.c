@@ -258,6 +258,12 @@ static void f_gateway_not_passthrough(struct cluster *c)
         cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(c->gw, "spec"), "servers"), 0);
     cJSON_ReplaceItemInObject(cJSON_GetObjectItem(sv, "tls"), "mode", cJSON_CreateString("SIMPLE"));
 }
+static void f_gateway_wrong_port(struct cluster *c)
+{
+    cJSON *sv =
+        cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(c->gw, "spec"), "servers"), 0);
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(sv, "port"), "number", cJSON_CreateNumber(443));
+}
 static cJSON *lb_status(struct cluster *c)
 {
     return cJSON_GetObjectItem(named(c->svcs, "istio-eastwestgateway"), "status");
@@ -418,6 +424,8 @@ static const struct row rows[] = {
     {"Gateway deleted", f_no_gateway, "east-west-gateway", MC_CHECK_FAIL, "does not exist"},
     {"Gateway not passthrough", f_gateway_not_passthrough, "east-west-gateway", MC_CHECK_FAIL,
      "AUTO_PASSTHROUGH"},
+    {"Gateway on another port", f_gateway_wrong_port, "east-west-gateway", MC_CHECK_FAIL,
+     "no AUTO_PASSTHROUGH server on port 15443"},
     {"LB address pending", f_lb_pending, "gateway-address", MC_CHECK_FAIL, "AddressPending"},
     {"LB wrong tailnet", f_lb_wrong_tailnet, "gateway-address", MC_CHECK_FAIL,
      "TailnetMismatch: the gateway's hostname ewgw-paris.tail0000.ts.net"},
