@@ -3,6 +3,7 @@ istiod simulators), cacerts from one root made with `meshctl pki`, the same Mesh
 everywhere, one meshclusterd per cluster. Proves that:
   - on the healthy set `meshctl status --wait` exits 0 with a 3x3 matrix of ok cells (and
     -o json says healthy, 9 Healthy pairs), and `meshctl doctor` exits 0 with every check PASS;
+  - clusters may also be named as contexts of one kubeconfig (--kubeconfig or $KUBECONFIG);
   - status flips to exit 1 when a peer breaks (cluster2's Tailscale operator fails: its daemon
     reports EgressReady=False, named on a problem line) and back to 0 when it is repaired;
   - with the daemons stopped (they would heal the drift), each seeded fault makes its own doctor
@@ -175,6 +176,42 @@ def healthy(cs):
     check(finding(rep, "*", "shared-root")["result"] == "PASS", "shared root")
 
 
+def merged_kubeconfig(tmp, cs):
+    """One kubeconfig with a context kind-<name> per cluster, as kind writes them."""
+    import yaml
+    merged = {"apiVersion": "v1", "kind": "Config", "clusters": [], "users": [], "contexts": [],
+              "current-context": "kind-" + cs[0].name}
+    for c in cs:
+        with open(c.kubeconfig) as f:
+            k = yaml.safe_load(f)
+        n = "kind-" + c.name
+        merged["clusters"].append({"name": n, "cluster": k["clusters"][0]["cluster"]})
+        merged["users"].append({"name": n, "user": k["users"][0]["user"]})
+        merged["contexts"].append({"name": n, "context": {"cluster": n, "user": n}})
+    path = os.path.join(tmp, "merged-kubeconfig")
+    with open(path, "w") as f:
+        yaml.safe_dump(merged, f)
+    return path
+
+
+def contexts(tmp, cs):
+    """--context selects clusters of one kubeconfig, named by --kubeconfig or by $KUBECONFIG."""
+    path = merged_kubeconfig(tmp, cs)
+    ctx = []
+    for c in cs:
+        ctx += ["--context", "kind-" + c.name]
+    p = subprocess.run([MESHCTL, "status", "-o", "json", "--kubeconfig", path] + ctx,
+                       capture_output=True, text=True, timeout=120)
+    st = json.loads(p.stdout)
+    check(p.returncode == 0 and st["healthy"], "status by contexts: %d %r" % (p.returncode, st))
+    check([s["source"] for s in st["sources"]] == ["%s@kind-%s" % (path, n) for n in NAMES],
+          "sources: %r" % st["sources"])
+    p = subprocess.run([MESHCTL, "doctor"] + ctx, capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, KUBECONFIG=path))
+    check(p.returncode == 0 and "== cluster3 ==" in p.stdout, "doctor by $KUBECONFIG contexts: %d %s%s"
+          % (p.returncode, p.stdout, p.stderr))
+
+
 def peer_breaks(cs):
     """cluster2's Tailscale operator fails: its daemon says so, status exits 1, then recovers."""
     cs[1].ctl("POST", "/tailscale", {"fail": True})
@@ -308,6 +345,7 @@ def main():
         pki = setup(tmp, cs)
         usage(cs)
         healthy(cs)
+        contexts(tmp, cs)
         peer_breaks(cs)
         faults(tmp, pki, cs)
         api_server_stopped(cs)
