@@ -131,6 +131,19 @@ int meshctl_fetch(k8s_sync_client *c, const char *group, const char *version, co
     return 0;
 }
 
+int meshctl_print_json(cJSON *j, const char *cmd, FILE *out, FILE *err)
+{
+    char *text = j ? cJSON_Print(j) : NULL;
+    cJSON_Delete(j);
+    if (!text) {
+        fprintf(err, "meshctl %s: out of memory\n", cmd);
+        return -1;
+    }
+    fprintf(out, "%s\n", text);
+    free(text);
+    return 0;
+}
+
 long meshctl_parse_seconds(const char *s)
 {
     char *end;

@@ -57,6 +57,10 @@ int meshctl_fetch(k8s_sync_client *c, const char *group, const char *version, co
                   const char *ns, const char *name, const char *selector, cJSON **out, char *errbuf,
                   size_t errlen);
 
+/* Prints j (owned, freed here; NULL means allocation failed) as indented JSON. Returns 0, or -1
+ * after saying why on err. */
+int meshctl_print_json(cJSON *j, const char *cmd, FILE *out, FILE *err);
+
 /* Parses a duration "90", "90s", "5m", "1h" into seconds; -1 when invalid. */
 long meshctl_parse_seconds(const char *s);
 

@@ -188,17 +188,11 @@ int meshctl_cmd_doctor(int argc, char **argv, FILE *out, FILE *err)
     struct mc_doctor_report rep;
     rc = mc_doctor_run(snaps, n, &o.checks, &rep);
     if (rc == 0) {
-        if (o.json) {
-            cJSON *j = mc_doctor_to_json(&rep);
-            char *text = j ? cJSON_Print(j) : NULL;
-            if (text)
-                fprintf(out, "%s\n", text);
-            free(text);
-            cJSON_Delete(j);
-        } else {
-            doctor_text(&rep, out);
-        }
         rc = rep.worst == MC_CHECK_PASS ? 0 : 1;
+        if (!o.json)
+            doctor_text(&rep, out);
+        else if (meshctl_print_json(mc_doctor_to_json(&rep), "doctor", out, err) < 0)
+            rc = 1;
         mc_doctor_report_free(&rep);
     } else {
         fprintf(err, "meshctl doctor: out of memory\n");

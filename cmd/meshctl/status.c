@@ -181,22 +181,17 @@ static int status_once(const struct status_opts *o, bool last, FILE *out, FILE *
         return 1;
     }
     int code = m.healthy ? 0 : 1;
-    if (code == 0 || last) {
+    bool done = code == 0 || last;
+    if (done) {
         if (o->json) {
-            cJSON *j = mc_matrix_to_json(&m);
-            char *text = j ? cJSON_Print(j) : NULL;
-            if (text)
-                fprintf(out, "%s\n", text);
-            else
-                fprintf(err, "meshctl status: out of memory\n");
-            free(text);
-            cJSON_Delete(j);
+            if (meshctl_print_json(mc_matrix_to_json(&m), "status", out, err) < 0)
+                code = 1;
         } else {
             status_table(&m, out);
         }
     }
     mc_matrix_free(&m);
-    return code == 0 || last ? code : -1;
+    return done ? code : -1;
 }
 
 int meshctl_cmd_status(int argc, char **argv, FILE *out, FILE *err)
