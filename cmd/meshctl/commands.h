@@ -18,5 +18,7 @@ struct meshctl_cmd {
 
 int meshctl_cmd_render(int argc, char **argv, FILE *out, FILE *err);
 int meshctl_cmd_pki(int argc, char **argv, FILE *out, FILE *err);
+int meshctl_cmd_status(int argc, char **argv, FILE *out, FILE *err);
+int meshctl_cmd_doctor(int argc, char **argv, FILE *out, FILE *err);
 
 #endif

@@ -12,6 +12,8 @@ static const struct meshctl_cmd meshctl_cmds[] = {
     /* Subcommands register here, one line each. */
     {"render", "print the objects the controller would apply for one cluster", meshctl_cmd_render},
     {"pki", "create and verify the mesh's root and per-cluster intermediate CAs", meshctl_cmd_pki},
+    {"status", "print the cluster-to-cluster health matrix of the whole mesh", meshctl_cmd_status},
+    {"doctor", "run the guide's debug checklist against every cluster", meshctl_cmd_doctor},
     {NULL, NULL, NULL},
 };
 
