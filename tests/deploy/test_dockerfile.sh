@@ -35,20 +35,22 @@ pkgs=$(sed -e ':a' -e '/\\$/N; s/\\\n//; ta' <<<"$build" | grep -oE 'apt-get ins
        sed -E 's/apt-get install//; s/(-y|--no-install-recommends)//g' | tr ' ' '\n' | grep -v '^$' | sort -u)
 closure=$(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks \
             --no-replaces --no-enhances $pkgs 2>/dev/null | grep -E '^[a-z0-9]' | sed 's/:.*//' | sort -u)
-for bin in "$@"; do
-  while read -r lib; do
-    [ -n "$lib" ] || continue
-    real=$(readlink -f "$lib")
-    owner=$(dpkg -S "$lib" 2>/dev/null || dpkg -S "$real" 2>/dev/null)
-    owner=$(head -1 <<<"$owner" | cut -d: -f1)
-    if [ -z "$owner" ]; then say FAIL "$(basename "$bin"): $lib belongs to no package"; continue; fi
-    prio=$(dpkg-query -W -f='${Priority}' "$owner" 2>/dev/null)
-    if grep -qx "$owner" <<<"$closure" || [ "$prio" = required ]; then
-      say ok "$(basename "$bin"): $(basename "$lib") from $owner"
-    else
-      say FAIL "$(basename "$bin"): $(basename "$lib") comes from $owner, which the build stage does not install"
-    fi
-  done < <(ldd "$bin" | awk '/=> \//{print $3}')
+# One dpkg -S for every library of every binary (per-library calls took minutes on a loaded
+# machine): "package: /path" lines, looked up by the library's path or its resolved path.
+libs=$(for bin in "$@"; do ldd "$bin" | awk '/=> \//{print $3}'; done | sort -u)
+paths=$(for lib in $libs; do echo "$lib"; readlink -f "$lib"; done | sort -u)
+owners=$(dpkg -S $paths 2>/dev/null)
+for lib in $libs; do
+  real=$(readlink -f "$lib")
+  owner=$(awk -F': ' -v a="$lib" -v b="$real" '$2 == a || $2 == b {print $1; exit}' <<<"$owners" |
+          cut -d: -f1)
+  if [ -z "$owner" ]; then say FAIL "$lib belongs to no package"; continue; fi
+  prio=$(dpkg-query -W -f='${Priority}' "$owner" 2>/dev/null)
+  if grep -qx "$owner" <<<"$closure" || [ "$prio" = required ]; then
+    say ok "$(basename "$lib") from $owner"
+  else
+    say FAIL "$(basename "$lib") comes from $owner, which the build stage does not install"
+  fi
 done
 grep -qx 'libwebsockets-evlib-uv' <<<"$pkgs" && say ok "libwebsockets-evlib-uv (run-time plugin) is installed" ||
   say FAIL "libwebsockets-evlib-uv is missing: libwebsockets cannot run on libuv without it"
