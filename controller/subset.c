@@ -1,6 +1,33 @@
 #include "controller/subset.h"
 
+#include <stdbool.h>
 #include <string.h>
+
+/*
+ * A list of objects (a list-map: Service ports keyed by port and protocol, Gateway servers)
+ * matches when each wanted item is satisfied by its own item of have, in any order: the API
+ * server keeps a list-map's order as it merged it (server-side apply appends an entry it did
+ * not have), so after a port edit the same set in another order is not a difference, and
+ * comparing in order wrote the object on every pass (issue 14.2). Lists are a few items long.
+ */
+static int list_map_subset(const cJSON *want, const cJSON *have)
+{
+    enum { MAX_ITEMS = 64 };
+    bool used[MAX_ITEMS] = {false};
+    if (cJSON_GetArraySize(have) > MAX_ITEMS)
+        return 0; /* never ours: compare would be quadratic; a write settles it */
+    for (const cJSON *w = want->child; w; w = w->next) {
+        int i = 0, found = 0;
+        for (const cJSON *h = have->child; h && !found; h = h->next, i++)
+            if (!used[i] && mc_subset(w, h)) {
+                used[i] = true;
+                found = 1;
+            }
+        if (!found)
+            return 0;
+    }
+    return 1;
+}
 
 int mc_subset(const cJSON *want, const cJSON *have)
 {
@@ -20,6 +47,8 @@ int mc_subset(const cJSON *want, const cJSON *have)
         /* Same length: a list we set whole (ports, servers) must not carry extra items. */
         if (!cJSON_IsArray(have) || cJSON_GetArraySize(want) != cJSON_GetArraySize(have))
             return 0;
+        if (want->child && cJSON_IsObject(want->child))
+            return list_map_subset(want, have);
         const cJSON *h = have->child;
         for (const cJSON *w = want->child; w; w = w->next, h = h->next)
             if (!mc_subset(w, h))

@@ -10,7 +10,9 @@
 #include <cjson/cJSON.h>
 
 /* 1 when every field of want is in have with the same value; lists must have the same length
- * and are compared item by item, in order. A NULL want is satisfied by anything. */
+ * and are compared item by item: in order for scalars, in any order for lists of objects
+ * (list-maps such as ports), each wanted item matched by its own. A NULL want is satisfied by
+ * anything. */
 int mc_subset(const cJSON *want, const cJSON *have);
 
 /*
