@@ -176,12 +176,170 @@ static void send_apply(struct op *op)
     cJSON_Delete(body); /* serialized when the request started */
 }
 
+/* ---- colliding list entries ---------------------------------------------------------------- */
+
+/*
+ * Service ports are a list-map keyed by port and protocol, and names must be unique. A foreign
+ * writer that renumbers one of our entries (a JSON patch on /spec/ports/1/port) or adds one
+ * with one of our names leaves an entry under another key with our name: server-side apply
+ * keeps it (it is the other manager's) and re-adds ours, and the server refuses the result
+ * (422 Duplicate value) on every pass. Both cannot exist, so such an entry is removed, and only
+ * such an entry: a foreign port that collides with none of ours is another manager's field
+ * and stays. The removal is reported (a Warning Event naming the manager), never silent.
+ */
+static const char *port_protocol(const cJSON *port)
+{
+    const char *proto = jstr(port, "protocol");
+    return proto ? proto : "TCP";
+}
+
+static bool port_key_equal(const cJSON *a, const cJSON *b)
+{
+    const cJSON *pa = cJSON_GetObjectItemCaseSensitive(a, "port");
+    const cJSON *pb = cJSON_GetObjectItemCaseSensitive(b, "port");
+    return cJSON_IsNumber(pa) && cJSON_IsNumber(pb) && pa->valuedouble == pb->valuedouble &&
+           strcmp(port_protocol(a), port_protocol(b)) == 0;
+}
+
+/* The entry of want_ports that have (a live entry under another key) collides with by name. */
+static const cJSON *collides_with(const cJSON *want_ports, const cJSON *have)
+{
+    const char *name = jstr(have, "name");
+    const cJSON *w;
+    cJSON_ArrayForEach(w, want_ports)
+    {
+        if (port_key_equal(w, have))
+            return NULL; /* ours, by key */
+    }
+    cJSON_ArrayForEach(w, want_ports)
+    {
+        const char *wn = jstr(w, "name");
+        if (name && wn && strcmp(name, wn) == 0)
+            return w;
+    }
+    return NULL;
+}
+
+/* The manager (not ours) whose managedFields hold the ports entry of key port/protocol, or
+ * NULL when existing carries no managedFields or nobody else owns it. Borrowed. */
+static const char *port_owner(const cJSON *existing, const cJSON *port)
+{
+    const cJSON *mf;
+    cJSON_ArrayForEach(mf, jpath(existing, "metadata", "managedFields"))
+    {
+        const char *manager = jstr(mf, "manager");
+        if (!manager || strcmp(manager, MC_FIELD_MANAGER) == 0)
+            continue;
+        const cJSON *k;
+        cJSON_ArrayForEach(k, jpath(jpath(mf, "fieldsV1", "f:spec"), "f:ports", NULL))
+        {
+            if (!k->string || strncmp(k->string, "k:", 2) != 0)
+                continue;
+            cJSON *key = cJSON_Parse(k->string + 2); /* k:{"port":25443,"protocol":"TCP"} */
+            bool match = key && port_key_equal(key, port);
+            cJSON_Delete(key);
+            if (match)
+                return manager;
+        }
+    }
+    return NULL;
+}
+
+/*
+ * A JSON patch removing the entries of existing's spec.ports that collide with want's, each
+ * guarded by a test of its whole value (a concurrent change fails the patch instead of
+ * removing something else), last index first. NULL when there is none (or out of memory).
+ * Describes what it removes, with the managers, in what.
+ */
+static cJSON *collisions_patch(const cJSON *want, const cJSON *existing, char *what, size_t len)
+{
+    const cJSON *want_ports = jpath(jpath(want, "spec", NULL), "ports", NULL);
+    const cJSON *have_ports = jpath(jpath(existing, "spec", NULL), "ports", NULL);
+    int n = cJSON_GetArraySize(have_ports);
+    cJSON *patch = NULL;
+    what[0] = '\0';
+    for (int i = n - 1; i >= 0; i--) {
+        const cJSON *h = cJSON_GetArrayItem(have_ports, i);
+        const cJSON *w = collides_with(want_ports, h);
+        if (!w)
+            continue;
+        char path[32];
+        snprintf(path, sizeof(path), "/spec/ports/%d", i);
+        cJSON *test = cJSON_CreateObject(), *rm = cJSON_CreateObject();
+        if (!patch)
+            patch = cJSON_CreateArray();
+        if (!patch || !test || !rm || !cJSON_AddStringToObject(test, "op", "test") ||
+            !cJSON_AddStringToObject(test, "path", path) ||
+            !cJSON_AddItemToObject(test, "value", cJSON_Duplicate(h, 1)) ||
+            !cJSON_AddStringToObject(rm, "op", "remove") ||
+            !cJSON_AddStringToObject(rm, "path", path)) {
+            cJSON_Delete(test);
+            cJSON_Delete(rm);
+            cJSON_Delete(patch);
+            return NULL;
+        }
+        cJSON_AddItemToArray(patch, test);
+        cJSON_AddItemToArray(patch, rm);
+        const cJSON *hp = cJSON_GetObjectItemCaseSensitive(h, "port");
+        const cJSON *wp = cJSON_GetObjectItemCaseSensitive(w, "port");
+        const char *owner = port_owner(existing, h);
+        size_t used = strlen(what);
+        snprintf(what + used, len - used,
+                 "%sremoved port %s %d/%s set by %s: it takes the name of ours (%d/%s)",
+                 used ? "; " : "", jstr(h, "name"), hp ? hp->valueint : 0, port_protocol(h),
+                 owner ? owner : "another writer", wp ? wp->valueint : 0, port_protocol(w));
+    }
+    return patch;
+}
+
+/*
+ * Removes what collides with desired object op->idx in existing before applying: true when a
+ * request went out for it (a read for the managedFields that name the other writer, which our
+ * caches drop, or the removal itself; on_op_done applies after it).
+ */
+static bool heal_collisions(struct op *op, const cJSON *existing)
+{
+    if (!existing || strcmp(op->ki->kind, "Service") != 0)
+        return false;
+    cJSON *want = mc__desired_body(op->p, (size_t)op->idx);
+    char what[NOTE_LEN];
+    cJSON *patch = want ? collisions_patch(want, existing, what, sizeof(what)) : NULL;
+    cJSON_Delete(want);
+    if (!patch)
+        return false;
+    if (!jpath(existing, "metadata", "managedFields") && !op->reread) {
+        cJSON_Delete(patch);
+        op->reread = true;
+        op_get(op);
+        return true;
+    }
+    k8s_log_warn(op->p->r->log, "removing colliding entries", "kind", op->ki->kind, "namespace",
+                 op->ns, "name", op->name, "meshcluster", op->cluster, "detail", what);
+    char text[NOTE_LEN + 300];
+    snprintf(text, sizeof(text), "%s %s/%s: %s", op->ki->kind, op->ns, op->name, what);
+    mc__event(op->p->r, op->cluster, "Warning", "GatewayPortCollision", text);
+    op->stage = OP_HEAL;
+    op->p->writes++;
+    k8s_request_opts ro = {
+        .verb = K8S_VERB_PATCH,
+        .ref = op_ref(op, NULL),
+        .body = patch,
+        .patch_type = K8S_PATCH_JSON,
+        .field_manager = MC_FIELD_MANAGER,
+    };
+    op_send(op, &ro);
+    cJSON_Delete(patch); /* serialized when the request started */
+    return true;
+}
+
 /* Applies desired object op->idx over existing (NULL: it does not exist). */
 static void apply_desired(struct op *op, const cJSON *existing)
 {
     const char *managed_by = existing ? label_of(existing, MC_LABEL_MANAGED_BY) : NULL;
     op->existed = existing != NULL;
     op->ours = managed_by && strcmp(managed_by, MC_FIELD_MANAGER) == 0;
+    if (op->idx >= 0 && heal_collisions(op, existing))
+        return;
     send_apply(op);
 }
 
@@ -275,6 +433,11 @@ static void on_op_done(k8s_request *req, k8s_response *res, void *data)
         free(op);
         mc__pass_op_done(p);
         return;
+    case OP_HEAL:
+        if (code != K8S_OK)
+            break;
+        send_apply(op);
+        return;
     case OP_STATUS:
         if (code == K8S_OK || code == K8S_ERR_NOT_FOUND) {
             free(op);
@@ -307,6 +470,15 @@ static void on_op_done(k8s_request *req, k8s_response *res, void *data)
         mc__event(r, op->cluster, "Normal", op->ours ? "DriftReverted" : "Adopted", msg);
         op->forced = true;
         send_apply(op);
+        return;
+    }
+
+    /* Invalid as merged: maybe a colliding entry our cache did not show yet. Read the object
+     * once and apply again, removing what collides (heal_collisions). */
+    if (code == K8S_ERR_INVALID && op->stage == OP_APPLY && op->idx >= 0 && !op->reread &&
+        strcmp(op->ki->kind, "Service") == 0) {
+        op->reread = true;
+        op_get(op);
         return;
     }
 

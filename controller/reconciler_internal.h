@@ -134,7 +134,15 @@ struct token_read {
     char key[256];
 };
 
-enum op_stage { OP_GET, OP_APPLY, OP_DELETE, OP_REPLACE_DELETE, OP_STATUS, OP_WITHDRAW };
+enum op_stage {
+    OP_GET,
+    OP_APPLY,
+    OP_DELETE,
+    OP_REPLACE_DELETE,
+    OP_STATUS,
+    OP_WITHDRAW,
+    OP_HEAL /* removing foreign list entries that make our apply invalid */
+};
 
 struct op {
     struct pass *p;
@@ -147,6 +155,7 @@ struct op {
     bool existed;
     bool ours;   /* the object already carries our managed-by label */
     bool forced; /* re-sent with force after a manual edit (see on_op_done) */
+    bool reread; /* read again to find who set a colliding entry (see heal_collisions) */
 };
 
 struct mc_reconciler {
