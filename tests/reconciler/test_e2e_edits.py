@@ -20,31 +20,11 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import e2e_lib as L  # noqa: E402
+from edits_lib import check, events, running, settle, wait_condition, writes_to  # noqa: E402
 
 ISTIO = "istio-system"
 GW_PATH = "/api/v1/namespaces/istio-system/services/istio-eastwestgateway"
 POD_PORTS = {"status-port": 15021, "tls": 15443, "tls-istiod": 15012, "tls-webhook": 15017}
-
-
-def check(cond, what):
-    if not cond:
-        raise AssertionError(what)
-
-
-def condition(c, mc, type_):
-    o = c.get("meshcluster", mc)
-    for x in (o.get("status") or {}).get("conditions") or []:
-        if x["type"] == type_:
-            return x
-    return None
-
-
-def wait_condition(c, mc, type_, status, reason=None, timeout=30):
-    def ok():
-        x = condition(c, mc, type_)
-        return x is not None and x["status"] == status and (reason is None or x["reason"] == reason)
-    L.wait_for("%s %s=%s %s" % (mc, type_, status, reason or ""), ok, timeout)
-    return condition(c, mc, type_)
 
 
 def gw_ports(c):
@@ -52,32 +32,8 @@ def gw_ports(c):
     return sorted((p.get("name"), p["port"], p.get("targetPort")) for p in svc["spec"]["ports"])
 
 
-def writes_to(c, path_part):
-    return [r for r in c.daemon_writes() if path_part in r["path"]]
-
-
-def events(c, reason):
-    return [e for e in c.list("events", ns="default") if e.get("reason") == reason]
-
-
-def settle(c, seconds):
-    """Writes by the daemon during the next `seconds`."""
-    c.clear_requests()
-    time.sleep(seconds)
-    return c.daemon_writes()
-
-
-def start(names=("cluster1", "cluster2"), *flags):
-    tmp, (c,) = L.mesh(["cluster1"])
-    c.apply_examples(list(names))
-    c.start_daemon(*flags)
-    c.kubectl("wait", "--for=condition=Ready", "meshcluster", "--all", "--timeout=60s")
-    return tmp, c
-
-
 def scenario_ports():
-    tmp, c = start()
-    try:
+    with running() as c:
         # 14.3: targetPort is the pod's port, whatever the LB port.
         got = gw_ports(c)
         want = sorted((n, p, POD_PORTS[n]) for n, p in
@@ -111,17 +67,10 @@ def scenario_ports():
         check(all(GW_PATH not in r["path"] for r in w), "wrote for a foreign port %r" % w)
         check(("extra", 9999, 9999) in gw_ports(c), "foreign port removed")
         print("gateway ports under foreign edits: ok")
-    except BaseException:
-        sys.stderr.write("---- daemon log (tail)\n%s\n" % c.daemon_log()[-6000:])
-        raise
-    finally:
-        c.close()
-        L.cleanup(tmp)
 
 
 def scenario_cr_port_edit():
-    tmp, c = start()
-    try:
+    with running() as c:
         c.kubectl("patch", "meshcluster", "cluster1", "--type=merge", "-p",
                   json.dumps({"spec": {"gateway": {"ports": {"status": 16022}}}}))
         L.wait_for("status port 16022", lambda: ("status-port", 16022) in [x[:2] for x in gw_ports(c)], 10)
@@ -140,12 +89,6 @@ def scenario_cr_port_edit():
         w = settle(c, 5)
         check(w == [], "steady-state writes %r" % [(r["method"], r["path"]) for r in w])
         print("MeshCluster port edit, then quiet: ok")
-    except BaseException:
-        sys.stderr.write("---- daemon log (tail)\n%s\n" % c.daemon_log()[-6000:])
-        raise
-    finally:
-        c.close()
-        L.cleanup(tmp)
 
 
 if __name__ == "__main__":
