@@ -343,29 +343,27 @@ static void apply_desired(struct op *op, const cJSON *existing)
     send_apply(op);
 }
 
-/* True when every field conflict of a failed apply is with a kubectl field manager
- * (kubectl-client-side-apply, kubectl-edit, kubectl-patch, kubectl-label, ...). */
+/* A field manager of kubectl's (kubectl-client-side-apply, kubectl-edit, kubectl-patch,
+ * kubectl-label, ...): a person's edit. */
+static bool is_kubectl(const char *manager)
+{
+    return manager && strncmp(manager, "kubectl", 7) == 0;
+}
+
+/* True when a failed apply has field conflicts and every one is with a kubectl manager; a
+ * conflict whose manager is unknown counts as another controller's. */
 static bool conflicts_only_with_kubectl(const k8s_error *e)
 {
     size_t n = 0;
     for (size_t i = 0; i < e->ncauses; i++) {
-        const char *m = e->causes[i].message;
-        if (!m || !strstr(m, "conflict with"))
+        const k8s_status_cause *c = &e->causes[i];
+        if (!c->reason || strcmp(c->reason, K8S_CAUSE_FIELD_MANAGER_CONFLICT) != 0)
             continue;
         n++;
-        if (!strstr(m, "conflict with \"kubectl"))
+        if (!is_kubectl(c->manager))
             return false;
     }
-    if (n > 0)
-        return true;
-    /* No causes: read the summary, which names every manager. */
-    const char *m = e->message;
-    if (!m || !strstr(m, "conflict with \"kubectl"))
-        return false;
-    for (const char *q = strstr(m, "conflict with \""); q; q = strstr(q + 1, "conflict with \""))
-        if (strncmp(q, "conflict with \"kubectl", 22) != 0)
-            return false;
-    return true;
+    return n > 0;
 }
 
 static void on_op_done(k8s_request *req, k8s_response *res, void *data)
