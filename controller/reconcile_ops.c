@@ -171,7 +171,12 @@ static void send_apply(struct op *op)
     }
     if (op->existed)
         mc_desired_strip_create_only(body, o);
-    bool force = op->forced || (o->flags & MC_DESIRED_MUST_EXIST) != 0;
+    /* Fields of objects that are not ours (the namespace's network label) are taken; the
+     * istio ConfigMap's meshNetworks key only on opt-in: Helm renders it in the istiod
+     * chart and Argo CD self-heals it, and taking it silently fought both (issue 14.5). */
+    bool key = (o->flags & MC_DESIRED_KEY) != 0;
+    bool force =
+        op->forced || ((o->flags & MC_DESIRED_MUST_EXIST) && (!key || op->p->r->force_meshnet));
     mc__op_apply(op, body, force, NULL);
     cJSON_Delete(body); /* serialized when the request started */
 }
@@ -366,6 +371,63 @@ static bool conflicts_only_with_kubectl(const k8s_error *e)
     return n > 0;
 }
 
+/* "field .x is owned by \"m\"; ..." from an apply conflict's typed causes, into out. */
+static void describe_conflicts(const k8s_error *e, char *out, size_t len)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < e->ncauses && used + 1 < len; i++) {
+        const k8s_status_cause *c = &e->causes[i];
+        if (!c->reason || strcmp(c->reason, K8S_CAUSE_FIELD_MANAGER_CONFLICT) != 0)
+            continue;
+        int n = snprintf(out + used, len - used, "%sfield %s is owned by \"%s\"", used ? "; " : "",
+                         c->field ? c->field : "?", c->manager ? c->manager : "another manager");
+        if (n < 0)
+            break;
+        used += (size_t)n < len - used ? (size_t)n : len - used - 1;
+    }
+    if (!out[0])
+        snprintf(out, len, "%s", e->message ? e->message : "apply conflict");
+}
+
+/*
+ * Reports an apply conflict with another manager's fields, once: a condition (through the
+ * pass's note, repeated by later passes from the memo) and one Warning Event. The apply is not
+ * repeated while the live object keeps its version (see mc__reconcile_object).
+ */
+static void report_conflict(struct op *op, const k8s_error *e)
+{
+    struct pass *p = op->p;
+    const struct mc_desired_object *o = op->idx >= 0 ? &p->d.objects[op->idx] : NULL;
+    bool meshnet = o && (o->flags & MC_DESIRED_KEY);
+    const char *reason = meshnet ? "MeshNetworksConflict" : "ApplyConflict";
+    char fields[NOTE_LEN / 2], detail[NOTE_LEN];
+    describe_conflicts(e, fields, sizeof(fields));
+    if (meshnet)
+        snprintf(detail, sizeof(detail),
+                 "%s: not taken; feed the istiod release the meshNetworks values "
+                 "(--mesh-networks helm-values) or run with --force-mesh-networks",
+                 fields);
+    else
+        snprintf(detail, sizeof(detail), "%s: not taken", fields);
+    mc__note(p, op, reason, detail);
+    char text[NOTE_LEN + 400];
+    snprintf(text, sizeof(text), "%s %s/%s: %s", op->ki->kind, op->ns, op->name, detail);
+    mc__event(p->r, op->cluster, "Warning", reason, text);
+    if (!o)
+        return;
+    const char *rv;
+    mc__cached_desired(p, (size_t)op->idx, &rv);
+    struct memo_conflict *mc = p->memo[op->idx].conflict;
+    if (!mc)
+        mc = p->memo[op->idx].conflict = calloc(1, sizeof(*mc));
+    if (!mc)
+        return; /* out of memory: the next pass tries the apply again */
+    snprintf(mc->rv, sizeof(mc->rv), "%s", rv && strlen(rv) < MATCHED_RV_LEN ? rv : "");
+    snprintf(mc->reason, sizeof(mc->reason), "%s", reason);
+    snprintf(mc->detail, sizeof(mc->detail), "%s", detail);
+}
+
 static void on_op_done(k8s_request *req, k8s_response *res, void *data)
 {
     (void)req;
@@ -410,6 +472,10 @@ static void on_op_done(k8s_request *req, k8s_response *res, void *data)
         k8s_log_info(r->log, op->existed ? "applied" : "created", "kind", op->ki->kind, "namespace",
                      op->ns, "name", op->name, "meshcluster", op->cluster);
         mc__event(r, op->cluster, "Normal", op->existed ? "Applied" : "Created", text);
+        if (op->idx >= 0) {
+            free(p->memo[op->idx].conflict);
+            p->memo[op->idx].conflict = NULL;
+        }
         free(op);
         mc__pass_op_done(p);
         return;
@@ -483,8 +549,7 @@ static void on_op_done(k8s_request *req, k8s_response *res, void *data)
     /* Failure. A field owned by another manager is reported, never forced. */
     p->errors++;
     if (code == K8S_ERR_CONFLICT && op->stage == OP_APPLY) {
-        mc__note(p, op, "ApplyConflict", msg);
-        mc__event(r, op->cluster, "Warning", "ApplyConflict", msg);
+        report_conflict(op, &res->err);
     } else {
         mc__note(p, op, "ApplyFailed", msg);
         if (op->stage != OP_STATUS)
@@ -503,6 +568,31 @@ static void note_match(struct pass *p, long idx, const char *rv)
         strcpy(p->memo[idx].matched, rv);
 }
 
+/*
+ * A conflict reported for this object still holds: the live object is at the version that
+ * conflicted and the desired state did not change (the memo lives as long as it does). The
+ * report is repeated for this pass's conditions, the apply is not: it would fail the same way
+ * and, with its Event, write on every pass. A changed object gets the apply again.
+ */
+static bool conflict_holds(struct pass *p, long idx, const char *rv)
+{
+    struct memo_conflict *mc = p->memo[idx].conflict;
+    if (!mc)
+        return false;
+    if (!rv || !mc->rv[0] || strcmp(mc->rv, rv) != 0) {
+        free(mc);
+        p->memo[idx].conflict = NULL;
+        return false;
+    }
+    cJSON *body = mc__desired_body(p, (size_t)idx);
+    struct op *op = body ? mc__op_new(p, body, NULL, idx) : NULL;
+    cJSON_Delete(body);
+    if (op)
+        mc__note(p, op, mc->reason, mc->detail);
+    free(op);
+    return true; /* not an error to retry: a watch event on the object brings us back */
+}
+
 /* Phase 1, one desired object. */
 void mc__reconcile_object(struct pass *p, long idx)
 {
@@ -514,6 +604,8 @@ void mc__reconcile_object(struct pass *p, long idx)
         p->owned_found++;
     /* Neither side changed since they last matched. */
     if (rv && strcmp(p->memo[idx].matched, rv) == 0)
+        return;
+    if (conflict_holds(p, idx, rv))
         return;
     if (o->flags & (MC_DESIRED_MUST_EXIST | MC_DESIRED_LABELS)) {
         /* Not ours: only our fields, and only while the object exists. */

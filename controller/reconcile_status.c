@@ -14,7 +14,7 @@ static void meshnet_condition(struct pass *p, struct mc_condition *c)
     c->type = MC_COND_MESH_NETWORKS;
     if (p->meshnet_note[0]) {
         c->status = "False";
-        c->reason = "ApplyFailed";
+        c->reason = p->meshnet_reason[0] ? p->meshnet_reason : "ApplyFailed";
         c->message = p->meshnet_note;
         return;
     }

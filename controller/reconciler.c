@@ -184,6 +184,8 @@ void mc__note(struct pass *p, const struct op *op, const char *reason, const cha
         snprintf(slot, NOTE_LEN, "%s: %s %s/%s: %s", reason, op->ki->kind, op->ns, op->name,
                  detail ? detail : "") < 0)
         slot[0] = 0;
+    if (slot == p->meshnet_note && !p->meshnet_reason[0])
+        snprintf(p->meshnet_reason, sizeof(p->meshnet_reason), "%s", reason);
 }
 
 /* ---- informers ---------------------------------------------------------------------------- */
@@ -327,9 +329,16 @@ static void free_tokens(struct mc_remote_token *t, size_t n)
     free(t);
 }
 
+void mc__memo_free(struct desired_memo *memo, size_t n)
+{
+    for (size_t i = 0; memo && i < n; i++)
+        free(memo[i].conflict);
+    free(memo);
+}
+
 static void cache_clear(struct desired_cache *c)
 {
-    free(c->memo); /* its keys are c->d's */
+    mc__memo_free(c->memo, c->d.nobjects); /* its keys are c->d's */
     mc_desired_free(&c->d);
     free(c->by_key);
     free(c->status_fp);
@@ -394,7 +403,7 @@ static void pass_free(struct pass *p)
                                     .tokens = p->tokens,
                                     .ntokens = p->ntokens};
     } else {
-        free(p->memo); /* its keys are p->d's */
+        mc__memo_free(p->memo, p->d.nobjects); /* its keys are p->d's */
         mc_desired_free(&p->d);
         free(p->by_key);
         free(p->status_fp);
@@ -900,6 +909,7 @@ int mc_reconciler_new(k8s_client *c, const struct mc_reconciler_opts *opts, mc_r
     r->dopts.cluster_domain = r->cluster_domain;
     r->dopts.helm_values_name = r->helm_values_name;
     r->allow_replace = opts->allow_gateway_replacement;
+    r->force_meshnet = opts->force_mesh_networks;
     r->resync_ms = opts->resync_ms;
     r->log = opts->log;
     r->metrics = opts->metrics;

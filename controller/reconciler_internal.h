@@ -67,6 +67,16 @@ struct desired_memo {
      * neither changes there is nothing to compare, so a pass after one event compares one
      * object, not the whole mesh. */
     char matched[MATCHED_RV_LEN];
+    /* Set when an apply conflicted with another manager's fields, reported then: while the
+     * live object stays at that version the apply is not repeated (it would conflict again),
+     * only the report. NULL for none; owned, freed with the memo (mc__memo_free). */
+    struct memo_conflict *conflict;
+};
+
+struct memo_conflict {
+    char rv[MATCHED_RV_LEN];
+    char reason[48];
+    char detail[NOTE_LEN];
 };
 
 struct pass {
@@ -77,6 +87,7 @@ struct pass {
      * megabyte touched by every pass. */
     struct note **notes;
     char meshnet_note[NOTE_LEN];
+    char meshnet_reason[48]; /* the condition reason of meshnet_note */
     /* The memos of the desired objects that a cache holds, sorted by kind and cache key:
      * what collection and withdrawal look their objects up in. */
     const struct desired_memo **by_key;
@@ -167,6 +178,7 @@ struct mc_reconciler {
     char *helm_values_name;
     struct mc_desired_options dopts;
     bool allow_replace;
+    bool force_meshnet; /* see mc_reconciler_opts.force_mesh_networks */
     uint64_t resync_ms;
     k8s_log *log;
     k8s_metrics *metrics;
@@ -253,6 +265,8 @@ void mc__metric_inc(mc_reconciler *r, const char *family, const char *const *val
  * when it had none; NULL for an unknown cluster or when memory ran out. */
 struct note *mc__note_for(struct pass *p, const char *cluster);
 void mc__note(struct pass *p, const struct op *op, const char *reason, const char *detail);
+/* Frees n memos and the conflicts they hold. */
+void mc__memo_free(struct desired_memo *memo, size_t n);
 
 /* Requests (reconcile_ops.c). An op belongs to its pass and is freed when done; every op
  * started counts in pass->pending (the caller increments it before starting). */

@@ -49,16 +49,18 @@ def writes_to(c, path_part):
 
 
 @contextlib.contextmanager
-def running(names=("cluster1", "cluster2"), flags=(), before_daemon=None):
+def running(names=("cluster1", "cluster2"), flags=(), before_daemon=None, ready=True):
     """One cluster "cluster1" with the example MeshClusters `names`, its daemon started with
-    `flags` and every MeshCluster Ready; the daemon log's tail is printed on failure."""
+    `flags` and (with ready) every MeshCluster Ready; the daemon log's tail is printed on
+    failure. before_daemon(c) runs after the MeshClusters are applied."""
     tmp, (c,) = L.mesh(["cluster1"])
     try:
         c.apply_examples(list(names))
         if before_daemon:
             before_daemon(c)
         c.start_daemon(*flags)
-        c.kubectl("wait", "--for=condition=Ready", "meshcluster", "--all", "--timeout=60s")
+        if ready:
+            c.kubectl("wait", "--for=condition=Ready", "meshcluster", "--all", "--timeout=60s")
         yield c
     except BaseException:
         sys.stderr.write("---- daemon log (tail)\n%s\n" % c.daemon_log()[-6000:])

@@ -91,7 +91,51 @@ def scenario_cr_port_edit():
         print("MeshCluster port edit, then quiet: ok")
 
 
+HELM_ISTIO_CM = """apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: istio
+  namespace: istio-system
+data:
+  meshNetworks: |-
+    networks: {}
+"""
+CM_PATH = "/api/v1/namespaces/istio-system/configmaps/istio"
+
+
+def helm_owns_mesh_networks(c):
+    """What the istiod chart leaves: its manager owns data.meshNetworks."""
+    c.kubectl("apply", "--server-side", "--field-manager=helm", "--force-conflicts", "-f", "-",
+              input=HELM_ISTIO_CM)
+
+
+def scenario_mesh_networks():
+    with running(before_daemon=helm_owns_mesh_networks, ready=False) as c:
+        x = wait_condition(c, "cluster1", "MeshNetworksReady", "False", "MeshNetworksConflict")
+        check('"helm"' in x["message"] and "meshNetworks" in x["message"], "message %r" % x["message"])
+        cm = c.get("configmap", "istio", ISTIO)
+        check(cm["data"]["meshNetworks"] == "networks: {}", "meshNetworks taken: %r" % cm["data"])
+        time.sleep(1.0)
+        w = settle(c, 5)
+        check(w == [], "writes while the conflict stands: %r" % [(r["method"], r["path"]) for r in w])
+        ev = events(c, "MeshNetworksConflict")
+        check(len(ev) == 1 and ev[0]["type"] == "Warning" and ev[0].get("count", 1) == 1,
+              "events %r" % [(e["type"], e.get("count"), e["message"]) for e in ev])
+        # The values ConfigMap for the istiod release is still written.
+        check(c.get("configmap", "meshcluster-istiod-values", ISTIO) is not None, "no values ConfigMap")
+
+        # Opt-in: the daemon takes the key.
+        check(c.stop_daemon() == 0, "exit code after SIGTERM")
+        c.start_daemon("--force-mesh-networks")
+        wait_condition(c, "cluster1", "MeshNetworksReady", "True")
+        cm = c.get("configmap", "istio", ISTIO)
+        check("cluster2" in cm["data"]["meshNetworks"], "meshNetworks %r" % cm["data"])
+        w = settle(c, 3)
+        check(all(CM_PATH not in r["path"] for r in w), "writes after taking it %r" % w)
+        print("meshNetworks owned by another manager: ok")
+
+
 if __name__ == "__main__":
-    which = sys.argv[1:] or ["ports", "cr_port_edit"]
+    which = sys.argv[1:] or ["ports", "cr_port_edit", "mesh_networks"]
     for name in which:
         globals()["scenario_" + name]()
