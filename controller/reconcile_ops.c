@@ -156,6 +156,18 @@ static bool class_blocked(struct op *op, const cJSON *existing)
     return true;
 }
 
+/*
+ * Adoption takes only the fields we need. An object another tool manages (the istio/gateway
+ * chart's Service, labelled app.kubernetes.io/managed-by=Helm by Helm) keeps that label: our
+ * apply leaves it out, and the object is found by our cluster label instead (issue 14.4).
+ */
+static void strip_managed_by(cJSON *body)
+{
+    cJSON *labels = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(body, "metadata"), "labels");
+    cJSON_DeleteItemFromObjectCaseSensitive(labels, MC_LABEL_MANAGED_BY);
+}
+
 /* Sends desired object op->idx: the whole body when it is new, without create-only fields
  * when it exists. */
 static void send_apply(struct op *op)
@@ -171,6 +183,8 @@ static void send_apply(struct op *op)
     }
     if (op->existed)
         mc_desired_strip_create_only(body, o);
+    if (op->foreign)
+        strip_managed_by(body);
     /* Fields of objects that are not ours (the namespace's network label) are taken; the
      * istio ConfigMap's meshNetworks key only on opt-in: Helm renders it in the istiod
      * chart and Argo CD self-heals it, and taking it silently fought both (issue 14.5). */
@@ -343,6 +357,7 @@ static void apply_desired(struct op *op, const cJSON *existing)
     const char *managed_by = existing ? label_of(existing, MC_LABEL_MANAGED_BY) : NULL;
     op->existed = existing != NULL;
     op->ours = managed_by && strcmp(managed_by, MC_FIELD_MANAGER) == 0;
+    op->foreign = existing && !mc__managed_by_us(existing);
     if (op->idx >= 0 && heal_collisions(op, existing))
         return;
     send_apply(op);
@@ -369,6 +384,17 @@ static bool conflicts_only_with_kubectl(const k8s_error *e)
             return false;
     }
     return n > 0;
+}
+
+/* An apply conflict names the managed-by label among its fields. */
+static bool conflicts_on_managed_by(const k8s_error *e)
+{
+    for (size_t i = 0; i < e->ncauses; i++) {
+        const char *f = e->causes[i].field;
+        if (f && strcmp(f, ".metadata.labels." MC_LABEL_MANAGED_BY) == 0)
+            return true;
+    }
+    return false;
 }
 
 /* "field .x is owned by \"m\"; ..." from an apply conflict's typed causes, into out. */
@@ -537,6 +563,15 @@ static void on_op_done(k8s_request *req, k8s_response *res, void *data)
         return;
     }
 
+    /* Created as new, but another tool manages it and owns its managed-by label: read it and
+     * adopt it without that label (strip_managed_by). */
+    if (code == K8S_ERR_CONFLICT && op->stage == OP_APPLY && !op->existed && !op->reread &&
+        op->idx >= 0 && conflicts_on_managed_by(&res->err)) {
+        op->reread = true;
+        op_get(op);
+        return;
+    }
+
     /* Invalid as merged: maybe a colliding entry our cache did not show yet. Read the object
      * once and apply again, removing what collides (heal_collisions). */
     if (code == K8S_ERR_INVALID && op->stage == OP_APPLY && op->idx >= 0 && !op->reread &&
@@ -623,6 +658,8 @@ void mc__reconcile_object(struct pass *p, long idx)
         /* An existing object is compared without its create-only fields (the Tailscale
          * operator owns an egress Service's externalName once it exists). */
         mc_desired_strip_create_only(body, o);
+        if (!mc__managed_by_us(have))
+            strip_managed_by(body);
         if (mc_subset_body(body, have)) {
             cJSON_Delete(body);
             note_match(p, idx, rv);

@@ -523,6 +523,12 @@ static int gc_visit(void *data, const char *key, const cJSON *obj)
         return 0;
     }
     p->pending++;
+    if (!mc__managed_by_us(obj)) {
+        /* Adopted from another tool (Helm): not ours to delete; give our fields back. */
+        p->withdrawing++;
+        mc__op_withdraw(op, obj);
+        return 0;
+    }
     mc__op_delete(op, jstr(md, "uid"), OP_DELETE);
     return 0;
 }
@@ -918,7 +924,9 @@ int mc_reconciler_new(k8s_client *c, const struct mc_reconciler_opts *opts, mc_r
         (opts->desired.helm_values_name && !r->helm_values_name))
         goto nomem;
 
-    const char *owned = MC_LABEL_MANAGED_BY "=" MC_FIELD_MANAGER;
+    /* Our objects carry our cluster label; those another tool manages (a Helm-installed
+     * gateway Service, adopted in place) keep their managed-by label, so it cannot select. */
+    const char *owned = MC_LABEL_CLUSTER;
     char ns_field[384];
     snprintf(ns_field, sizeof(ns_field), "metadata.name=%s", r->istio_ns);
     int rc = informer_new(r, INF_MC, NULL, NULL, NULL);

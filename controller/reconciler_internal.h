@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <cjson/cJSON.h>
 
@@ -164,9 +165,10 @@ struct op {
     char name[256];
     char cluster[64];
     bool existed;
-    bool ours;   /* the object already carries our managed-by label */
-    bool forced; /* re-sent with force after a manual edit (see on_op_done) */
-    bool reread; /* read again to find who set a colliding entry (see heal_collisions) */
+    bool ours;    /* the object already carries our managed-by label */
+    bool forced;  /* re-sent with force after a manual edit (see on_op_done) */
+    bool reread;  /* read again to find who set a colliding entry (see heal_collisions) */
+    bool foreign; /* existing is managed by another tool: adopted without our managed-by */
 };
 
 struct mc_reconciler {
@@ -226,6 +228,14 @@ static inline const cJSON *jpath(const cJSON *o, const char *a, const char *b)
 static inline const char *label_of(const cJSON *obj, const char *label)
 {
     return jstr(jpath(obj, "metadata", "labels"), label);
+}
+
+/* obj is ours to delete: it carries our managed-by label, or none (a hand-made object from
+ * the guide, adopted: the label is ours since). Another tool's label (Helm) says it is not. */
+static inline bool mc__managed_by_us(const cJSON *obj)
+{
+    const char *m = label_of(obj, MC_LABEL_MANAGED_BY);
+    return !m || strcmp(m, MC_FIELD_MANAGER) == 0;
 }
 
 static inline bool terminating(const cJSON *obj)

@@ -135,7 +135,70 @@ def scenario_mesh_networks():
         print("meshNetworks owned by another manager: ok")
 
 
+HELM_GATEWAY = """apiVersion: v1
+kind: Service
+metadata:
+  name: istio-eastwestgateway
+  namespace: istio-system
+  labels:
+    app: istio-eastwestgateway
+    istio: eastwestgateway
+    topology.istio.io/network: cluster1
+    app.kubernetes.io/managed-by: Helm
+    helm.sh/chart: gateway-1.28.0
+  annotations:
+    meta.helm.sh/release-name: istio-eastwestgateway
+spec:
+  type: LoadBalancer
+  loadBalancerClass: tailscale
+  selector:
+    app: istio-eastwestgateway
+    istio: eastwestgateway
+  ports:
+  - {name: status-port, port: 15021, targetPort: 15021, protocol: TCP}
+  - {name: tls, port: 15443, targetPort: 15443, protocol: TCP}
+  - {name: tls-istiod, port: 15012, targetPort: 15012, protocol: TCP}
+  - {name: tls-webhook, port: 15017, targetPort: 15017, protocol: TCP}
+"""
+
+
+def helm_gateway(c):
+    """A gateway Service installed by Helm (istio/gateway chart): manager "helm", Update."""
+    c.kubectl("create", "--field-manager=helm", "-f", "-", input=HELM_GATEWAY)
+
+
+def managers(obj, field):
+    return sorted(mf["manager"] for mf in obj["metadata"].get("managedFields") or []
+                  if field in json.dumps(mf.get("fieldsV1")))
+
+
+def scenario_helm_gateway():
+    with running(before_daemon=helm_gateway) as c:
+        svc = c.get("service", "istio-eastwestgateway", ISTIO)
+        labels = svc["metadata"]["labels"]
+        check(labels["app.kubernetes.io/managed-by"] == "Helm", "Helm's label taken: %r" % labels)
+        check(labels.get("meshcluster.io/cluster") == "cluster1", "not adopted: %r" % labels)
+        check(managers(svc, "app.kubernetes.io/managed-by") == ["helm"],
+              "managed-by owners %r" % managers(svc, "app.kubernetes.io/managed-by"))
+        check(svc["metadata"]["annotations"].get("tailscale.com/hostname") == "cluster1-istio-eastwestgateway",
+              "our annotations missing")
+        check(not events(c, "ApplyConflict"), "ApplyConflict reported")
+        time.sleep(1.0)
+        w = settle(c, 5)
+        check(w == [], "steady-state writes %r" % [(r["method"], r["path"]) for r in w])
+
+        # Leaving the mesh gives our fields back: Helm's Service stays.
+        uid = svc["metadata"]["uid"]
+        c.kubectl("delete", "meshcluster", "cluster1")
+        L.wait_for("our fields withdrawn", lambda: "meshcluster.io/cluster" not in
+                   c.get("service", "istio-eastwestgateway", ISTIO)["metadata"]["labels"], 20)
+        svc = c.get("service", "istio-eastwestgateway", ISTIO)
+        check(svc["metadata"]["uid"] == uid, "Helm's gateway Service deleted")
+        check(svc["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "Helm", "labels %r" % svc)
+        print("Helm-installed gateway Service adopted and given back: ok")
+
+
 if __name__ == "__main__":
-    which = sys.argv[1:] or ["ports", "cr_port_edit", "mesh_networks"]
+    which = sys.argv[1:] or ["ports", "cr_port_edit", "mesh_networks", "helm_gateway"]
     for name in which:
         globals()["scenario_" + name]()
