@@ -8,6 +8,32 @@
 
 #include "controller/reconciler_internal.h"
 
+/*
+ * A Warning Event when a MeshCluster becomes not Accepted, or its roots mismatch: conditions a
+ * user must act on, which `kubectl get events` showed nothing of. Once per transition into the
+ * (status, reason): existing is the status being replaced.
+ */
+static void announce_transitions(mc_reconciler *r, const char *name, const cJSON *existing,
+                                 const struct mc_condition *conds, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct mc_condition *c = &conds[i];
+        bool rejected = strcmp(c->type, MC_COND_ACCEPTED) == 0 && strcmp(c->status, "False") == 0;
+        bool mismatch = strcmp(c->type, MC_COND_TRUST_VERIFIED) == 0 &&
+                        strcmp(c->status, "False") == 0 && c->reason &&
+                        strcmp(c->reason, "RootMismatch") == 0;
+        if (!rejected && !mismatch)
+            continue;
+        struct mc_condition_seen seen;
+        if (mc_status_condition(existing, c->type, &seen) && strcmp(seen.status, c->status) == 0 &&
+            strcmp(seen.reason, c->reason) == 0)
+            continue;
+        char text[NOTE_LEN + 64];
+        snprintf(text, sizeof(text), "%s=False: %s", c->type, c->message ? c->message : "");
+        mc__event(r, name, "Warning", c->reason, text);
+    }
+}
+
 /* Builds the MeshNetworksReady condition, shared by every MeshCluster. */
 static void meshnet_condition(struct pass *p, struct mc_condition *c)
 {
@@ -382,6 +408,7 @@ static void reconcile_status(struct pass *p, size_t ci, const struct mc_conditio
         p->status_fp[ci] = fp;
         return;
     }
+    announce_transitions(r, cr->name, existing, conds, nc);
     cJSON *body = cJSON_CreateObject();
     cJSON_AddStringToObject(body, "apiVersion", MC_API_VERSION);
     cJSON_AddStringToObject(body, "kind", MC_KIND);

@@ -759,6 +759,23 @@ static int index_desired(const mc_reconciler *r, struct pass *p)
     return 0;
 }
 
+/*
+ * MeshClusters exist but none has the daemon's --cluster-name (a typo, or the wrong value in
+ * the chart): every one is rejected with UnknownLocalCluster, which a debug log alone hid.
+ * Warned once per occurrence, again only after the name was found in between.
+ */
+static void warn_unknown_local(struct pass *p)
+{
+    mc_reconciler *r = p->r;
+    bool unknown = p->d.nclusters > 0 && cluster_index(p, r->cluster_name) >= p->d.nclusters;
+    if (unknown && !r->warned_unknown_local)
+        k8s_log_warn(r->log,
+                     "no MeshCluster is named like this daemon's --cluster-name: every "
+                     "MeshCluster is rejected (UnknownLocalCluster)",
+                     "cluster_name", r->cluster_name);
+    r->warned_unknown_local = unknown;
+}
+
 /* Phase 1: desired state from the MeshClusters as cached now, then every object. */
 static void pass_objects(struct pass *p)
 {
@@ -789,6 +806,7 @@ static void pass_objects(struct pass *p)
         if (!p->d.clusters[i].accepted)
             k8s_log_debug(r->log, "not accepted", "meshcluster", p->d.clusters[i].name, "field",
                           p->d.clusters[i].why.field, "reason", p->d.clusters[i].why.reason);
+    warn_unknown_local(p);
     p->next_object = 0;
     pass_objects_continue(p);
     return;

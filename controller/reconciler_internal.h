@@ -209,6 +209,7 @@ struct mc_reconciler {
     bool parsed_mcs_valid;
     /* intermediateNotAfter of the last IntermediateExpiringSoon Event: one per intermediate. */
     char trust_warned[PKI_TIME_LEN];
+    bool warned_unknown_local; /* the UnknownLocalCluster warning was logged (warn_unknown_local) */
 };
 
 /* ---- pure helpers ---------------------------------------------------------------------------- */

@@ -198,7 +198,25 @@ def scenario_helm_gateway():
         print("Helm-installed gateway Service adopted and given back: ok")
 
 
+def scenario_unknown_local():
+    """14.9: a --cluster-name typo is a warning in the log, and each rejected MeshCluster gets
+    one Warning Event."""
+    with running(flags=("--cluster-name", "clsuter1"), ready=False) as c:
+        wait_condition(c, "cluster2", "Accepted", "False", "UnknownLocalCluster")
+        L.wait_for("warn log", lambda: any("level=warn" in l and "clsuter1" in l
+                                           for l in c.daemon_log().splitlines()), 10)
+        time.sleep(1.0)
+        settle(c, 2)
+        for mc in ("cluster1", "cluster2"):
+            ev = [e for e in events(c, "UnknownLocalCluster") if e["involvedObject"]["name"] == mc]
+            check(len(ev) == 1 and ev[0]["type"] == "Warning" and ev[0].get("count", 1) == 1
+                  and "clsuter1" in ev[0]["message"], "%s events %r" % (mc, ev))
+        warns = [l for l in c.daemon_log().splitlines() if "level=warn" in l and "clsuter1" in l]
+        check(len(warns) == 1, "warned %d times" % len(warns))
+        print("--cluster-name typo: warned, Events: ok")
+
+
 if __name__ == "__main__":
-    which = sys.argv[1:] or ["ports", "cr_port_edit", "mesh_networks", "helm_gateway"]
+    which = sys.argv[1:] or ["ports", "cr_port_edit", "mesh_networks", "helm_gateway", "unknown_local"]
     for name in which:
         globals()["scenario_" + name]()
