@@ -56,6 +56,24 @@ def strip_helm(o):
     return o
 
 
+def check_crd_descriptions(crds):
+    """`kubectl explain mc...` has something to say for every field (issue 14.9)."""
+    missing = []
+
+    def walk(schema, path):
+        if not schema.get("description"):
+            missing.append(path or "(root)")
+        for k, sub in (schema.get("properties") or {}).items():
+            walk(sub, path + "." + k)
+        if "items" in schema:
+            walk(schema["items"], path + "[]")
+
+    for crd in crds:
+        for v in crd["spec"]["versions"]:
+            walk(v["schema"]["openAPIV3Schema"], "")
+    check(not missing, "every CRD field has a description (missing: %s)" % missing)
+
+
 def main():
     for tool in (HELM, KUBECTL):
         if not os.access(tool, os.X_OK):
@@ -79,6 +97,7 @@ def main():
         kinds.setdefault(o["kind"], []).append(o)
     check(any(o["metadata"]["name"] == "meshclusters.meshcluster.io"
               for o in kinds.get("CustomResourceDefinition", [])), "the MeshCluster CRD is included")
+    check_crd_descriptions(kinds.get("CustomResourceDefinition", []))
 
     # Least privilege.
     cluster_rules = [r for o in kinds.get("ClusterRole", []) for r in o["rules"]]
