@@ -501,6 +501,7 @@ static void on_op_done(k8s_request *req, k8s_response *res, void *data)
         if (op->idx >= 0) {
             free(p->memo[op->idx].conflict);
             p->memo[op->idx].conflict = NULL;
+            memcpy(p->memo[op->idx].wrote_over, op->base_rv, sizeof(op->base_rv));
         }
         free(op);
         mc__pass_op_done(p);
@@ -640,6 +641,8 @@ void mc__reconcile_object(struct pass *p, long idx)
     /* Neither side changed since they last matched. */
     if (rv && strcmp(p->memo[idx].matched, rv) == 0)
         return;
+    if (rv && p->memo[idx].wrote_over[0] && strcmp(p->memo[idx].wrote_over, rv) == 0)
+        return; /* our own write is not in the cache yet: its event brings us back */
     if (conflict_holds(p, idx, rv))
         return;
     if (o->flags & (MC_DESIRED_MUST_EXIST | MC_DESIRED_LABELS)) {
@@ -673,6 +676,8 @@ void mc__reconcile_object(struct pass *p, long idx)
         p->errors++;
         return;
     }
+    if (have && rv && strlen(rv) < sizeof(op->base_rv))
+        strcpy(op->base_rv, rv);
     if (o->flags & (MC_DESIRED_MUST_EXIST | MC_DESIRED_LABELS)) {
         p->pending++;
         op->existed = true;

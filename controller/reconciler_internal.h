@@ -68,6 +68,10 @@ struct desired_memo {
      * neither changes there is nothing to compare, so a pass after one event compares one
      * object, not the whole mesh. */
     char matched[MATCHED_RV_LEN];
+    /* The cached version our last successful apply was sent over: while the cache still holds
+     * it, the watch event of our own write is on its way, and comparing the old version would
+     * apply again for nothing (one extra write per heal when passes come quickly). */
+    char wrote_over[MATCHED_RV_LEN];
     /* Set when an apply conflicted with another manager's fields, reported then: while the
      * live object stays at that version the apply is not repeated (it would conflict again),
      * only the report. NULL for none; owned, freed with the memo (mc__memo_free). */
@@ -169,6 +173,7 @@ struct op {
     bool forced;  /* re-sent with force after a manual edit (see on_op_done) */
     bool reread;  /* read again to find who set a colliding entry (see heal_collisions) */
     bool foreign; /* existing is managed by another tool: adopted without our managed-by */
+    char base_rv[MATCHED_RV_LEN]; /* the cached version this op was decided on ("": none) */
 };
 
 struct mc_reconciler {
