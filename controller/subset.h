@@ -21,5 +21,7 @@ int mc_subset(const cJSON *want, const cJSON *have);
  * list of built-in kinds, which is how an informer's objects look after a relist.
  */
 int mc_subset_body(const cJSON *want, const cJSON *have);
+/* (With one more rule for a Service's spec.ports, a list-map that apply merges entry by entry:
+ * extra entries are another writer's and no difference; see service_spec_subset.) */
 
 #endif

@@ -286,6 +286,17 @@ static void test_subset_rules(void **state)
     assert_true(mc_subset(wl, hl1));
     assert_false(mc_subset(wl, hl2));
     assert_false(mc_subset(ws, hs));
+    /* A Service's ports may carry another writer's entries; anything else may not. */
+    cJSON *ws2 = cJSON_Parse("{\"kind\":\"Service\",\"spec\":{\"ports\":[{\"port\":1}]}}");
+    cJSON *hs2 = cJSON_Parse("{\"spec\":{\"ports\":[{\"port\":9},{\"port\":1}]}}");
+    cJSON *hs3 = cJSON_Parse("{\"spec\":{\"ports\":[{\"port\":9}]}}");
+    assert_true(mc_subset_body(ws2, hs2));
+    assert_false(mc_subset_body(ws2, hs3));
+    cJSON_ReplaceItemInObject(ws2, "kind", cJSON_CreateString("Gateway"));
+    assert_false(mc_subset_body(ws2, hs2));
+    cJSON_Delete(ws2);
+    cJSON_Delete(hs2);
+    cJSON_Delete(hs3);
     cJSON_Delete(wl);
     cJSON_Delete(hl1);
     cJSON_Delete(hl2);
