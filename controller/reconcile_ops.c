@@ -502,6 +502,7 @@ static void on_op_done(k8s_request *req, k8s_response *res, void *data)
             free(p->memo[op->idx].conflict);
             p->memo[op->idx].conflict = NULL;
             memcpy(p->memo[op->idx].wrote_over, op->base_rv, sizeof(op->base_rv));
+            memcpy(p->memo[op->idx].healed_at, op->heal_rv, sizeof(op->heal_rv));
         }
         free(op);
         mc__pass_op_done(p);
@@ -527,6 +528,12 @@ static void on_op_done(k8s_request *req, k8s_response *res, void *data)
     case OP_HEAL:
         if (code != K8S_OK)
             break;
+        {
+            /* The removal's version is ours too: the cache may show it before the apply's. */
+            const char *hrv = jstr(jpath(res->body, "metadata", NULL), "resourceVersion");
+            if (hrv && strlen(hrv) < sizeof(op->heal_rv))
+                strcpy(op->heal_rv, hrv);
+        }
         send_apply(op);
         return;
     case OP_STATUS:
@@ -641,8 +648,9 @@ void mc__reconcile_object(struct pass *p, long idx)
     /* Neither side changed since they last matched. */
     if (rv && strcmp(p->memo[idx].matched, rv) == 0)
         return;
-    if (rv && p->memo[idx].wrote_over[0] && strcmp(p->memo[idx].wrote_over, rv) == 0)
-        return; /* our own write is not in the cache yet: its event brings us back */
+    if (rv && ((p->memo[idx].wrote_over[0] && strcmp(p->memo[idx].wrote_over, rv) == 0) ||
+               (p->memo[idx].healed_at[0] && strcmp(p->memo[idx].healed_at, rv) == 0)))
+        return; /* our own writes are not in the cache yet: their events bring us back */
     if (conflict_holds(p, idx, rv))
         return;
     if (o->flags & (MC_DESIRED_MUST_EXIST | MC_DESIRED_LABELS)) {

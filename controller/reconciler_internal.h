@@ -72,10 +72,17 @@ struct desired_memo {
      * it, the watch event of our own write is on its way, and comparing the old version would
      * apply again for nothing (one extra write per heal when passes come quickly). */
     char wrote_over[MATCHED_RV_LEN];
+    char healed_at[MATCHED_RV_LEN]; /* the version our colliding-entry removal made, if any */
     /* Set when an apply conflicted with another manager's fields, reported then: while the
      * live object stays at that version the apply is not repeated (it would conflict again),
      * only the report. NULL for none; owned, freed with the memo (mc__memo_free). */
     struct memo_conflict *conflict;
+};
+
+struct announced {
+    char cluster[64];
+    char type[32];
+    char reason[64];
 };
 
 struct memo_conflict {
@@ -174,6 +181,7 @@ struct op {
     bool reread;  /* read again to find who set a colliding entry (see heal_collisions) */
     bool foreign; /* existing is managed by another tool: adopted without our managed-by */
     char base_rv[MATCHED_RV_LEN]; /* the cached version this op was decided on ("": none) */
+    char heal_rv[MATCHED_RV_LEN]; /* the version our heal_collisions patch made ("": none) */
 };
 
 struct mc_reconciler {
@@ -215,6 +223,10 @@ struct mc_reconciler {
     /* intermediateNotAfter of the last IntermediateExpiringSoon Event: one per intermediate. */
     char trust_warned[PKI_TIME_LEN];
     bool warned_unknown_local; /* the UnknownLocalCluster warning was logged (warn_unknown_local) */
+    /* The False conditions announced by an Event (reconcile_status.c), so a status written
+     * again before the cache shows the first write does not announce twice. Few; owned. */
+    struct announced *announced;
+    size_t nannounced;
 };
 
 /* ---- pure helpers ---------------------------------------------------------------------------- */
