@@ -8,25 +8,55 @@
 
 #include "controller/reconciler_internal.h"
 
+/* The announcement of condition type on cluster, or NULL. */
+static struct announced *announced_find(mc_reconciler *r, const char *cluster, const char *type)
+{
+    for (size_t i = 0; i < r->nannounced; i++)
+        if (strcmp(r->announced[i].cluster, cluster) == 0 &&
+            strcmp(r->announced[i].type, type) == 0)
+            return &r->announced[i];
+    return NULL;
+}
+
 /*
  * A Warning Event when a MeshCluster becomes not Accepted, or its roots mismatch: conditions a
  * user must act on, which `kubectl get events` showed nothing of. Once per transition into the
- * (status, reason): existing is the status being replaced.
+ * reason: remembered until the condition leaves it (the cached status may lag our own write).
  */
 static void announce_transitions(mc_reconciler *r, const char *name, const cJSON *existing,
                                  const struct mc_condition *conds, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         const struct mc_condition *c = &conds[i];
-        bool rejected = strcmp(c->type, MC_COND_ACCEPTED) == 0 && strcmp(c->status, "False") == 0;
-        bool mismatch = strcmp(c->type, MC_COND_TRUST_VERIFIED) == 0 &&
-                        strcmp(c->status, "False") == 0 && c->reason &&
-                        strcmp(c->reason, "RootMismatch") == 0;
-        if (!rejected && !mismatch)
+        bool accepted = strcmp(c->type, MC_COND_ACCEPTED) == 0;
+        bool trust = strcmp(c->type, MC_COND_TRUST_VERIFIED) == 0;
+        if (!accepted && !trust)
             continue;
-        struct mc_condition_seen seen;
-        if (mc_status_condition(existing, c->type, &seen) && strcmp(seen.status, c->status) == 0 &&
-            strcmp(seen.reason, c->reason) == 0)
+        bool bad = strcmp(c->status, "False") == 0 && c->reason &&
+                   (accepted || strcmp(c->reason, "RootMismatch") == 0);
+        struct announced *a = announced_find(r, name, c->type);
+        if (!bad) {
+            if (a) /* left the reason: a later return is announced again */
+                *a = r->announced[--r->nannounced];
+            continue;
+        }
+        if (a && strcmp(a->reason, c->reason) == 0)
+            continue;
+        struct mc_condition_seen seen; /* already so when we started: announced before */
+        bool already = mc_status_condition(existing, c->type, &seen) &&
+                       strcmp(seen.status, c->status) == 0 && strcmp(seen.reason, c->reason) == 0;
+        if (!a) {
+            struct announced *grown =
+                realloc(r->announced, (r->nannounced + 1) * sizeof(*r->announced));
+            if (!grown)
+                continue; /* out of memory: no Event rather than a flood */
+            r->announced = grown;
+            a = &r->announced[r->nannounced++];
+            snprintf(a->cluster, sizeof(a->cluster), "%s", name);
+            snprintf(a->type, sizeof(a->type), "%s", c->type);
+        }
+        snprintf(a->reason, sizeof(a->reason), "%s", c->reason);
+        if (already)
             continue;
         char text[NOTE_LEN + 64];
         snprintf(text, sizeof(text), "%s=False: %s", c->type, c->message ? c->message : "");
@@ -398,6 +428,7 @@ static void reconcile_status(struct pass *p, size_t ci, const struct mc_conditio
         p->errors++;
         return;
     }
+    announce_transitions(r, cr->name, existing, conds, nc);
     bool same_trust = trust_equal(existing, tr);
     if (tr->child)
         cJSON_AddItemToObject(st, "trust", tr);
@@ -408,7 +439,7 @@ static void reconcile_status(struct pass *p, size_t ci, const struct mc_conditio
         p->status_fp[ci] = fp;
         return;
     }
-    announce_transitions(r, cr->name, existing, conds, nc);
+
     cJSON *body = cJSON_CreateObject();
     cJSON_AddStringToObject(body, "apiVersion", MC_API_VERSION);
     cJSON_AddStringToObject(body, "kind", MC_KIND);

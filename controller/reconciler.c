@@ -1093,5 +1093,6 @@ void mc_reconciler_free(mc_reconciler *r)
     cache_clear(&r->cache);
     mc__parsed_meshclusters_clear(r);
     free(r->helm_values_name);
+    free(r->announced);
     free(r);
 }
