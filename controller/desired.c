@@ -246,10 +246,17 @@ static void gateway_service(struct ctx *c, const struct mc_meshcluster *l)
     add_str(c, spec, "type", "LoadBalancer");
     add_str(c, spec, "loadBalancerClass", "tailscale");
     cJSON *ports = add_arr(c, spec, "ports");
-    add_port(c, ports, "status-port", l->ports.status, l->ports.status);
-    add_port(c, ports, "tls", l->ports.tls, l->ports.tls);
-    add_port(c, ports, "tls-istiod", l->ports.istiod, l->ports.istiod);
-    add_port(c, ports, "tls-webhook", l->ports.webhook, l->ports.webhook);
+    /*
+     * Each LB port targets the port the gateway pod listens on, whatever the LB port is:
+     * Envoy serves readiness on 15021 always; for a Gateway server istiod binds the targetPort
+     * of the Service port whose number the server names (our tls Gateway names ports.tls) and
+     * binds the number itself when no Service port has it (Istio's expose-istiod Gateway names
+     * 15012 and 15017). The istio/gateway chart's networkGatewayPorts use the same four.
+     */
+    add_port(c, ports, "status-port", l->ports.status, MC_POD_PORT_STATUS);
+    add_port(c, ports, "tls", l->ports.tls, MC_POD_PORT_TLS);
+    add_port(c, ports, "tls-istiod", l->ports.istiod, MC_POD_PORT_ISTIOD);
+    add_port(c, ports, "tls-webhook", l->ports.webhook, MC_POD_PORT_WEBHOOK);
     cJSON *sel = add_obj(c, spec, "selector");
     add_str(c, sel, "app", "istio-eastwestgateway");
     add_str(c, sel, "istio", "eastwestgateway");

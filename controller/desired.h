@@ -46,7 +46,14 @@
 #define MC_LABEL_NETWORK     "topology.istio.io/network"
 #define MC_ISTIO_CONFIGMAP   "istio"
 #define MC_MESH_NETWORKS_KEY "meshNetworks"
-#define MC_HELM_VALUES_KEY   "values.yaml"
+
+/* The ports the east-west gateway pod listens on (Istio's defaults), the targetPorts of the
+ * gateway Service whatever its LB ports are; see gateway_service in desired.c. */
+#define MC_POD_PORT_STATUS  15021
+#define MC_POD_PORT_TLS     15443
+#define MC_POD_PORT_ISTIOD  15012
+#define MC_POD_PORT_WEBHOOK 15017
+#define MC_HELM_VALUES_KEY  "values.yaml"
 
 enum mc_mesh_networks_mode {
     MC_MESHNET_CONFIGMAP = 1,   /* the meshNetworks key of the istio ConfigMap */

@@ -10,7 +10,6 @@
 /* ---- requests ----------------------------------------------------------------------------- */
 
 static void on_op_done(k8s_request *req, k8s_response *res, void *data);
-static void note_own_write(struct pass *p, const struct op *op, const cJSON *answer);
 
 struct op *mc__op_new(struct pass *p, const cJSON *obj, const char *kind, long idx)
 {
@@ -157,6 +156,18 @@ static bool class_blocked(struct op *op, const cJSON *existing)
     return true;
 }
 
+/*
+ * Adoption takes only the fields we need. An object another tool manages (the istio/gateway
+ * chart's Service, labelled app.kubernetes.io/managed-by=Helm by Helm) keeps that label: our
+ * apply leaves it out, and the object is found by our cluster label instead (issue 14.4).
+ */
+static void strip_managed_by(cJSON *body)
+{
+    cJSON *labels = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(body, "metadata"), "labels");
+    cJSON_DeleteItemFromObjectCaseSensitive(labels, MC_LABEL_MANAGED_BY);
+}
+
 /* Sends desired object op->idx: the whole body when it is new, without create-only fields
  * when it exists. */
 static void send_apply(struct op *op)
@@ -172,9 +183,172 @@ static void send_apply(struct op *op)
     }
     if (op->existed)
         mc_desired_strip_create_only(body, o);
-    bool force = op->forced || (o->flags & MC_DESIRED_MUST_EXIST) != 0;
+    if (op->foreign)
+        strip_managed_by(body);
+    /* Fields of objects that are not ours (the namespace's network label) are taken; the
+     * istio ConfigMap's meshNetworks key only on opt-in: Helm renders it in the istiod
+     * chart and Argo CD self-heals it, and taking it silently fought both (issue 14.5). */
+    bool key = (o->flags & MC_DESIRED_KEY) != 0;
+    bool force =
+        op->forced || ((o->flags & MC_DESIRED_MUST_EXIST) && (!key || op->p->r->force_meshnet));
     mc__op_apply(op, body, force, NULL);
     cJSON_Delete(body); /* serialized when the request started */
+}
+
+/* ---- colliding list entries ---------------------------------------------------------------- */
+
+/*
+ * Service ports are a list-map keyed by port and protocol, and names must be unique. A foreign
+ * writer that renumbers one of our entries (a JSON patch on /spec/ports/1/port) or adds one
+ * with one of our names leaves an entry under another key with our name: server-side apply
+ * keeps it (it is the other manager's) and re-adds ours, and the server refuses the result
+ * (422 Duplicate value) on every pass. Both cannot exist, so such an entry is removed, and only
+ * such an entry: a foreign port that collides with none of ours is another manager's field
+ * and stays. The removal is reported (a Warning Event naming the manager), never silent.
+ */
+static const char *port_protocol(const cJSON *port)
+{
+    const char *proto = jstr(port, "protocol");
+    return proto ? proto : "TCP";
+}
+
+static bool port_key_equal(const cJSON *a, const cJSON *b)
+{
+    const cJSON *pa = cJSON_GetObjectItemCaseSensitive(a, "port");
+    const cJSON *pb = cJSON_GetObjectItemCaseSensitive(b, "port");
+    return cJSON_IsNumber(pa) && cJSON_IsNumber(pb) && pa->valuedouble == pb->valuedouble &&
+           strcmp(port_protocol(a), port_protocol(b)) == 0;
+}
+
+/* The entry of want_ports that have (a live entry under another key) collides with by name. */
+static const cJSON *collides_with(const cJSON *want_ports, const cJSON *have)
+{
+    const char *name = jstr(have, "name");
+    const cJSON *w;
+    cJSON_ArrayForEach(w, want_ports)
+    {
+        if (port_key_equal(w, have))
+            return NULL; /* ours, by key */
+    }
+    cJSON_ArrayForEach(w, want_ports)
+    {
+        const char *wn = jstr(w, "name");
+        if (name && wn && strcmp(name, wn) == 0)
+            return w;
+    }
+    return NULL;
+}
+
+/* The manager (not ours) whose managedFields hold the ports entry of key port/protocol, or
+ * NULL when existing carries no managedFields or nobody else owns it. Borrowed. */
+static const char *port_owner(const cJSON *existing, const cJSON *port)
+{
+    const cJSON *mf;
+    cJSON_ArrayForEach(mf, jpath(existing, "metadata", "managedFields"))
+    {
+        const char *manager = jstr(mf, "manager");
+        if (!manager || strcmp(manager, MC_FIELD_MANAGER) == 0)
+            continue;
+        const cJSON *k;
+        cJSON_ArrayForEach(k, jpath(jpath(mf, "fieldsV1", "f:spec"), "f:ports", NULL))
+        {
+            if (!k->string || strncmp(k->string, "k:", 2) != 0)
+                continue;
+            cJSON *key = cJSON_Parse(k->string + 2); /* k:{"port":25443,"protocol":"TCP"} */
+            bool match = key && port_key_equal(key, port);
+            cJSON_Delete(key);
+            if (match)
+                return manager;
+        }
+    }
+    return NULL;
+}
+
+/*
+ * A JSON patch removing the entries of existing's spec.ports that collide with want's, each
+ * guarded by a test of its whole value (a concurrent change fails the patch instead of
+ * removing something else), last index first. NULL when there is none (or out of memory).
+ * Describes what it removes, with the managers, in what.
+ */
+static cJSON *collisions_patch(const cJSON *want, const cJSON *existing, char *what, size_t len)
+{
+    const cJSON *want_ports = jpath(jpath(want, "spec", NULL), "ports", NULL);
+    const cJSON *have_ports = jpath(jpath(existing, "spec", NULL), "ports", NULL);
+    int n = cJSON_GetArraySize(have_ports);
+    cJSON *patch = NULL;
+    what[0] = '\0';
+    for (int i = n - 1; i >= 0; i--) {
+        const cJSON *h = cJSON_GetArrayItem(have_ports, i);
+        const cJSON *w = collides_with(want_ports, h);
+        if (!w)
+            continue;
+        char path[32];
+        snprintf(path, sizeof(path), "/spec/ports/%d", i);
+        cJSON *test = cJSON_CreateObject(), *rm = cJSON_CreateObject();
+        if (!patch)
+            patch = cJSON_CreateArray();
+        if (!patch || !test || !rm || !cJSON_AddStringToObject(test, "op", "test") ||
+            !cJSON_AddStringToObject(test, "path", path) ||
+            !cJSON_AddItemToObject(test, "value", cJSON_Duplicate(h, 1)) ||
+            !cJSON_AddStringToObject(rm, "op", "remove") ||
+            !cJSON_AddStringToObject(rm, "path", path)) {
+            cJSON_Delete(test);
+            cJSON_Delete(rm);
+            cJSON_Delete(patch);
+            return NULL;
+        }
+        cJSON_AddItemToArray(patch, test);
+        cJSON_AddItemToArray(patch, rm);
+        const cJSON *hp = cJSON_GetObjectItemCaseSensitive(h, "port");
+        const cJSON *wp = cJSON_GetObjectItemCaseSensitive(w, "port");
+        const char *owner = port_owner(existing, h);
+        size_t used = strlen(what);
+        snprintf(what + used, len - used,
+                 "%sremoved port %s %d/%s set by %s: it takes the name of ours (%d/%s)",
+                 used ? "; " : "", jstr(h, "name"), hp ? hp->valueint : 0, port_protocol(h),
+                 owner ? owner : "another writer", wp ? wp->valueint : 0, port_protocol(w));
+    }
+    return patch;
+}
+
+/*
+ * Removes what collides with desired object op->idx in existing before applying: true when a
+ * request went out for it (a read for the managedFields that name the other writer, which our
+ * caches drop, or the removal itself; on_op_done applies after it).
+ */
+static bool heal_collisions(struct op *op, const cJSON *existing)
+{
+    if (!existing || strcmp(op->ki->kind, "Service") != 0)
+        return false;
+    cJSON *want = mc__desired_body(op->p, (size_t)op->idx);
+    char what[NOTE_LEN];
+    cJSON *patch = want ? collisions_patch(want, existing, what, sizeof(what)) : NULL;
+    cJSON_Delete(want);
+    if (!patch)
+        return false;
+    if (!jpath(existing, "metadata", "managedFields") && !op->reread) {
+        cJSON_Delete(patch);
+        op->reread = true;
+        op_get(op);
+        return true;
+    }
+    k8s_log_warn(op->p->r->log, "removing colliding entries", "kind", op->ki->kind, "namespace",
+                 op->ns, "name", op->name, "meshcluster", op->cluster, "detail", what);
+    char text[NOTE_LEN + 300];
+    snprintf(text, sizeof(text), "%s %s/%s: %s", op->ki->kind, op->ns, op->name, what);
+    mc__event(op->p->r, op->cluster, "Warning", "GatewayPortCollision", text);
+    op->stage = OP_HEAL;
+    op->p->writes++;
+    k8s_request_opts ro = {
+        .verb = K8S_VERB_PATCH,
+        .ref = op_ref(op, NULL),
+        .body = patch,
+        .patch_type = K8S_PATCH_JSON,
+        .field_manager = MC_FIELD_MANAGER,
+    };
+    op_send(op, &ro);
+    cJSON_Delete(patch); /* serialized when the request started */
+    return true;
 }
 
 /* Applies desired object op->idx over existing (NULL: it does not exist). */
@@ -183,32 +357,101 @@ static void apply_desired(struct op *op, const cJSON *existing)
     const char *managed_by = existing ? label_of(existing, MC_LABEL_MANAGED_BY) : NULL;
     op->existed = existing != NULL;
     op->ours = managed_by && strcmp(managed_by, MC_FIELD_MANAGER) == 0;
+    op->foreign = existing && !mc__managed_by_us(existing);
+    if (op->idx >= 0 && heal_collisions(op, existing))
+        return;
     send_apply(op);
 }
 
-/* True when every field conflict of a failed apply is with a kubectl field manager
- * (kubectl-client-side-apply, kubectl-edit, kubectl-patch, kubectl-label, ...). */
+/* A field manager of kubectl's (kubectl-client-side-apply, kubectl-edit, kubectl-patch,
+ * kubectl-label, ...): a person's edit. */
+static bool is_kubectl(const char *manager)
+{
+    return manager && strncmp(manager, "kubectl", 7) == 0;
+}
+
+/* True when a failed apply has field conflicts and every one is with a kubectl manager; a
+ * conflict whose manager is unknown counts as another controller's. */
 static bool conflicts_only_with_kubectl(const k8s_error *e)
 {
     size_t n = 0;
     for (size_t i = 0; i < e->ncauses; i++) {
-        const char *m = e->causes[i].message;
-        if (!m || !strstr(m, "conflict with"))
+        const k8s_status_cause *c = &e->causes[i];
+        if (!c->reason || strcmp(c->reason, K8S_CAUSE_FIELD_MANAGER_CONFLICT) != 0)
             continue;
         n++;
-        if (!strstr(m, "conflict with \"kubectl"))
+        if (!is_kubectl(c->manager))
             return false;
     }
-    if (n > 0)
-        return true;
-    /* No causes: read the summary, which names every manager. */
-    const char *m = e->message;
-    if (!m || !strstr(m, "conflict with \"kubectl"))
-        return false;
-    for (const char *q = strstr(m, "conflict with \""); q; q = strstr(q + 1, "conflict with \""))
-        if (strncmp(q, "conflict with \"kubectl", 22) != 0)
-            return false;
-    return true;
+    return n > 0;
+}
+
+/* An apply conflict names the managed-by label among its fields. */
+static bool conflicts_on_managed_by(const k8s_error *e)
+{
+    for (size_t i = 0; i < e->ncauses; i++) {
+        const char *f = e->causes[i].field;
+        if (f && strcmp(f, ".metadata.labels." MC_LABEL_MANAGED_BY) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* "field .x is owned by \"m\"; ..." from an apply conflict's typed causes, into out. */
+static void describe_conflicts(const k8s_error *e, char *out, size_t len)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < e->ncauses && used + 1 < len; i++) {
+        const k8s_status_cause *c = &e->causes[i];
+        if (!c->reason || strcmp(c->reason, K8S_CAUSE_FIELD_MANAGER_CONFLICT) != 0)
+            continue;
+        int n = snprintf(out + used, len - used, "%sfield %s is owned by \"%s\"", used ? "; " : "",
+                         c->field ? c->field : "?", c->manager ? c->manager : "another manager");
+        if (n < 0)
+            break;
+        used += (size_t)n < len - used ? (size_t)n : len - used - 1;
+    }
+    if (!out[0])
+        snprintf(out, len, "%s", e->message ? e->message : "apply conflict");
+}
+
+/*
+ * Reports an apply conflict with another manager's fields, once: a condition (through the
+ * pass's note, repeated by later passes from the memo) and one Warning Event. The apply is not
+ * repeated while the live object keeps its version (see mc__reconcile_object).
+ */
+static void report_conflict(struct op *op, const k8s_error *e)
+{
+    struct pass *p = op->p;
+    const struct mc_desired_object *o = op->idx >= 0 ? &p->d.objects[op->idx] : NULL;
+    bool meshnet = o && (o->flags & MC_DESIRED_KEY);
+    const char *reason = meshnet ? "MeshNetworksConflict" : "ApplyConflict";
+    char fields[NOTE_LEN / 2], detail[NOTE_LEN];
+    describe_conflicts(e, fields, sizeof(fields));
+    if (meshnet)
+        snprintf(detail, sizeof(detail),
+                 "%s: not taken; feed the istiod release the meshNetworks values "
+                 "(--mesh-networks helm-values) or run with --force-mesh-networks",
+                 fields);
+    else
+        snprintf(detail, sizeof(detail), "%s: not taken", fields);
+    mc__note(p, op, reason, detail);
+    char text[NOTE_LEN + 400];
+    snprintf(text, sizeof(text), "%s %s/%s: %s", op->ki->kind, op->ns, op->name, detail);
+    mc__event(p->r, op->cluster, "Warning", reason, text);
+    if (!o)
+        return;
+    const char *rv;
+    mc__cached_desired(p, (size_t)op->idx, &rv);
+    struct memo_conflict *mc = p->memo[op->idx].conflict;
+    if (!mc)
+        mc = p->memo[op->idx].conflict = calloc(1, sizeof(*mc));
+    if (!mc)
+        return; /* out of memory: the next pass tries the apply again */
+    snprintf(mc->rv, sizeof(mc->rv), "%s", rv && strlen(rv) < MATCHED_RV_LEN ? rv : "");
+    snprintf(mc->reason, sizeof(mc->reason), "%s", reason);
+    snprintf(mc->detail, sizeof(mc->detail), "%s", detail);
 }
 
 static void on_op_done(k8s_request *req, k8s_response *res, void *data)
@@ -255,8 +498,15 @@ static void on_op_done(k8s_request *req, k8s_response *res, void *data)
         k8s_log_info(r->log, op->existed ? "applied" : "created", "kind", op->ki->kind, "namespace",
                      op->ns, "name", op->name, "meshcluster", op->cluster);
         mc__event(r, op->cluster, "Normal", op->existed ? "Applied" : "Created", text);
-        if (op->idx >= 0)
-            note_own_write(p, op, res->body);
+        if (op->idx >= 0) {
+            struct desired_memo *m = &p->memo[op->idx];
+            free(m->conflict);
+            m->conflict = NULL;
+            m->wrote = m->inf >= 0; /* a write to an uncached kind has no event to wait for */
+            memcpy(m->wrote_over, op->base_rv, sizeof(op->base_rv));
+            m->wrote_pass = r->passes;
+            memcpy(m->healed_at, op->heal_rv, sizeof(op->heal_rv));
+        }
         free(op);
         mc__pass_op_done(p);
         return;
@@ -277,6 +527,17 @@ static void on_op_done(k8s_request *req, k8s_response *res, void *data)
         mc__event(r, op->cluster, "Normal", "Deleted", text);
         free(op);
         mc__pass_op_done(p);
+        return;
+    case OP_HEAL:
+        if (code != K8S_OK)
+            break;
+        {
+            /* The removal's version is ours too: the cache may show it before the apply's. */
+            const char *hrv = jstr(jpath(res->body, "metadata", NULL), "resourceVersion");
+            if (hrv && strlen(hrv) < sizeof(op->heal_rv))
+                strcpy(op->heal_rv, hrv);
+        }
+        send_apply(op);
         return;
     case OP_STATUS:
         if (code == K8S_OK || code == K8S_ERR_NOT_FOUND) {
@@ -313,11 +574,28 @@ static void on_op_done(k8s_request *req, k8s_response *res, void *data)
         return;
     }
 
+    /* Created as new, but another tool manages it and owns its managed-by label: read it and
+     * adopt it without that label (strip_managed_by). */
+    if (code == K8S_ERR_CONFLICT && op->stage == OP_APPLY && !op->existed && !op->reread &&
+        op->idx >= 0 && conflicts_on_managed_by(&res->err)) {
+        op->reread = true;
+        op_get(op);
+        return;
+    }
+
+    /* Invalid as merged: maybe a colliding entry our cache did not show yet. Read the object
+     * once and apply again, removing what collides (heal_collisions). */
+    if (code == K8S_ERR_INVALID && op->stage == OP_APPLY && op->idx >= 0 && !op->reread &&
+        strcmp(op->ki->kind, "Service") == 0) {
+        op->reread = true;
+        op_get(op);
+        return;
+    }
+
     /* Failure. A field owned by another manager is reported, never forced. */
     p->errors++;
     if (code == K8S_ERR_CONFLICT && op->stage == OP_APPLY) {
-        mc__note(p, op, "ApplyConflict", msg);
-        mc__event(r, op->cluster, "Warning", "ApplyConflict", msg);
+        report_conflict(op, &res->err);
     } else {
         mc__note(p, op, "ApplyFailed", msg);
         if (op->stage != OP_STATUS)
@@ -336,29 +614,44 @@ static void note_match(struct pass *p, long idx, const char *rv)
         strcpy(p->memo[idx].matched, rv);
 }
 
-/* True while the cache has not yet caught up with our last write of idx (see desired_memo). */
+/* True while the cache has not caught up with our last apply of idx (see desired_memo). */
 static bool awaiting_own_write(struct pass *p, long idx, const char *rv)
 {
     struct desired_memo *m = &p->memo[idx];
-    if (!m->written[0])
-        return false;
-    if (strcmp(rv ? rv : "", m->written_over) == 0 &&
-        p->r->passes - m->written_pass <= OWN_WRITE_WAIT_PASSES)
+    if (m->healed_at[0] && rv && strcmp(m->healed_at, rv) == 0)
         return true;
-    m->written[0] = '\0'; /* the cache moved on, or waited long enough: decide as usual */
+    if (!m->wrote)
+        return false;
+    if (strcmp(rv ? rv : "", m->wrote_over) == 0 &&
+        p->r->passes - m->wrote_pass <= OWN_WRITE_WAIT_PASSES)
+        return true;
+    m->wrote = false; /* the cache moved on, or we waited long enough: decide as usual */
     return false;
 }
 
-/* Records a successful write of idx: the server's answer and what the cache held before. */
-static void note_own_write(struct pass *p, const struct op *op, const cJSON *answer)
+/*
+ * A conflict reported for this object still holds: the live object is at the version that
+ * conflicted and the desired state did not change (the memo lives as long as it does). The
+ * report is repeated for this pass's conditions, the apply is not: it would fail the same way
+ * and, with its Event, write on every pass. A changed object gets the apply again.
+ */
+static bool conflict_holds(struct pass *p, long idx, const char *rv)
 {
-    struct desired_memo *m = &p->memo[op->idx];
-    const char *rv = jstr(jpath(answer, "metadata", NULL), "resourceVersion");
-    if (m->inf < 0 || !rv || strlen(rv) >= MATCHED_RV_LEN)
-        return; /* no cache to wait for */
-    strcpy(m->written, rv);
-    strcpy(m->written_over, op->base_rv);
-    m->written_pass = p->r->passes;
+    struct memo_conflict *mc = p->memo[idx].conflict;
+    if (!mc)
+        return false;
+    if (!rv || !mc->rv[0] || strcmp(mc->rv, rv) != 0) {
+        free(mc);
+        p->memo[idx].conflict = NULL;
+        return false;
+    }
+    cJSON *body = mc__desired_body(p, (size_t)idx);
+    struct op *op = body ? mc__op_new(p, body, NULL, idx) : NULL;
+    cJSON_Delete(body);
+    if (op)
+        mc__note(p, op, mc->reason, mc->detail);
+    free(op);
+    return true; /* not an error to retry: a watch event on the object brings us back */
 }
 
 /* Phase 1, one desired object. */
@@ -374,6 +667,8 @@ void mc__reconcile_object(struct pass *p, long idx)
     if (rv && strcmp(p->memo[idx].matched, rv) == 0)
         return;
     if (awaiting_own_write(p, idx, rv))
+        return; /* our own writes are not in the cache yet: their events bring us back */
+    if (conflict_holds(p, idx, rv))
         return;
     if (o->flags & (MC_DESIRED_MUST_EXIST | MC_DESIRED_LABELS)) {
         /* Not ours: only our fields, and only while the object exists. */
@@ -391,6 +686,8 @@ void mc__reconcile_object(struct pass *p, long idx)
         /* An existing object is compared without its create-only fields (the Tailscale
          * operator owns an egress Service's externalName once it exists). */
         mc_desired_strip_create_only(body, o);
+        if (!mc__managed_by_us(have))
+            strip_managed_by(body);
         if (mc_subset_body(body, have)) {
             cJSON_Delete(body);
             note_match(p, idx, rv);
@@ -404,7 +701,7 @@ void mc__reconcile_object(struct pass *p, long idx)
         p->errors++;
         return;
     }
-    if (rv && strlen(rv) < MATCHED_RV_LEN)
+    if (have && rv && strlen(rv) < sizeof(op->base_rv))
         strcpy(op->base_rv, rv);
     if (o->flags & (MC_DESIRED_MUST_EXIST | MC_DESIRED_LABELS)) {
         p->pending++;

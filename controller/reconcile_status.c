@@ -8,6 +8,62 @@
 
 #include "controller/reconciler_internal.h"
 
+/* The announcement of condition type on cluster, or NULL. */
+static struct announced *announced_find(mc_reconciler *r, const char *cluster, const char *type)
+{
+    for (size_t i = 0; i < r->nannounced; i++)
+        if (strcmp(r->announced[i].cluster, cluster) == 0 &&
+            strcmp(r->announced[i].type, type) == 0)
+            return &r->announced[i];
+    return NULL;
+}
+
+/*
+ * A Warning Event when a MeshCluster becomes not Accepted, or its roots mismatch: conditions a
+ * user must act on, which `kubectl get events` showed nothing of. Once per transition into the
+ * reason: remembered until the condition leaves it (the cached status may lag our own write).
+ */
+static void announce_transitions(mc_reconciler *r, const char *name, const cJSON *existing,
+                                 const struct mc_condition *conds, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct mc_condition *c = &conds[i];
+        bool accepted = strcmp(c->type, MC_COND_ACCEPTED) == 0;
+        bool trust = strcmp(c->type, MC_COND_TRUST_VERIFIED) == 0;
+        if (!accepted && !trust)
+            continue;
+        bool bad = strcmp(c->status, "False") == 0 && c->reason &&
+                   (accepted || strcmp(c->reason, "RootMismatch") == 0);
+        struct announced *a = announced_find(r, name, c->type);
+        if (!bad) {
+            if (a) /* left the reason: a later return is announced again */
+                *a = r->announced[--r->nannounced];
+            continue;
+        }
+        if (a && strcmp(a->reason, c->reason) == 0)
+            continue;
+        struct mc_condition_seen seen; /* already so when we started: announced before */
+        bool already = mc_status_condition(existing, c->type, &seen) &&
+                       strcmp(seen.status, c->status) == 0 && strcmp(seen.reason, c->reason) == 0;
+        if (!a) {
+            struct announced *grown =
+                realloc(r->announced, (r->nannounced + 1) * sizeof(*r->announced));
+            if (!grown)
+                continue; /* out of memory: no Event rather than a flood */
+            r->announced = grown;
+            a = &r->announced[r->nannounced++];
+            snprintf(a->cluster, sizeof(a->cluster), "%s", name);
+            snprintf(a->type, sizeof(a->type), "%s", c->type);
+        }
+        snprintf(a->reason, sizeof(a->reason), "%s", c->reason);
+        if (already)
+            continue;
+        char text[NOTE_LEN + 64];
+        snprintf(text, sizeof(text), "%s=False: %s", c->type, c->message ? c->message : "");
+        mc__event(r, name, "Warning", c->reason, text);
+    }
+}
+
 /* Builds the MeshNetworksReady condition, shared by every MeshCluster. Returns true when it is
  * only pending: this pass wrote meshNetworks and its watch event has not come back yet. */
 static bool meshnet_condition(struct pass *p, struct mc_condition *c)
@@ -15,7 +71,7 @@ static bool meshnet_condition(struct pass *p, struct mc_condition *c)
     c->type = MC_COND_MESH_NETWORKS;
     if (p->meshnet_note[0]) {
         c->status = "False";
-        c->reason = "ApplyFailed";
+        c->reason = p->meshnet_reason[0] ? p->meshnet_reason : "ApplyFailed";
         c->message = p->meshnet_note;
         return false;
     }
@@ -387,6 +443,7 @@ static void reconcile_status(struct pass *p, size_t ci, const struct mc_conditio
         p->errors++;
         return;
     }
+    announce_transitions(r, cr->name, existing, conds, nc);
     bool same_trust = trust_equal(existing, tr);
     if (tr->child)
         cJSON_AddItemToObject(st, "trust", tr);
@@ -397,6 +454,7 @@ static void reconcile_status(struct pass *p, size_t ci, const struct mc_conditio
         sm->fp = fp;
         return;
     }
+
     cJSON *body = cJSON_CreateObject();
     cJSON_AddStringToObject(body, "apiVersion", MC_API_VERSION);
     cJSON_AddStringToObject(body, "kind", MC_KIND);

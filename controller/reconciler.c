@@ -186,6 +186,8 @@ void mc__note(struct pass *p, const struct op *op, const char *reason, const cha
         snprintf(slot, NOTE_LEN, "%s: %s %s/%s: %s", reason, op->ki->kind, op->ns, op->name,
                  detail ? detail : "") < 0)
         slot[0] = 0;
+    if (slot == p->meshnet_note && !p->meshnet_reason[0])
+        snprintf(p->meshnet_reason, sizeof(p->meshnet_reason), "%s", reason);
 }
 
 /* ---- informers ---------------------------------------------------------------------------- */
@@ -346,9 +348,16 @@ static void free_tokens(struct mc_remote_token *t, size_t n)
     free(t);
 }
 
+void mc__memo_free(struct desired_memo *memo, size_t n)
+{
+    for (size_t i = 0; memo && i < n; i++)
+        free(memo[i].conflict);
+    free(memo);
+}
+
 static void cache_clear(struct desired_cache *c)
 {
-    free(c->memo); /* its keys are c->d's */
+    mc__memo_free(c->memo, c->d.nobjects); /* its keys are c->d's */
     mc_desired_free(&c->d);
     free(c->by_key);
     free(c->status_fp);
@@ -414,7 +423,7 @@ static void pass_free(struct pass *p)
                                     .tokens = p->tokens,
                                     .ntokens = p->ntokens};
     } else {
-        free(p->memo); /* its keys are p->d's */
+        mc__memo_free(p->memo, p->d.nobjects); /* its keys are p->d's */
         mc_desired_free(&p->d);
         free(p->by_key);
         free(p->status_fp);
@@ -528,6 +537,12 @@ static int gc_visit(void *data, const char *key, const cJSON *obj)
         return 0;
     }
     p->pending++;
+    if (!mc__managed_by_us(obj)) {
+        /* Adopted from another tool (Helm): not ours to delete; give our fields back. */
+        p->withdrawing++;
+        mc__op_withdraw(op, obj);
+        return 0;
+    }
     mc__op_delete(op, jstr(md, "uid"), OP_DELETE);
     return 0;
 }
@@ -784,6 +799,23 @@ static int index_desired(const mc_reconciler *r, struct pass *p)
     return 0;
 }
 
+/*
+ * MeshClusters exist but none has the daemon's --cluster-name (a typo, or the wrong value in
+ * the chart): every one is rejected with UnknownLocalCluster, which a debug log alone hid.
+ * Warned once per occurrence, again only after the name was found in between.
+ */
+static void warn_unknown_local(struct pass *p)
+{
+    mc_reconciler *r = p->r;
+    bool unknown = p->d.nclusters > 0 && cluster_index(p, r->cluster_name) >= p->d.nclusters;
+    if (unknown && !r->warned_unknown_local)
+        k8s_log_warn(r->log,
+                     "no MeshCluster is named like this daemon's --cluster-name: every "
+                     "MeshCluster is rejected (UnknownLocalCluster)",
+                     "cluster_name", r->cluster_name);
+    r->warned_unknown_local = unknown;
+}
+
 /* Phase 1: desired state from the MeshClusters as cached now, then every object. */
 static void pass_objects(struct pass *p)
 {
@@ -814,6 +846,7 @@ static void pass_objects(struct pass *p)
         if (!p->d.clusters[i].accepted)
             k8s_log_debug(r->log, "not accepted", "meshcluster", p->d.clusters[i].name, "field",
                           p->d.clusters[i].why.field, "reason", p->d.clusters[i].why.reason);
+    warn_unknown_local(p);
     p->next_object = 0;
     pass_objects_continue(p);
     return;
@@ -944,6 +977,7 @@ int mc_reconciler_new(k8s_client *c, const struct mc_reconciler_opts *opts, mc_r
     r->dopts.cluster_domain = r->cluster_domain;
     r->dopts.helm_values_name = r->helm_values_name;
     r->allow_replace = opts->allow_gateway_replacement;
+    r->force_meshnet = opts->force_mesh_networks;
     r->resync_ms = opts->resync_ms;
     r->log = opts->log;
     r->metrics = opts->metrics;
@@ -952,7 +986,9 @@ int mc_reconciler_new(k8s_client *c, const struct mc_reconciler_opts *opts, mc_r
         (opts->desired.helm_values_name && !r->helm_values_name))
         goto nomem;
 
-    const char *owned = MC_LABEL_MANAGED_BY "=" MC_FIELD_MANAGER;
+    /* Our objects carry our cluster label; those another tool manages (a Helm-installed
+     * gateway Service, adopted in place) keep their managed-by label, so it cannot select. */
+    const char *owned = MC_LABEL_CLUSTER;
     char ns_field[384];
     snprintf(ns_field, sizeof(ns_field), "metadata.name=%s", r->istio_ns);
     int rc = informer_new(r, INF_MC, NULL, NULL, NULL);
@@ -1112,5 +1148,6 @@ void mc_reconciler_free(mc_reconciler *r)
     mc__parsed_meshclusters_clear(r);
     free(r->helm_values_name);
     free(r->token_ns);
+    free(r->announced);
     free(r);
 }

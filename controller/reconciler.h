@@ -44,10 +44,13 @@ struct mc_reconciler_opts {
     const char *cluster_name;          /* required; copied */
     struct mc_desired_options desired; /* strings copied */
     bool allow_gateway_replacement;    /* delete+recreate a gateway Service of another class */
-    uint64_t resync_ms;                /* informer resync backstop; 0: none */
-    k8s_log *log;                      /* borrowed; NULL: silent */
-    k8s_metrics *metrics;              /* borrowed; NULL: none (standard families expected) */
-    k8s_event_recorder *events;        /* borrowed; NULL: no Events */
+    /* Take the istio ConfigMap's meshNetworks key when another manager owns it; false: report
+     * MeshNetworksConflict and leave it. */
+    bool force_mesh_networks;
+    uint64_t resync_ms;         /* informer resync backstop; 0: none */
+    k8s_log *log;               /* borrowed; NULL: silent */
+    k8s_metrics *metrics;       /* borrowed; NULL: none (standard families expected) */
+    k8s_event_recorder *events; /* borrowed; NULL: no Events */
 };
 
 /* c is borrowed and must outlive the reconciler. Returns 0, -EINVAL or -ENOMEM. */

@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <cjson/cJSON.h>
 
@@ -83,13 +84,31 @@ struct desired_memo {
      * neither changes there is nothing to compare, so a pass after one event compares one
      * object, not the whole mesh. */
     char matched[MATCHED_RV_LEN];
-    /* Our last write of it: the version the server answered (written), the version the cache
-     * held when we sent it (written_over, "" for none) and the pass that sent it. While the
-     * cache still shows written_over, the watch event of our own write is on its way: writing
-     * again would be a duplicate (as controller-runtime's expectations avoid). */
-    char written[MATCHED_RV_LEN];
-    char written_over[MATCHED_RV_LEN];
-    unsigned long written_pass;
+    /* Our last successful apply: the cached version it was sent over (wrote_over, "" when the
+     * cache held none: a create) and the pass that sent it. While the cache still holds that
+     * version the watch event of our own write is on its way, and comparing the old version
+     * would apply again for nothing (controller-runtime's expectations); after
+     * OWN_WRITE_WAIT_PASSES passes we decide without it. */
+    bool wrote;
+    char wrote_over[MATCHED_RV_LEN];
+    unsigned long wrote_pass;
+    char healed_at[MATCHED_RV_LEN]; /* the version our colliding-entry removal made, if any */
+    /* Set when an apply conflicted with another manager's fields, reported then: while the
+     * live object stays at that version the apply is not repeated (it would conflict again),
+     * only the report. NULL for none; owned, freed with the memo (mc__memo_free). */
+    struct memo_conflict *conflict;
+};
+
+struct announced {
+    char cluster[64];
+    char type[32];
+    char reason[64];
+};
+
+struct memo_conflict {
+    char rv[MATCHED_RV_LEN];
+    char reason[48];
+    char detail[NOTE_LEN];
 };
 
 struct pass {
@@ -100,6 +119,7 @@ struct pass {
      * megabyte touched by every pass. */
     struct note **notes;
     char meshnet_note[NOTE_LEN];
+    char meshnet_reason[48]; /* the condition reason of meshnet_note */
     /* The memos of the desired objects that a cache holds, sorted by kind and cache key:
      * what collection and withdrawal look their objects up in. */
     const struct desired_memo **by_key;
@@ -156,7 +176,15 @@ struct token_problem {
     struct mc_field_error why;
 };
 
-enum op_stage { OP_GET, OP_APPLY, OP_DELETE, OP_REPLACE_DELETE, OP_STATUS, OP_WITHDRAW };
+enum op_stage {
+    OP_GET,
+    OP_APPLY,
+    OP_DELETE,
+    OP_REPLACE_DELETE,
+    OP_STATUS,
+    OP_WITHDRAW,
+    OP_HEAL /* removing foreign list entries that make our apply invalid */
+};
 
 struct op {
     struct pass *p;
@@ -167,9 +195,12 @@ struct op {
     char name[256];
     char cluster[64];
     bool existed;
-    bool ours;                    /* the object already carries our managed-by label */
-    bool forced;                  /* re-sent with force after a manual edit (see on_op_done) */
-    char base_rv[MATCHED_RV_LEN]; /* the cached version the write was decided on ("" none) */
+    bool ours;    /* the object already carries our managed-by label */
+    bool forced;  /* re-sent with force after a manual edit (see on_op_done) */
+    bool reread;  /* read again to find who set a colliding entry (see heal_collisions) */
+    bool foreign; /* existing is managed by another tool: adopted without our managed-by */
+    char base_rv[MATCHED_RV_LEN]; /* the cached version this op was decided on ("": none) */
+    char heal_rv[MATCHED_RV_LEN]; /* the version our heal_collisions patch made ("": none) */
 };
 
 struct mc_reconciler {
@@ -188,6 +219,7 @@ struct mc_reconciler {
     k8s_err token_list_err; /* the token informer's last list/watch failure, K8S_OK once synced */
     struct mc_desired_options dopts;
     bool allow_replace;
+    bool force_meshnet; /* see mc_reconciler_opts.force_mesh_networks */
     uint64_t resync_ms;
     k8s_log *log;
     k8s_metrics *metrics;
@@ -219,6 +251,11 @@ struct mc_reconciler {
     unsigned meshnet_pending_passes;
     /* intermediateNotAfter of the last IntermediateExpiringSoon Event: one per intermediate. */
     char trust_warned[PKI_TIME_LEN];
+    bool warned_unknown_local; /* the UnknownLocalCluster warning was logged (warn_unknown_local) */
+    /* The False conditions announced by an Event (reconcile_status.c), so a status written
+     * again before the cache shows the first write does not announce twice. Few; owned. */
+    struct announced *announced;
+    size_t nannounced;
 };
 
 /* ---- pure helpers ---------------------------------------------------------------------------- */
@@ -238,6 +275,14 @@ static inline const cJSON *jpath(const cJSON *o, const char *a, const char *b)
 static inline const char *label_of(const cJSON *obj, const char *label)
 {
     return jstr(jpath(obj, "metadata", "labels"), label);
+}
+
+/* obj is ours to delete: it carries our managed-by label, or none (a hand-made object from
+ * the guide, adopted: the label is ours since). Another tool's label (Helm) says it is not. */
+static inline bool mc__managed_by_us(const cJSON *obj)
+{
+    const char *m = label_of(obj, MC_LABEL_MANAGED_BY);
+    return !m || strcmp(m, MC_FIELD_MANAGER) == 0;
 }
 
 static inline bool terminating(const cJSON *obj)
@@ -277,6 +322,8 @@ void mc__metric_inc(mc_reconciler *r, const char *family, const char *const *val
  * when it had none; NULL for an unknown cluster or when memory ran out. */
 struct note *mc__note_for(struct pass *p, const char *cluster);
 void mc__note(struct pass *p, const struct op *op, const char *reason, const char *detail);
+/* Frees n memos and the conflicts they hold. */
+void mc__memo_free(struct desired_memo *memo, size_t n);
 
 /* Requests (reconcile_ops.c). An op belongs to its pass and is freed when done; every op
  * started counts in pass->pending (the caller increments it before starting). */

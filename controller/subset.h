@@ -10,7 +10,9 @@
 #include <cjson/cJSON.h>
 
 /* 1 when every field of want is in have with the same value; lists must have the same length
- * and are compared item by item, in order. A NULL want is satisfied by anything. */
+ * and are compared item by item: in order for scalars, in any order for lists of objects
+ * (list-maps such as ports), each wanted item matched by its own. A NULL want is satisfied by
+ * anything. */
 int mc_subset(const cJSON *want, const cJSON *have);
 
 /*
@@ -19,5 +21,7 @@ int mc_subset(const cJSON *want, const cJSON *have);
  * list of built-in kinds, which is how an informer's objects look after a relist.
  */
 int mc_subset_body(const cJSON *want, const cJSON *have);
+/* (With one more rule for a Service's spec.ports, a list-map that apply merges entry by entry:
+ * extra entries are another writer's and no difference; see service_spec_subset.) */
 
 #endif

@@ -80,6 +80,7 @@ void k8s_error_clear(k8s_error *e)
         free(e->causes[i].reason);
         free(e->causes[i].message);
         free(e->causes[i].field);
+        free(e->causes[i].manager);
     }
     free(e->causes);
     k8s_error_init(e);
@@ -196,6 +197,121 @@ static int set_nomem(k8s_error *e, int http_status)
     return -ENOMEM;
 }
 
+/*
+ * The manager named in an apply conflict's text at p: a Go-quoted string ("helm",
+ * "kubectl-client-side-apply"), which is how the API server prints managers. A new string, or
+ * NULL when p holds no quoted name; *end (when given) is set past it. -ENOMEM is told apart
+ * by *oom.
+ */
+static char *quoted_manager(const char *p, const char **end, bool *oom)
+{
+    if (!p || *p != '"')
+        return NULL;
+    size_t n = 0;
+    const char *q = p + 1;
+    for (; *q && *q != '"'; q++, n++)
+        if (*q == '\\' && q[1])
+            q++;
+    if (*q != '"')
+        return NULL;
+    char *out = malloc(n + 1);
+    if (!out) {
+        *oom = true;
+        return NULL;
+    }
+    size_t j = 0;
+    for (const char *r = p + 1; r < q; r++)
+        out[j++] = (*r == '\\' && r + 1 < q) ? *++r : *r;
+    out[j] = '\0';
+    if (end)
+        *end = q + 1;
+    return out;
+}
+
+/* The manager of a FieldManagerConflict cause's message ("conflict with \"m\" using v1"). */
+static int cause_manager(k8s_status_cause *c)
+{
+    if (!c->reason || strcmp(c->reason, K8S_CAUSE_FIELD_MANAGER_CONFLICT) != 0 || !c->message)
+        return 0;
+    const char *p = strstr(c->message, "conflict with ");
+    bool oom = false;
+    if (p)
+        c->manager = quoted_manager(p + strlen("conflict with "), NULL, &oom);
+    return oom ? -ENOMEM : 0;
+}
+
+/* Appends a FieldManagerConflict cause (field and manager copied, each at most len bytes). */
+static int add_conflict_cause(k8s_error *e, size_t *cap, const char *manager, const char *field,
+                              size_t field_len)
+{
+    if (e->ncauses == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 4;
+        k8s_status_cause *nc = realloc(e->causes, ncap * sizeof(*nc));
+        if (!nc)
+            return -ENOMEM;
+        e->causes = nc;
+        *cap = ncap;
+    }
+    k8s_status_cause *c = &e->causes[e->ncauses];
+    memset(c, 0, sizeof(*c));
+    c->reason = strdup(K8S_CAUSE_FIELD_MANAGER_CONFLICT);
+    c->manager = strdup(manager);
+    c->field = strndup(field, field_len);
+    e->ncauses++;
+    return c->reason && c->manager && c->field ? 0 : -ENOMEM;
+}
+
+/*
+ * An apply Conflict without causes: builds them from the summary, whose two shapes are
+ *   Apply failed with 1 conflict: conflict with "m" using v1: .spec.x
+ *   Apply failed with 2 conflicts: conflicts with "m":\n- .spec.x\n- .spec.y\nconflicts with "n"
+ * ... Text that fits neither leaves no cause.
+ */
+static int conflict_causes_from_summary(k8s_error *e)
+{
+    const char *m = e->message;
+    if (e->ncauses || !m || strncmp(m, "Apply failed with ", 18) != 0)
+        return 0;
+    size_t cap = 0;
+    bool oom = false;
+    for (const char *p = strstr(m, "conflict"); p; p = strstr(p, "conflict")) {
+        const char *q = p + strlen("conflict");
+        if (*q == 's')
+            q++;
+        if (strncmp(q, " with ", 6) != 0) {
+            p = q;
+            continue;
+        }
+        const char *end = NULL;
+        char *manager = quoted_manager(q + 6, &end, &oom);
+        if (!manager) {
+            if (oom)
+                return -ENOMEM;
+            p = q;
+            continue;
+        }
+        /* Past the manager's description (`using v1`, `with subresource "status"`). */
+        const char *colon = strchr(end, ':');
+        int rc = 0;
+        if (colon && colon[1] == ' ' && colon[2] != '\n') {
+            const char *f = colon + 2; /* one conflict: the field follows on the line */
+            rc = add_conflict_cause(e, &cap, manager, f, strcspn(f, "\n"));
+        } else {
+            for (const char *l = colon ? strchr(colon, '\n') : NULL;
+                 l && strncmp(l, "\n- ", 3) == 0; l = strchr(l + 1, '\n')) {
+                rc = add_conflict_cause(e, &cap, manager, l + 3, strcspn(l + 3, "\n"));
+                if (rc)
+                    break;
+            }
+        }
+        free(manager);
+        if (rc)
+            return rc;
+        p = colon ? colon : end;
+    }
+    return 0;
+}
+
 /* Fills e from a Status-shaped object; http_status is the transport's view (0 = use code). */
 static int decode_status(k8s_error *e, const cJSON *st, int http_status)
 {
@@ -230,7 +346,8 @@ static int decode_status(k8s_error *e, const cJSON *st, int http_status)
                     continue;
                 k8s_status_cause *dst = &e->causes[e->ncauses++];
                 if (dup_member(&dst->reason, c, "reason") ||
-                    dup_member(&dst->message, c, "message") || dup_member(&dst->field, c, "field"))
+                    dup_member(&dst->message, c, "message") ||
+                    dup_member(&dst->field, c, "field") || cause_manager(dst))
                     return set_nomem(e, e->http_status);
             }
         }
@@ -249,6 +366,8 @@ static int decode_status(k8s_error *e, const cJSON *st, int http_status)
         if (!e->message)
             return set_nomem(e, e->http_status);
     }
+    if (e->code == K8S_ERR_CONFLICT && conflict_causes_from_summary(e))
+        return set_nomem(e, e->http_status);
     return 0;
 }
 

@@ -49,6 +49,9 @@ typedef struct k8s_status_cause {
     char *reason; /* e.g. "FieldValueRequired", "FieldManagerConflict" */
     char *message;
     char *field; /* e.g. "spec.replicas", ".spec.x" */
+    /* FieldManagerConflict: the field manager that owns field, as named in the message
+     * (`conflict with "helm" using v1`); NULL for other causes or when it names none. */
+    char *manager;
 } k8s_status_cause;
 
 typedef struct k8s_error {
@@ -107,6 +110,12 @@ const char *k8s_err_name(k8s_err code);
 /* True for failures worth retrying unchanged: 429, InternalError/ServerTimeout (500), 502, 503,
  * 504, transport errors and client-side timeouts. Never other 4xx, cancel, config or decode. */
 bool k8s_err_retriable(const k8s_error *e);
+
+/* Server-side apply conflicts (409 Conflict) come as FieldManagerConflict causes, each with
+ * the field and the other manager typed (k8s_status_cause.manager): a server that sends only
+ * the summary message ("Apply failed with 2 conflicts: conflicts with \"helm\": - .x ...")
+ * gets its causes built from it when decoded, so callers never read the text. */
+#define K8S_CAUSE_FIELD_MANAGER_CONFLICT "FieldManagerConflict"
 
 /* True when e has a cause with this reason (e.g. "ResourceVersionTooLarge"). */
 bool k8s_error_has_cause(const k8s_error *e, const char *reason);

@@ -31,6 +31,7 @@ enum mcd_flag_id {
     F_QPS,
     F_BURST,
     F_ALLOW_GW_REPLACE,
+    F_FORCE_MESHNET,
     F_COUNT
 };
 
@@ -81,6 +82,9 @@ static const struct mcd_flag_def mcd_flag_defs[F_COUNT] = {
                             true,
                             "replace an existing east-west gateway Service whose "
                             "loadBalancerClass is not tailscale (it is immutable)"},
+    [F_FORCE_MESHNET] = {"force-mesh-networks", "MC_FORCE_MESH_NETWORKS", "false", true,
+                         "take the istio ConfigMap's meshNetworks key from another field "
+                         "manager (Helm, Argo CD) instead of reporting MeshNetworksConflict"},
 };
 
 enum mcd_flag_source { MCD_SRC_DEFAULT, MCD_SRC_ENV, MCD_SRC_CLI };
@@ -320,6 +324,8 @@ static int mcd_flags_convert(mcd_flags *f, const struct mcd_flag_value *v, bool 
     f->burst = (int)burst;
     if (mcd_parse_bool(v[F_ALLOW_GW_REPLACE].value, &f->allow_gateway_replacement) != 0)
         BAD(F_ALLOW_GW_REPLACE, "must be true or false");
+    if (mcd_parse_bool(v[F_FORCE_MESHNET].value, &f->force_mesh_networks) != 0)
+        BAD(F_FORCE_MESHNET, "must be true or false");
     return 0;
 #undef BAD
 }

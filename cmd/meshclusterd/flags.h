@@ -47,6 +47,7 @@ typedef struct mcd_flags {
     double qps;
     int burst;
     bool allow_gateway_replacement;
+    bool force_mesh_networks;
     bool help;
     bool version;
 } mcd_flags;

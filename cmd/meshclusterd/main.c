@@ -289,6 +289,7 @@ static int start(daemon_state *d)
     struct mc_reconciler_opts ro = {
         .cluster_name = d->flags.cluster_name,
         .allow_gateway_replacement = d->flags.allow_gateway_replacement,
+        .force_mesh_networks = d->flags.force_mesh_networks,
         .resync_ms = (uint64_t)d->flags.resync_ms,
         .log = d->log,
         .metrics = d->metrics,

@@ -276,6 +276,32 @@ static void test_subset_rules(void **state)
     assert_false(mc_subset(w, h3)); /* nor a value of another type */
     assert_false(mc_subset(w, NULL));
     assert_true(mc_subset(NULL, h1));
+    /* A list of objects is a set: the server's order after a merge is no difference (14.2),
+     * but each wanted item needs its own match; a list of scalars keeps its order. */
+    cJSON *wl = cJSON_Parse("[{\"p\":1},{\"p\":2},{\"p\":2}]");
+    cJSON *hl1 = cJSON_Parse("[{\"p\":2,\"n\":1},{\"p\":1},{\"p\":2}]");
+    cJSON *hl2 = cJSON_Parse("[{\"p\":2},{\"p\":1},{\"p\":1}]");
+    cJSON *ws = cJSON_Parse("[\"a\",\"b\"]");
+    cJSON *hs = cJSON_Parse("[\"b\",\"a\"]");
+    assert_true(mc_subset(wl, hl1));
+    assert_false(mc_subset(wl, hl2));
+    assert_false(mc_subset(ws, hs));
+    /* A Service's ports may carry another writer's entries; anything else may not. */
+    cJSON *ws2 = cJSON_Parse("{\"kind\":\"Service\",\"spec\":{\"ports\":[{\"port\":1}]}}");
+    cJSON *hs2 = cJSON_Parse("{\"spec\":{\"ports\":[{\"port\":9},{\"port\":1}]}}");
+    cJSON *hs3 = cJSON_Parse("{\"spec\":{\"ports\":[{\"port\":9}]}}");
+    assert_true(mc_subset_body(ws2, hs2));
+    assert_false(mc_subset_body(ws2, hs3));
+    cJSON_ReplaceItemInObject(ws2, "kind", cJSON_CreateString("Gateway"));
+    assert_false(mc_subset_body(ws2, hs2));
+    cJSON_Delete(ws2);
+    cJSON_Delete(hs2);
+    cJSON_Delete(hs3);
+    cJSON_Delete(wl);
+    cJSON_Delete(hl1);
+    cJSON_Delete(hl2);
+    cJSON_Delete(ws);
+    cJSON_Delete(hs);
     cJSON_Delete(w);
     cJSON_Delete(h1);
     cJSON_Delete(h2);

@@ -1,6 +1,8 @@
 #!/usr/bin/python3
 """Proves the install manifests are sound with the real tools:
-- `helm lint` passes and `helm template` renders the same objects as `kubectl kustomize`
+- `helm lint` passes; clusterName is required; every chart option (metrics Service,
+  ServiceMonitor, NetworkPolicy, extraArgs, env, scheduling, podAnnotations) renders;
+- `helm template` renders the same objects as `kubectl kustomize`
   of the kustomize base (field for field, apart from the Namespace object that kustomize
   carries and Helm leaves to --create-namespace);
 - the RBAC is least-privilege (nothing cluster-wide but MeshClusters, their Events and the
@@ -56,15 +58,94 @@ def strip_helm(o):
     return o
 
 
+def check_chart_options():
+    """Issue 14.10: clusterName is required at template time; the metrics Service is there by
+    default, the ServiceMonitor and NetworkPolicy on request; scheduling, pod annotations,
+    extra flags and environment reach the pod."""
+    bare = run(HELM, "template", "meshcluster", CHART, "-n", NS, check_rc=False)
+    check(bare.returncode != 0 and "clusterName is required" in bare.stderr,
+          "helm template without clusterName fails, naming it")
+    base = docs(run(HELM, "template", "meshcluster", CHART, "-n", NS, "--set", "clusterName=c1").stdout)
+    kinds = sorted(o["kind"] for o in base)
+    check("Service" in kinds and "ServiceMonitor" not in kinds and "NetworkPolicy" not in kinds,
+          "defaults: a metrics Service, no ServiceMonitor, no NetworkPolicy (%s)" % kinds)
+    values = {
+        "clusterName": "paris",
+        "extraArgs": ["--resync=5m"],
+        "env": [{"name": "EXTRA", "value": "1"}],
+        "podAnnotations": {"example.com/a": "b"},
+        "nodeSelector": {"kubernetes.io/os": "linux"},
+        "tolerations": [{"key": "dedicated", "operator": "Exists", "effect": "NoSchedule"}],
+        "affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+            {"weight": 1, "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname",
+                                              "labelSelector": {"matchLabels": {"app.kubernetes.io/name": "meshcluster"}}}}]}},
+        "priorityClassName": "system-cluster-critical",
+        "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}},
+        "forceMeshNetworks": True,
+        "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prom"}}},
+        "networkPolicy": {"enabled": True, "metricsFrom": [
+            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]},
+    }
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
+        yaml.safe_dump(values, f)
+        f.flush()
+        lint = run(HELM, "lint", CHART, "-f", f.name, check_rc=False)
+        check(lint.returncode == 0, "helm lint passes with every option: " + lint.stdout[-300:])
+        objs = {o["kind"]: o for o in docs(run(HELM, "template", "meshcluster", CHART, "-n", NS,
+                                                 "-f", f.name).stdout)}
+    pod = objs["Deployment"]["spec"]["template"]
+    c = pod["spec"]["containers"][0]
+    envs = {e["name"]: e.get("value") for e in c["env"]}
+    check(envs.get("MC_CLUSTER_NAME") == "paris", "clusterName reaches MC_CLUSTER_NAME")
+    check(envs.get("EXTRA") == "1" and envs.get("MC_FORCE_MESH_NETWORKS") == "true", "env and forceMeshNetworks")
+    check(c.get("args") == ["--resync=5m"], "extraArgs become args")
+    check(c["resources"]["requests"] == values["resources"]["requests"], "resources")
+    check(pod["metadata"].get("annotations") == values["podAnnotations"], "podAnnotations")
+    for k in ("nodeSelector", "tolerations", "affinity", "priorityClassName"):
+        check(pod["spec"].get(k) == values[k], k)
+    svc = objs["Service"]
+    check(svc["spec"]["ports"][0]["targetPort"] == "metrics" and
+          svc["spec"]["selector"] == objs["Deployment"]["spec"]["selector"]["matchLabels"],
+          "metrics Service selects the pods' metrics port")
+    sm = objs["ServiceMonitor"]
+    check(sm["spec"]["endpoints"][0]["port"] == "metrics" and sm["metadata"]["labels"].get("release") == "prom",
+          "ServiceMonitor scrapes the metrics port, with its labels")
+    np = objs["NetworkPolicy"]
+    ports = [p["port"] for r in np["spec"]["ingress"] for p in r["ports"]]
+    check(np["spec"]["policyTypes"] == ["Ingress"] and sorted(ports) == ["health", "metrics"] and
+          np["spec"]["ingress"][1]["from"] == values["networkPolicy"]["metricsFrom"],
+          "NetworkPolicy admits only the health port and metrics from metricsFrom")
+
+
+def check_crd_descriptions(crds):
+    """`kubectl explain mc...` has something to say for every field (issue 14.9)."""
+    missing = []
+
+    def walk(schema, path):
+        if not schema.get("description"):
+            missing.append(path or "(root)")
+        for k, sub in (schema.get("properties") or {}).items():
+            walk(sub, path + "." + k)
+        if "items" in schema:
+            walk(schema["items"], path + "[]")
+
+    for crd in crds:
+        for v in crd["spec"]["versions"]:
+            walk(v["schema"]["openAPIV3Schema"], "")
+    check(not missing, "every CRD field has a description (missing: %s)" % missing)
+
+
 def main():
     for tool in (HELM, KUBECTL):
         if not os.access(tool, os.X_OK):
             raise SystemExit(f"FAIL: {tool} is missing: run scripts/setup")
 
-    lint = run(HELM, "lint", CHART, check_rc=False)
+    lint = run(HELM, "lint", CHART, "--set", "clusterName=cluster1", check_rc=False)
     check(lint.returncode == 0 and "0 chart(s) failed" in lint.stdout, "helm lint passes")
+    check_chart_options()
 
-    helm_objs = docs(run(HELM, "template", "meshcluster", CHART, "-n", NS, "--include-crds").stdout)
+    helm_objs = docs(run(HELM, "template", "meshcluster", CHART, "-n", NS, "--include-crds",
+                         "--set", "clusterName=cluster1").stdout)
     kust_objs = docs(run(KUBECTL, "kustomize", BASE).stdout)
     helm_by = {key(o): strip_helm(o) for o in helm_objs}
     kust_by = {key(o): o for o in kust_objs if o["kind"] != "Namespace"}
@@ -79,6 +160,7 @@ def main():
         kinds.setdefault(o["kind"], []).append(o)
     check(any(o["metadata"]["name"] == "meshclusters.meshcluster.io"
               for o in kinds.get("CustomResourceDefinition", [])), "the MeshCluster CRD is included")
+    check_crd_descriptions(kinds.get("CustomResourceDefinition", []))
 
     # Least privilege.
     cluster_rules = [r for o in kinds.get("ClusterRole", []) for r in o["rules"]]
@@ -129,7 +211,8 @@ def main():
         for ns in ("istio-system", "tailscale"):
             run(KUBECTL, "create", "namespace", ns, env=env, check_rc=False)
         # No kubelet runs pods here, so --wait (which waits for ready replicas) is not used.
-        run(HELM, "install", "meshcluster", CHART, "-n", NS, "--create-namespace", env=env)
+        run(HELM, "install", "meshcluster", CHART, "-n", NS, "--create-namespace",
+            "--set", "clusterName=cluster1", env=env)
         got = run(KUBECTL, "get", "deployment,serviceaccount,role,rolebinding", "-n", NS, "-o", "name",
                   env=env).stdout.split()
         check("deployment.apps/meshcluster-controller" in got, "helm installed the Deployment")

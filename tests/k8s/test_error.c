@@ -229,6 +229,57 @@ static void test_watch_error_event_status(void **state)
     k8s_error_clear(&e);
 }
 
+/* Apply conflicts come typed: the field and the other manager of each, from the causes, or
+ * from the summary text when a server sends none (issue 17.6). */
+static void test_apply_conflict_causes(void **state)
+{
+    (void)state;
+    k8s_error e = K8S_ERROR_INIT;
+    decode(&e, 409,
+           "{\"kind\":\"Status\",\"status\":\"Failure\",\"reason\":\"Conflict\",\"code\":409,"
+           "\"message\":\"Apply failed with 2 conflicts: ...\",\"details\":{\"causes\":["
+           "{\"reason\":\"FieldManagerConflict\",\"message\":\"conflict with \\\"helm\\\"\","
+           "\"field\":\".metadata.labels.app.kubernetes.io/managed-by\"},"
+           "{\"reason\":\"FieldManagerConflict\",\"message\":\"conflict with "
+           "\\\"kubectl-patch\\\" using v1\",\"field\":\".spec.type\"},"
+           "{\"reason\":\"FieldValueInvalid\",\"message\":\"conflict with \\\"x\\\"\"}]}}",
+           NULL);
+    assert_int_equal(e.code, K8S_ERR_CONFLICT);
+    assert_int_equal(e.ncauses, 3);
+    assert_string_equal(e.causes[0].manager, "helm");
+    assert_string_equal(e.causes[0].field, ".metadata.labels.app.kubernetes.io/managed-by");
+    assert_string_equal(e.causes[1].manager, "kubectl-patch");
+    assert_null(e.causes[2].manager); /* not a field manager conflict */
+
+    /* Only the summary, in both of the real server's shapes. */
+    decode(
+        &e, 409,
+        "{\"kind\":\"Status\",\"reason\":\"Conflict\",\"code\":409,\"message\":\"Apply failed "
+        "with 1 conflict: conflict with \\\"argocd-controller\\\" using v1: .data.meshNetworks\"}",
+        NULL);
+    assert_int_equal(e.ncauses, 1);
+    assert_string_equal(e.causes[0].reason, K8S_CAUSE_FIELD_MANAGER_CONFLICT);
+    assert_string_equal(e.causes[0].manager, "argocd-controller");
+    assert_string_equal(e.causes[0].field, ".data.meshNetworks");
+    decode(&e, 409,
+           "{\"kind\":\"Status\",\"reason\":\"Conflict\",\"code\":409,\"message\":\"Apply failed "
+           "with 3 conflicts: conflicts with \\\"helm\\\":\\n- .a\\n- .b\\nconflicts with "
+           "\\\"we \\\\\\\"q\\\\\\\"\\\" with subresource \\\"status\\\":\\n- .c\"}",
+           NULL);
+    assert_int_equal(e.ncauses, 3);
+    assert_string_equal(e.causes[0].manager, "helm");
+    assert_string_equal(e.causes[1].field, ".b");
+    assert_string_equal(e.causes[2].manager, "we \"q\"");
+    assert_string_equal(e.causes[2].field, ".c");
+    /* A resourceVersion Conflict has no field manager causes. */
+    decode(&e, 409,
+           "{\"kind\":\"Status\",\"reason\":\"Conflict\",\"code\":409,\"message\":\"Operation "
+           "cannot be fulfilled: the object has been modified\"}",
+           NULL);
+    assert_int_equal(e.ncauses, 0);
+    k8s_error_clear(&e);
+}
+
 static void test_set_and_names(void **state)
 {
     k8s_error e = K8S_ERROR_INIT;
@@ -254,7 +305,7 @@ int main(void)
         cmocka_unit_test(test_invalid_causes),    cmocka_unit_test(test_apply_conflict),
         cmocka_unit_test(test_retry_after),       cmocka_unit_test(test_plain_text_429),
         cmocka_unit_test(test_non_status_bodies), cmocka_unit_test(test_watch_error_event_status),
-        cmocka_unit_test(test_set_and_names),
+        cmocka_unit_test(test_set_and_names),     cmocka_unit_test(test_apply_conflict_causes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,7 +7,8 @@ trust-federation seed's failure 2 and its fix, without TrustVerified ever gating
   2. cacerts applied (root declared by the MeshClusters) -> False IstiodRootStale, Ready True
   3. POST /istiod/restart (istiod re-reads cacerts)     -> True RootMatches, status.trust =
      the declared root and the intermediate's notAfter; then steady state writes nothing
-  5. (seed failure 1) cacerts from another root        -> False RootMismatch naming both roots;
+  5. (seed failure 1) cacerts from another root        -> False RootMismatch naming both roots,
+     and one Warning Event RootMismatch;
      cacerts from the shared root again                -> True RootMatches
   4. cacerts replaced by an intermediate valid 10 days  -> one Warning Event
      IntermediateExpiringSoon on cluster1, still one after resyncs and after a daemon restart
@@ -129,6 +130,10 @@ def main():
         conds, st = wait_trust(c, "cluster1", "False", "RootMismatch")
         msg = conds["TrustVerified"]["message"]
         check(fp in msg and fp2 in msg, "both fingerprints named: %r" % msg)
+        # 14.9: the mismatch is announced once as a Warning Event on each MeshCluster.
+        ev = L.wait_for("RootMismatch Event", lambda: [e for e in c.list("events")
+                                                      if e.get("reason") == "RootMismatch"], 10)
+        check(ev[0]["type"] == "Warning" and ev[0].get("count", 1) == 1, "RootMismatch events %r" % ev)
         c.kubectl("apply", "-f", "-", input=manifest)
         wait_trust(c, "cluster1", "True", "RootMatches")
 
