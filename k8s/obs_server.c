@@ -222,6 +222,8 @@ static int on_lws_http(struct lws *wsi, enum lws_callback_reasons reason, void *
 
     switch (reason) {
     case LWS_CALLBACK_HTTP: {
+        if (!p)
+            return -1; /* lws allocates the session before this; never trust that blindly */
         const char *ctype;
         int status = route(srv, wsi, p, in ? (const char *)in : "", &ctype);
         if (!p->buf)
@@ -237,7 +239,7 @@ static int on_lws_http(struct lws *wsi, enum lws_callback_reasons reason, void *
         return 0;
     }
     case LWS_CALLBACK_HTTP_WRITEABLE: {
-        if (!p->buf)
+        if (!p || !p->buf)
             break;
         size_t n = p->len - p->off;
         int final = n <= CHUNK;
@@ -258,7 +260,12 @@ static int on_lws_http(struct lws *wsi, enum lws_callback_reasons reason, void *
         return 0;
     }
     case LWS_CALLBACK_CLOSED_HTTP:
-        pss_reset(p);
+        /*
+         * lws allocates the session only once a request arrives: a connection closed (or timed
+         * out) before that closes with user == NULL. That was a remote crash (issue 18.1).
+         */
+        if (p)
+            pss_reset(p);
         break;
     default:
         break;
