@@ -27,9 +27,10 @@ import urllib.request
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reconciler"))
 import e2e_lib as L  # noqa: E402
 
-# k8s/obs_server.h: K8S_OBS_MAX_CONNECTIONS, K8S_OBS_HEADER_DEADLINE_S
+# k8s/obs_server.h: K8S_OBS_MAX_CONNECTIONS, K8S_OBS_TIMEOUT_S
 MAX_CONNECTIONS = 64
 HEADER_DEADLINE_S = 5
+SPIN = os.path.join(L.REPO, "tests", "fuzz", "corpus", "k8s_obs_server_fuzz", "lws-4.1-spin")
 
 
 def healthz(addr):
@@ -96,7 +97,10 @@ class Attack:
                     b"GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n",
                     b"POST /metrics HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
                     b"GET /metrics HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
-                    b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes(64)]
+                    b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes(64),
+                    # Made libwebsockets 4.1 spin for ever in the daemon's loop (a request
+                    # answered before its body, then more pipelined): found by the fuzz target.
+                    open(SPIN, "rb").read()]
         for p in self.ports:
             for i in range(n):
                 data = payloads[i] if i < len(payloads) else bytes(rnd.randrange(256) for _ in range(rnd.randrange(1, 2048)))
