@@ -187,7 +187,7 @@ static int route(k8s_obs_server *srv, struct lws *wsi, pss *p, const char *path,
         return 200;
     }
     if (strcmp(path, "/readyz") == 0) {
-        char reason[256] = "";
+        char reason[1024] = "";
         if (!srv->opts.ready || srv->opts.ready(srv->opts.ready_data, reason, sizeof(reason))) {
             pss_set_body(p, "ok", 2);
             return 200;

@@ -37,6 +37,8 @@ extern char **environ;
 
 /* A hard stop, comfortably inside the 5 s a kubelet or a test gives after SIGTERM. */
 #define SHUTDOWN_DEADLINE_MS 4500
+/* The product's own metric families are named meshcluster_*; k8s/ takes the prefix from here. */
+#define METRICS_PREFIX "meshcluster"
 /* How often free heap pages go back to the kernel (see on_trim). */
 #define TRIM_INTERVAL_MS 2000
 
@@ -105,7 +107,12 @@ static int on_ready(void *data, char *reason, size_t size)
         return 0;
     }
     if (!mc_reconciler_synced(d->rec)) {
-        snprintf(reason, size, "caches not synced yet");
+        /* Why not: the last API failure says more than "not synced" (a 403, a TLS error). */
+        char failure[400];
+        if (k8s_client_last_failure(d->client, failure, sizeof(failure)))
+            snprintf(reason, size, "caches not synced yet; last API failure: %s", failure);
+        else
+            snprintf(reason, size, "caches not synced yet");
         return 0;
     }
     return 1; /* synced: leader, or a warm standby */
@@ -271,7 +278,8 @@ static int start(daemon_state *d)
     }
     if (cfg->token)
         k8s_log_add_secret(d->log, cfg->token);
-    k8s_client_opts copts = {.qps = d->flags.qps, .burst = d->flags.burst};
+    k8s_client_opts copts = {
+        .qps = d->flags.qps, .burst = d->flags.burst, .metrics = d->metrics, .log = d->log};
     if ((rc = k8s_client_new(d->loop, cfg, &copts, &d->client)) != 0) {
         k8s_log_error(d->log, "cannot create the API client", "error", strerror(-rc));
         return rc;
@@ -382,7 +390,8 @@ int main(int argc, char **argv)
     d.log = k8s_log_new(stderr, d.flags.log_format == MCD_LOG_TEXT ? K8S_LOG_TEXT : K8S_LOG_JSON,
                         log_level(d.flags.log_level));
     d.metrics = k8s_metrics_new();
-    if (!d.log || !d.metrics || k8s_metrics_register_standard(d.metrics, MC_VERSION) != 0) {
+    if (!d.log || !d.metrics ||
+        k8s_metrics_register_standard(d.metrics, METRICS_PREFIX, MC_VERSION) != 0) {
         fprintf(stderr, "meshclusterd: out of memory\n");
         return 1;
     }

@@ -52,7 +52,7 @@ static harness *get_harness(void)
     if (uv_loop_init(&h.loop) != 0)
         abort();
     h.metrics = k8s_metrics_new();
-    if (!h.metrics || k8s_metrics_register_standard(h.metrics, "fuzz") != 0)
+    if (!h.metrics || k8s_metrics_register_standard(h.metrics, "fuzz", "0") != 0)
         abort();
     k8s_obs_server_opts o = {
         .addr = "127.0.0.1:0", .metrics = h.metrics, .ready = flip_ready, .ready_data = &h};

@@ -197,7 +197,7 @@ static void test_serves_and_closes_cleanly(void **state)
     assert_int_equal(uv_loop_init(&fx.loop), 0);
 
     k8s_metrics *m = k8s_metrics_new();
-    assert_int_equal(k8s_metrics_register_standard(m, "9.9.9"), 0);
+    assert_int_equal(k8s_metrics_register_standard(m, "meshcluster", "9.9.9"), 0);
     assert_int_equal(k8s_metrics_register_workqueue(m, "meshcluster"), 0);
     assert_int_equal(k8s_metrics_register_controller(m, "meshcluster"), 0);
 
