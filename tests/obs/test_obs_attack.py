@@ -186,36 +186,26 @@ class Attack:
         self.check_alive("%d connections over the cap per listener" % extra)
 
 
-def main():
-    tmp, clusters = L.mesh(["c1"])
+def attack(tmp, clusters):
     c = clusters[0]
-    ok = False
-    try:
-        # Two addresses that differ (so two listeners) and both ask for a free port.
-        c.start_daemon("--health-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.2:0")
-        ports = L.wait_for("both listeners", lambda: re.findall(
-            r"serving health and metrics.*port=(\d+)", c.daemon_log())[:2] or None)
-        if len(ports) != 2:
-            raise AssertionError("expected two listeners, log: " + c.daemon_log())
-        a = Attack(c, [("127.0.0.1", int(ports[0])), ("127.0.0.2", int(ports[1]))])
-        a.check_alive("start")
-        a.connect_close()
-        a.idle()
-        a.garbage()
-        a.slowloris()
-        a.oversized()
-        a.flood()
-        rc = c.stop_daemon()
-        if rc != 0:
-            raise AssertionError("daemon exit status %r after SIGTERM" % rc)
-        ok = True
-    finally:
-        if not ok:
-            print(c.daemon_log()[-4000:])
-        c.close()
-        L.cleanup(tmp)
-    print("PASS")
+    # Two addresses that differ (so two listeners) and both ask for a free port.
+    c.start_daemon("--health-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.2:0")
+    ports = L.wait_for("both listeners", lambda: re.findall(
+        r"serving health and metrics.*port=(\d+)", c.daemon_log())[:2] or None)
+    if len(ports) != 2:
+        raise AssertionError("expected two listeners, log: " + c.daemon_log())
+    a = Attack(c, [("127.0.0.1", int(ports[0])), ("127.0.0.2", int(ports[1]))])
+    a.check_alive("start")
+    a.connect_close()
+    a.idle()
+    a.garbage()
+    a.slowloris()
+    a.oversized()
+    a.flood()
+    rc = c.stop_daemon()
+    if rc != 0:
+        raise AssertionError("daemon exit status %r after SIGTERM" % rc)
 
 
 if __name__ == "__main__":
-    main()
+    L.run(["c1"], attack)

@@ -56,28 +56,19 @@ def stops_gracefully(c, sig):
     print("ok: %s exits 0 and releases the Lease" % sig.name, flush=True)
 
 
-def main():
-    tmp, (c,) = L.mesh(["cluster1"])
-    ok = False
-    try:
-        c.kubectl("create", "namespace", LEASE_NS)
-        port = start_leader(c, "replica-a")
-        survives(c, port, signal.SIGHUP, "replica-a", "SIGHUP received")
-        survives(c, port, signal.SIGPIPE, "replica-a", None)
-        survives(c, port, signal.SIGHUP, "replica-a", None)  # and again: no one-shot handler
-        stops_gracefully(c, signal.SIGTERM)
-        # The next start must not see its own earlier log's port.
-        open(c.daemon_log_path, "w").close()
-        start_leader(c, "replica-b")
-        stops_gracefully(c, signal.SIGINT)
-        ok = True
-    finally:
-        if not ok:
-            print(c.daemon_log()[-4000:])
-        c.close()
-        L.cleanup(tmp)
-    print("PASS")
+def signals(tmp, clusters):
+    c = clusters[0]
+    c.kubectl("create", "namespace", LEASE_NS)
+    port = start_leader(c, "replica-a")
+    survives(c, port, signal.SIGHUP, "replica-a", "SIGHUP received")
+    survives(c, port, signal.SIGPIPE, "replica-a", None)
+    survives(c, port, signal.SIGHUP, "replica-a", None)  # and again: no one-shot handler
+    stops_gracefully(c, signal.SIGTERM)
+    # The next start must not see its own earlier log's port.
+    open(c.daemon_log_path, "w").close()
+    start_leader(c, "replica-b")
+    stops_gracefully(c, signal.SIGINT)
 
 
 if __name__ == "__main__":
-    main()
+    L.run(["cluster1"], signals)

@@ -208,3 +208,20 @@ def mesh(names, server_args=()):
         cleanup(tmp)
         raise
     return tmp, clusters
+
+
+def run(names, body, server_args=()):
+    """Runs body(tmp, clusters) on fresh clusters; on failure prints each daemon's log tail;
+    always stops everything and removes the folder; prints PASS on success."""
+    tmp, clusters = mesh(names, server_args)
+    ok = False
+    try:
+        body(tmp, clusters)
+        ok = True
+    finally:
+        for c in clusters:
+            if not ok:
+                print(c.daemon_log()[-6000:])
+            c.close()
+        cleanup(tmp)
+    print("PASS")
