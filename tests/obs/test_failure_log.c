@@ -18,6 +18,7 @@
 #include "k8s/config.h"
 #include "k8s/log.h"
 #include "k8s/request.h"
+#include "memlog.h"
 
 static const char kubeconfig[] = "{\"apiVersion\":\"v1\",\"kind\":\"Config\","
                                  "\"clusters\":[{\"name\":\"c\",\"cluster\":{\"server\":"
@@ -58,11 +59,9 @@ static void test_storm_is_one_line_per_class(void **state)
     (void)state;
     uv_loop_t loop;
     uv_loop_init(&loop);
-    char *text = NULL;
-    size_t len = 0;
-    FILE *out = open_memstream(&text, &len);
-    k8s_log *log = k8s_log_new(out, K8S_LOG_TEXT, K8S_LOG_DEBUG);
-    k8s_client *c = new_client(&loop, log);
+    memlog ml;
+    memlog_open(&ml, K8S_LOG_DEBUG);
+    k8s_client *c = new_client(&loop, ml.log);
 
     char buf[512];
     assert_int_equal(k8s_client_last_failure(c, buf, sizeof(buf)), 0);
@@ -75,7 +74,7 @@ static void test_storm_is_one_line_per_class(void **state)
                               "SSL certificate problem: unable to get local issuer certificate");
     k8s_client_report_failure(c, K8S_FAILURE_THROTTLED, "PATCH", "/api/v1/configmaps/x", 429,
                               "slow down");
-    fflush(out);
+    const char *text = memlog_text(&ml);
 
     assert_int_equal(count(text, "msg=\"API request failed\""), 2);
     assert_int_equal(count(text, "level=warn"), 2);
@@ -93,9 +92,7 @@ static void test_storm_is_one_line_per_class(void **state)
     assert_string_equal(k8s_failure_class_name(K8S_FAILURE_NCLASSES), "unknown");
 
     close_client(&loop, c);
-    k8s_log_free(log);
-    fclose(out);
-    free(text);
+    memlog_close(&ml);
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 

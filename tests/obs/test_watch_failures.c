@@ -20,6 +20,7 @@
 #include "k8s/log.h"
 #include "k8s/metrics.h"
 #include "k8s/watch.h"
+#include "memlog.h"
 
 static void drop_event(k8s_watcher *w, k8s_watcher_event ev, cJSON *obj, void *data)
 {
@@ -63,10 +64,8 @@ static void test_oversized_watch_line_is_reported(void **state)
     (void)state;
     uv_loop_t loop;
     uv_loop_init(&loop);
-    char *text = NULL;
-    size_t len = 0;
-    FILE *out = open_memstream(&text, &len);
-    k8s_log *log = k8s_log_new(out, K8S_LOG_TEXT, K8S_LOG_INFO);
+    memlog ml;
+    memlog_open(&ml, K8S_LOG_INFO);
     k8s_metrics *m = k8s_metrics_new();
     assert_int_equal(k8s_metrics_register_standard(m, "t", "0"), 0);
 
@@ -74,7 +73,7 @@ static void test_oversized_watch_line_is_reported(void **state)
     k8s_config *cfg = NULL;
     char err[512] = "";
     assert_int_equal(k8s_config_from_kubeconfig(NULL, NULL, &cfg, err, sizeof(err)), 0);
-    k8s_client_opts co = {.qps = -1, .log = log, .metrics = m};
+    k8s_client_opts co = {.qps = -1, .log = ml.log, .metrics = m};
     k8s_client *c = NULL;
     assert_int_equal(k8s_client_new(&loop, cfg, &co, &c), 0);
 
@@ -104,7 +103,7 @@ static void test_oversized_watch_line_is_reported(void **state)
     cJSON_Delete(cm);
 
     assert_true(itest_wait(&loop, failed_twice, &wt, 20000));
-    fflush(out);
+    const char *text = memlog_text(&ml);
     assert_int_equal(
         (int)(strstr(text, "class=watch-stream") != NULL) +
             (int)(strstr(strstr(text, "class=watch-stream") + 1, "class=watch-stream") != NULL),
@@ -127,9 +126,7 @@ static void test_oversized_watch_line_is_reported(void **state)
     k8s_client_close(c, NULL, NULL);
     itest_close(&loop, probe);
     k8s_metrics_free(m);
-    k8s_log_free(log);
-    fclose(out);
-    free(text);
+    memlog_close(&ml);
 }
 
 int main(void)
