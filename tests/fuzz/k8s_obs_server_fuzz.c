@@ -5,11 +5,16 @@
  * to a started server (k8s_obs_server_adopt), the input is written and our side half-closed,
  * and the loop runs until the server has closed the connection. Any crash, leak or sanitizer
  * report is a bug; so is a connection the server never releases (it would count against the
- * connection cap for ever).
+ * connection cap for ever), and so is an answer shorter than its Content-Length (the server
+ * closes after each answer; with the server's send buffer at its minimum and a ~90 KB
+ * /metrics page, that answer leaves in many partial writes that must all go out first).
  *
  * The server is started once per process on 127.0.0.1:0 (its listener is not used), with a
  * registry and a readiness callback so every route has something to render.
  */
+/* strcasestr() */
+#define _GNU_SOURCE
+
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -54,6 +59,14 @@ static harness *get_harness(void)
     h.metrics = k8s_metrics_new();
     if (!h.metrics || k8s_metrics_register_standard(h.metrics, "fuzz", "0") != 0)
         abort();
+    /* A /metrics page of ~100 KB: many times the socket buffer, so it goes out in pieces. */
+    k8s_metric *many = k8s_metrics_counter(h.metrics, "fuzz_series_total", "Padding.",
+                                           (const char *const[]){"i", NULL});
+    for (int i = 0; many && i < 3000; i++) {
+        char v[16];
+        snprintf(v, sizeof(v), "%d", i);
+        k8s_metric_inc(many, (const char *[]){v});
+    }
     k8s_obs_server_opts o = {
         .addr = "127.0.0.1:0", .metrics = h.metrics, .ready = flip_ready, .ready_data = &h};
     h.srv = k8s_obs_server_new(&h.loop, &o);
@@ -63,10 +76,11 @@ static harness *get_harness(void)
     return &h;
 }
 
-/* The first bytes of the answer, to check the harness really reaches the server. */
+/* What came back: the start of the answer (its headers) and how many bytes in all. */
 typedef struct {
-    char head[16];
-    size_t len;
+    char head[2048];
+    size_t len; /* bytes kept in head */
+    size_t total;
 } answer;
 
 /* Runs the loop once and reads what the server sent; returns 1 once it closed its side. */
@@ -77,15 +91,34 @@ static int turn(harness *h, int fd, answer *a)
     for (;;) {
         ssize_t n = recv(fd, buf, sizeof(buf), 0);
         if (n > 0) {
-            size_t take =
-                sizeof(a->head) - a->len < (size_t)n ? sizeof(a->head) - a->len : (size_t)n;
+            size_t room = sizeof(a->head) - 1 - a->len;
+            size_t take = room < (size_t)n ? room : (size_t)n;
             memcpy(a->head + a->len, buf, take);
             a->len += take;
+            a->head[a->len] = '\0';
+            a->total += (size_t)n;
             continue;
         }
         if (n == 0)
             return 1;
         return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : 1;
+    }
+}
+
+/*
+ * An answer with a Content-Length must have arrived whole before the server closed: a cut
+ * answer is a truncated /metrics page for a scraper.
+ */
+static void check_complete(const answer *a)
+{
+    const char *end = strstr(a->head, "\r\n\r\n");
+    const char *cl = strcasestr(a->head, "\r\ncontent-length:");
+    if (!end || !cl || cl > end)
+        return;
+    size_t want = (size_t)(end + 4 - a->head) + strtoul(cl + 17, NULL, 10);
+    if (a->total != want) {
+        fprintf(stderr, "obs fuzz: answer of %zu bytes, headers promised %zu\n", a->total, want);
+        abort();
     }
 }
 
@@ -100,7 +133,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (k8s_obs_server_adopt(h->srv, sv[1]) != 0)
         abort(); /* the previous inputs' connections must all be gone */
 
-    answer a = {.len = 0};
+    answer a = {.len = 0, .total = 0};
+    /*
+     * A server-side send buffer as small as the kernel allows, so that answers larger than it
+     * (the /metrics page) go out in partial writes, which lws must finish before we close.
+     */
+    int small = 1;
+    setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
     size_t off = 0;
     int closed = 0, turns = 0;
     while (off < size && !closed && turns++ < MAX_TURNS) {
@@ -122,6 +161,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fprintf(stderr, "obs fuzz: the server kept a connection after the client closed\n");
         abort();
     }
+    check_complete(&a);
     /* The seed corpus starts with this request: a harness that never reached lws fails here. */
     static const char probe[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
     if (size == sizeof(probe) - 1 && memcmp(data, probe, size) == 0 &&
