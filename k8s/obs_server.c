@@ -260,12 +260,14 @@ static int on_lws_http(struct lws *wsi, enum lws_callback_reasons reason, void *
         break;
     case LWS_CALLBACK_FILTER_HTTP_CONNECTION:
         /*
-         * Our three routes take no body, and libwebsockets 4.1 spins for ever (the whole loop,
-         * so the controller too) when a request's body is still unread after the answer went
-         * out (found by tests/fuzz/k8s_obs_server_fuzz.c; corpus files lws-4.1-spin*). A
-         * request that announces a body is dropped unanswered before it gets that far.
+         * Only a GET without a body is served; anything else is dropped unanswered before lws
+         * gets further. libwebsockets 4.1 spins for ever (the whole loop, so the controller
+         * too) when a request's body is still unread after the answer went out, and for other
+         * methods it goes on parsing the bytes after the request while our answer is pending,
+         * writing its own error page into the middle of it (both found by
+         * tests/fuzz/k8s_obs_server_fuzz.c; corpus files lws-4.1-*). Probes and scrapers GET.
          */
-        if (has_body(wsi))
+        if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0 || has_body(wsi))
             return -1;
         break;
     case LWS_CALLBACK_HTTP: {

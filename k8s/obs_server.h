@@ -4,7 +4,8 @@
  *   GET /healthz  200 "ok": the loop is turning (this very answer needs it to)
  *   GET /readyz   200 "ok" when the readiness callback says so, else 503 with its reason
  *   GET /metrics  200, the registry in Prometheus text format 0.0.4
- *   anything else 404 (405 for methods other than GET)
+ *   any other path 404; a request that is not a GET, or that announces a body, is dropped
+ *   unanswered (the connection closed)
  *
  * Life cycle, as for other loop-attached objects: k8s_obs_server_new() allocates,
  * k8s_obs_server_start() listens, k8s_obs_server_close() tears the server down and calls back

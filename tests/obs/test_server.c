@@ -3,11 +3,11 @@
  * real port; a libcurl client (in its own thread, while the loop runs) gets /healthz 200 "ok",
  * /readyz 503 with the callback's reason and then 200 once the callback says ready, /metrics
  * 200 with the 0.0.4 Content-Type and the registry's text (larger than one write chunk, so the
- * chunked writing is exercised), 404 for other paths and 405 for other methods, one request per
- * connection ("connection: close"); closing the server while a client holds a connection open in
- * the middle of a request still lets uv_run return and the loop has no open
- * handles left (uv_loop_close returns 0). Also: malformed addresses are refused, a port already
- * in use gives -EADDRINUSE, and a never-started server closes asynchronously.
+ * chunked writing is exercised), 404 for other paths and no answer for other methods, one request
+ * per connection ("connection: close"); closing the server while a client holds a connection open
+ * in the middle of a request still lets uv_run return and the loop has no open handles left
+ * (uv_loop_close returns 0). Also: malformed addresses are refused, a port already in use gives
+ * -EADDRINUSE, and a never-started server closes asynchronously.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -132,8 +132,8 @@ static void *client_main(void *arg)
     CHECK(fx, r.status == 404);
     free(r.body);
 
-    CHECK(fx, fetch(h, fx->port, "POST", "/healthz", &r) == 0);
-    CHECK(fx, r.status == 405);
+    /* Not a GET: dropped unanswered (obs_server.h), curl sees an empty reply. */
+    CHECK(fx, fetch(h, fx->port, "POST", "/healthz", &r) == -1);
     free(r.body);
 
     /*
