@@ -110,6 +110,7 @@ static cJSON *push_obj(struct ctx *c, cJSON *arr)
 static cJSON *new_object(struct ctx *c, const char *api, const char *kind, const char *ns,
                          const char *name, const char *cluster, int owned, cJSON **meta)
 {
+    *meta = NULL; /* callers pass it on to cJSON's add helpers, which take a NULL parent */
     cJSON *o = cJSON_CreateObject();
     if (!o) {
         c->oom = 1;

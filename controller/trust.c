@@ -5,90 +5,12 @@
  * type and encoding before the certificate code sees it.
  */
 #include "controller/trust.h"
+#include "k8s/base64.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ------------------------------------------------------------------------------------------ */
-/* Base64                                                                                     */
-/* ------------------------------------------------------------------------------------------ */
-
-static int b64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-static int is_blank(unsigned char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-int mc_trust_base64_decode(const char *in, unsigned char **out, size_t *len)
-{
-    if (!in || !out || !len)
-        return -EINVAL;
-    *out = NULL;
-    *len = 0;
-    size_t inlen = strlen(in);
-    /* Every 4 characters make at most 3 bytes; refuse before allocating for a huge value. */
-    if (inlen / 4 * 3 > PKI_MAX_PEM_BYTES + 3)
-        return -EINVAL;
-    unsigned char *buf = malloc(inlen / 4 * 3 + 4);
-    if (!buf)
-        return -ENOMEM;
-
-    size_t n = 0, sextets = 0, pads = 0;
-    unsigned acc = 0;
-    for (size_t i = 0; i < inlen; i++) {
-        unsigned char c = (unsigned char)in[i];
-        if (is_blank(c))
-            continue;
-        if (c == '=') {
-            pads++;
-            continue;
-        }
-        int v = b64_value(c);
-        if (v < 0 || pads > 0) /* a foreign character, or data after padding */
-            goto bad;
-        acc = (acc << 6) | (unsigned)v;
-        if (++sextets % 4 == 0) {
-            buf[n++] = (unsigned char)(acc >> 16);
-            buf[n++] = (unsigned char)(acc >> 8);
-            buf[n++] = (unsigned char)acc;
-            acc = 0;
-        }
-    }
-    size_t rest = sextets % 4;
-    if (rest == 1 || pads > 2 || (pads > 0 && (sextets + pads) % 4 != 0))
-        goto bad;
-    if (rest == 2) {
-        buf[n++] = (unsigned char)(acc >> 4);
-    } else if (rest == 3) {
-        buf[n++] = (unsigned char)(acc >> 10);
-        buf[n++] = (unsigned char)(acc >> 2);
-    }
-    if (n > PKI_MAX_PEM_BYTES)
-        goto bad;
-    buf[n] = '\0';
-    *out = buf;
-    *len = n;
-    return 0;
-bad:
-    free(buf);
-    return -EINVAL;
-}
 
 /* ------------------------------------------------------------------------------------------ */
 /* Reading the objects                                                                        */
@@ -128,8 +50,9 @@ static int secret_parts_read(const cJSON *secret, struct secret_parts *p)
         const cJSON *v = data ? cJSON_GetObjectItemCaseSensitive(data, secret_keys[i]) : NULL;
         if (!v || cJSON_IsNull(v))
             continue;
-        int rc = cJSON_IsString(v) ? mc_trust_base64_decode(v->valuestring, &p->buf[i], &p->len[i])
-                                   : -EINVAL;
+        int rc = cJSON_IsString(v)
+                     ? k8s_base64_decode(v->valuestring, PKI_MAX_PEM_BYTES, &p->buf[i], &p->len[i])
+                     : -EINVAL;
         if (rc == -ENOMEM)
             return rc;
         if (rc < 0 && !p->problem[0])

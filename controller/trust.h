@@ -91,11 +91,4 @@ int mc_trust_evaluate(const struct mc_trust_input *in, struct mc_trust_result *o
  */
 cJSON *mc_trust_status_json(const struct mc_trust_result *r);
 
-/*
- * Decodes standard base64 (whitespace ignored, padding optional but only at the end) into a
- * malloc'd buffer with a NUL after the data (*out, caller frees; *len excludes the NUL). Returns 0,
- * -EINVAL for invalid input or input decoding to more than PKI_MAX_PEM_BYTES, -ENOMEM.
- */
-int mc_trust_base64_decode(const char *in, unsigned char **out, size_t *len);
-
 #endif

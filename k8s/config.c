@@ -1,5 +1,6 @@
 /* kubeconfig and in-cluster configuration; see config.h. */
 #include "k8s/config.h"
+#include "k8s/base64.h"
 #include "k8s/sbuf.h"
 
 #include <errno.h>
@@ -9,7 +10,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <arpa/inet.h>
 #include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <strings.h>
 
 #include "k8s/yaml.h"
 
@@ -84,58 +88,6 @@ static char *path_join(const char *dir, const char *file)
     return p;
 }
 
-static int b64val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+' || c == '-')
-        return 62;
-    if (c == '/' || c == '_')
-        return 63;
-    return -1;
-}
-
-/* Standard base64 (whitespace ignored, padding optional). Returns 0, -EINVAL or -ENOMEM. */
-static int b64_decode(const char *in, char **out, size_t *outlen)
-{
-    size_t n = strlen(in);
-    char *buf = malloc(n / 4 * 3 + 4);
-    if (!buf)
-        return -ENOMEM;
-    unsigned acc = 0;
-    int bits = 0;
-    size_t o = 0;
-    bool pad = false;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)in[i];
-        if (ch == ' ' || ch == '\n' || ch == '\r' || ch == '\t')
-            continue;
-        if (ch == '=') {
-            pad = true;
-            continue;
-        }
-        int v = b64val(ch);
-        if (v < 0 || pad) {
-            free(buf);
-            return -EINVAL;
-        }
-        acc = (acc << 6) | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            buf[o++] = (char)((acc >> bits) & 0xff);
-        }
-    }
-    buf[o] = '\0';
-    *out = buf;
-    *outlen = o;
-    return 0;
-}
-
 static const char *str_member(const cJSON *obj, const char *key)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
@@ -160,6 +112,29 @@ static const cJSON *named(const cJSON *root, const char *list, const char *field
     return NULL;
 }
 
+/* Device, inode, size and mtime of path folded into one number; 0 when it cannot be stat()ed. */
+static uint64_t file_signature(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return 0;
+    uint64_t sig = 1469598103934665603ull;
+    uint64_t parts[] = {(uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint64_t)st.st_size,
+                        (uint64_t)st.st_mtim.tv_sec, (uint64_t)st.st_mtim.tv_nsec};
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+        sig = (sig ^ parts[i]) * 1099511628211ull;
+    return sig ? sig : 1;
+}
+
+/* Remembers the file the CA bundle came from, so that k8s_config_refresh_ca can follow it. */
+static int remember_ca_file(k8s_config *c, const char *path)
+{
+    if (!(c->ca_file = strdup(path)))
+        return -ENOMEM;
+    c->ca_file_sig = file_signature(path);
+    return 0;
+}
+
 /* Loads "<key>-data" (base64) or "<key>" (a file, relative to base_dir) from obj. */
 static int load_blob(const cJSON *obj, const char *key, const char *base_dir, char **out,
                      size_t *len, char *err, size_t errlen)
@@ -169,7 +144,7 @@ static int load_blob(const cJSON *obj, const char *key, const char *base_dir, ch
     const char *data = str_member(obj, data_key);
     const char *file = str_member(obj, key);
     if (data && *data) {
-        int rc = b64_decode(data, out, len);
+        int rc = k8s_base64_decode(data, CONFIG_MAX_FILE, (unsigned char **)out, len);
         if (rc == -EINVAL)
             return fail(err, errlen, rc, "%s is not valid base64", data_key);
         return rc;
@@ -198,6 +173,7 @@ void k8s_config_free(k8s_config *c)
         return;
     free(c->server);
     free(c->ca_pem);
+    free(c->ca_file);
     free(c->cert_pem);
     if (c->key_pem) {
         /* Private key material should not linger in freed heap memory. */
@@ -213,6 +189,50 @@ void k8s_config_free(k8s_config *c)
     free(c->context);
     free(c->user_agent);
     free(c);
+}
+
+/* True when url's host is this machine's loopback: "localhost", 127.0.0.0/8 or ::1. The host
+ * is parsed out by libcurl, so "http://127.0.0.1.example.com" or userinfo tricks do not pass. */
+static bool url_host_is_loopback(const char *url)
+{
+    CURLU *u = curl_url();
+    char *host = NULL;
+    bool loopback = false;
+    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+        struct in_addr v4;
+        struct in6_addr v6;
+        size_t n = strlen(host);
+        if (strcasecmp(host, "localhost") == 0)
+            loopback = true;
+        else if (inet_pton(AF_INET, host, &v4) == 1)
+            loopback = (ntohl(v4.s_addr) >> 24) == 127;
+        else if (n > 2 && host[0] == '[' && host[n - 1] == ']') {
+            host[n - 1] = '\0';
+            loopback = inet_pton(AF_INET6, host + 1, &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
+        }
+    }
+    curl_free(host);
+    curl_url_cleanup(u);
+    return loopback;
+}
+
+/*
+ * A bearer token sent over plain http can be read by anything on the path. The one plain-http
+ * setup worth supporting is `kubectl proxy` on this machine, which holds the credentials itself,
+ * so credentials travel in clear only to a loopback host. (A client certificate means nothing
+ * without TLS; it is not sent at all over http.)
+ */
+static int refuse_cleartext_credentials(const k8s_config *c, char *err, size_t errlen)
+{
+    if (strncmp(c->server, "http://", 7) != 0 || (!c->token && !c->token_file))
+        return 0;
+    if (url_host_is_loopback(c->server))
+        return 0;
+    return fail(err, errlen, -EINVAL,
+                "server \"%s\" is plain http and the user has a bearer token: refused, the token "
+                "would travel in cleartext (use https, or kubectl proxy on a loopback address)",
+                c->server);
 }
 
 static int from_doc(const cJSON *doc, const char *base_dir, const char *context, k8s_config *c,
@@ -263,6 +283,13 @@ static int from_doc(const cJSON *doc, const char *base_dir, const char *context,
 
     int rc =
         load_blob(cluster, "certificate-authority", base_dir, &c->ca_pem, &c->ca_len, err, errlen);
+    const char *ca_file = str_member(cluster, "certificate-authority");
+    if (rc == 0 && c->ca_pem && ca_file && *ca_file &&
+        !str_member(cluster, "certificate-authority-data")) {
+        char *p = path_join(base_dir, ca_file);
+        rc = p ? remember_ca_file(c, p) : -ENOMEM;
+        free(p);
+    }
     if (rc < 0 || !user)
         return rc;
     if (cJSON_GetObjectItemCaseSensitive(user, "exec") ||
@@ -283,7 +310,7 @@ static int from_doc(const cJSON *doc, const char *base_dir, const char *context,
         return -ENOMEM;
     if (token_file && *token_file && !(c->token_file = path_join(base_dir, token_file)))
         return -ENOMEM;
-    return 0;
+    return refuse_cleartext_credentials(c, err, errlen);
 }
 
 /* The config for context in a parsed kubeconfig; takes doc (freed in every case). */
@@ -552,6 +579,8 @@ int k8s_config_from_incluster(const char *root, k8s_config **out, char *err, siz
         fail(err, errlen, rc, "cannot read %s: %s", ca_path, strerror(-rc));
         goto out;
     }
+    if ((rc = remember_ca_file(c, ca_path)) < 0)
+        goto out;
     const char *pod_ns = getenv("POD_NAMESPACE");
     if (pod_ns && *pod_ns) {
         c->namespace = strdup(pod_ns);
@@ -616,4 +645,28 @@ int k8s_config_token(k8s_config *c, uint64_t now_ms, bool force, const char **to
     if (!c->token && c->token_file)
         return -ENOENT;
     return 0;
+}
+
+int k8s_config_refresh_ca(k8s_config *c, uint64_t now_ms, bool force)
+{
+    if (!c->ca_file)
+        return 0;
+    if (!force && now_ms - c->ca_checked_ms < K8S_CA_RECHECK_MS)
+        return 0;
+    c->ca_checked_ms = now_ms;
+    uint64_t sig = file_signature(c->ca_file);
+    if (sig == 0 || sig == c->ca_file_sig)
+        return 0;
+    char *pem = NULL;
+    size_t len = 0;
+    int rc = read_file(c->ca_file, &pem, &len);
+    if (rc < 0 || len == 0) {
+        free(pem);
+        return rc < 0 ? rc : -EINVAL; /* half-written or gone: keep what worked */
+    }
+    free(c->ca_pem);
+    c->ca_pem = pem;
+    c->ca_len = len;
+    c->ca_file_sig = sig;
+    return 1;
 }

@@ -24,11 +24,17 @@
 /* Re-read the token file after this long even without a 401. */
 #define K8S_TOKEN_REREAD_MS 60000u
 
+/* Look at the CA file again after this long even without a TLS failure. */
+#define K8S_CA_RECHECK_MS 10000u
+
 typedef struct k8s_config {
     char *server; /* "https://host:port[/prefix]", no trailing '/' */
     char *ca_pem; /* CA bundle (PEM) or NULL for the system store; ca_len bytes */
     size_t ca_len;
-    char *cert_pem; /* client certificate (PEM) or NULL */
+    char *ca_file;          /* the file ca_pem was read from, or NULL (inline data) */
+    uint64_t ca_file_sig;   /* device, inode, size and mtime of ca_file when last read */
+    uint64_t ca_checked_ms; /* caller's clock when ca_file was last looked at */
+    char *cert_pem;         /* client certificate (PEM) or NULL */
     size_t cert_len;
     char *key_pem; /* client key (PEM) or NULL */
     size_t key_len;
@@ -39,7 +45,7 @@ typedef struct k8s_config {
     bool token_read_once;   /* token_file has been read at least once */
     char *namespace;        /* context or service-account namespace; "default" if unset */
     char *context;          /* chosen kubeconfig context, or "in-cluster" */
-    char *user_agent;       /* NULL: "meshcluster/<version>" chosen by the transport */
+    char *user_agent;       /* the program's "name/version"; NULL: the transport's default */
 } k8s_config;
 
 /* Parses kubeconfig text (YAML or JSON). base_dir resolves relative file paths (the kubeconfig's
@@ -66,6 +72,15 @@ int k8s_config_load(const char *path, const char *context, k8s_config **out, cha
                     size_t errlen);
 
 void k8s_config_free(k8s_config *c);
+
+/*
+ * CA bundles rotate on disk (a new cluster CA, a re-projected ca.crt). With a ca_file, looks at
+ * it when force is set (after a TLS failure) or K8S_CA_RECHECK_MS after the last look, and
+ * re-reads it when its signature changed. A new bundle takes effect on the next connection:
+ * libcurl does not reuse a connection made with a different CA. A file that cannot be read
+ * keeps the previous bundle. Returns 1 when the bundle changed, 0 when not, or a negative errno.
+ */
+int k8s_config_refresh_ca(k8s_config *c, uint64_t now_ms, bool force);
 
 /* Current bearer token (borrowed, valid until the next k8s_config_token call) or NULL when the
  * config has none. With a token file, re-reads it when force is set, on first use, or when

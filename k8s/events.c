@@ -20,6 +20,7 @@ typedef struct ev_entry {
     unsigned long count;   /* occurrences so far */
     unsigned long sending; /* count carried by the write in flight */
     int created;
+    char *combined_message; /* for a combined Event: the latest message, sent with each write */
     char last_ts[32];
     k8s_request *req;
 } ev_entry;
@@ -28,6 +29,7 @@ struct k8s_event_recorder {
     k8s_client *client;
     char *component, *instance;
     size_t max_cached;
+    k8s_event_filter filter;
     k8s__strmap entries;
     ev_entry *head, *tail;
     size_t in_flight;
@@ -87,6 +89,7 @@ static void lru_push_front(k8s_event_recorder *r, ev_entry *e)
 static void entry_free(ev_entry *e)
 {
     free(e->proto);
+    free(e->combined_message);
     free(e->name);
     free(e->ns);
     free(e);
@@ -181,6 +184,9 @@ static void flush(ev_entry *e)
                                                    cJSON_CreateNumber((double)e->count));
             cJSON_ReplaceItemInObjectCaseSensitive(body, "lastTimestamp",
                                                    cJSON_CreateString(e->last_ts));
+            if (e->combined_message)
+                cJSON_ReplaceItemInObjectCaseSensitive(body, "message",
+                                                       cJSON_CreateString(e->combined_message));
         }
         o.verb = K8S_VERB_CREATE;
     } else {
@@ -188,6 +194,8 @@ static void flush(ev_entry *e)
         if (body) {
             cJSON_AddNumberToObject(body, "count", (double)e->count);
             cJSON_AddStringToObject(body, "lastTimestamp", e->last_ts);
+            if (e->combined_message)
+                cJSON_AddStringToObject(body, "message", e->combined_message);
         }
         o.verb = K8S_VERB_PATCH;
         o.patch_type = K8S_PATCH_MERGE;
@@ -245,56 +253,65 @@ static cJSON *make_proto(k8s_event_recorder *r, const cJSON *obj, const char *ns
     return ev;
 }
 
-int k8s_event_record(k8s_event_recorder *r, const cJSON *obj, const char *type, const char *reason,
-                     const char *message)
+/* Joins parts with the unit separator into a new string (NULL when out of memory). */
+static char *join_key(const char *const *parts, size_t n)
 {
-    if (r->stopping)
-        return -ESHUTDOWN;
-    const char *oname = str_at(obj, "metadata", "name");
-    if (!oname[0] || !type || !reason || !message)
-        return -EINVAL;
-    const char *ons = str_at(obj, "metadata", "namespace");
-    const char *ns = ons[0] ? ons : "default";
-    size_t klen = strlen(str_at(obj, "apiVersion", NULL)) + strlen(str_at(obj, "kind", NULL)) +
-                  strlen(ns) + strlen(oname) + strlen(str_at(obj, "metadata", "uid")) +
-                  strlen(type) + strlen(reason) + strlen(message) + 16;
-    char *key = malloc(klen);
+    size_t len = 1;
+    for (size_t i = 0; i < n; i++)
+        len += strlen(parts[i]) + 1;
+    char *key = malloc(len), *p = key;
     if (!key)
-        return -ENOMEM;
-    snprintf(key, klen, "%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s",
-             str_at(obj, "apiVersion", NULL), str_at(obj, "kind", NULL), ns, oname,
-             str_at(obj, "metadata", "uid"), type, reason, message);
-    char ts[32];
-    now_rfc3339(ts, sizeof(ts));
-
-    ev_entry *e = k8s__strmap_get(&r->entries, key);
-    if (e) {
-        free(key);
-        e->count++;
-        memcpy(e->last_ts, ts, sizeof(ts));
-        lru_unlink(r, e);
-        lru_push_front(r, e);
-        r->stats.recorded++;
-        flush(e); /* no-op while a write is in flight; its completion sends the new count */
-        return 0;
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(parts[i]);
+        memcpy(p, parts[i], l);
+        p += l;
+        *p++ = '\x1f';
     }
+    *p = '\0';
+    return key;
+}
 
-    e = calloc(1, sizeof(*e));
+/* A repeat of a cached Event: one more occurrence, sent with the next write. */
+static void record_repeat(k8s_event_recorder *r, ev_entry *e, const char *ts, char *combined)
+{
+    e->count++;
+    memcpy(e->last_ts, ts, 32);
+    if (combined) {
+        free(e->combined_message);
+        e->combined_message = combined;
+    }
+    lru_unlink(r, e);
+    lru_push_front(r, e);
+    r->stats.recorded++;
+    flush(e); /* no-op while a write is in flight; its completion sends the new count */
+}
+
+/* A new Event; takes key and combined (the combined message, or NULL). */
+static int record_new(k8s_event_recorder *r, const cJSON *obj, const char *ns, const char *type,
+                      const char *reason, const char *message, const char *ts, char *key,
+                      char *combined)
+{
+    ev_entry *e = calloc(1, sizeof(*e));
     char name[300];
     /* Unique per recorder and time, like client-go's "<object>.<hex nanoseconds>". */
-    snprintf(name, sizeof(name), "%.200s.%llx%04lx", oname, (unsigned long long)uv_hrtime(),
-             (r->seq++) & 0xffff);
+    snprintf(name, sizeof(name), "%.200s.%llx%04lx", str_at(obj, "metadata", "name"),
+             (unsigned long long)uv_hrtime(), (r->seq++) & 0xffff);
     if (e) {
         e->r = r;
         e->count = 1;
-        memcpy(e->last_ts, ts, sizeof(ts));
+        memcpy(e->last_ts, ts, sizeof(e->last_ts));
         e->name = strdup(name);
         e->ns = strdup(ns);
-        /* Text: a cache of 1,024 recent Events holds 0.5 MB so, not 2 MB of cJSON nodes. */
-        cJSON *proto = make_proto(r, obj, ns, name, type, reason, message, ts);
+        e->combined_message = combined;
+        combined = NULL;
+        /* Text: a cache of 256 recent Events holds about 128 KB, not 0.5 MB of cJSON nodes. */
+        cJSON *proto = make_proto(r, obj, ns, name, type, reason,
+                                  e->combined_message ? e->combined_message : message, ts);
         e->proto = proto ? cJSON_PrintUnformatted(proto) : NULL;
         cJSON_Delete(proto);
     }
+    free(combined);
     if (!e || !e->name || !e->ns || !e->proto ||
         k8s__strmap_put(&r->entries, key, e, &e->key) != 0) {
         if (e)
@@ -310,6 +327,66 @@ int k8s_event_record(k8s_event_recorder *r, const cJSON *obj, const char *type, 
     return 0;
 }
 
+int k8s_event_record(k8s_event_recorder *r, const cJSON *obj, const char *type, const char *reason,
+                     const char *message)
+{
+    if (r->stopping)
+        return -ESHUTDOWN;
+    const char *oname = str_at(obj, "metadata", "name");
+    if (!oname[0] || !type || !reason || !message)
+        return -EINVAL;
+    const char *ons = str_at(obj, "metadata", "namespace");
+    const char *ns = ons[0] ? ons : "default";
+    const char *who[] = {str_at(obj, "apiVersion", NULL),
+                         str_at(obj, "kind", NULL),
+                         ns,
+                         oname,
+                         str_at(obj, "metadata", "uid"),
+                         type};
+    char *object_key = join_key(who, 6);
+    if (!object_key)
+        return -ENOMEM;
+    uint64_t now = uv_now(k8s_client_loop(r->client));
+    int verdict = k8s_event_filter_admit(&r->filter, now, object_key, reason, message);
+    if (verdict == K8S_EVENT_DROP_SPAM) {
+        free(object_key);
+        r->stats.dropped_spam++;
+        return 0;
+    }
+    /* Each message its own Event, or one combined Event per (object, type, reason). */
+    int combine = verdict == K8S_EVENT_COMBINE;
+    const char *what[] = {object_key, reason, combine ? K8S_EVENT_COMBINED_PREFIX : message};
+    char *key = join_key(what, 3);
+    free(object_key);
+    char *combined = NULL;
+    if (combine) {
+        size_t len = strlen(K8S_EVENT_COMBINED_PREFIX) + strlen(message) + 1;
+        if ((combined = malloc(len)))
+            snprintf(combined, len, "%s%s", K8S_EVENT_COMBINED_PREFIX, message);
+        r->stats.combined++;
+    }
+    if (!key || (combine && !combined)) {
+        free(key);
+        free(combined);
+        return -ENOMEM;
+    }
+    char ts[32];
+    now_rfc3339(ts, sizeof(ts));
+    ev_entry *e = k8s__strmap_get(&r->entries, key);
+    if (e) {
+        free(key);
+        record_repeat(r, e, ts, combined);
+        return 0;
+    }
+    if (strcmp(type, "Normal") == 0 && !k8s_event_filter_take_normal(&r->filter, now)) {
+        free(key);
+        free(combined);
+        r->stats.dropped_budget++;
+        return 0;
+    }
+    return record_new(r, obj, ns, type, reason, message, ts, key, combined);
+}
+
 int k8s_event_recorder_new(k8s_client *c, const k8s_event_recorder_opts *opts,
                            k8s_event_recorder **out)
 {
@@ -320,7 +397,8 @@ int k8s_event_recorder_new(k8s_client *c, const k8s_event_recorder_opts *opts,
     if (!r)
         return -ENOMEM;
     r->client = c;
-    r->max_cached = opts->max_cached ? opts->max_cached : 1024;
+    r->max_cached = opts->max_cached ? opts->max_cached : 256;
+    k8s_event_filter_init(&r->filter, &opts->filter);
     r->component = strdup(opts->component);
     r->instance = opts->instance ? strdup(opts->instance) : NULL;
     if (!r->component || (opts->instance && !r->instance)) {
@@ -356,6 +434,7 @@ void k8s_event_recorder_free(k8s_event_recorder *r)
     if (!r)
         return;
     k8s__strmap_clear(&r->entries, free_entry_value);
+    k8s_event_filter_close(&r->filter);
     free(r->component);
     free(r->instance);
     free(r);

@@ -8,28 +8,37 @@
  * bounded (least recently used entries are forgotten; a forgotten repeat starts a new Event).
  * Recording is fire-and-forget: failures are counted, never reported to the caller, because an
  * event must not make a reconcile fail.
+ *
+ * Before anything is written, client-go's EventCorrelator rules apply (k8s/event_filter.h): a
+ * per-object spam filter, similar events with different messages combined into one, and a
+ * recorder-wide budget for creating new Normal Events. What they drop is counted in the stats.
  */
 #ifndef K8S_EVENTS_H
 #define K8S_EVENTS_H
 
 #include <stddef.h>
 
+#include "k8s/event_filter.h"
 #include "k8s/request.h"
 
 typedef struct k8s_event_recorder k8s_event_recorder;
 
 typedef struct {
-    const char *component; /* source.component and reportingComponent, required; copied */
-    const char *instance;  /* reportingInstance (e.g. the pod name); optional; copied */
-    size_t max_cached;     /* distinct events remembered; 0: 1024 */
+    const char *component;        /* source.component and reportingComponent, required; copied */
+    const char *instance;         /* reportingInstance (e.g. the pod name); optional; copied */
+    size_t max_cached;            /* distinct events remembered; 0: 256 */
+    k8s_event_filter_opts filter; /* zeroes: client-go's numbers, see event_filter.h */
 } k8s_event_recorder_opts;
 
 typedef struct {
-    unsigned long created;  /* POSTs that succeeded */
-    unsigned long patched;  /* PATCHes that succeeded */
-    unsigned long failed;   /* writes that failed */
-    unsigned long recorded; /* k8s_event_record calls accepted */
-    unsigned long evicted;  /* cache entries forgotten */
+    unsigned long created;        /* POSTs that succeeded */
+    unsigned long patched;        /* PATCHes that succeeded */
+    unsigned long failed;         /* writes that failed */
+    unsigned long recorded;       /* k8s_event_record calls accepted */
+    unsigned long evicted;        /* cache entries forgotten */
+    unsigned long dropped_spam;   /* refused by the per-object spam filter */
+    unsigned long dropped_budget; /* new Normal Events over the routine budget */
+    unsigned long combined;       /* recorded into a "combined from similar events" Event */
 } k8s_event_stats;
 
 /* c is borrowed and must outlive the recorder. Returns 0, -EINVAL or -ENOMEM. */

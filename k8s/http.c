@@ -449,7 +449,7 @@ int k8s_http_new(uv_loop_t *loop, const k8s_http_opts *opts, k8s_http **out)
         h->opts.connect_timeout_ms = 10000;
     if (h->opts.keepalive_idle_s <= 0)
         h->opts.keepalive_idle_s = 30;
-    h->user_agent = strdup(h->opts.user_agent ? h->opts.user_agent : "meshcluster");
+    h->user_agent = strdup(h->opts.user_agent ? h->opts.user_agent : K8S_DEFAULT_USER_AGENT);
     h->opts.user_agent = NULL;
     h->multi = curl_multi_init();
     if (!h->user_agent || !h->multi) {

@@ -16,6 +16,9 @@
 #ifndef K8S_HTTP_H
 #define K8S_HTTP_H
 
+/* What a client that does not name itself sends; programs pass "name/version". */
+#define K8S_DEFAULT_USER_AGENT "k8s-c-client"
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -30,7 +33,7 @@ typedef struct k8s_http_opts {
     bool http1_only;         /* never offer h2 (tests, proxies that break h2) */
     long connect_timeout_ms; /* 0: 10000 */
     long keepalive_idle_s;   /* TCP keepalive idle and interval; 0: 30 */
-    const char *user_agent;  /* copied; NULL: "meshcluster" */
+    const char *user_agent;  /* copied; NULL: K8S_DEFAULT_USER_AGENT (programs name themselves) */
 } k8s_http_opts;
 
 /* TLS material for a transfer. Borrowed during k8s_http_start() only (libcurl copies blobs). */

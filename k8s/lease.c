@@ -327,7 +327,7 @@ static char *make_identity(k8s_lease *l)
     const char *pod = getenv("POD_NAME");
     if (!pod || !pod[0]) {
         if (gethostname(host, sizeof(host) - 1) != 0)
-            snprintf(host, sizeof(host), "meshcluster");
+            snprintf(host, sizeof(host), "unknown-host");
         pod = host;
     }
     char buf[320];

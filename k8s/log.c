@@ -14,7 +14,9 @@
 #include <strings.h>
 #include <time.h>
 
-#include <openssl/evp.h>
+#include <openssl/crypto.h>
+
+#include "k8s/base64.h"
 
 #define REDACTED "[redacted]"
 
@@ -147,13 +149,12 @@ int k8s_log_add_secret(k8s_log *log, const char *value)
         return -EINVAL;
     size_t len = strlen(value);
     char *raw = strdup(value);
-    char *b64 = malloc(4 * ((len + 2) / 3) + 1);
+    char *b64 = k8s_base64_encode(value, len);
     if (!raw || !b64) {
         free(raw);
         free(b64);
         return -ENOMEM;
     }
-    EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)value, (int)len);
     pthread_mutex_lock(&log->lock);
     int rc = secret_insert(log, raw);
     int rc2 = secret_insert(log, b64);

@@ -573,6 +573,8 @@ static void on_http_done(k8s_http_req *hreq, const k8s_http_result *hr, void *da
         schedule(r, RS_WAIT_TOKEN, 0);
         return;
     }
+    if (e->code == K8S_ERR_TRANSPORT)
+        k8s_config_refresh_ca(c->cfg, uv_now(c->loop), true); /* the CA may have rotated */
     if (!k8s_err_retriable(e)) {
         req_finish(r);
         return;
@@ -595,6 +597,7 @@ static void start_attempt(k8s_request *r)
     const k8s_config *cfg = c->cfg;
     const char *tok = NULL;
     k8s_config_token(c->cfg, uv_now(c->loop), false, &tok);
+    k8s_config_refresh_ca(c->cfg, uv_now(c->loop), false);
     char *auth = NULL;
     const char *headers[4];
     size_t n = 0;

@@ -46,6 +46,8 @@ struct k8s_watcher {
     unsigned long watch_events;
 
     k8s_backoff backoff;
+    int expired_before;       /* a 410 was seen at last_expired_ms */
+    uint64_t last_expired_ms; /* when the last 410 (or ResourceVersionTooLarge) came */
     uint64_t last_failure_ms;
     int failed_before;
     uint64_t rng;
@@ -144,6 +146,25 @@ static void fail_code(k8s_watcher *w, k8s_err code, const char *msg)
     k8s_error_clear(&e);
 }
 
+/*
+ * The resourceVersion is gone (410) or ahead of the server: relist. The first time in a while
+ * at once; a 410 again within healthy_reset_ms goes through the backoff, as client-go's
+ * reflector does between ListAndWatch rounds. Otherwise a server (or a proxy) that answers
+ * every watch with 410 gets list+watch in a tight loop, limited only by the client's QPS.
+ */
+static void relist_after_expiry(k8s_watcher *w, const k8s_error *err)
+{
+    uint64_t now = uv_now(w->loop);
+    int repeated = w->expired_before && now - w->last_expired_ms < w->opts.healthy_reset_ms;
+    w->expired_before = 1;
+    w->last_expired_ms = now;
+    w->rv[0] = '\0'; /* whatever comes next, it starts with a list */
+    if (repeated)
+        fail(w, err);
+    else
+        begin_list(w);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Listing                                                                                     */
 /* ------------------------------------------------------------------------------------------ */
@@ -172,7 +193,6 @@ static void start_list_page(k8s_watcher *w)
     }
 }
 
-/* A full list from the most recent state; any earlier resourceVersion is forgotten. */
 /* Adds one to a per-resource counter of the runtime's own, when the client has metrics. */
 static void count_own(k8s_watcher *w, const char *suffix)
 {
@@ -181,6 +201,7 @@ static void count_own(k8s_watcher *w, const char *suffix)
         k8s_metric_inc(f, (const char *[]){w->opts.ref.resource});
 }
 
+/* A full list from the most recent state; any earlier resourceVersion is forgotten. */
 static void begin_list(k8s_watcher *w)
 {
     if (w->stats.relists > 0)
@@ -375,7 +396,7 @@ static void on_watch_done(k8s_request *req, k8s_response *res, void *data)
     if (w->stream_stop == STOP_RELIST || res->err.code == K8S_ERR_EXPIRED || too_large) {
         if (res->err.code == K8S_ERR_EXPIRED)
             w->stats.expired++;
-        begin_list(w);
+        relist_after_expiry(w, res->err.code != K8S_OK ? &res->err : &w->stream_err);
         return;
     }
     if (w->stream_stop == STOP_FAILED) {

@@ -7,7 +7,9 @@
  *               timeoutSeconds in [300, 600] so that watches do not expire together -->
  *   on a normal close: watch again from the last seen resourceVersion (no relist);
  *   on 410 Expired (HTTP 410, or HTTP 200 then an ERROR event carrying 410) or
- *   ResourceVersionTooLarge: relist from scratch;
+ *   ResourceVersionTooLarge: relist from scratch, at once the first time and through the
+ *   backoff below when it happens again within healthy_reset_ms (a server that answers every
+ *   watch with 410 must not get list+watch in a tight loop);
  *   on any other failure: keep the resourceVersion, back off (800 ms doubling with jitter,
  *   cap 30 s, reset once 2 minutes passed without a failure) and watch again. A watch that
  *   closes within 1 s without any event counts as a failure, so a server that accepts and

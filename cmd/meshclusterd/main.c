@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #ifdef __GLIBC__
+#include <limits.h>
 #include <malloc.h>
 #endif
 #include <signal.h>
@@ -294,6 +295,11 @@ static int start(daemon_state *d)
     }
     if (cfg->token)
         k8s_log_add_secret(d->log, cfg->token);
+    /* k8s/ does not know our name: audit logs and API Priority and Fairness see it from here. */
+    if (!(cfg->user_agent = strdup("meshclusterd/" MC_VERSION))) {
+        k8s_config_free(cfg);
+        return -ENOMEM;
+    }
     k8s_client_opts copts = {
         .qps = d->flags.qps, .burst = d->flags.burst, .metrics = d->metrics, .log = d->log};
     if ((rc = k8s_client_new(d->loop, cfg, &copts, &d->client)) != 0) {
@@ -374,14 +380,27 @@ static void free_all(daemon_state *d)
  * from a library constructor (its random pool, system priorities, p11-kit): about 1.5 MB of
  * the daemon's memory for a TLS stack it never uses (libcurl speaks OpenSSL here and only http
  * and https are enabled). GnuTLS skips that when GNUTLS_NO_IMPLICIT_INIT=1 is in the
- * environment at start, which only a fresh exec of ourselves can arrange. An operator who sets
- * the variable, to anything, keeps their choice; without /proc we run as we are.
+ * environment at start, and the constructor runs before main(), so only a fresh exec of
+ * ourselves can arrange it. An operator who sets the variable, to anything, keeps their choice.
+ *
+ * The exec goes to the binary's resolved path, not to "/proc/self/exe": the kernel names a
+ * process after the file it executed, and "exe" in ps, ss, top and OOM-killer lines would hide
+ * which daemon it is. Without /proc, or if the binary was replaced since we started (the link
+ * then reads "... (deleted)"), we run as we are: the cost is memory, not correctness.
  */
 static void exec_without_gnutls_init(char **argv)
 {
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0 || (size_t)n >= sizeof(self) - 1)
+        return;
+    self[n] = '\0';
+    if (access(self, X_OK) != 0)
+        return;
     if (getenv("GNUTLS_NO_IMPLICIT_INIT") || setenv("GNUTLS_NO_IMPLICIT_INIT", "1", 1) != 0)
         return;
-    execv("/proc/self/exe", argv);
+    execv(self, argv);
+    unsetenv("GNUTLS_NO_IMPLICIT_INIT"); /* exec failed: leave the environment as it was */
 }
 
 int main(int argc, char **argv)

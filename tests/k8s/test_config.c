@@ -151,6 +151,13 @@ static void test_named_context_files_and_token_file(void **state)
     assert_string_equal(c->server, "https://[::1]:7443");
     assert_string_equal(c->namespace, "default");
     assert_memory_equal(c->ca_pem, "FILE-CA", c->ca_len);
+    /* A CA from a file is followed on disk: a rotated bundle is read again. */
+    assert_non_null(c->ca_file);
+    assert_int_equal(k8s_config_refresh_ca(c, 0, true), 0); /* unchanged */
+    write_text("ca.pem", "ROTATED-CA");
+    assert_int_equal(k8s_config_refresh_ca(c, 1, false), 0); /* not yet time to look */
+    assert_int_equal(k8s_config_refresh_ca(c, 1 + K8S_CA_RECHECK_MS, false), 1);
+    assert_memory_equal(c->ca_pem, "ROTATED-CA", c->ca_len);
     assert_memory_equal(c->cert_pem, "FILE-CERT", c->cert_len);
     assert_memory_equal(c->key_pem, "FILE-KEY", c->key_len);
     assert_non_null(c->token_file);
@@ -213,6 +220,51 @@ static void test_refusals(void **state)
                       "clusters: [{name: b, cluster: {server: 'ftp://x'}}]\n";
     assert_true(k8s_config_from_kubeconfig_buf(ftp, strlen(ftp), dir, NULL, &c, err, sizeof(err)) <
                 0);
+}
+
+/* A kubeconfig of one cluster at server, one user with the given user fields (YAML flow). */
+static int load_plain(const char *server, const char *user, char *err, size_t errlen)
+{
+    char buf[1024];
+    snprintf(buf, sizeof(buf),
+             "current-context: a\ncontexts: [{name: a, context: {cluster: b, user: u}}]\n"
+             "clusters: [{name: b, cluster: {server: '%s'}}]\nusers: [{name: u, user: %s}]\n",
+             server, user);
+    k8s_config *c = NULL;
+    int rc = k8s_config_from_kubeconfig_buf(buf, strlen(buf), dir, NULL, &c, err, errlen);
+    k8s_config_free(c);
+    return rc;
+}
+
+/* Bearer tokens go over plain http only to loopback (kubectl proxy); elsewhere start-up fails
+ * with a reason that says why. Hosts are parsed, so look-alikes of loopback do not pass. */
+static void test_cleartext_credentials(void **state)
+{
+    static const struct {
+        const char *server, *user;
+        bool accepted;
+    } rows[] = {
+        {"http://api.example.com:8080", "{token: t}", false},
+        {"http://api.example.com:8080", "{tokenFile: tok}", false},
+        {"http://10.0.0.1", "{token: t}", false},
+        {"http://127.0.0.1.example.com", "{token: t}", false},
+        {"http://user@127.0.0.1.example.com", "{token: t}", false},
+        {"http://[::2]:8001", "{token: t}", false},
+        {"http://127.0.0.1:8001", "{token: t}", true},
+        {"http://127.9.9.9:8001", "{token: t}", true},
+        {"http://localhost:8001", "{tokenFile: tok}", true},
+        {"http://[::1]:8001", "{token: t}", true},
+        {"http://api.example.com:8080", "{}", true}, /* nothing secret to send */
+        {"https://api.example.com", "{token: t}", true},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        char err[512] = "";
+        int rc = load_plain(rows[i].server, rows[i].user, err, sizeof(err));
+        if ((rc == 0) != rows[i].accepted)
+            fail_msg("%s with %s: rc %d (%s)", rows[i].server, rows[i].user, rc, err);
+        if (!rows[i].accepted && !strstr(err, "cleartext"))
+            fail_msg("%s: reason \"%s\" does not say cleartext", rows[i].server, err);
+    }
 }
 
 static void test_kubeconfig_env_list(void **state)
@@ -327,6 +379,7 @@ static void test_incluster(void **state)
     assert_string_equal(c->namespace, "mesh-system");
     assert_string_equal(c->context, "in-cluster");
     assert_memory_equal(c->ca_pem, "SA-CA", c->ca_len);
+    assert_non_null(c->ca_file); /* the projected ca.crt is followed too */
     const char *tok;
     assert_int_equal(k8s_config_token(c, 1, false, &tok), 0);
     assert_string_equal(tok, "sa-token");
@@ -355,6 +408,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_current_context_inline_data, setup, teardown),
         cmocka_unit_test_setup_teardown(test_named_context_files_and_token_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cleartext_credentials, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kubeconfig_env_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kubeconfig_env_merge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_incluster, setup, teardown),

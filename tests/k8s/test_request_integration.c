@@ -658,14 +658,71 @@ static void test_token_rotation(void **state)
     rmdir(dir);
 }
 
+/* A CA that did not sign the test server's certificate. */
+static const char other_ca[] = "-----BEGIN CERTIFICATE-----\n"
+                               "MIIBkTCCATegAwIBAgIUHFQo15fCqlLFx2vMQSU82DswgXswCgYIKoZIzj0EAwIw\n"
+                               "HTEbMBkGA1UEAwwSbm90LXRoZS1jbHVzdGVyLWNhMCAXDTI2MTIwMjE1MTkwOVoY\n"
+                               "DzIxMjYxMTA4MTUxOTA5WjAdMRswGQYDVQQDDBJub3QtdGhlLWNsdXN0ZXItY2Ew\n"
+                               "WTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAATQHyShaoekQ0bRksEx3lHws9JmFwi1\n"
+                               "bUMvaVs6WcS8OcR0zKEnFyAZNdk9CiraC7saEespzhw8+neWAsQ5vOk3o1MwUTAd\n"
+                               "BgNVHQ4EFgQUS7HJEdnHdkFfotXRxrXAUU1sg9wwHwYDVR0jBBgwFoAUS7HJEdnH\n"
+                               "dkFfotXRxrXAUU1sg9wwDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNIADBF\n"
+                               "AiEAjZeXibLsvr7PcysNSo+AGyXSiUuygBSk/LRshlGJsn4CIDQ+yB8sahQMZsyl\n"
+                               "VvYs52FSe3ncYhpPzw9X4B8EVM6x\n"
+                               "-----END CERTIFICATE-----\n";
+
+/*
+ * The CA bundle on disk changes (the cluster's CA rotated, or ca.crt was re-projected): the
+ * next connection uses the new one without a restart. A TLS failure makes the client look at
+ * the file at once, so the call that meets the new server certificate succeeds on its retry.
+ */
+static void test_ca_rotation(void **state)
+{
+    char dir[] = "/tmp/k8s-ca.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[64];
+    snprintf(path, sizeof(path), "%s/ca.crt", dir);
+
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    k8s_config *cfg = it_config();
+    char *right = strndup(cfg->ca_pem, cfg->ca_len);
+    write_file(path, other_ca);
+    free(cfg->ca_file);
+    cfg->ca_file = strdup(path);
+    cfg->ca_file_sig = 0; /* never read: the first call reads the file */
+    k8s_client_opts o = {.max_attempts = 2};
+    k8s_client *c = it_client(&loop, cfg, &o);
+    it_result r;
+    it_call(&loop, c, (k8s_request_opts){.verb = K8S_VERB_LIST, .ref = cm(NULL)}, &r);
+    assert_int_equal(r.code, K8S_ERR_TRANSPORT); /* the bundle on disk does not trust the server */
+    it_result_clear(&r);
+
+    write_file(path, right);
+    it_call(&loop, c, (k8s_request_opts){.verb = K8S_VERB_LIST, .ref = cm(NULL)}, &r);
+    assert_int_equal(r.code, K8S_OK);
+    assert_int_equal(r.http_status, 200);
+    it_result_clear(&r);
+    free(right);
+    it_close(&loop, c);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_crud_round_trip),         cmocka_unit_test(test_status_subresource),
-        cmocka_unit_test(test_429_retry_after),         cmocka_unit_test(test_500_backoff),
-        cmocka_unit_test(test_in_flight_bound),         cmocka_unit_test(test_events_budget),
-        cmocka_unit_test(test_timeout_and_dead_port),   cmocka_unit_test(test_tls_server_name),
-        cmocka_unit_test(test_watch_stream_and_cancel), cmocka_unit_test(test_token_rotation),
+        cmocka_unit_test(test_crud_round_trip),
+        cmocka_unit_test(test_status_subresource),
+        cmocka_unit_test(test_429_retry_after),
+        cmocka_unit_test(test_500_backoff),
+        cmocka_unit_test(test_in_flight_bound),
+        cmocka_unit_test(test_events_budget),
+        cmocka_unit_test(test_timeout_and_dead_port),
+        cmocka_unit_test(test_tls_server_name),
+        cmocka_unit_test(test_watch_stream_and_cancel),
+        cmocka_unit_test(test_token_rotation),
+        cmocka_unit_test(test_ca_rotation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -274,6 +274,53 @@ static void test_drops_resume_and_410_relists(void **state)
     itest_close(&loop, c);
 }
 
+static unsigned long relists_of(const k8s_watcher *w)
+{
+    k8s_watcher_stats st;
+    k8s_watcher_get_stats(w, &st);
+    return st.relists;
+}
+
+/*
+ * A server that answers every watch with 410 must not get list+watch in a tight loop: the
+ * first 410 relists at once, repeats back off (client-go's reflector waits between rounds).
+ * Eight 410s in a row would all be spent within milliseconds without the backoff; with it
+ * (400-800 ms, then 800-1600 ms, ...) at most three relists fit into the first two seconds.
+ */
+static void test_repeated_410_backs_off(void **state)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    k8s_client *c = itest_client(&loop);
+    const char *ns = "default";
+    assert_int_equal(put_cm(&loop, c, ns, "before-410s", NULL, 1, false), K8S_OK);
+    counts cnt = {0};
+    k8s_informer *inf = start_informer(c, ns, NULL, &cnt);
+    assert_true(itest_wait(&loop, informer_synced, inf, 20000));
+    const k8s_watcher *w = k8s_informer_watcher(inf);
+    unsigned long before = relists_of(w);
+
+    itest_control("/fail", "{\"count\": 8, \"code\": 410, \"query_regex\": \"watch=\", "
+                           "\"path_regex\": \"^/api/v1/namespaces/default/configmaps$\"}");
+    itest_control("/drop-watches", NULL);
+    itest_sleep(&loop, 2000);
+    unsigned long during = relists_of(w) - before;
+    if (during < 1 || during > 4)
+        fail_msg("%lu relists in the first 2 s of a 410 storm (want 1..4)", during);
+
+    /* The storm ends; the informer comes back and sees what changed meanwhile. */
+    itest_control("/fail", "{\"clear\": true}");
+    assert_int_equal(put_cm(&loop, c, ns, "after-410s", NULL, 1, false), K8S_OK);
+    compare_ctx cc = {.loop = &loop, .client = c, .inf = inf, .ns = ns};
+    bool ok = itest_wait(&loop, store_matches_server, &cc, 30000);
+    if (!ok)
+        fprintf(stderr, "mismatch: %s\n", cc.mismatch);
+    assert_true(ok);
+
+    stop_informer(&loop, inf);
+    itest_close(&loop, c);
+}
+
 static void test_storm(void **state)
 {
     uv_loop_t loop;
@@ -476,6 +523,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_drops_resume_and_410_relists),
+        cmocka_unit_test(test_repeated_410_backs_off),
         cmocka_unit_test(test_storm),
         cmocka_unit_test(test_resync),
         cmocka_unit_test(test_drop_fields),

@@ -208,6 +208,16 @@ static void on_recorder_stopped(k8s_event_recorder *r, void *data)
     *(int *)data = 1;
 }
 
+static void stop_recorder(uv_loop_t *loop, k8s_event_recorder *r)
+{
+    int stopped = 0;
+    k8s_event_recorder_stop(r, on_recorder_stopped, &stopped);
+    for (int i = 0; i < 100000 && !stopped; i++)
+        uv_run(loop, UV_RUN_ONCE);
+    assert_true(stopped);
+    k8s_event_recorder_free(r);
+}
+
 static void test_event_aggregation(void **state)
 {
     uv_loop_t loop;
@@ -261,12 +271,96 @@ static void test_event_aggregation(void **state)
     cJSON_Delete(list);
     cJSON_Delete(obj);
 
-    int stopped = 0;
-    k8s_event_recorder_stop(r, on_recorder_stopped, &stopped);
-    for (int i = 0; i < 100000 && !stopped; i++)
-        uv_run(&loop, UV_RUN_ONCE);
-    assert_true(stopped);
-    k8s_event_recorder_free(r);
+    stop_recorder(&loop, r);
+    itest_close(&loop, c);
+}
+
+/* Lists the Events in namespace ns whose reason is reason (owned by the caller). */
+static cJSON *list_events(uv_loop_t *loop, k8s_client *c, const char *ns, const char *reason)
+{
+    char sel[128];
+    snprintf(sel, sizeof(sel), "reason=%s", reason);
+    k8s_request_opts o = {.verb = K8S_VERB_LIST,
+                          .ref = {.version = "v1", .resource = "events", .namespace = ns},
+                          .field_selector = sel};
+    cJSON *list = NULL;
+    assert_int_equal(itest_call(loop, c, &o, &list), K8S_OK);
+    return list;
+}
+
+static cJSON *object_named(const char *name)
+{
+    char buf[256];
+    snprintf(buf, sizeof(buf),
+             "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":"
+             "{\"name\":\"%s\",\"namespace\":\"kube-public\",\"uid\":\"u-%s\"}}",
+             name, name);
+    return cJSON_Parse(buf);
+}
+
+/*
+ * A flood cannot fill etcd: 300 routine events about 300 objects create at most the routine
+ * budget's 100 Events; twelve distinct warnings about one object make ten Events and one
+ * combined Event; thirty identical warnings about another stop at the spam filter's 25.
+ */
+static void test_event_flood(void **state)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    k8s_client *c = itest_client(&loop);
+    k8s_event_recorder_opts ro = {.component = "flood-test"};
+    k8s_event_recorder *r = NULL;
+    assert_int_equal(k8s_event_recorder_new(c, &ro, &r), 0);
+    char name[64];
+    for (int i = 0; i < 300; i++) {
+        snprintf(name, sizeof(name), "flood-%d", i);
+        cJSON *obj = object_named(name);
+        assert_int_equal(k8s_event_record(r, obj, "Normal", "FloodApplied", "created"), 0);
+        cJSON_Delete(obj);
+    }
+    cJSON *noisy = object_named("noisy"), *stuck = object_named("stuck");
+    for (int i = 0; i < 12; i++) {
+        snprintf(name, sizeof(name), "port %d collides", i);
+        assert_int_equal(k8s_event_record(r, noisy, "Warning", "FloodConflict", name), 0);
+    }
+    for (int i = 0; i < 30; i++)
+        assert_int_equal(k8s_event_record(r, stuck, "Warning", "FloodStuck", "still stuck"), 0);
+    k8s_event_stats st;
+    k8s_event_recorder_get_stats(r, &st);
+    assert_int_equal(st.dropped_budget, 200);
+    assert_int_equal(st.dropped_spam, 5);
+    assert_int_equal(st.combined, 2);
+    rec_wait rw = {.r = r, .want_writes = 100 + 11 + 1};
+    assert_true(itest_wait(&loop, recorder_idle, &rw, 60000));
+
+    cJSON *routine = list_events(&loop, c, "kube-public", "FloodApplied");
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(routine, "items")), 100);
+    cJSON *conflicts = list_events(&loop, c, "kube-public", "FloodConflict");
+    const cJSON *items = cJSON_GetObjectItem(conflicts, "items"), *it;
+    assert_int_equal(cJSON_GetArraySize(items), 11);
+    int combined = 0;
+    cJSON_ArrayForEach(it, items)
+    {
+        const char *msg = cJSON_GetObjectItem(it, "message")->valuestring;
+        if (strncmp(msg, K8S_EVENT_COMBINED_PREFIX, strlen(K8S_EVENT_COMBINED_PREFIX)) == 0) {
+            combined++;
+            assert_string_equal(msg, K8S_EVENT_COMBINED_PREFIX "port 11 collides");
+            assert_int_equal((int)cJSON_GetObjectItem(it, "count")->valuedouble, 2);
+        }
+    }
+    assert_int_equal(combined, 1);
+    cJSON *stuck_events = list_events(&loop, c, "kube-public", "FloodStuck");
+    items = cJSON_GetObjectItem(stuck_events, "items");
+    assert_int_equal(cJSON_GetArraySize(items), 1);
+    assert_int_equal((int)cJSON_GetObjectItem(cJSON_GetArrayItem(items, 0), "count")->valuedouble,
+                     25);
+    cJSON_Delete(routine);
+    cJSON_Delete(conflicts);
+    cJSON_Delete(stuck_events);
+    cJSON_Delete(noisy);
+    cJSON_Delete(stuck);
+
+    stop_recorder(&loop, r);
     itest_close(&loop, c);
 }
 
@@ -275,6 +369,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_leader_election),
         cmocka_unit_test(test_event_aggregation),
+        cmocka_unit_test(test_event_flood),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

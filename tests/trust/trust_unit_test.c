@@ -365,30 +365,6 @@ static void test_expiring_intermediate(void **state)
     cJSON_Delete(cm);
 }
 
-static void test_base64(void **state)
-{
-    (void)state;
-    unsigned char *out;
-    size_t len;
-    assert_int_equal(mc_trust_base64_decode("aGVsbG8=", &out, &len), 0);
-    assert_int_equal(len, 5);
-    assert_memory_equal(out, "hello", 5);
-    assert_int_equal(out[5], 0);
-    free(out);
-    assert_int_equal(mc_trust_base64_decode("aGVs\nbG8", &out, &len), 0); /* unpadded */
-    assert_int_equal(len, 5);
-    free(out);
-    assert_int_equal(mc_trust_base64_decode("", &out, &len), 0);
-    assert_int_equal(len, 0);
-    free(out);
-    const char *bad[] = {"a", "aGVsbG8==", "aG=Vs", "aGVsbG8===", "a-b_", "====", "aGVsb===="};
-    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
-        assert_int_equal(mc_trust_base64_decode(bad[i], &out, &len), -EINVAL);
-        assert_null(out);
-    }
-    assert_int_equal(mc_trust_base64_decode(NULL, &out, &len), -EINVAL);
-}
-
 static void test_bad_arguments(void **state)
 {
     (void)state;
@@ -411,7 +387,6 @@ int main(void)
         cmocka_unit_test(test_declared_roots_disagree),
         cmocka_unit_test(test_malformed_secret),
         cmocka_unit_test(test_expiring_intermediate),
-        cmocka_unit_test(test_base64),
         cmocka_unit_test(test_bad_arguments),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -41,6 +41,9 @@ class _ControlHandler(BaseHTTPRequestHandler):
         try:
             if p == "/drop-watches":
                 app.store.drop_watchers(abort=bool(body.get("abort")))
+            elif p == "/fail" and body.get("clear"):
+                with app.faults.lock:
+                    app.faults.rules = []
             elif p == "/fail":
                 rule = {"count": int(body.get("count", 1)), "code": int(body.get("code", 500)),
                         "retryAfter": body.get("retryAfter"), "path_regex": body.get("path_regex"),
