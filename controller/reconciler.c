@@ -902,7 +902,8 @@ static void pass_objects_continue(struct pass *p)
         struct gc_ctx g = {p, i};
         k8s_store_foreach(k8s_informer_store(r->inf[i]), gc_visit, &g);
     }
-    k8s_metric *managed = r->metrics ? k8s_metrics_find(r->metrics, K8S_M_MANAGED_OBJECTS) : NULL;
+    k8s_metric *managed =
+        r->metrics ? k8s_metrics_find_own(r->metrics, K8S_M_MANAGED_OBJECTS) : NULL;
     if (managed) {
         double svc = (double)(k8s_store_size(k8s_informer_store(r->inf[INF_SVC_ISTIO])) +
                               k8s_store_size(k8s_informer_store(r->inf[INF_SVC_TS])));
@@ -1021,7 +1022,9 @@ int mc_reconciler_new(k8s_client *c, const struct mc_reconciler_opts *opts, mc_r
         mc_reconciler_free(r);
         return rc;
     }
-    r->queue = k8s_queue_new(NULL);
+    /* The queue times its own keys into the workqueue duration histograms. */
+    k8s_queue_opts qo = {.metrics = r->metrics, .metrics_name = CONTROLLER_NAME};
+    r->queue = k8s_queue_new(&qo);
     if (!r->queue)
         goto nomem;
     if (r->metrics) {

@@ -138,6 +138,32 @@ static void req_free(k8s_http_req *r)
 }
 
 /* Delivers on_done once and frees r. r must already be out of the multi handle. */
+/*
+ * Whether curl failed in the TLS layer: an unknown CA, a wrong SAN or an expired certificate
+ * on either side. Told apart from other transport failures because the fix is configuration
+ * (the kubeconfig's CA or tls-server-name), not waiting.
+ */
+static bool is_tls_failure(CURLcode cc)
+{
+    switch (cc) {
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ENGINE_INITFAILED:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+        return true;
+    default:
+        return false;
+    }
+}
+
 static void req_finish(k8s_http_req *r, CURLcode cc)
 {
     k8s_http *h = r->h;
@@ -169,6 +195,7 @@ static void req_finish(k8s_http_req *r, CURLcode cc)
                   : cc == CURLE_OUT_OF_MEMORY    ? K8S_ERR_NOMEM
                                                  : K8S_ERR_TRANSPORT;
         res.err_text = r->errbuf[0] ? r->errbuf : curl_easy_strerror(cc);
+        res.tls_failed = is_tls_failure(cc);
     }
     res.body = r->body.buf ? r->body.buf : "";
     res.body_len = r->body.len;

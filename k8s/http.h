@@ -63,6 +63,7 @@ typedef struct k8s_http_result {
     const char *content_type; /* Content-Type or NULL */
     long http_version;        /* 10, 11, 20 (0 if unknown) */
     long new_connections;     /* connections this transfer had to open (0 = reused) */
+    bool tls_failed;          /* the failure was the TLS handshake or the peer's certificate */
 } k8s_http_result;
 
 /* Body bytes of a 2xx answer, in whatever chunking the network produced (1 byte .. many KB).

@@ -36,6 +36,7 @@ struct k8s_metric {
 struct k8s_metrics {
     k8s_metric **families;
     size_t nfamilies, capfamilies;
+    char *prefix; /* the program's, for the runtime's own families; NULL until registered */
 };
 
 /* ---------------------------------------------------------------------------------------- */
@@ -92,6 +93,7 @@ void k8s_metrics_free(k8s_metrics *m)
     for (size_t i = 0; i < m->nfamilies; i++)
         family_free(m->families[i]);
     free(m->families);
+    free(m->prefix);
     free(m);
 }
 
@@ -101,6 +103,23 @@ k8s_metric *k8s_metrics_find(const k8s_metrics *m, const char *name)
         if (strcmp(m->families[i]->name, name) == 0)
             return m->families[i];
     return NULL;
+}
+
+/* Writes "<prefix>_<suffix>" into buf; 0, or -EINVAL without a prefix or when it does not fit. */
+static int own_name(const char *prefix, const char *suffix, char *buf, size_t size)
+{
+    if (!prefix || !suffix)
+        return -EINVAL;
+    int n = snprintf(buf, size, "%s_%s", prefix, suffix);
+    return n < 0 || (size_t)n >= size ? -EINVAL : 0;
+}
+
+k8s_metric *k8s_metrics_find_own(const k8s_metrics *m, const char *suffix)
+{
+    char name[128];
+    if (!m || own_name(m->prefix, suffix, name, sizeof(name)) != 0)
+        return NULL;
+    return k8s_metrics_find(m, name);
 }
 
 k8s_metric_type k8s_metric_type_of(const k8s_metric *f)
@@ -585,7 +604,27 @@ static const double reconcile_buckets[] = {
 static const double rest_buckets[] = {0.005, 0.025, 0.1, 0.25, 0.5,  1.0,
                                       2.0,   4.0,   8.0, 15.0, 30.0, 60.0};
 
-int k8s_metrics_register_standard(k8s_metrics *m, const char *version)
+/* Registers one of the runtime's own families under the registry's prefix. */
+static k8s_metric *own_family(k8s_metrics *m, k8s_metric_type type, const char *suffix,
+                              const char *help, const char *const *labels)
+{
+    char name[128];
+    if (own_name(m->prefix, suffix, name, sizeof(name)) != 0)
+        return NULL;
+    return type == K8S_METRIC_GAUGE ? k8s_metrics_gauge(m, name, help, labels)
+                                    : k8s_metrics_counter(m, name, help, labels);
+}
+
+/* Takes the program's prefix; a second call must give the same one. */
+static int set_prefix(k8s_metrics *m, const char *prefix)
+{
+    if (m->prefix)
+        return strcmp(m->prefix, prefix) == 0 ? 0 : -EINVAL;
+    m->prefix = strdup(prefix);
+    return m->prefix ? 0 : -ENOMEM;
+}
+
+int k8s_metrics_register_standard(k8s_metrics *m, const char *prefix, const char *version)
 {
     static const char *const wq[] = {"name", "controller", NULL};
     static const char *const ctl[] = {"controller", NULL};
@@ -602,8 +641,11 @@ int k8s_metrics_register_standard(k8s_metrics *m, const char *version)
     for (size_t i = 0; i < 12; i++, edge *= 10)
         wq_buckets[i] = edge;
 
-    if (!m || !version)
+    if (!m || !version || !prefix || !*prefix)
         return -EINVAL;
+    int rc = set_prefix(m, prefix);
+    if (rc)
+        return rc;
     k8s_metric *ok[18];
     size_t n = 0;
     ok[n++] = k8s_metrics_gauge(m, K8S_M_WORKQUEUE_DEPTH, "Current depth of workqueue", wq);
@@ -646,16 +688,15 @@ int k8s_metrics_register_standard(k8s_metrics *m, const char *version)
         "indicates master. 'name' is the string used to identify the lease. Please make sure to "
         "group by name.",
         name);
-    ok[n++] =
-        k8s_metrics_counter(m, K8S_M_WATCH_RESTARTS,
-                            "Watches restarted after they ended or failed, by resource.", resource);
-    ok[n++] = k8s_metrics_counter(
-        m, K8S_M_RELISTS, "Full relists after a watch fell too far behind (410 Gone), by resource.",
-        resource);
-    ok[n++] = k8s_metrics_gauge(m, K8S_M_MANAGED_OBJECTS,
-                                "Objects the controller currently manages, by kind.", kind);
-    ok[n++] =
-        k8s_metrics_gauge(m, K8S_M_BUILD_INFO, "Build information; the value is always 1.", ver);
+    ok[n++] = own_family(m, K8S_METRIC_COUNTER, K8S_M_WATCH_RESTARTS,
+                         "Watches restarted after they ended or failed, by resource.", resource);
+    ok[n++] = own_family(m, K8S_METRIC_COUNTER, K8S_M_RELISTS,
+                         "Full relists after a watch fell too far behind (410 Gone), by resource.",
+                         resource);
+    ok[n++] = own_family(m, K8S_METRIC_GAUGE, K8S_M_MANAGED_OBJECTS,
+                         "Objects the controller currently manages, by kind.", kind);
+    ok[n++] = own_family(m, K8S_METRIC_GAUGE, K8S_M_BUILD_INFO,
+                         "Build information; the value is always 1.", ver);
     for (size_t i = 0; i < n; i++)
         if (!ok[i])
             return -EINVAL;

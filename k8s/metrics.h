@@ -114,18 +114,27 @@ int k8s_metrics_render(const k8s_metrics *m, char **out, size_t *len);
 #define K8S_M_REST_DURATION "rest_client_request_duration_seconds"
 /* Leader election: label name (the lease). 1 while leading, 0 on standby. */
 #define K8S_M_LEADER_STATUS "leader_election_master_status"
-/* Our own. */
-#define K8S_M_WATCH_RESTARTS  "meshcluster_watch_restarts_total" /* label resource */
-#define K8S_M_RELISTS         "meshcluster_relists_total"        /* label resource */
-#define K8S_M_MANAGED_OBJECTS "meshcluster_managed_objects"      /* label kind */
-#define K8S_M_BUILD_INFO      "meshcluster_build_info"           /* label version */
+/*
+ * The runtime's own families. k8s/ knows no product name: their full names are the prefix the
+ * program passes to k8s_metrics_register_standard(), "_", then these suffixes (prefix
+ * "meshcluster" gives meshcluster_watch_restarts_total). Look them up with
+ * k8s_metrics_find_own().
+ */
+#define K8S_M_WATCH_RESTARTS  "watch_restarts_total" /* label resource */
+#define K8S_M_RELISTS         "relists_total"        /* label resource */
+#define K8S_M_MANAGED_OBJECTS "managed_objects"      /* label kind */
+#define K8S_M_BUILD_INFO      "build_info"           /* label version */
 
 /*
  * Registers every family above with the help texts and buckets client-go and controller-runtime
- * use, and sets meshcluster_build_info{version} to 1. Safe to call more than once. Returns 0,
- * -EINVAL or -ENOMEM.
+ * use, the runtime's own under prefix, and sets <prefix>_build_info{version} to 1. Safe to call
+ * more than once with the same prefix. Returns 0, -EINVAL (also for another prefix than the
+ * first call's) or -ENOMEM.
  */
-int k8s_metrics_register_standard(k8s_metrics *m, const char *version);
+int k8s_metrics_register_standard(k8s_metrics *m, const char *prefix, const char *version);
+
+/* One of the runtime's own families by suffix (K8S_M_RELISTS, ...), or NULL. */
+k8s_metric *k8s_metrics_find_own(const k8s_metrics *m, const char *suffix);
 
 /* Creates the work-queue series for queue name at zero. */
 int k8s_metrics_register_workqueue(k8s_metrics *m, const char *name);

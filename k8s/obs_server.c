@@ -40,6 +40,7 @@ struct k8s_obs_server {
 
     struct lws_context *ctx; /* lws writes NULL here once destruction has completed */
     struct lws_vhost *vhost;
+    int connections; /* between LWS_CALLBACK_WSI_CREATE and LWS_CALLBACK_WSI_DESTROY */
 
     k8s_obs_server_cb close_cb;
     void *close_data;
@@ -186,7 +187,7 @@ static int route(k8s_obs_server *srv, struct lws *wsi, pss *p, const char *path,
         return 200;
     }
     if (strcmp(path, "/readyz") == 0) {
-        char reason[256] = "";
+        char reason[1024] = "";
         if (!srv->opts.ready || srv->opts.ready(srv->opts.ready_data, reason, sizeof(reason))) {
             pss_set_body(p, "ok", 2);
             return 200;
@@ -214,14 +215,64 @@ static int route(k8s_obs_server *srv, struct lws *wsi, pss *p, const char *path,
     return 404;
 }
 
+/* Whether the request announces a body: any Content-Length but 0, or any Transfer-Encoding. */
+static int has_body(struct lws *wsi)
+{
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0)
+        return 1;
+    char cl[32];
+    int n = lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH);
+    if (n == 0)
+        return 0;
+    return n < 0 || strspn(cl, "0") != (size_t)n; /* too long to copy counts as a body */
+}
+
 static int on_lws_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                        size_t len)
 {
+    /*
+     * Every reason may arrive without a session (user == NULL): lws allocates it only once a
+     * request arrives, and connection-level reasons (create, destroy, timeouts) come before
+     * or after that. Each case checks for itself; the rest go to lws's default handler.
+     */
     pss *p = user;
     k8s_obs_server *srv = lws_context_user(lws_get_context(wsi));
 
     switch (reason) {
+    case LWS_CALLBACK_WSI_CREATE:
+        if (srv)
+            srv->connections++;
+        break;
+    case LWS_CALLBACK_WSI_DESTROY:
+        if (srv && srv->connections > 0)
+            srv->connections--;
+        /*
+         * lws frees the session itself, but not our body in it, and not every connection
+         * reaches CLOSED_HTTP (a POST answered before its body arrived does not): the last
+         * chance to free it. pss_reset() is idempotent.
+         */
+        if (p)
+            pss_reset(p);
+        break;
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+        if (p)
+            pss_reset(p);
+        break;
+    case LWS_CALLBACK_FILTER_HTTP_CONNECTION:
+        /*
+         * Only a GET without a body is served; anything else is dropped unanswered before lws
+         * gets further. libwebsockets 4.1 spins for ever (the whole loop, so the controller
+         * too) when a request's body is still unread after the answer went out, and for other
+         * methods it goes on parsing the bytes after the request while our answer is pending,
+         * writing its own error page into the middle of it (both found by
+         * tests/fuzz/k8s_obs_server_fuzz.c; corpus files lws-4.1-*). Probes and scrapers GET.
+         */
+        if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0 || has_body(wsi))
+            return -1;
+        break;
     case LWS_CALLBACK_HTTP: {
+        if (!p || !srv)
+            return -1; /* lws allocates the session before this; never trust that blindly */
         const char *ctype;
         int status = route(srv, wsi, p, in ? (const char *)in : "", &ctype);
         if (!p->buf)
@@ -231,13 +282,15 @@ static int on_lws_http(struct lws *wsi, enum lws_callback_reasons reason, void *
         if (lws_add_http_common_headers(wsi, (unsigned)status, ctype, p->len, &pos, end) ||
             lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
                                          (const unsigned char *)"no-store", 8, &pos, end) ||
+            lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close",
+                                         5, &pos, end) ||
             lws_finalize_write_http_header(wsi, start, &pos, end))
             return 1;
         lws_callback_on_writable(wsi);
         return 0;
     }
     case LWS_CALLBACK_HTTP_WRITEABLE: {
-        if (!p->buf)
+        if (!p || !p->buf)
             break;
         size_t n = p->len - p->off;
         int final = n <= CHUNK;
@@ -253,12 +306,20 @@ static int on_lws_http(struct lws *wsi, enum lws_callback_reasons reason, void *
             return 0;
         }
         pss_reset(p);
-        if (lws_http_transaction_completed(wsi))
-            return -1;
-        return 0;
+        /*
+         * One request per connection: the spin above also needs lws to parse on after an
+         * answer, and it never does here. Probes open a connection per probe anyway, and a
+         * scrape every 15 s or more costs one handshake.
+         */
+        return -1;
     }
     case LWS_CALLBACK_CLOSED_HTTP:
-        pss_reset(p);
+        /*
+         * lws allocates the session only once a request arrives: a connection closed (or timed
+         * out) before that closes with user == NULL. That was a remote crash (issue 18.1).
+         */
+        if (p)
+            pss_reset(p);
         break;
     default:
         break;
@@ -275,17 +336,41 @@ static const struct lws_protocols protocols[] = {
 /* Listener                                                                                  */
 /* ---------------------------------------------------------------------------------------- */
 
+int k8s_obs_server_adopt(k8s_obs_server *srv, int fd)
+{
+    if (srv->state != ST_STARTED || !srv->vhost) {
+        close(fd);
+        return -EINVAL;
+    }
+    if (srv->connections >= K8S_OBS_MAX_CONNECTIONS) {
+        /*
+         * Closing at once, rather than leaving the connection in the backlog, tells a flood
+         * apart from a slow server and frees the kernel's queue for the next probe.
+         */
+        close(fd);
+        return -EBUSY;
+    }
+    /* lws takes ownership of fd, and closes it when adoption fails. */
+    return lws_adopt_socket_vhost(srv->vhost, fd) ? 0 : -EIO;
+}
+
+int k8s_obs_server_connections(const k8s_obs_server *srv)
+{
+    return srv ? srv->connections : 0;
+}
+
 static void on_listen_readable(uv_poll_t *h, int status, int events)
 {
     k8s_obs_server *srv = h->data;
+    (void)events;
     if (status < 0 || srv->state != ST_STARTED)
         return;
-    /* Drain the backlog; lws takes ownership of each fd (and closes it if adoption fails). */
+    /* Drain (a bounded part of) the backlog; the next readable event takes the rest. */
     for (int i = 0; i < 64; i++) {
         int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0)
             return;
-        lws_adopt_socket_vhost(srv->vhost, fd);
+        k8s_obs_server_adopt(srv, fd);
     }
 }
 
@@ -327,7 +412,7 @@ int k8s_obs_server_start(k8s_obs_server *srv)
         return fd;
 
     if (!(srv->opts.flags & K8S_OBS_SERVER_KEEP_LWS_LOGS))
-        lws_set_log_level(LLL_ERR | LLL_WARN, NULL);
+        lws_set_log_level(LLL_ERR, NULL); /* lws warns per malformed request: a log flood */
 
     void *loops[1] = {srv->loop};
     struct lws_context_creation_info info;
@@ -339,9 +424,13 @@ int k8s_obs_server_start(k8s_obs_server *srv)
     info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
     info.protocols = protocols;
     info.vhost_name = "obs";
-    /* A slow or idle scraper must not hold a connection for ever. */
-    info.timeout_secs = 10;
-    info.keepalive_timeout = 5;
+    /* The bounds documented in obs_server.h. */
+    info.timeout_secs = K8S_OBS_TIMEOUT_S;
+    info.timeout_secs_ah_idle = K8S_OBS_TIMEOUT_S;
+    info.keepalive_timeout = K8S_OBS_TIMEOUT_S;
+    info.max_http_header_data = K8S_OBS_MAX_HEADER_BYTES;
+    /* One header buffer per connection: under the cap nobody queues behind a slowloris. */
+    info.max_http_header_pool = K8S_OBS_MAX_CONNECTIONS;
 
     srv->ctx = lws_create_context(&info);
     if (!srv->ctx) {

@@ -4,7 +4,8 @@
  *   GET /healthz  200 "ok": the loop is turning (this very answer needs it to)
  *   GET /readyz   200 "ok" when the readiness callback says so, else 503 with its reason
  *   GET /metrics  200, the registry in Prometheus text format 0.0.4
- *   anything else 404 (405 for methods other than GET)
+ *   any other path 404; a request that is not a GET, or that announces a body, is dropped
+ *   unanswered (the connection closed)
  *
  * Life cycle, as for other loop-attached objects: k8s_obs_server_new() allocates,
  * k8s_obs_server_start() listens, k8s_obs_server_close() tears the server down and calls back
@@ -16,8 +17,9 @@
  * Everything runs on the loop thread: the readiness callback and the metrics rendering happen
  * inside the loop, so they must not block.
  *
- * Note: libwebsockets' log level is process-wide; start() sets it to errors and warnings (to
- * stderr) unless K8S_OBS_SERVER_KEEP_LWS_LOGS is set in opts.flags.
+ * Note: libwebsockets' log level is process-wide; start() sets it to errors only (to stderr;
+ * its warnings are one line per malformed request, which a client could flood) unless
+ * K8S_OBS_SERVER_KEEP_LWS_LOGS is set in opts.flags.
  */
 #ifndef K8S_OBS_SERVER_H
 #define K8S_OBS_SERVER_H
@@ -39,6 +41,22 @@ typedef int (*k8s_obs_ready_fn)(void *data, char *reason, size_t size);
 typedef void (*k8s_obs_server_cb)(k8s_obs_server *srv, void *data);
 
 #define K8S_OBS_SERVER_KEEP_LWS_LOGS 0x1u
+
+/*
+ * Bounds, so that no client (a port scan, a load balancer's health check, a slowloris) can
+ * take the server or the daemon down, only at worst delay one probe:
+ *  - at most K8S_OBS_MAX_CONNECTIONS connections per server; a connection over the cap is
+ *    closed as soon as it is accepted (not left in the kernel's backlog);
+ *  - request headers of at most K8S_OBS_MAX_HEADER_BYTES in all (a probe or a scrape sends a
+ *    few hundred); a larger request is refused;
+ *  - a connection that has not completed its request within K8S_OBS_TIMEOUT_S seconds, or sits
+ *    idle between requests that long, is closed. Each connection gets a header buffer of its
+ *    own, so connections under the cap never wait for one another.
+ * Memory per server stays under MAX_CONNECTIONS * (MAX_HEADER_BYTES + a response).
+ */
+#define K8S_OBS_MAX_CONNECTIONS  64
+#define K8S_OBS_MAX_HEADER_BYTES 4096
+#define K8S_OBS_TIMEOUT_S        5
 
 typedef struct {
     const char *addr;       /* ":8081" (all interfaces), "127.0.0.1:0", "[::1]:8080" */
@@ -66,6 +84,17 @@ int k8s_obs_server_port(const k8s_obs_server *srv);
  * from inside this call. On a server that is not started, cb still runs on the next loop turn.
  */
 void k8s_obs_server_close(k8s_obs_server *srv, k8s_obs_server_cb cb, void *data);
+
+/*
+ * Hands an already connected stream socket to the server as if it had been accepted (the
+ * server owns fd from here, on success and failure). For the fuzz target, which feeds requests
+ * through a socketpair. Returns 0, -EBUSY at the connection cap, -EIO when lws refuses it, or
+ * -EINVAL when the server is not started.
+ */
+int k8s_obs_server_adopt(k8s_obs_server *srv, int fd);
+
+/* Connections currently open (accepted or adopted, not yet destroyed). */
+int k8s_obs_server_connections(const k8s_obs_server *srv);
 
 /* Frees the server: when never started, or in or after the close callback. NULL is a no-op. */
 void k8s_obs_server_free(k8s_obs_server *srv);

@@ -22,13 +22,17 @@ typedef struct item {
     unsigned processing : 1;
     unsigned queued : 1; /* in the FIFO */
     uint32_t failures;
-    uint64_t ready_at; /* when waiting in the heap */
-    size_t heap_idx;   /* SIZE_MAX when not waiting */
+    uint64_t ready_at;   /* when waiting in the heap */
+    uint64_t queued_at;  /* when it last became dirty: the start of its queue duration */
+    uint64_t started_at; /* when it was last handed out: the start of its work duration */
+    size_t heap_idx;     /* SIZE_MAX when not waiting */
 } item;
 
 struct k8s_queue {
     k8s_queue_opts opts;
     k8s__strmap items;
+    char *metrics_name;               /* opts.metrics_name's copy */
+    k8s_metric *queue_dur, *work_dur; /* NULL without metrics */
 
     item **fifo; /* ring buffer */
     size_t fifo_head, fifo_len, fifo_cap;
@@ -230,6 +234,16 @@ k8s_queue *k8s_queue_new(const k8s_queue_opts *opts)
         .seed = q->opts.seed,
     };
     k8s_backoff_init(&q->backoff, &bo);
+    if (q->opts.metrics && q->opts.metrics_name) {
+        q->metrics_name = strdup(q->opts.metrics_name);
+        if (!q->metrics_name) {
+            free(q);
+            return NULL;
+        }
+        q->opts.metrics_name = q->metrics_name;
+        q->queue_dur = k8s_metrics_find(q->opts.metrics, K8S_M_WORKQUEUE_QUEUE_DURATION);
+        q->work_dur = k8s_metrics_find(q->opts.metrics, K8S_M_WORKQUEUE_WORK_DURATION);
+    }
     q->tokens = q->opts.burst;
     q->tokens_at = UINT64_MAX; /* first reservation starts the clock */
     return q;
@@ -247,7 +261,18 @@ void k8s_queue_free(k8s_queue *q)
     k8s__strmap_clear(&q->items, free_item);
     free(q->fifo);
     free(q->heap);
+    free(q->metrics_name);
     free(q);
+}
+
+/* Observes the seconds since since_ms into a workqueue histogram, when metrics are on. */
+static void observe_since(const k8s_queue *q, k8s_metric *h, uint64_t since_ms)
+{
+    if (!h)
+        return;
+    uint64_t now = now_ms(q);
+    double secs = now > since_ms ? (double)(now - since_ms) / 1000.0 : 0.0;
+    k8s_metric_observe(h, (const char *[]){q->metrics_name, q->metrics_name}, secs);
 }
 
 static int add_now(k8s_queue *q, item *it)
@@ -255,6 +280,7 @@ static int add_now(k8s_queue *q, item *it)
     if (it->dirty)
         return 0;
     it->dirty = 1;
+    it->queued_at = now_ms(q);
     if (it->processing)
         return 0; /* handed out again by k8s_queue_done */
     return fifo_push(q, it);
@@ -377,6 +403,8 @@ const char *k8s_queue_get(k8s_queue *q)
     it->dirty = 0;
     it->processing = 1;
     q->nprocessing++;
+    observe_since(q, q->queue_dur, it->queued_at);
+    it->started_at = now_ms(q);
     return it->key;
 }
 
@@ -387,6 +415,7 @@ void k8s_queue_done(k8s_queue *q, const char *key)
         return;
     it->processing = 0;
     q->nprocessing--;
+    observe_since(q, q->work_dur, it->started_at);
     if (it->dirty && fifo_push(q, it) != 0)
         it->dirty = 0; /* out of memory: the re-add is lost rather than the queue corrupted */
     item_release_if_idle(q, it);

@@ -25,6 +25,7 @@
 #include <uv.h>
 
 #include "k8s/backoff.h"
+#include "k8s/metrics.h"
 
 typedef struct k8s_queue k8s_queue;
 
@@ -42,6 +43,14 @@ typedef struct {
     k8s_rng_fn rng; /* NULL: built-in generator seeded with seed */
     void *rng_ctx;
     uint64_t seed;
+    /*
+     * When set, the queue records what only it can time, as client-go's workqueue does:
+     * workqueue_queue_duration_seconds (add to hand-out) and workqueue_work_duration_seconds
+     * (hand-out to done), labelled name = controller = metrics_name (copied). The families
+     * must be registered (k8s_metrics_register_standard); borrowed, must outlive the queue.
+     */
+    k8s_metrics *metrics;
+    const char *metrics_name;
 } k8s_queue_opts;
 
 /*

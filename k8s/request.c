@@ -30,8 +30,19 @@ typedef enum req_state {
     RS_DONE        /* on_done delivered, timer closing */
 } req_state;
 
+/* Rate limiting of one failure class's log lines. */
+typedef struct failure_log {
+    uint64_t last_ms; /* when the last line was written */
+    bool logged;      /* a line was written at all */
+    unsigned long suppressed;
+} failure_log;
+
 struct k8s_client {
     uv_loop_t *loop;
+    char host[256]; /* the server's host[:port], the host label of the request metrics */
+    failure_log failures[K8S_FAILURE_NCLASSES];
+    char last_failure[512]; /* the last failure's line, "" until one */
+    uint64_t last_failure_ms;
     k8s_config *cfg;
     k8s_http *http;
     k8s_ratelimit rl;
@@ -69,6 +80,7 @@ struct k8s_request {
     k8s_backoff backoff;
     k8s_error pending_err; /* an error found before any attempt, delivered from the timer */
     k8s_response res;      /* accumulated result of the last attempt */
+    uint64_t attempt_ns;   /* uv_hrtime() when the current attempt started */
     k8s_request_data_cb on_data;
     k8s_request_done_cb on_done;
     void *data;
@@ -487,6 +499,50 @@ static void decode_attempt(k8s_request *r, const k8s_http_result *hr)
         res->err.code = K8S_ERR_UNKNOWN;
 }
 
+/* The class of a failed attempt, or -1 for answers that are a controller's ordinary business. */
+static int failure_class(const k8s_http_result *hr)
+{
+    if (hr->err == K8S_ERR_CANCELLED || hr->err == K8S_ERR_NOMEM)
+        return -1;
+    if (hr->err == K8S_ERR_TIMEOUT)
+        return K8S_FAILURE_TIMEOUT;
+    if (hr->err != K8S_OK)
+        return hr->tls_failed ? K8S_FAILURE_TLS : K8S_FAILURE_TRANSPORT;
+    if (hr->status == 401 || hr->status == 403)
+        return K8S_FAILURE_AUTH;
+    if (hr->status == 429)
+        return K8S_FAILURE_THROTTLED;
+    if (hr->status >= 500)
+        return K8S_FAILURE_SERVER;
+    return -1;
+}
+
+/* The path (and query) of a URL: what a log line needs to name the resource. */
+static const char *url_target(const char *url)
+{
+    const char *p = url ? strstr(url, "://") : NULL;
+    p = p ? strchr(p + 3, '/') : NULL;
+    return p ? p : (url ? url : "");
+}
+
+/* Counts and times one attempt, and reports it when it failed in a way worth a log line. */
+static void record_attempt(k8s_request *r, const k8s_http_result *hr)
+{
+    k8s_client *c = r->c;
+    if (hr->status <= 0 && hr->err == K8S_ERR_CANCELLED)
+        return; /* our own doing before any answer: nothing the server did to count */
+    /* A stream we ended ourselves (a watch) was still answered: count it as the server did. */
+    if (c->opts.metrics)
+        k8s_metrics_record_request(c->opts.metrics, r->method, c->host, hr->status,
+                                   (double)(uv_hrtime() - r->attempt_ns) / 1e9);
+    int cls = r->cancelled || c->closing ? -1 : failure_class(hr);
+    if (cls < 0)
+        return;
+    const char *cause = hr->err != K8S_OK ? hr->err_text : r->res.err.message;
+    k8s_client_report_failure(c, (k8s_failure_class)cls, r->method, url_target(r->url), hr->status,
+                              cause ? cause : "");
+}
+
 static void on_http_done(k8s_http_req *hreq, const k8s_http_result *hr, void *data)
 {
     k8s_request *r = data;
@@ -494,6 +550,7 @@ static void on_http_done(k8s_http_req *hreq, const k8s_http_result *hr, void *da
     r->hreq = NULL;
     slot_release(c, r);
     decode_attempt(r, hr);
+    record_attempt(r, hr);
     k8s_error *e = &r->res.err;
     if (r->cancelled || c->closing) {
         if (e->code != K8S_OK || hr->streamed)
@@ -580,6 +637,7 @@ static void start_attempt(k8s_request *r)
         .data = r,
     };
     r->attempts++;
+    r->attempt_ns = uv_hrtime();
     r->state = RS_IN_FLIGHT;
     int rc = k8s_http_start(c->http, &ho, &r->hreq);
     free(auth);
@@ -691,6 +749,79 @@ void *k8s_request_data(const k8s_request *r)
 
 /* ---- client ---------------------------------------------------------------------------- */
 
+/* host[:port] of the server URL, for the host label client-go also uses. */
+static void server_host(const char *server, char *buf, size_t size)
+{
+    const char *h = strstr(server, "://");
+    h = h ? h + 3 : server;
+    size_t n = strcspn(h, "/?#");
+    if (n >= size)
+        n = size - 1;
+    memcpy(buf, h, n);
+    buf[n] = '\0';
+}
+
+const char *k8s_failure_class_name(k8s_failure_class cls)
+{
+    static const char *const names[K8S_FAILURE_NCLASSES] = {
+        [K8S_FAILURE_TLS] = "tls",
+        [K8S_FAILURE_TRANSPORT] = "transport",
+        [K8S_FAILURE_TIMEOUT] = "timeout",
+        [K8S_FAILURE_AUTH] = "auth",
+        [K8S_FAILURE_THROTTLED] = "throttled",
+        [K8S_FAILURE_SERVER] = "server-error",
+        [K8S_FAILURE_WATCH_STREAM] = "watch-stream",
+    };
+    return (unsigned)cls < K8S_FAILURE_NCLASSES ? names[cls] : "unknown";
+}
+
+void k8s_client_report_failure(k8s_client *c, k8s_failure_class cls, const char *verb,
+                               const char *target, int http_status, const char *cause)
+{
+    if (!c || (unsigned)cls >= K8S_FAILURE_NCLASSES)
+        return;
+    uint64_t now = uv_now(c->loop);
+    char code[16] = "none";
+    if (http_status > 0)
+        snprintf(code, sizeof(code), "%d", http_status);
+    snprintf(c->last_failure, sizeof(c->last_failure), "%s failure: %s %s: code %s: %s",
+             k8s_failure_class_name(cls), verb ? verb : "", target ? target : "", code,
+             cause ? cause : "");
+    c->last_failure_ms = now;
+
+    failure_log *fl = &c->failures[cls];
+    if (fl->logged && now - fl->last_ms < K8S_FAILURE_LOG_INTERVAL_MS) {
+        fl->suppressed++;
+        return;
+    }
+    char suppressed[24];
+    snprintf(suppressed, sizeof(suppressed), "%lu", fl->suppressed);
+    fl->logged = true;
+    fl->last_ms = now;
+    fl->suppressed = 0;
+    if (c->opts.log)
+        k8s_log_warn(c->opts.log, "API request failed", "class", k8s_failure_class_name(cls),
+                     "verb", verb ? verb : "", "target", target ? target : "", "code", code,
+                     "error", cause ? cause : "", "suppressed", suppressed);
+}
+
+int k8s_client_last_failure(const k8s_client *c, char *buf, size_t size)
+{
+    if (!buf || size == 0)
+        return 0;
+    buf[0] = '\0';
+    if (!c || !c->last_failure[0])
+        return 0;
+    uint64_t age = (uv_now(c->loop) - c->last_failure_ms) / 1000u;
+    snprintf(buf, size, "%s (%llus ago)", c->last_failure, (unsigned long long)age);
+    return 1;
+}
+
+k8s_metrics *k8s_client_metrics(const k8s_client *c)
+{
+    return c ? c->opts.metrics : NULL;
+}
+
 int k8s_client_new(uv_loop_t *loop, k8s_config *cfg, const k8s_client_opts *opts, k8s_client **out)
 {
     if (out)
@@ -733,6 +864,7 @@ int k8s_client_new(uv_loop_t *loop, k8s_config *cfg, const k8s_client_opts *opts
     c->opts.http.user_agent = NULL; /* borrowed from the caller; the transport has its copy */
     c->loop = loop;
     c->cfg = cfg;
+    server_host(cfg->server, c->host, sizeof(c->host));
     k8s_ratelimit_init(&c->rl, c->opts.qps, c->opts.burst, uv_now(loop));
     k8s_ratelimit_init(&c->rl_events, c->opts.qps, c->opts.burst, uv_now(loop));
     *out = c;

@@ -28,6 +28,8 @@
 #include "k8s/config.h"
 #include "k8s/error.h"
 #include "k8s/http.h"
+#include "k8s/log.h"
+#include "k8s/metrics.h"
 
 typedef struct k8s_client k8s_client;
 typedef struct k8s_request k8s_request;
@@ -63,7 +65,34 @@ typedef struct k8s_client_opts {
      * token). Bounds memory and connections when a caller queues thousands of calls; streams
      * (watches) are not counted. 0: 16. */
     int max_in_flight;
+    /* Optional, borrowed, must outlive the client. With metrics (standard families registered)
+     * every attempt is counted in rest_client_requests_total{code,method,host} and timed in
+     * rest_client_request_duration_seconds{verb,host}; with log, failures are logged (below). */
+    k8s_metrics *metrics;
+    k8s_log *log;
 } k8s_client_opts;
+
+/*
+ * Failures worth an operator's attention, each logged at warn with its cause, at most once per
+ * K8S_FAILURE_LOG_INTERVAL_MS per class (the line after a quiet spell says how many were left
+ * out), so that a storm of one kind cannot flood the log nor hide another kind. 404, 409, 410
+ * and 422 are ordinary answers for a controller and are not failures here.
+ */
+typedef enum k8s_failure_class {
+    K8S_FAILURE_TLS,          /* TLS handshake: unknown CA, wrong SAN, bad client certificate */
+    K8S_FAILURE_TRANSPORT,    /* no answer: DNS, connect, reset, oversized response */
+    K8S_FAILURE_TIMEOUT,      /* the client's own timeout */
+    K8S_FAILURE_AUTH,         /* 401 Unauthorized, 403 Forbidden */
+    K8S_FAILURE_THROTTLED,    /* 429 Too Many Requests */
+    K8S_FAILURE_SERVER,       /* 5xx */
+    K8S_FAILURE_WATCH_STREAM, /* a malformed or oversized watch stream (k8s/watch.c) */
+    K8S_FAILURE_NCLASSES
+} k8s_failure_class;
+
+#define K8S_FAILURE_LOG_INTERVAL_MS 10000u
+
+/* "tls", "transport", ...: the class's name in logs and in /readyz. */
+const char *k8s_failure_class_name(k8s_failure_class cls);
 
 /* Creates a client on loop. Takes ownership of cfg in every case (freed on failure too).
  * Returns 0, -EINVAL (no server), -ENOMEM or -EIO. */
@@ -75,6 +104,23 @@ void k8s_client_close(k8s_client *c, void (*cb)(void *data), void *data);
 
 /* Borrowed; valid until k8s_client_close(). The token fields are managed by the client. */
 const k8s_config *k8s_client_config(const k8s_client *c);
+
+/*
+ * Records a failure of class cls: logged (rate-limited, see k8s_failure_class) with the verb
+ * ("GET"), the target (a URL path or a resource), the HTTP status (0: none) and the cause
+ * (curl's text, the Status message, the parser's error), and kept as the client's last failure.
+ */
+void k8s_client_report_failure(k8s_client *c, k8s_failure_class cls, const char *verb,
+                               const char *target, int http_status, const char *cause);
+
+/*
+ * Writes the last failure, with its age, as one line into buf ("403 Forbidden ... 3s ago").
+ * Returns 1 when there was one, else 0 (buf then holds ""). For /readyz's body.
+ */
+int k8s_client_last_failure(const k8s_client *c, char *buf, size_t size);
+
+/* The opts' metrics registry and logger (NULL when not given), for the watchers on c. */
+k8s_metrics *k8s_client_metrics(const k8s_client *c);
 uv_loop_t *k8s_client_loop(const k8s_client *c);
 void k8s_client_http_stats(const k8s_client *c, k8s_http_stats *out);
 

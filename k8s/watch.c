@@ -193,9 +193,19 @@ static void start_list_page(k8s_watcher *w)
     }
 }
 
+/* Adds one to a per-resource counter of the runtime's own, when the client has metrics. */
+static void count_own(k8s_watcher *w, const char *suffix)
+{
+    k8s_metric *f = k8s_metrics_find_own(k8s_client_metrics(w->client), suffix);
+    if (f)
+        k8s_metric_inc(f, (const char *[]){w->opts.ref.resource});
+}
+
 /* A full list from the most recent state; any earlier resourceVersion is forgotten. */
 static void begin_list(k8s_watcher *w)
 {
+    if (w->stats.relists > 0)
+        count_own(w, K8S_M_RELISTS); /* the first list is not a relist */
     w->rv[0] = '\0';
     free(w->continue_token);
     w->continue_token = NULL;
@@ -317,7 +327,10 @@ static void on_watch_data(k8s_request *req, const char *buf, size_t len, void *d
     if (rc == 0)
         return;
     if (rc < 0) {
-        k8s_error_set(&w->stream_err, K8S_ERR_DECODE, 0, "%s", k8s_watch_parser_error(&w->parser));
+        const char *why = k8s_watch_parser_error(&w->parser);
+        k8s_error_set(&w->stream_err, K8S_ERR_DECODE, 0, "%s", why);
+        k8s_client_report_failure(w->client, K8S_FAILURE_WATCH_STREAM, "WATCH",
+                                  w->opts.ref.resource, 200, why);
         rc = STOP_FAILED;
     }
     w->stream_stop = rc;
@@ -364,6 +377,7 @@ static void on_watch_done(k8s_request *req, k8s_response *res, void *data)
         maybe_finish_stop(w);
         return;
     }
+    count_own(w, K8S_M_WATCH_RESTARTS); /* every way on from here watches (or lists) again */
     if (w->stream_stop == 0 && res->err.code == K8S_OK) {
         /* The stream ended cleanly; deliver a last event that had no trailing newline. */
         int rc = k8s_watch_parser_finish(&w->parser);

@@ -68,10 +68,13 @@ static const struct mcd_flag_def mcd_flag_defs[F_COUNT] = {
     [F_LEASE_NS] = {"lease-namespace", "MC_LEASE_NAMESPACE", NULL, false,
                     "namespace of the Lease (default: the pod's namespace, else "
                     "meshcluster-system)"},
+    /* All interfaces by default: kubelet probes and Prometheus come to the pod IP (README). */
     [F_HEALTH_ADDR] = {"health-addr", "MC_HEALTH_ADDR", ":8081", false,
-                       "address for /healthz and /readyz"},
+                       "address for /healthz and /readyz (default: all interfaces, as kubelet "
+                       "probes the pod IP; use 127.0.0.1:8081 outside a pod)"},
     [F_METRICS_ADDR] = {"metrics-addr", "MC_METRICS_ADDR", ":8080", false,
-                        "address for /metrics (Prometheus text format)"},
+                        "address for /metrics, Prometheus text format (all interfaces by "
+                        "default; limit access with a NetworkPolicy)"},
     [F_LOG_LEVEL] = {"log-level", "MC_LOG_LEVEL", "info", false, "debug|info|warn|error"},
     [F_LOG_FORMAT] = {"log-format", "MC_LOG_FORMAT", "json", false, "json|text"},
     [F_RESYNC] = {"resync", "MC_RESYNC", "10m", false,

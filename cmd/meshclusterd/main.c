@@ -8,6 +8,12 @@
  * finish, then the lease is released (so a standby takes over at once), then Events, the
  * health server and the client are closed and the process exits 0. A timer makes sure this
  * never takes more than a few seconds.
+ *
+ * SIGHUP is logged and otherwise ignored: its default action killed the daemon silently while
+ * it held the Lease (issue 18.6), and there is nothing left for it to do, because the client
+ * re-reads a rotated token file on its own (and on a 401) and follows the CA bundle on disk;
+ * other flag or kubeconfig changes take a restart. SIGPIPE is ignored: a peer that closes a
+ * socket under a write gets EPIPE from that write, not the process killed.
  */
 #include <errno.h>
 #ifdef __GLIBC__
@@ -38,6 +44,8 @@ extern char **environ;
 
 /* A hard stop, comfortably inside the 5 s a kubelet or a test gives after SIGTERM. */
 #define SHUTDOWN_DEADLINE_MS 4500
+/* The product's own metric families are named meshcluster_*; k8s/ takes the prefix from here. */
+#define METRICS_PREFIX "meshcluster"
 /* How often free heap pages go back to the kernel (see on_trim). */
 #define TRIM_INTERVAL_MS 2000
 
@@ -53,7 +61,7 @@ typedef struct daemon_state {
     k8s_obs_server *obs[2];
     int nobs;
     int obs_open;
-    uv_signal_t sigterm, sigint;
+    uv_signal_t sigterm, sigint, sighup;
     uv_timer_t deadline;
     uv_timer_t obs_grace; /* see on_obs_grace */
     uv_timer_t trim;      /* see on_trim */
@@ -106,7 +114,12 @@ static int on_ready(void *data, char *reason, size_t size)
         return 0;
     }
     if (!mc_reconciler_synced(d->rec)) {
-        snprintf(reason, size, "caches not synced yet");
+        /* Why not: the last API failure says more than "not synced" (a 403, a TLS error). */
+        char failure[400];
+        if (k8s_client_last_failure(d->client, failure, sizeof(failure)))
+            snprintf(reason, size, "caches not synced yet; last API failure: %s", failure);
+        else
+            snprintf(reason, size, "caches not synced yet");
         return 0;
     }
     return 1; /* synced: leader, or a warm standby */
@@ -222,6 +235,7 @@ static void begin_shutdown(daemon_state *d, const char *why)
     k8s_log_info(d->log, "shutting down", "reason", why);
     uv_close((uv_handle_t *)&d->sigterm, NULL);
     uv_close((uv_handle_t *)&d->sigint, NULL);
+    uv_close((uv_handle_t *)&d->sighup, NULL);
     uv_close((uv_handle_t *)&d->trim, NULL);
     uv_timer_start(&d->deadline, on_deadline, SHUTDOWN_DEADLINE_MS, 0);
     uv_unref((uv_handle_t *)&d->deadline);
@@ -234,6 +248,15 @@ static void begin_shutdown(daemon_state *d, const char *why)
 static void on_signal(uv_signal_t *s, int signum)
 {
     begin_shutdown(s->data, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+/* See the top of the file: a reload would have nothing to re-read that is not re-read anyway. */
+static void on_sighup(uv_signal_t *s, int signum)
+{
+    daemon_state *d = s->data;
+    (void)signum;
+    k8s_log_info(d->log, "SIGHUP received; ignored", "note",
+                 "token and CA files are re-read on their own; other changes need a restart");
 }
 
 /* ---- start-up ------------------------------------------------------------------------------- */
@@ -277,7 +300,8 @@ static int start(daemon_state *d)
         k8s_config_free(cfg);
         return -ENOMEM;
     }
-    k8s_client_opts copts = {.qps = d->flags.qps, .burst = d->flags.burst};
+    k8s_client_opts copts = {
+        .qps = d->flags.qps, .burst = d->flags.burst, .metrics = d->metrics, .log = d->log};
     if ((rc = k8s_client_new(d->loop, cfg, &copts, &d->client)) != 0) {
         k8s_log_error(d->log, "cannot create the API client", "error", strerror(-rc));
         return rc;
@@ -403,21 +427,25 @@ int main(int argc, char **argv)
     d.log = k8s_log_new(stderr, d.flags.log_format == MCD_LOG_TEXT ? K8S_LOG_TEXT : K8S_LOG_JSON,
                         log_level(d.flags.log_level));
     d.metrics = k8s_metrics_new();
-    if (!d.log || !d.metrics || k8s_metrics_register_standard(d.metrics, MC_VERSION) != 0) {
+    if (!d.log || !d.metrics ||
+        k8s_metrics_register_standard(d.metrics, METRICS_PREFIX, MC_VERSION) != 0) {
         fprintf(stderr, "meshclusterd: out of memory\n");
         return 1;
     }
     d.loop = uv_default_loop();
     uv_signal_init(d.loop, &d.sigterm);
     uv_signal_init(d.loop, &d.sigint);
+    uv_signal_init(d.loop, &d.sighup);
     uv_timer_init(d.loop, &d.deadline);
     uv_timer_init(d.loop, &d.obs_grace);
     uv_timer_init(d.loop, &d.trim);
-    d.sigterm.data = d.sigint.data = d.deadline.data = d.obs_grace.data = d.trim.data = &d;
+    d.sigterm.data = d.sigint.data = d.sighup.data = d.deadline.data = d.obs_grace.data =
+        d.trim.data = &d;
     uv_timer_start(&d.trim, on_trim, TRIM_INTERVAL_MS, TRIM_INTERVAL_MS);
     uv_unref((uv_handle_t *)&d.trim);
     uv_signal_start(&d.sigterm, on_signal, SIGTERM);
     uv_signal_start(&d.sigint, on_signal, SIGINT);
+    uv_signal_start(&d.sighup, on_sighup, SIGHUP);
 
     if (start(&d) != 0) {
         d.exit_code = 1;

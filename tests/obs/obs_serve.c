@@ -68,7 +68,7 @@ static void on_stdin_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 
 static void fill(k8s_metrics *m)
 {
-    k8s_metrics_register_standard(m, "0.1.0-test");
+    k8s_metrics_register_standard(m, "meshcluster", "0.1.0-test");
     k8s_metrics_register_workqueue(m, "meshcluster");
     k8s_metrics_register_controller(m, "meshcluster");
 
@@ -95,9 +95,9 @@ static void fill(k8s_metrics *m)
     k8s_metric_observe(k8s_metrics_find(m, K8S_M_REST_DURATION),
                        (const char *[]){"GET", "127.0.0.1:6443"}, 0.03);
     k8s_metric_set(k8s_metrics_find(m, K8S_M_LEADER_STATUS), (const char *[]){"meshcluster"}, 1);
-    k8s_metric_inc(k8s_metrics_find(m, K8S_M_WATCH_RESTARTS), (const char *[]){"services"});
-    k8s_metric_inc(k8s_metrics_find(m, K8S_M_RELISTS), (const char *[]){"services"});
-    k8s_metric *objs = k8s_metrics_find(m, K8S_M_MANAGED_OBJECTS);
+    k8s_metric_inc(k8s_metrics_find_own(m, K8S_M_WATCH_RESTARTS), (const char *[]){"services"});
+    k8s_metric_inc(k8s_metrics_find_own(m, K8S_M_RELISTS), (const char *[]){"services"});
+    k8s_metric *objs = k8s_metrics_find_own(m, K8S_M_MANAGED_OBJECTS);
     k8s_metric_set(objs, (const char *[]){"Service"}, 3);
     k8s_metric_set(objs, (const char *[]){"Secret"}, 1);
     /* A label value that needs every escape the format has. */

@@ -184,8 +184,8 @@ static void test_update_rules(void **state)
 static void test_standard_families(void **state)
 {
     k8s_metrics *m = k8s_metrics_new();
-    assert_int_equal(k8s_metrics_register_standard(m, "1.2.3"), 0);
-    assert_int_equal(k8s_metrics_register_standard(m, "1.2.3"), 0); /* idempotent */
+    assert_int_equal(k8s_metrics_register_standard(m, "meshcluster", "1.2.3"), 0);
+    assert_int_equal(k8s_metrics_register_standard(m, "meshcluster", "1.2.3"), 0); /* idempotent */
     assert_int_equal(k8s_metrics_register_workqueue(m, "meshcluster"), 0);
     assert_int_equal(k8s_metrics_register_controller(m, "meshcluster"), 0);
 
@@ -260,7 +260,14 @@ static void test_standard_families(void **state)
     text = render(m);
     assert_non_null(strstr(text, "leader_election_master_status{name=\"meshcluster-lock\"} 1\n"));
     free(text);
-    assert_int_equal(k8s_metrics_register_standard(m, NULL), -EINVAL);
+    assert_int_equal(k8s_metrics_register_standard(m, "meshcluster", NULL), -EINVAL);
+    /* The runtime's own families carry the program's prefix, and only one prefix. */
+    assert_int_equal(k8s_metrics_register_standard(m, "other", "1.2.3"), -EINVAL);
+    assert_int_equal(k8s_metrics_register_standard(m, NULL, "1.2.3"), -EINVAL);
+    assert_non_null(k8s_metrics_find_own(m, K8S_M_RELISTS));
+    assert_ptr_equal(k8s_metrics_find_own(m, K8S_M_RELISTS),
+                     k8s_metrics_find(m, "meshcluster_relists_total"));
+    assert_null(k8s_metrics_find(m, K8S_M_RELISTS));
     k8s_metrics_free(m);
 }
 
@@ -268,7 +275,7 @@ static void test_record_helpers(void **state)
 {
     k8s_metrics *m = k8s_metrics_new();
     assert_int_equal(k8s_metrics_record_reconcile(m, "mc", "success", 0.1), -ENOENT);
-    assert_int_equal(k8s_metrics_register_standard(m, "1"), 0);
+    assert_int_equal(k8s_metrics_register_standard(m, "meshcluster", "1"), 0);
     assert_int_equal(k8s_metrics_record_reconcile(m, "mc", "success", 0.1), 0);
     assert_int_equal(k8s_metrics_record_reconcile(m, "mc", "error", 0.3), 0);
     assert_int_equal(k8s_metrics_record_reconcile(m, "mc", "requeue_after", 0.2), 0);

@@ -3,11 +3,11 @@
  * real port; a libcurl client (in its own thread, while the loop runs) gets /healthz 200 "ok",
  * /readyz 503 with the callback's reason and then 200 once the callback says ready, /metrics
  * 200 with the 0.0.4 Content-Type and the registry's text (larger than one write chunk, so the
- * chunked writing is exercised), 404 for other paths and 405 for other methods, several requests
- * on one kept-alive connection; closing the server while a client holds a connection open in
- * the middle of a request still lets uv_run return and the loop has no open
- * handles left (uv_loop_close returns 0). Also: malformed addresses are refused, a port already
- * in use gives -EADDRINUSE, and a never-started server closes asynchronously.
+ * chunked writing is exercised), 404 for other paths and no answer for other methods, one request
+ * per connection ("connection: close"); closing the server while a client holds a connection open
+ * in the middle of a request still lets uv_run return and the loop has no open handles left
+ * (uv_loop_close returns 0). Also: malformed addresses are refused, a port already in use gives
+ * -EADDRINUSE, and a never-started server closes asynchronously.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -132,12 +132,16 @@ static void *client_main(void *arg)
     CHECK(fx, r.status == 404);
     free(r.body);
 
-    CHECK(fx, fetch(h, fx->port, "POST", "/healthz", &r) == 0);
-    CHECK(fx, r.status == 405);
+    /* Not a GET: dropped unanswered (obs_server.h), curl sees an empty reply. */
+    CHECK(fx, fetch(h, fx->port, "POST", "/healthz", &r) == -1);
     free(r.body);
 
-    /* The first requests shared one connection (keep-alive works across our responses). */
-    CHECK(fx, total_connects == 1);
+    /*
+     * One request per connection (obs_server.c, the libwebsockets 4.1 spin): the server said
+     * "connection: close", so the client opened a new connection for the second request, and
+     * closing right after the last write still delivered all of /metrics (checked above).
+     */
+    CHECK(fx, total_connects == 2);
 
     curl_easy_cleanup(h);
 
@@ -193,7 +197,7 @@ static void test_serves_and_closes_cleanly(void **state)
     assert_int_equal(uv_loop_init(&fx.loop), 0);
 
     k8s_metrics *m = k8s_metrics_new();
-    assert_int_equal(k8s_metrics_register_standard(m, "9.9.9"), 0);
+    assert_int_equal(k8s_metrics_register_standard(m, "meshcluster", "9.9.9"), 0);
     assert_int_equal(k8s_metrics_register_workqueue(m, "meshcluster"), 0);
     assert_int_equal(k8s_metrics_register_controller(m, "meshcluster"), 0);
 

@@ -8,7 +8,9 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import re
 import time
+import urllib.error
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -50,6 +52,21 @@ def wait_for(what, fn, timeout=30.0, interval=0.2):
             last = e
         time.sleep(interval)
     raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
+
+
+def obs_port(log_text):
+    """The first health/metrics port a daemon's text log announces, or None."""
+    m = re.findall(r'msg="serving health and metrics" addr=\S+ port=(\d+)', log_text)
+    return int(m[0]) if m else None
+
+
+def http_get(port, path):
+    """(status, body) of a GET on 127.0.0.1:port, error statuses included."""
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
 
 
 class Cluster:
@@ -191,3 +208,20 @@ def mesh(names, server_args=()):
         cleanup(tmp)
         raise
     return tmp, clusters
+
+
+def run(names, body, server_args=()):
+    """Runs body(tmp, clusters) on fresh clusters; on failure prints each daemon's log tail;
+    always stops everything and removes the folder; prints PASS on success."""
+    tmp, clusters = mesh(names, server_args)
+    ok = False
+    try:
+        body(tmp, clusters)
+        ok = True
+    finally:
+        for c in clusters:
+            if not ok:
+                print(c.daemon_log()[-6000:])
+            c.close()
+        cleanup(tmp)
+    print("PASS")

@@ -27,17 +27,8 @@ def check(cond, what):
         raise AssertionError(what)
 
 
-def obs_port(log_text):
-    m = re.findall(r'msg="serving health and metrics" addr=\S+ port=(\d+)', log_text)
-    return int(m[0]) if m else None
-
-
-def http_get(port, path):
-    try:
-        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=5) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
+obs_port = L.obs_port
+http_get = L.http_get
 
 
 def holder(c):
