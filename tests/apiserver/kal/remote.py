@@ -261,7 +261,7 @@ class RemoteRegistry:
 class RemoteApp:
     """An App for kal.simulators whose store and API are a remote server's."""
 
-    def __init__(self, kubeconfig, user_agent="meshcluster-test-simulate"):
+    def __init__(self, kubeconfig, user_agent="test-simulators"):
         client = Client(kubeconfig, user_agent)
         self.store = RemoteStore(client)
         self.api = RemoteApi(client)
