@@ -3,7 +3,7 @@ Tailscale and istiod simulators, set up as the guide's Steps 1-3 leave a real cl
 (namespaces, the Istio CRDs, istiod's `istio` ConfigMap), driven with real kubectl, plus one
 meshclusterd per cluster.
 
-MC_TEST_SERVER picks the API server:
+MC_TEST_SERVER picks the API server (default real):
   real  a real control plane (tests/support/real-cluster: etcd, kube-apiserver,
         kube-controller-manager) with the simulators as a client process
         (tests/support/simulate); the request log is read from the API server's audit log,
@@ -34,7 +34,7 @@ CHART = os.path.join(REPO, "deploy", "helm", "meshcluster")
 # The chart's release namespace, and the daemon's Lease's; not the default meshcluster-system,
 # which test_e2e_leader creates for its own replicas.
 CHART_NS = "meshcluster"
-SERVER_KIND = os.environ.get("MC_TEST_SERVER") or "lite"
+SERVER_KIND = os.environ.get("MC_TEST_SERVER") or "real"
 if SERVER_KIND not in ("real", "lite"):
     raise SystemExit("MC_TEST_SERVER must be real or lite, not %r" % SERVER_KIND)
 REAL = SERVER_KIND == "real"
