@@ -12,11 +12,13 @@ MC_TEST_SERVER picks the API server (default real):
   lite  tests/apiserver/kube-apiserver-lite with the simulators inside it, the daemon as
         admin without leader election.
 The fault-control paths (/fail, /drop-watches, ...) exist on the lite server only."""
+import contextlib
 import json
 import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.parse
@@ -344,6 +346,22 @@ def cleanup(tmp):
     """Removes a test's folder (logs were already printed on failure); MC_KEEP_E2E=1 keeps it."""
     if not os.environ.get("MC_KEEP_E2E"):
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def running(tmp, clusters):
+    """Yields clusters; on failure prints each daemon's log tail, and in any case closes them
+    and removes tmp. Clusters appended to the list inside the block are closed too."""
+    try:
+        yield clusters
+    except BaseException:
+        for c in clusters:
+            sys.stderr.write("---- %s daemon log (tail)\n%s\n" % (c.name, c.daemon_log()[-4000:]))
+        raise
+    finally:
+        for c in clusters:
+            c.close()
+        cleanup(tmp)
 
 
 def mesh(names, server_args=()):

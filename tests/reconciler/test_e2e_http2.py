@@ -51,8 +51,7 @@ def converge(cs):
 
 def main():
     tmp = tempfile.mkdtemp(prefix="mc-e2e-h2-")
-    cs = []
-    try:
+    with L.running(tmp, []) as cs:
         cs.append(L.Cluster("cluster1", tmp))
         cs.append(L.Cluster("cluster2", tmp, apiserver_args=[
             "--http2-max-streams-per-connection=%d" % MAX_STREAMS]))
@@ -94,14 +93,6 @@ def main():
         for c in cs:
             check(c.stop_daemon() == 0, "%s: exit code after SIGTERM" % c.name)
         print("ok: HTTP/2 on one connection; works under a stream limit")
-    except BaseException:
-        for c in cs:
-            sys.stderr.write("---- %s daemon log (tail)\n%s\n" % (c.name, c.daemon_log()[-4000:]))
-        raise
-    finally:
-        for c in cs:
-            c.close()
-        L.cleanup(tmp)
 
 
 if __name__ == "__main__":
