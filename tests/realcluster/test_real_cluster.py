@@ -1,7 +1,8 @@
 """tests/support/real-cluster against the real binaries: `up` gives a cluster whose admin
 kubeconfig works with real kubectl, that serves our CRD (applied with kubectl, then a
 MeshCluster of the examples), that issues service-account tokens (TokenRequest), and that
-speaks HTTP/2; a second cluster on the same etcd sees none of the first one's objects; `down`
+speaks HTTP/2, and that enforces the CRD's CEL rule and date-time format (which the lite
+server does not); a second cluster on the same etcd sees none of the first one's objects; `down`
 leaves no process and no folder behind."""
 import json
 import os
@@ -75,6 +76,18 @@ def main():
         kubectl(a, "apply", "-f", os.path.join(REPO, "deploy", "examples", "cluster1.yaml"))
         mc = json.loads(kubectl(a, "get", "meshcluster", "cluster1", "-o", "json").stdout)
         check(mc["spec"].get("network") == "cluster1", "MeshCluster spec %r" % mc["spec"])
+
+        # What the lite server lets through and a real one refuses (issue 13, items 3 and 4):
+        # the CRD's CEL rule, and format date-time in status.
+        bad = kubectl(a, "apply", "-f", "-", check_rc=False, input=json.dumps({
+            "apiVersion": "meshcluster.io/v1alpha1", "kind": "MeshCluster", "metadata": {"name": "cel"},
+            "spec": {"tailscale": {"tailnet": "x.ts.net"}, "remoteSecret": {"auth": "secret"}}}))
+        check(bad.returncode != 0 and "auth secret needs secretRef" in bad.stderr, "CEL rule: %s" % bad.stderr)
+        bad = kubectl(a, "patch", "meshcluster", "cluster1", "--subresource=status", "--type=merge", "-p",
+                      json.dumps({"status": {"conditions": [{"type": "Ready", "status": "True", "reason": "R",
+                                                             "message": "", "lastTransitionTime": "yesterday"}]}}),
+                      check_rc=False)
+        check(bad.returncode != 0 and "lastTransitionTime" in bad.stderr, "date-time: %s" % bad.stderr)
 
         # The controllers run: the token controller and TokenRequest give a working token.
         kubectl(a, "create", "serviceaccount", "probe", "-n", "default")

@@ -24,21 +24,20 @@ import time
 import urllib.parse
 import urllib.request
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "apiserver"))
+import realserver  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.environ.get("MC_SOURCE_DIR") or os.path.dirname(os.path.dirname(HERE))
 BUILD = os.environ.get("MC_BUILD_DIR") or os.path.join(REPO, "build")
 SHARED = os.environ.get("MC_SHARED_DIR") or os.path.join(os.path.dirname(REPO), "shared")
 SERVER = os.path.join(REPO, "tests", "apiserver", "kube-apiserver-lite")
-REAL_CLUSTER = os.path.join(REPO, "tests", "support", "real-cluster")
-SIMULATE = os.path.join(REPO, "tests", "support", "simulate")
 HELM = os.path.join(REPO, "tools", "helm")
 CHART = os.path.join(REPO, "deploy", "helm", "meshcluster")
 # The chart's release namespace, and the daemon's Lease's; not the default meshcluster-system,
 # which test_e2e_leader creates for its own replicas.
 CHART_NS = "meshcluster"
-SERVER_KIND = os.environ.get("MC_TEST_SERVER") or "real"
-if SERVER_KIND not in ("real", "lite"):
-    raise SystemExit("MC_TEST_SERVER must be real or lite, not %r" % SERVER_KIND)
+SERVER_KIND = realserver.server_kind()
 REAL = SERVER_KIND == "real"
 DAEMON = os.path.join(BUILD, "meshclusterd")
 KUBECTL = "/usr/bin/kubectl"
@@ -47,8 +46,6 @@ CRD = os.path.join(REPO, "deploy", "crds", "meshcluster.yaml")
 ISTIO_CRDS = os.path.join(SHARED, "fixtures", "istio", "charts", "base", "files", "crd-all.gen.yaml")
 
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
-AUDIT_METHODS = {"create": "POST", "update": "PUT", "patch": "PATCH", "delete": "DELETE",
-                 "deletecollection": "DELETE"}
 # Lite server flags that the simulators take in real mode; the others are lite-only.
 SIMULATOR_FLAGS = {"--tailscale-ready-delay": 1, "--tailscale-fail": 0}
 
@@ -90,8 +87,7 @@ class Cluster:
         self.daemon = None
         self.daemon_log_path = os.path.join(self.dir, "meshclusterd.log")
         self.server_log = open(os.path.join(self.dir, "server.log"), "w")
-        self.server = self.sim = None
-        self.audit_offset = 0
+        self.server = self.real = None
         if REAL:
             self._start_real(server_args, apiserver_args)
         else:
@@ -124,31 +120,14 @@ class Cluster:
             sim_args.append(flag)
             if "=" not in flag:
                 sim_args += [rest.pop(0) for _ in range(SIMULATOR_FLAGS[flag])]
-        self.real_dir = os.path.join(self.dir, "real")
-        cmd = [REAL_CLUSTER, "up", self.real_dir, "--name", self.name]
-        cmd += ["--apiserver-arg=" + a for a in apiserver_args]
-        p = subprocess.run(cmd, stdout=self.server_log, stderr=subprocess.STDOUT, timeout=240)
-        if p.returncode != 0:
+        try:
+            self.real = realserver.RealServer(self.dir, self.name, self.server_log, ("tailscale", "istiod"),
+                                              sim_args, apiserver_args)
+        except RuntimeError:
             self.server_log.close()
             with open(os.path.join(self.dir, "server.log")) as f:
-                raise AssertionError("real-cluster up %s failed:\n%s" % (self.name, f.read()[-4000:]))
-        with open(os.path.join(self.real_dir, "info.json")) as f:
-            info = json.load(f)
-        sim_info = os.path.join(self.dir, "simulate.json")
-        self.sim = subprocess.Popen(
-            ["/usr/bin/python3", SIMULATE, "--kubeconfig", info["kubeconfig"], "--info-out", sim_info]
-            + sim_args + ["tailscale,istiod"], stdout=self.server_log, stderr=subprocess.STDOUT)
-        try:
-            wait_for("%s simulators" % self.name, lambda: self.sim.poll() is None and os.path.exists(sim_info)
-                     or self.sim.poll() is not None, 60)
-            if self.sim.poll() is not None:
-                raise AssertionError("simulate exited (%s)" % self.sim.returncode)
-        except BaseException:
-            self.close()
-            raise
-        with open(sim_info) as f:
-            info["control_url"] = json.load(f)["control_url"]
-        self.info = info
+                raise AssertionError("%s: real cluster did not start:\n%s" % (self.name, f.read()[-4000:]))
+        self.info = self.real.info
 
     # -- kubectl -----------------------------------------------------------------------------
     def kubectl(self, *args, check=True, input=None):
@@ -236,27 +215,11 @@ class Cluster:
     def requests(self):
         """Requests since the last clear_requests(), oldest first: method, path, query, code,
         user_agent (and, on a real server, user)."""
-        if not REAL:
-            return self.ctl("GET", "/requests")
-        out, seen = [], set()
-        with open(self.info["audit_log"]) as f:
-            f.seek(self.audit_offset)
-            for line in f:
-                if not line.endswith("\n"):
-                    break  # being written
-                e = json.loads(line)
-                if e["auditID"] in seen:  # a watch logs ResponseStarted and ResponseComplete
-                    continue
-                seen.add(e["auditID"])
-                path, _, query = e["requestURI"].partition("?")
-                out.append({"method": AUDIT_METHODS.get(e["verb"], "GET"), "path": path, "query": query,
-                            "code": (e.get("responseStatus") or {}).get("code"),
-                            "user_agent": e.get("userAgent") or "", "user": e["user"].get("username")})
-        return out
+        return self.real.requests() if REAL else self.ctl("GET", "/requests")
 
     def clear_requests(self):
         if REAL:
-            self.audit_offset = os.path.getsize(self.info["audit_log"])
+            self.real.clear_requests()
         else:
             self.ctl("POST", "/requests/clear", {})
 
@@ -327,17 +290,14 @@ class Cluster:
 
     def close(self):
         self.stop_daemon(timeout=6)
-        for p in (self.server, self.sim):
-            if p is not None and p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
-        if REAL:
-            subprocess.run([REAL_CLUSTER, "down", self.real_dir, "--keep-logs"], timeout=120,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if self.server is not None and self.server.poll() is None:
+            self.server.terminate()
+            try:
+                self.server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.server.kill()
+        if self.real is not None:
+            self.real.close()
         if not self.server_log.closed:
             self.server_log.close()
 
