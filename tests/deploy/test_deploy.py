@@ -96,8 +96,12 @@ def main():
         ns = o["metadata"]["namespace"]
         res = {x for r in o["rules"] for x in r["resources"]}
         allowed = {"istio-system": {"services", "secrets", "configmaps", "gateways"},
-                   "tailscale": {"services"}, NS: {"leases"}}.get(ns, set())
+                   "tailscale": {"services", "secrets"}, NS: {"leases"}}.get(ns, set())
         check(res <= allowed, f"Role in {ns} grants only {sorted(allowed)} (has {sorted(res)})")
+        if ns == "tailscale":
+            # Remote token Secrets (remoteSecret.auth: secret) are read, never listed or written.
+            verbs = {v for r in o["rules"] if "secrets" in r["resources"] for v in r["verbs"]}
+            check(verbs == {"get"}, f"tailscale Secrets: get only (has {sorted(verbs)})")
     check({o["metadata"]["namespace"] for o in kinds.get("Role", [])} == {"istio-system", "tailscale", NS},
           "Roles exist only in istio-system, tailscale and the controller's namespace")
 
