@@ -52,7 +52,8 @@ class RealServer:
     def __init__(self, folder, name, log, simulators=(), sim_args=(), apiserver_args=()):
         self.real_dir = os.path.join(folder, "real")
         self.sim = None
-        cmd = [REAL_CLUSTER, "up", self.real_dir, "--name", name]
+        # --owner-pid: if this process is killed (a test runner's timeout), the cluster goes too.
+        cmd = [REAL_CLUSTER, "up", self.real_dir, "--name", name, "--owner-pid", str(os.getpid())]
         cmd += ["--apiserver-arg=" + a for a in apiserver_args]
         p = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, timeout=240)
         if p.returncode != 0:

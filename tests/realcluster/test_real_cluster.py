@@ -3,7 +3,8 @@ kubeconfig works with real kubectl, that serves our CRD (applied with kubectl, t
 MeshCluster of the examples), that issues service-account tokens (TokenRequest), and that
 speaks HTTP/2, and that enforces the CRD's CEL rule and date-time format (which the lite
 server does not); a second cluster on the same etcd sees none of the first one's objects; `down`
-leaves no process and no folder behind."""
+leaves no process and no folder behind, and neither does the death of the owner process
+named by --owner-pid."""
 import json
 import os
 import shutil
@@ -105,7 +106,20 @@ def main():
         check("etcd" not in b["pids"], "a second etcd started")
         check(kubectl(b, "get", "crd", "-o", "name").stdout.strip() == "", "cluster2 sees cluster1's CRD")
 
-        for d in reversed(dirs):
+        # A cluster whose owner dies goes down by itself (a test runner's timeout kills tests).
+        owner = subprocess.Popen(["sleep", "600"])
+        dirs.append(os.path.join(tmp, "c3"))
+        c = up(dirs[2], "--name", "cluster3", "--etcd", a["etcd"], "--owner-pid", str(owner.pid))
+        pids += c["pids"].values()
+        owner.kill()
+        owner.wait()
+        deadline = time.monotonic() + 30
+        while os.path.exists(dirs[2]) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        check(not os.path.exists(dirs[2]), "the cluster outlived its owner")
+        check(not any(running(p) for p in c["pids"].values()), "processes outlived their owner")
+
+        for d in reversed(dirs[:2]):
             subprocess.run([REAL_CLUSTER, "down", d], check=True, timeout=60)
         deadline = time.monotonic() + 10
         while any(running(p) for p in pids) and time.monotonic() < deadline:
