@@ -232,8 +232,9 @@ def meshclusters(n):
 
 
 def start_server(name, tmp, n):
-    # History: every create, the simulators' updates and the repairs, with room to spare.
-    c = e2e_lib.Cluster(name, tmp, ["--history", str(20 * n + 10000)])
+    # History: every create, the simulators' updates and the repairs, with room to spare (the
+    # lite server's; a real one keeps etcd's, MC_TEST_SERVER picks which).
+    c = e2e_lib.Cluster(name, tmp, [] if e2e_lib.REAL else ["--history", str(20 * n + 10000)])
     c.prepare(tmp)
     return c
 

@@ -1,5 +1,10 @@
 """Test harness: starts a private kube-apiserver-lite and talks to it with raw HTTPS, the control
-endpoint, kubectl (several versions) and helm. Shared by tests/apiserver and tests/conformance."""
+endpoint, kubectl (several versions) and helm. Shared by tests/apiserver and tests/conformance.
+
+Server(real=True) starts a real cluster instead (tests/apiserver/realserver.py); the
+conformance suite asks for one unless MC_TEST_SERVER=lite. There the control endpoint offers
+/requests and /requests/clear (from the audit log) and the simulators' paths; the lite
+server's fault paths skip the calling test, and --tokens-file is lite-only."""
 import http.client
 import json
 import os
@@ -9,7 +14,10 @@ import ssl
 import subprocess
 import tempfile
 import time
+import unittest
 import urllib.parse
+
+import realserver
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -29,8 +37,25 @@ def have(path):
 
 
 class Server:
-    def __init__(self, *args, tokens=None):
+    def __init__(self, *args, tokens=None, real=False):
         self.tmp = tempfile.mkdtemp(prefix="kal-test-")
+        self.log = open(os.path.join(self.tmp, "server.log"), "w")
+        self.real = None
+        self.proc = None
+        if real:
+            self._start_real(args, tokens)
+        else:
+            self._start_lite(args, tokens)
+        self.url = self.info["url"]
+        self.token = self.info["token"]
+        self.kubeconfig = self.info["kubeconfig"]
+        u = urllib.parse.urlsplit(self.url)
+        self.host, self.port = u.hostname, u.port
+        self.ssl = ssl.create_default_context(cafile=self.info["ca_file"])
+        c = urllib.parse.urlsplit(self.info.get("control_url") or "http://127.0.0.1:0")
+        self.control_port = c.port
+
+    def _start_lite(self, args, tokens):
         info = os.path.join(self.tmp, "info.json")
         cmd = ["/usr/bin/python3", SERVER, "--port", "0", "--info-out", info,
                "--kubeconfig-out", os.path.join(self.tmp, "kubeconfig")] + list(args)
@@ -39,7 +64,6 @@ class Server:
             with open(tf, "w") as f:
                 json.dump(tokens, f)
             cmd += ["--tokens-file", tf]
-        self.log = open(os.path.join(self.tmp, "server.log"), "w")
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while not os.path.exists(info):
@@ -49,14 +73,27 @@ class Server:
             time.sleep(0.05)
         with open(info) as f:
             self.info = json.load(f)
-        self.url = self.info["url"]
-        self.token = self.info["token"]
-        self.kubeconfig = self.info["kubeconfig"]
-        u = urllib.parse.urlsplit(self.url)
-        self.host, self.port = u.hostname, u.port
-        self.ssl = ssl.create_default_context(cafile=self.info["ca_file"])
-        c = urllib.parse.urlsplit(self.info["control_url"])
-        self.control_port = c.port
+
+    def _start_real(self, args, tokens):
+        if tokens is not None:
+            self.stop()
+            raise unittest.SkipTest("--tokens-file is the lite server's (real: RBAC)")
+        sims, rest = [], list(args)
+        while rest:
+            flag = rest.pop(0)
+            if flag == "--simulate":
+                sims = rest.pop(0).split(",")
+            elif flag == "--history":
+                rest.pop(0)  # etcd keeps its own history
+            else:
+                self.stop()
+                raise unittest.SkipTest("%s is a lite-server flag" % flag)
+        try:
+            self.real = realserver.RealServer(self.tmp, "kal-test", self.log, sims)
+        except RuntimeError:
+            self.stop()
+            raise
+        self.info = self.real.info
 
     def server_log(self):
         try:
@@ -66,7 +103,10 @@ class Server:
             return ""
 
     def stop(self):
-        if self.proc.poll() is None:
+        if self.real is not None:
+            self.real.close()
+            self.real = None
+        if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(10)
@@ -129,6 +169,14 @@ class Server:
             c.close()
 
     def control(self, path, body=None):
+        if self.real is not None:
+            if path == "/requests":
+                return self.real.requests()
+            if path == "/requests/clear":
+                self.real.clear_requests()
+                return {"ok": True}
+            if not path.startswith(("/tailscale", "/istiod")):
+                raise unittest.SkipTest("control %s is the lite server's fault injection" % path)
         c = http.client.HTTPConnection("127.0.0.1", self.control_port, timeout=10)
         if body is None and path in ("/requests", "/state"):
             c.request("GET", path)

@@ -1,5 +1,7 @@
 """Shared bits of the conformance scenarios: the harness from tests/apiserver, fixture paths,
-and which real clients are present."""
+and which real clients are present. The scenarios run against a real cluster
+(tests/support/real-cluster) unless MC_TEST_SERVER=lite selects kube-apiserver-lite; on a real
+one the lite server's fault injection skips the scenarios that need it."""
 import os
 import sys
 import unittest
@@ -9,7 +11,16 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "apiserver"))
 
 import harness  # noqa: E402
-from harness import HELM, KUBECTLS, SHARED, Server, have, wait_for  # noqa: E402,F401
+import realserver  # noqa: E402
+from harness import HELM, KUBECTLS, SHARED, have, wait_for  # noqa: E402,F401
+
+REAL = realserver.server_kind() == "real"
+
+
+def Server(*args, **kw):
+    """The harness's Server, real unless MC_TEST_SERVER=lite."""
+    kw.setdefault("real", REAL)
+    return harness.Server(*args, **kw)
 
 FIXTURES = os.path.join(HERE, "fixtures")
 ISTIO_CRDS = os.path.join(SHARED, "fixtures", "istio", "charts", "base", "files", "crd-all.gen.yaml")

@@ -8,7 +8,7 @@ import json
 import subprocess
 import unittest
 
-from common import (ISTIO_CRDS, MESHCLUSTER_CRD, MESHCLUSTER_SAMPLE, TAILSCALE_CRDS, Server,
+from common import (ISTIO_CRDS, MESHCLUSTER_CRD, MESHCLUSTER_SAMPLE, REAL, TAILSCALE_CRDS, Server,
                     kubectl_versions, main, validate_args, wait_for)
 
 BAD_MC = """apiVersion: meshcluster.io/v1alpha1
@@ -50,6 +50,9 @@ class CrdScenario(unittest.TestCase):
             for path in (ISTIO_CRDS, TAILSCALE_CRDS, MESHCLUSTER_CRD):
                 out = s.kubectl(v, "apply", *val, "-f", path, timeout=120).stdout
                 self.assertEqual(out.count(" created"), count_docs(path), out)
+            if REAL:
+                # kube-apiserver establishes a CRD asynchronously (the lite server at once).
+                s.kubectl(v, "wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
             code, _, lst = s.get("/apis/apiextensions.k8s.io/v1/customresourcedefinitions")
             self.assertEqual(code, 200)
             want = count_docs(ISTIO_CRDS) + count_docs(TAILSCALE_CRDS) + 1

@@ -12,7 +12,7 @@ import unittest
 
 import yaml
 
-from common import MESHCLUSTER_CRD, MESHCLUSTER_SAMPLE, Server, kubectl_versions, main, validate_args, wait_for
+from common import MESHCLUSTER_CRD, MESHCLUSTER_SAMPLE, REAL, Server, kubectl_versions, main, validate_args, wait_for
 
 APP_V1 = """apiVersion: v1
 kind: ConfigMap
@@ -87,7 +87,8 @@ class ObjectsScenario(unittest.TestCase):
             self.assertEqual([p["port"] for p in svc2["spec"]["ports"]], [81])
             self.assertEqual(svc2["spec"]["clusterIP"], svc["spec"]["clusterIP"], "cluster IP is kept")
             patches = [r for r in s.control("/requests") if r["method"] == "PATCH"]
-            self.assertEqual({r["content_type"] for r in patches}, {"application/strategic-merge-patch+json"})
+            if not REAL:  # an audit log does not show a request's Content-Type
+                self.assertEqual({r["content_type"] for r in patches}, {"application/strategic-merge-patch+json"})
             self.assertEqual(len(patches), 3, patches)
 
             # kubectl patch: strategic merge adds a port (merge key port), JSON patch edits data
@@ -111,7 +112,9 @@ class ObjectsScenario(unittest.TestCase):
                 sample = f.read().replace("network-east", "network-x")
             s.kubectl(v, "apply", *val, "-f", "-", input=sample)
             patches = [r for r in s.control("/requests") if r["method"] == "PATCH"]
-            self.assertEqual([r["content_type"] for r in patches], ["application/merge-patch+json"])
+            self.assertEqual(len(patches), 1, patches)
+            if not REAL:
+                self.assertEqual([r["content_type"] for r in patches], ["application/merge-patch+json"])
             mc = s.get("/apis/meshcluster.io/v1alpha1/meshclusters/east")[2]
             self.assertEqual(mc["spec"]["network"], "network-x")
             self.assertEqual(mc["metadata"]["generation"], 2)

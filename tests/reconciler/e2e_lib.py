@@ -1,23 +1,46 @@
-"""Shared pieces of the reconciler end-to-end tests: a "cluster" is one kube-apiserver-lite
-with the Tailscale and istiod simulators, set up as the guide's Steps 1-3 leave a real cluster
+"""Shared pieces of the reconciler end-to-end tests: a "cluster" is an API server with the
+Tailscale and istiod simulators, set up as the guide's Steps 1-3 leave a real cluster
 (namespaces, the Istio CRDs, istiod's `istio` ConfigMap), driven with real kubectl, plus one
-meshclusterd per cluster."""
+meshclusterd per cluster.
+
+MC_TEST_SERVER picks the API server (default real):
+  real  a real control plane (tests/support/real-cluster: etcd, kube-apiserver,
+        kube-controller-manager) with the simulators as a client process
+        (tests/support/simulate); the request log is read from the API server's audit log,
+        and the daemon runs as the Helm chart's ServiceAccount (chart rendered by helm and
+        applied, token from `kubectl create token`) with leader election on;
+  lite  tests/apiserver/kube-apiserver-lite with the simulators inside it, the daemon as
+        admin without leader election.
+The fault-control paths (/fail, /drop-watches, ...) exist on the lite server only."""
+import contextlib
 import json
 import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import re
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "apiserver"))
+import realserver  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.environ.get("MC_SOURCE_DIR") or os.path.dirname(os.path.dirname(HERE))
 BUILD = os.environ.get("MC_BUILD_DIR") or os.path.join(REPO, "build")
 SHARED = os.environ.get("MC_SHARED_DIR") or os.path.join(os.path.dirname(REPO), "shared")
 SERVER = os.path.join(REPO, "tests", "apiserver", "kube-apiserver-lite")
+HELM = os.path.join(REPO, "tools", "helm")
+CHART = os.path.join(REPO, "deploy", "helm", "meshcluster")
+# The chart's release namespace, and the daemon's Lease's; not the default meshcluster-system,
+# which test_e2e_leader creates for its own replicas.
+CHART_NS = "meshcluster"
+SERVER_KIND = realserver.server_kind()
+REAL = SERVER_KIND == "real"
 DAEMON = os.path.join(BUILD, "meshclusterd")
 KUBECTL = "/usr/bin/kubectl"
 EXAMPLES = os.path.join(REPO, "deploy", "examples")
@@ -25,6 +48,8 @@ CRD = os.path.join(REPO, "deploy", "crds", "meshcluster.yaml")
 ISTIO_CRDS = os.path.join(SHARED, "fixtures", "istio", "charts", "base", "files", "crd-all.gen.yaml")
 
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+# Lite server flags that the simulators take in real mode; the others are lite-only.
+SIMULATOR_FLAGS = {"--tailscale-ready-delay": 1, "--tailscale-fail": 0}
 
 
 def gateway_crd(tmp):
@@ -70,24 +95,56 @@ def http_get(port, path):
 
 
 class Cluster:
-    def __init__(self, name, tmp, server_args=()):
+    def __init__(self, name, tmp, server_args=(), apiserver_args=()):
+        """server_args: the lite server's flags (in real mode only the simulators' ones);
+        apiserver_args: extra kube-apiserver flags (real mode only)."""
         self.name = name
         self.dir = os.path.join(tmp, name)
         os.makedirs(self.dir)
-        info = os.path.join(self.dir, "info.json")
+        self.daemon = None
+        self.daemon_log_path = os.path.join(self.dir, "meshclusterd.log")
         self.server_log = open(os.path.join(self.dir, "server.log"), "w")
+        self.server = self.real = None
+        if REAL:
+            self._start_real(server_args, apiserver_args)
+        else:
+            if apiserver_args:
+                raise ValueError("apiserver_args need MC_TEST_SERVER=real")
+            self._start_lite(server_args)
+        self.kubeconfig = self.info["kubeconfig"]
+        self.control = self.info["control_url"]
+        # The daemon's credentials: admin on the lite server, the chart's ServiceAccount on a
+        # real one (written by prepare()).
+        self.daemon_kubeconfig = self.kubeconfig
+
+    def _start_lite(self, server_args):
+        info = os.path.join(self.dir, "info.json")
         self.server = subprocess.Popen(
             ["/usr/bin/python3", SERVER, "--port", "0", "--info-out", info, "--kubeconfig-out",
              os.path.join(self.dir, "kubeconfig"), "--simulate", "tailscale,istiod"] + list(server_args),
             stdout=self.server_log, stderr=subprocess.STDOUT)
-        wait_for("%s API server" % name, lambda: os.path.exists(info) and os.path.getsize(info) > 0, 30)
+        wait_for("%s API server" % self.name, lambda: os.path.exists(info) and os.path.getsize(info) > 0, 30)
         time.sleep(0.05)
         with open(info) as f:
             self.info = json.load(f)
-        self.kubeconfig = self.info["kubeconfig"]
-        self.control = self.info["control_url"]
-        self.daemon = None
-        self.daemon_log_path = os.path.join(self.dir, "meshclusterd.log")
+
+    def _start_real(self, server_args, apiserver_args):
+        sim_args, rest = [], list(server_args)
+        while rest:
+            flag = rest.pop(0)
+            if flag.split("=", 1)[0] not in SIMULATOR_FLAGS:
+                raise ValueError("%s is a lite-server flag (MC_TEST_SERVER=lite)" % flag)
+            sim_args.append(flag)
+            if "=" not in flag:
+                sim_args += [rest.pop(0) for _ in range(SIMULATOR_FLAGS[flag])]
+        try:
+            self.real = realserver.RealServer(self.dir, self.name, self.server_log, ("tailscale", "istiod"),
+                                              sim_args, apiserver_args)
+        except RuntimeError:
+            self.server_log.close()
+            with open(os.path.join(self.dir, "server.log")) as f:
+                raise AssertionError("%s: real cluster did not start:\n%s" % (self.name, f.read()[-4000:]))
+        self.info = self.real.info
 
     # -- kubectl -----------------------------------------------------------------------------
     def kubectl(self, *args, check=True, input=None):
@@ -116,10 +173,39 @@ class Cluster:
     def prepare(self, tmp):
         """What Steps 1-3 of the guide leave behind: namespaces, CRDs, istiod's ConfigMap."""
         self.kubectl("apply", "-f", CRD, "-f", gateway_crd(tmp))
+        if REAL:
+            # A real server serves a new CRD's kind only once it is Established.
+            self.kubectl("wait", "--for=condition=Established", "--timeout=60s",
+                         "crd/meshclusters.meshcluster.io", "crd/gateways.networking.istio.io")
         self.kubectl("create", "namespace", "istio-system", check=False)
         self.kubectl("create", "namespace", "tailscale", check=False)
         self.kubectl("create", "configmap", "istio", "-n", "istio-system",
                      "--from-literal=mesh=defaultConfig: {}")
+        if REAL:
+            self.install_chart()
+
+    def install_chart(self):
+        """The Helm chart rendered by helm and applied (no kubelet runs its Deployment: the
+        daemon runs here, with a token of the chart's ServiceAccount)."""
+        self.kubectl("create", "namespace", CHART_NS, check=False)
+        r = subprocess.run([HELM, "template", "meshcluster", CHART, "--namespace", CHART_NS,
+                            "--set", "clusterName=" + self.name], capture_output=True, text=True, timeout=60,
+                           env=dict(os.environ, HELM_CACHE_HOME=os.path.join(self.dir, "helm-cache"),
+                                    HELM_CONFIG_HOME=os.path.join(self.dir, "helm-config"),
+                                    HELM_DATA_HOME=os.path.join(self.dir, "helm-data")))
+        if r.returncode != 0:
+            raise AssertionError("helm template failed: " + r.stderr)
+        self.kubectl("apply", "-f", "-", input=r.stdout)
+        token = self.kubectl("create", "token", "meshcluster-controller", "-n", CHART_NS,
+                             "--duration=24h").stdout.strip()
+        self.daemon_kubeconfig = os.path.join(self.dir, "kubeconfig-meshcluster-controller")
+        with open(self.daemon_kubeconfig, "w") as f:
+            json.dump({"apiVersion": "v1", "kind": "Config", "current-context": self.name,
+                       "clusters": [{"name": self.name, "cluster": {
+                           "server": self.info["url"], "certificate-authority": self.info["ca_file"]}}],
+                       "users": [{"name": "meshcluster-controller", "user": {"token": token}}],
+                       "contexts": [{"name": self.name, "context": {
+                           "cluster": self.name, "user": "meshcluster-controller"}}]}, f)
 
     def apply_examples(self, names):
         args = ["apply"]
@@ -129,6 +215,13 @@ class Cluster:
 
     # -- control endpoint --------------------------------------------------------------------
     def ctl(self, method, path, body=None):
+        """The lite server's control endpoint; in real mode the simulators' (/tailscale,
+        /istiod/restart), with /requests served from the audit log."""
+        if REAL and path == "/requests":
+            return self.requests()
+        if REAL and path == "/requests/clear":
+            self.clear_requests()
+            return {"ok": True}
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(self.control + path, data=data, method=method,
                                      headers={"Content-Type": "application/json"})
@@ -137,22 +230,57 @@ class Cluster:
         return json.loads(raw) if raw else None
 
     def requests(self):
-        return self.ctl("GET", "/requests")
+        """Requests since the last clear_requests(), oldest first: method, path, query, code,
+        user_agent (and, on a real server, user)."""
+        return self.real.requests() if REAL else self.ctl("GET", "/requests")
 
     def clear_requests(self):
-        self.ctl("POST", "/requests/clear", {})
+        if REAL:
+            self.real.clear_requests()
+        else:
+            self.ctl("POST", "/requests/clear", {})
 
     def daemon_writes(self):
+        """The daemon's writes. On a real server it runs with leader election, whose Lease
+        renewals are writes by design; they are left out (the steady state means no write to
+        mesh objects, status or Events)."""
         return [r for r in self.requests()
-                if r["method"] in WRITE_METHODS and (r.get("user_agent") or "").startswith("meshcluster")]
+                if r["method"] in WRITE_METHODS and (r.get("user_agent") or "").startswith("meshcluster")
+                and not (REAL and r["path"].startswith("/apis/coordination.k8s.io/v1/namespaces/%s/leases"
+                                                       % CHART_NS))]
+
+    def daemon_connections(self):
+        """The daemon's established TCP connections to this cluster's API server (from
+        /proc: its socket inodes matched against /proc/net/tcp)."""
+        port = int(urllib.parse.urlsplit(self.info["url"]).port)
+        inodes = set()
+        fd_dir = "/proc/%d/fd" % self.daemon.pid
+        for fd in os.listdir(fd_dir):
+            try:
+                target = os.readlink(os.path.join(fd_dir, fd))
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+        n = 0
+        for table in ("/proc/%d/net/tcp" % self.daemon.pid, "/proc/%d/net/tcp6" % self.daemon.pid):
+            with open(table) as f:
+                for row in f.readlines()[1:]:
+                    cols = row.split()
+                    remote_port = int(cols[2].rsplit(":", 1)[1], 16)
+                    if cols[3] == "01" and remote_port == port and cols[9] in inodes:
+                        n += 1
+        return n
 
     # -- the daemon --------------------------------------------------------------------------
     def start_daemon(self, *extra):
         log = open(self.daemon_log_path, "a")
         self.daemon = subprocess.Popen(
-            [DAEMON, "--cluster-name", self.name, "--kubeconfig", self.kubeconfig,
+            [DAEMON, "--cluster-name", self.name, "--kubeconfig", self.daemon_kubeconfig,
              "--health-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0",
-             "--log-format", "text", "--log-level", "debug", "--leader-elect=false"] + list(extra),
+             "--log-format", "text", "--log-level", "debug"]
+            + (["--leader-elect=true", "--lease-namespace", CHART_NS] if REAL else ["--leader-elect=false"])
+            + list(extra),
             stdout=log, stderr=subprocess.STDOUT)
         return self.daemon
 
@@ -179,19 +307,38 @@ class Cluster:
 
     def close(self):
         self.stop_daemon(timeout=6)
-        if self.server.poll() is None:
+        if self.server is not None and self.server.poll() is None:
             self.server.terminate()
             try:
                 self.server.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.server.kill()
-        self.server_log.close()
+        if self.real is not None:
+            self.real.close()
+        if not self.server_log.closed:
+            self.server_log.close()
 
 
 def cleanup(tmp):
     """Removes a test's folder (logs were already printed on failure); MC_KEEP_E2E=1 keeps it."""
     if not os.environ.get("MC_KEEP_E2E"):
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def running(tmp, clusters):
+    """Yields clusters; on failure prints each daemon's log tail, and in any case closes them
+    and removes tmp. Clusters appended to the list inside the block are closed too."""
+    try:
+        yield clusters
+    except BaseException:
+        for c in clusters:
+            sys.stderr.write("---- %s daemon log (tail)\n%s\n" % (c.name, c.daemon_log()[-4000:]))
+        raise
+    finally:
+        for c in clusters:
+            c.close()
+        cleanup(tmp)
 
 
 def mesh(names, server_args=()):

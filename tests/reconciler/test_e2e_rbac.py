@@ -6,6 +6,8 @@ meshclusterd per cluster running with that token and leader election. Proves tha
   - not one of the daemon's requests was answered 403, so the manifests grant all it needs;
   - the allow-list bites: the same token is refused listing Secrets in kube-system and
     creating a ClusterRole.
+With MC_TEST_SERVER=real the manifests are applied to real kube-apiservers and the token is
+the ServiceAccount's own (`kubectl create token`): real RBAC grants and refuses.
 """
 import os
 import secrets
@@ -82,11 +84,18 @@ def main():
     ok = False
     try:
         for n in ("cluster1", "cluster2"):
-            c = L.Cluster(n, tmp, ["--tokens-file", tokens])
+            # On a real server RBAC itself enforces the manifests: they are applied, and the
+            # token is the ServiceAccount's own.
+            c = L.Cluster(n, tmp, [] if L.REAL else ["--tokens-file", tokens])
             clusters.append(c)
             c.prepare(tmp)
             c.kubectl("create", "namespace", LEASE_NS)
             c.apply_examples(["cluster1", "cluster2"])
+            if L.REAL:
+                c.kubectl("create", "serviceaccount", "meshcluster-controller", "-n", LEASE_NS)
+                c.kubectl("apply", "-f", RBAC)
+                token = c.kubectl("create", "token", "meshcluster-controller", "-n", LEASE_NS,
+                                  "--duration=24h").stdout.strip()
             c.restricted = restricted_kubeconfig(c.kubeconfig, token, os.path.join(c.dir, "kubeconfig-restricted"))
             c.clear_requests()
         for c in clusters:
