@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "k8s/utf8.h"
+
 void k8s_watch_parser_init(k8s_watch_parser *p, size_t max_line, k8s_watch_event_cb cb, void *data)
 {
     memset(p, 0, sizeof(*p));
@@ -94,6 +96,9 @@ static int parse_line(k8s_watch_parser *p, const char *line, size_t len)
     if (start == len)
         return 0;
 
+    /* Before parsing: cJSON would keep bad bytes in strings, see utf8.h. */
+    if (!k8s__utf8_valid(line + start, len - start))
+        return fail(p, -EBADMSG, "a line is not valid UTF-8");
     cJSON *root = cJSON_ParseWithLength(line + start, len - start);
     if (!root)
         return fail(p, -EBADMSG, "a line is not valid JSON");
