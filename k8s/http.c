@@ -131,10 +131,12 @@ static void req_free(k8s_http_req *r)
         curl_easy_cleanup(r->easy);
     curl_slist_free_all(r->headers);
     curl_slist_free_all(r->connect_to);
+    size_t held = r->body.cap;
     free(r->body.buf);
     free(r->retry_after);
     free(r->content_type);
     free(r);
+    k8s__give_back(held);
 }
 
 /* Delivers on_done once and frees r. r must already be out of the multi handle. */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "k8s/sbuf.h"
 #include "k8s/utf8.h"
 
 void k8s_watch_parser_init(k8s_watch_parser *p, size_t max_line, k8s_watch_event_cb cb, void *data)
@@ -18,11 +19,16 @@ void k8s_watch_parser_init(k8s_watch_parser *p, size_t max_line, k8s_watch_event
     p->data = data;
 }
 
+static void release_large(k8s_watch_parser *p);
+
 void k8s_watch_parser_reset(k8s_watch_parser *p)
 {
     p->len = 0;
     p->failed = 0;
     p->err[0] = '\0';
+    /* A stream that broke on an overlong line held max_line bytes; a quiet stream after it
+     * would keep them for good (a dozen watches fed a line that never ends: 170 MiB). */
+    release_large(p);
 }
 
 void k8s_watch_parser_free(k8s_watch_parser *p)
@@ -152,9 +158,11 @@ static int append(k8s_watch_parser *p, const char *buf, size_t len)
 static void release_large(k8s_watch_parser *p)
 {
     if (p->len == 0 && p->cap > 4096) {
+        size_t held = p->cap;
         free(p->buf);
         p->buf = NULL;
         p->cap = 0;
+        k8s__give_back(held);
     }
 }
 

@@ -248,6 +248,20 @@ static void test_max_line_length(void **state)
     assert_int_equal(rc, -EMSGSIZE);
     assert_true(k8s_watch_parser_pending(&p) <= 1000);
     k8s_watch_parser_free(&p);
+
+    /* The next stream starts small: an overlong line's buffer is not kept past a reset (a
+     * quiet watch would otherwise hold max_line bytes for good). */
+    k8s_watch_parser_init(&p, 100000, on_event, &s);
+    rc = 0;
+    for (int i = 0; i < 2000 && rc == 0; i++)
+        rc = k8s_watch_parser_feed(&p, junk, sizeof(junk));
+    assert_int_equal(rc, -EMSGSIZE);
+    assert_true(p.cap > 4096);
+    k8s_watch_parser_reset(&p);
+    assert_true(p.cap <= 4096);
+    static const char small[] = "{\"type\":\"ADDED\",\"object\":{}}\n";
+    assert_int_equal(k8s_watch_parser_feed(&p, small, sizeof(small) - 1), 0);
+    k8s_watch_parser_free(&p);
 }
 
 /* A large event split across chunks is buffered, parsed, and its buffer let go: a watch that
