@@ -69,6 +69,11 @@ static int fail(k8s_watch_parser *p, int rc, const char *what)
 {
     p->failed = rc;
     snprintf(p->err, sizeof(p->err), "watch stream: %s", what);
+    /* The stream is abandoned: what it buffered (up to max_line) can go now, not when the
+     * watcher gets round to a new stream after its backoff. Callers use no buffered byte
+     * after a failure. */
+    p->len = 0;
+    release_large(p);
     return rc;
 }
 
