@@ -31,7 +31,8 @@ HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "te", "trailer",
                "proxy-connection", "content-length"}
 
 MODES = ("proxy", "big_body", "big_body_cl", "endless_line", "bad_utf8", "deep_json", "html",
-         "protobuf", "slowloris", "wrong_name", "redirect", "truncated")
+         "protobuf", "slowloris", "wrong_name", "redirect", "truncated", "body_limit")
+BODY_LIMIT = 3 * MIB          # the real API server's request body limit
 
 
 def make_cert(cert_dir, ca_crt, ca_key, name, out_prefix):
@@ -321,6 +322,19 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
         self.wfile.flush()
 
+    def m_body_limit(self, method, body, watch):
+        """What the real API server does with a request body over 3 MiB (the lite one takes
+        anything): 413 RequestEntityTooLarge. Smaller requests are proxied."""
+        if len(body) <= BODY_LIMIT:
+            return self.m_proxy(method, body, watch)
+        self.server.owner.record_sent("body_limit", len(body))
+        data = json.dumps({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                           "message": "Request entity too large: limit is %d" % BODY_LIMIT,
+                           "reason": "RequestEntityTooLarge", "code": 413}).encode()
+        self.head(413, "application/json", len(data))
+        self.wfile.write(data)
+        self.wfile.flush()
+
     def m_truncated(self, method, body, watch):
         """The real answer with a Content-Length that promises more than is sent, then EOF.
         A watch gets half an event and EOF in the middle of its chunked stream."""
@@ -453,7 +467,8 @@ class HostileServer:
 
 def _serve_control(hs):
     """POST /mode {"mode": m}; POST /check/sink-empty (409 when a redirect was followed);
-    POST /check/sent-below {"mode": m, "bytes": n} (409 when a response in m sent more)."""
+    POST /check/sent-below {"mode": m, "bytes": n[, "min": k]} (409 unless every response in m
+    sent fewer than n bytes, and at least k; body_limit records the request bodies it got)."""
     class H(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -470,7 +485,7 @@ def _serve_control(hs):
                 code, out = (200 if not hs.sink.hits else 409), {"hits": hs.sink.hits}
             elif self.path == "/check/sent-below":
                 sent = hs.sent_in(body["mode"])
-                code = 200 if sent and max(sent) < body["bytes"] else 409
+                code = 200 if sent and max(sent) < body["bytes"] and min(sent) >= body.get("min", 0) else 409
                 out = {"sent": sent}
             else:
                 code = 404
