@@ -28,12 +28,13 @@ static void set_mode(const char *mode)
 }
 
 /* Memory bounds are on growth over the RSS at reset_peak(): ASan's quarantine keeps what
- * earlier tests freed resident, and holds what a test frees (up to 256 MiB) on top. */
+ * earlier tests freed resident, and holds what a test frees on top: up to 256 MiB of quarantine
+ * plus its own bookkeeping (374 MiB measured for the 100 MB body, 64 MiB live). */
 #if defined(__SANITIZE_ADDRESS__)
-#define SLACK_MIB 256
+#define SLACK_MIB 320
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
-#define SLACK_MIB 256
+#define SLACK_MIB 320
 #endif
 #endif
 #ifndef SLACK_MIB
