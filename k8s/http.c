@@ -131,10 +131,12 @@ static void req_free(k8s_http_req *r)
         curl_easy_cleanup(r->easy);
     curl_slist_free_all(r->headers);
     curl_slist_free_all(r->connect_to);
+    size_t held = r->body.cap;
     free(r->body.buf);
     free(r->retry_after);
     free(r->content_type);
     free(r);
+    k8s__give_back(held);
 }
 
 /* Delivers on_done once and frees r. r must already be out of the multi handle. */
@@ -185,9 +187,11 @@ static void req_finish(k8s_http_req *r, CURLcode cc)
     if (r->cancelled && (cc != CURLE_OK || r->state == REQ_PENDING)) {
         res.err = K8S_ERR_CANCELLED;
         res.err_text = "cancelled";
-    } else if (r->too_large) {
+    } else if (r->too_large || cc == CURLE_FILESIZE_EXCEEDED) {
         res.err = K8S_ERR_TRANSPORT;
-        res.err_text = "response body too large";
+        snprintf(r->errbuf, sizeof(r->errbuf), "response body too large (over %zu bytes)",
+                 r->max_body);
+        res.err_text = r->errbuf;
     } else if (cc == CURLE_OK) {
         res.err = K8S_OK;
     } else {
@@ -564,10 +568,19 @@ static int setup_easy(k8s_http *h, k8s_http_req *r, const k8s_http_req_opts *o)
     SET(CURLOPT_TCP_KEEPINTVL, h->opts.keepalive_idle_s);
     SET(CURLOPT_CONNECTTIMEOUT_MS, h->opts.connect_timeout_ms);
     SET(CURLOPT_TIMEOUT_MS, o->timeout_ms > 0 ? o->timeout_ms : 0L);
+    /* A Content-Length over the cap is refused before any of the body is read, instead of
+     * buffering max_body bytes first (streamed 2xx bodies have no cap here). */
+    if (!o->on_data)
+        SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_body);
     if (o->idle_timeout_s > 0) {
         SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
         SET(CURLOPT_LOW_SPEED_TIME, o->idle_timeout_s);
     }
+    /* An API server never redirects; following one would take the bearer token to whatever
+     * host it names. A 3xx is an answer for the caller (these are libcurl's defaults, kept
+     * explicit because tests/hostile depends on them). */
+    SET(CURLOPT_FOLLOWLOCATION, 0L);
+    SET(CURLOPT_UNRESTRICTED_AUTH, 0L);
     SET(CURLOPT_SSL_VERIFYPEER, 1L);
     SET(CURLOPT_SSL_VERIFYHOST, 2L);
     /* Only with an OpenSSL build of libcurl; elsewhere this saving is simply not made. */

@@ -4,6 +4,7 @@
  */
 #include "k8s/log.h"
 #include "k8s/sbuf.h"
+#include "k8s/utf8.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -221,35 +222,6 @@ static void redact_into(const k8s_log *log, k8s__sbuf *b, const char *s)
 /* Encoding                                                                                  */
 /* ---------------------------------------------------------------------------------------- */
 
-/* Length of the well-formed UTF-8 sequence at s (n bytes left), or 0 if it is not one. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    if (s[0] < 0x80)
-        return 1;
-    size_t len;
-    unsigned min;
-    unsigned cp;
-    if ((s[0] & 0xE0) == 0xC0) {
-        len = 2, min = 0x80, cp = s[0] & 0x1F;
-    } else if ((s[0] & 0xF0) == 0xE0) {
-        len = 3, min = 0x800, cp = s[0] & 0x0F;
-    } else if ((s[0] & 0xF8) == 0xF0) {
-        len = 4, min = 0x10000, cp = s[0] & 0x07;
-    } else {
-        return 0;
-    }
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return len;
-}
-
 /* JSON string body: escapes quotes, backslashes and controls; bad UTF-8 becomes U+FFFD. */
 static void put_json_string(k8s__sbuf *b, const char *s)
 {
@@ -275,7 +247,7 @@ static void put_json_string(k8s__sbuf *b, const char *s)
             k8s__sb_str(b, esc);
             i++;
         } else {
-            size_t len = utf8_len(p + i, n - i);
+            size_t len = k8s__utf8_len(p + i, n - i);
             if (len) {
                 k8s__sb_put(b, s + i, len);
                 i += len;

@@ -12,8 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "k8s/ratelimit.h"
+#include "k8s/utf8.h"
 
 #define CLIENT_DEFAULT_QPS         5.0
 #define CLIENT_DEFAULT_BURST       10
@@ -467,6 +469,17 @@ static void on_http_data(k8s_http_req *hreq, int status, const char *buf, size_t
         r->on_data(r, buf, len, r->data);
 }
 
+/* Whether a 2xx answer's Content-Type may hold our JSON: application/json with any
+ * parameters, or none at all (a proxy may drop it; the parser decides then). */
+static bool json_media_type(const char *ct)
+{
+    if (!ct || !*ct)
+        return true;
+    static const char want[] = "application/json";
+    size_t n = sizeof(want) - 1;
+    return strncasecmp(ct, want, n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
 /* Turns one HTTP attempt into r->res. */
 static void decode_attempt(k8s_request *r, const k8s_http_result *hr)
 {
@@ -488,13 +501,28 @@ static void decode_attempt(k8s_request *r, const k8s_http_result *hr)
     if (hr->status >= 200 && hr->status < 300) {
         if (hr->streamed || hr->body_len == 0)
             return;
+        if (!json_media_type(hr->content_type)) {
+            /* A login page from a proxy, or protobuf we never asked for: say which. */
+            k8s_error_set(&res->err, K8S_ERR_DECODE, hr->status,
+                          "%s %s: answer is %.64s, not application/json", r->method, r->url,
+                          hr->content_type);
+            return;
+        }
+        if (!k8s__utf8_valid(hr->body, hr->body_len)) {
+            k8s_error_set(&res->err, K8S_ERR_DECODE, hr->status, "%s %s: body is not valid UTF-8",
+                          r->method, r->url);
+            return;
+        }
         res->body = cJSON_ParseWithLength(hr->body, hr->body_len);
         if (!res->body)
-            k8s_error_set(&res->err, K8S_ERR_DECODE, hr->status, "%s %s: body is not JSON",
-                          r->method, r->url);
+            k8s_error_set(&res->err, K8S_ERR_DECODE, hr->status,
+                          "%s %s: body is not JSON (or nested too deep)", r->method, r->url);
         return;
     }
-    k8s_error_from_response(&res->err, hr->status, hr->body, hr->body_len, hr->retry_after);
+    /* A Status message with bad bytes would travel on into logs and conditions we write. */
+    bool utf8 = k8s__utf8_valid(hr->body, hr->body_len);
+    k8s_error_from_response(&res->err, hr->status, utf8 ? hr->body : "", utf8 ? hr->body_len : 0,
+                            hr->retry_after);
     if (res->err.code == K8S_OK)
         res->err.code = K8S_ERR_UNKNOWN;
 }

@@ -4,6 +4,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 void k8s__sb_reserve(k8s__sbuf *b, size_t extra)
 {
@@ -57,4 +60,14 @@ char *k8s__sb_take(k8s__sbuf *b)
         free(b->buf);
     memset(b, 0, sizeof(*b));
     return out;
+}
+
+void k8s__give_back(size_t freed)
+{
+#ifdef __GLIBC__
+    if (freed >= K8S__GIVE_BACK_MIN)
+        malloc_trim(0);
+#else
+    (void)freed;
+#endif
 }

@@ -31,4 +31,16 @@ void k8s__sb_str(k8s__sbuf *b, const char *s);
  */
 char *k8s__sb_take(k8s__sbuf *b);
 
+/* Large blocks we free threshold, see k8s__give_back. */
+#define K8S__GIVE_BACK_MIN (4u * 1024u * 1024u)
+
+/*
+ * To be called after freeing a block of `freed` bytes. glibc raises its mmap threshold each time
+ * a large mmapped block is freed, so the next large buffers (response bodies, watch lines) come
+ * from the heap and stay resident after free: one burst of huge answers from a broken or hostile
+ * server left a daemon at its peak RSS (170 MiB) for good. From K8S__GIVE_BACK_MIN bytes on, the
+ * free memory is returned to the system (malloc_trim; a no-op without glibc).
+ */
+void k8s__give_back(size_t freed);
+
 #endif

@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "k8s/sbuf.h"
+#include "k8s/utf8.h"
+
 void k8s_watch_parser_init(k8s_watch_parser *p, size_t max_line, k8s_watch_event_cb cb, void *data)
 {
     memset(p, 0, sizeof(*p));
@@ -16,11 +19,16 @@ void k8s_watch_parser_init(k8s_watch_parser *p, size_t max_line, k8s_watch_event
     p->data = data;
 }
 
+static void release_large(k8s_watch_parser *p);
+
 void k8s_watch_parser_reset(k8s_watch_parser *p)
 {
     p->len = 0;
     p->failed = 0;
     p->err[0] = '\0';
+    /* A stream that broke on an overlong line held max_line bytes; a quiet stream after it
+     * would keep them for good (a dozen watches fed a line that never ends: 170 MiB). */
+    release_large(p);
 }
 
 void k8s_watch_parser_free(k8s_watch_parser *p)
@@ -61,6 +69,11 @@ static int fail(k8s_watch_parser *p, int rc, const char *what)
 {
     p->failed = rc;
     snprintf(p->err, sizeof(p->err), "watch stream: %s", what);
+    /* The stream is abandoned: what it buffered (up to max_line) can go now, not when the
+     * watcher gets round to a new stream after its backoff. Callers use no buffered byte
+     * after a failure. */
+    p->len = 0;
+    release_large(p);
     return rc;
 }
 
@@ -94,6 +107,9 @@ static int parse_line(k8s_watch_parser *p, const char *line, size_t len)
     if (start == len)
         return 0;
 
+    /* Before parsing: cJSON would keep bad bytes in strings, see utf8.h. */
+    if (!k8s__utf8_valid(line + start, len - start))
+        return fail(p, -EBADMSG, "a line is not valid UTF-8");
     cJSON *root = cJSON_ParseWithLength(line + start, len - start);
     if (!root)
         return fail(p, -EBADMSG, "a line is not valid JSON");
@@ -147,9 +163,11 @@ static int append(k8s_watch_parser *p, const char *buf, size_t len)
 static void release_large(k8s_watch_parser *p)
 {
     if (p->len == 0 && p->cap > 4096) {
+        size_t held = p->cap;
         free(p->buf);
         p->buf = NULL;
         p->cap = 0;
+        k8s__give_back(held);
     }
 }
 

@@ -248,6 +248,22 @@ static void test_max_line_length(void **state)
     assert_int_equal(rc, -EMSGSIZE);
     assert_true(k8s_watch_parser_pending(&p) <= 1000);
     k8s_watch_parser_free(&p);
+
+    /* An overlong line's buffer goes as soon as the stream fails, not when (after a backoff)
+     * the next stream starts: a dozen watches fed a line that never ends held 16 MiB each. */
+    k8s_watch_parser_init(&p, 100000, on_event, &s);
+    rc = 0;
+    size_t fed = 0;
+    for (int i = 0; i < 2000 && rc == 0; i++, fed += sizeof(junk))
+        rc = k8s_watch_parser_feed(&p, junk, sizeof(junk));
+    assert_int_equal(rc, -EMSGSIZE);
+    assert_true(fed > 4096 * 2);
+    assert_true(p.cap <= 4096);
+    assert_int_equal(k8s_watch_parser_pending(&p), 0);
+    k8s_watch_parser_reset(&p);
+    static const char small[] = "{\"type\":\"ADDED\",\"object\":{}}\n";
+    assert_int_equal(k8s_watch_parser_feed(&p, small, sizeof(small) - 1), 0);
+    k8s_watch_parser_free(&p);
 }
 
 /* A large event split across chunks is buffered, parsed, and its buffer let go: a watch that
@@ -331,6 +347,82 @@ static void test_callback_stops_parsing(void **state)
     k8s_watch_parser_free(&p);
 }
 
+/* The default bound (what every watch of the daemon uses) is 16 MiB: an event line of exactly
+ * that size is delivered, one byte more is refused, with or without its newline. */
+static void test_default_max_line_16mib(void **state)
+{
+    static const char head[] = "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"big\"},"
+                               "\"data\":{\"k\":\"";
+    static const char tail[] = "\"}}}";
+    size_t max = K8S_WATCH_PARSE_DEFAULT_MAX_LINE;
+    assert_int_equal(max, 16u * 1024u * 1024u);
+    char *line = malloc(max + 2);
+    assert_non_null(line);
+    memcpy(line, head, sizeof(head) - 1);
+    memset(line + sizeof(head) - 1, 'x', max - (sizeof(head) - 1) - (sizeof(tail) - 1));
+    memcpy(line + max - (sizeof(tail) - 1), tail, sizeof(tail) - 1);
+    line[max] = '\n';
+
+    sink s = {0};
+    k8s_watch_parser p;
+    k8s_watch_parser_init(&p, 0, on_event, &s);
+    assert_int_equal(k8s_watch_parser_feed(&p, line, 1000), 0); /* buffered across feeds */
+    assert_int_equal(k8s_watch_parser_feed(&p, line + 1000, max + 1 - 1000), 0);
+    assert_int_equal(s.n, 1);
+    assert_string_equal(s.names[0], "big");
+
+    /* One byte more (a space inside the object keeps it valid JSON). */
+    memmove(line + 2, line + 1, max);
+    line[1] = ' ';
+    k8s_watch_parser_reset(&p);
+    assert_int_equal(k8s_watch_parser_feed(&p, line, max + 2), -EMSGSIZE);
+    k8s_watch_parser_reset(&p);
+    int rc = k8s_watch_parser_feed(&p, line, 4096);
+    if (rc == 0)
+        rc = k8s_watch_parser_feed(&p, line + 4096, max + 1 - 4096); /* no newline yet */
+    assert_int_equal(rc, -EMSGSIZE);
+    assert_true(k8s_watch_parser_pending(&p) <= max);
+    assert_int_equal(s.n, 1);
+    k8s_watch_parser_free(&p);
+    free(line);
+}
+
+/* Invalid UTF-8 inside a JSON string is refused like a line that is not JSON: the API server
+ * never sends it, and an object carrying it would make every write of ours that copies the
+ * string fail on the server (cJSON alone keeps the bytes). */
+static void test_invalid_utf8_refused(void **state)
+{
+    static const char *const bad[] = {
+        "\xff\xfe",     /* never valid */
+        "\xc3\x28",     /* broken continuation */
+        "\xed\xa0\x80", /* a surrogate */
+        "\xc0\xaf",     /* overlong '/' */
+        "\xe2\x82",     /* truncated sequence */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char buf[256];
+        int n =
+            snprintf(buf, sizeof(buf),
+                     "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a%s\"}}}\n", bad[i]);
+        sink s = {0};
+        k8s_watch_parser p;
+        k8s_watch_parser_init(&p, 0, on_event, &s);
+        assert_int_equal(k8s_watch_parser_feed(&p, buf, (size_t)n), -EBADMSG);
+        assert_non_null(strstr(k8s_watch_parser_error(&p), "UTF-8"));
+        assert_int_equal(s.n, 0);
+        k8s_watch_parser_free(&p);
+    }
+    /* Valid multi-byte text passes. */
+    static const char ok[] = "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"caf\xc3\xa9-"
+                             "\xe2\x82\xac-\xf0\x9f\x98\x80\"}}}\n";
+    sink s = {0};
+    k8s_watch_parser p;
+    k8s_watch_parser_init(&p, 0, on_event, &s);
+    assert_int_equal(k8s_watch_parser_feed(&p, ok, sizeof(ok) - 1), 0);
+    assert_int_equal(s.n, 1);
+    k8s_watch_parser_free(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -345,6 +437,8 @@ int main(void)
         cmocka_unit_test(test_large_line_buffer_released),
         cmocka_unit_test(test_garbage),
         cmocka_unit_test(test_callback_stops_parsing),
+        cmocka_unit_test(test_default_max_line_16mib),
+        cmocka_unit_test(test_invalid_utf8_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
