@@ -437,14 +437,18 @@ static void report_conflict(struct op *op, const k8s_error *e)
     else
         snprintf(detail, sizeof(detail), "%s: not taken", fields);
     mc__note(p, op, reason, detail);
+    struct memo_conflict *mc = o ? p->memo[op->idx].conflict : NULL;
+    /* The same conflict found again after the object moved (another writer touched some other
+     * field, a status update): reported already, so no second Event. */
+    bool known = mc && strcmp(mc->reason, reason) == 0 && strcmp(mc->detail, detail) == 0;
     char text[NOTE_LEN + 400];
     snprintf(text, sizeof(text), "%s %s/%s: %s", op->ki->kind, op->ns, op->name, detail);
-    mc__event(p->r, op->cluster, "Warning", reason, text);
+    if (!known)
+        mc__event(p->r, op->cluster, "Warning", reason, text);
     if (!o)
         return;
     const char *rv;
     mc__cached_desired(p, (size_t)op->idx, &rv);
-    struct memo_conflict *mc = p->memo[op->idx].conflict;
     if (!mc)
         mc = p->memo[op->idx].conflict = calloc(1, sizeof(*mc));
     if (!mc)
@@ -641,8 +645,10 @@ static bool conflict_holds(struct pass *p, long idx, const char *rv)
     if (!mc)
         return false;
     if (!rv || !mc->rv[0] || strcmp(mc->rv, rv) != 0) {
-        free(mc);
-        p->memo[idx].conflict = NULL;
+        /* The object moved: apply again (the other writer may have let go). The report is
+         * kept, so that the same conflict found again is not announced twice; a successful
+         * apply clears it. */
+        mc->rv[0] = '\0';
         return false;
     }
     cJSON *body = mc__desired_body(p, (size_t)idx);

@@ -171,13 +171,13 @@ def test_failures(c, c2, tmp):
     wrong = os.path.join(tmp, "wrong-ca.kubeconfig")
     with open(wrong, "w") as f:
         yaml.safe_dump(kc, f)
-    good = c.kubeconfig
-    c.kubeconfig = wrong
+    good = c.daemon_kubeconfig  # what start_daemon hands the daemon
+    c.daemon_kubeconfig = wrong
     try:
         c.start_daemon()
         L.wait_for("a TLS failure logged", lambda: failure_lines(c, "tls"), timeout=30)
     finally:
-        c.kubeconfig = good
+        c.daemon_kubeconfig = good
     line = failure_lines(c, "tls")[0]
     check("certificate" in line.lower() or "ssl" in line.lower(), "TLS line without curl's cause: " + line)
     print("ok: tls: " + line)
