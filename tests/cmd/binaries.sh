@@ -27,14 +27,7 @@ check "meshctl unknown command" 2 "unknown command \"frobnicate\"" "$c" frobnica
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 kubeconfig() { # server -> a kubeconfig file with a bearer token for it
-  cat >"$tmp/kc" <<EOF
-apiVersion: v1
-kind: Config
-current-context: a
-contexts: [{name: a, context: {cluster: b, user: u}}]
-clusters: [{name: b, cluster: {server: '$1'}}]
-users: [{name: u, user: {token: not-a-real-token}}]
-EOF
+  "$(dirname "$0")/../support/token-kubeconfig" "$1" "$tmp/kc"
   echo "$tmp/kc"
 }
 check "meshclusterd refuses a token over plain http" 1 "cleartext" \

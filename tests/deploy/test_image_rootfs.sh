@@ -30,14 +30,7 @@ for node in "null c 1 3" "zero c 1 5" "random c 1 8" "urandom c 1 9"; do
 done
 
 # A kubeconfig whose server refuses connections: the daemon keeps retrying, its health server up.
-cat >"$root/tmp/kubeconfig" <<'KC'
-apiVersion: v1
-kind: Config
-current-context: a
-contexts: [{name: a, context: {cluster: b, user: u}}]
-clusters: [{name: b, cluster: {server: 'https://127.0.0.1:9'}}]
-users: [{name: u, user: {token: not-a-real-token}}]
-KC
+"$(dirname "$0")/../support/token-kubeconfig" https://127.0.0.1:9 "$root/tmp/kubeconfig"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 chroot --userspec=65532:65532 "$root" /usr/local/bin/meshclusterd --cluster-name c1 \
   --kubeconfig /tmp/kubeconfig --health-addr "127.0.0.1:$port" --metrics-addr 127.0.0.1:0 \
