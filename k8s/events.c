@@ -276,7 +276,7 @@ static char *join_key(const char *const *parts, size_t n)
 static void record_repeat(k8s_event_recorder *r, ev_entry *e, const char *ts, char *combined)
 {
     e->count++;
-    memcpy(e->last_ts, ts, 32);
+    memcpy(e->last_ts, ts, sizeof(e->last_ts));
     if (combined) {
         free(e->combined_message);
         e->combined_message = combined;
