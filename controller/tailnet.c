@@ -2,9 +2,11 @@
  * The tailnet side of a MeshCluster set: Tailscale operator values and the policy fragment.
  * See tailnet.h for what each grant is for.
  */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "controller/tailnet.h"
 
@@ -200,4 +202,46 @@ cJSON *mc_tailnet_policy(const struct mc_meshcluster *set, size_t n,
     cJSON_AddItemToArray(grants, gw);
     cJSON_AddItemToObject(policy, "grants", grants);
     return policy;
+}
+
+/* 100.64.0.0/10 (Tailscale's IPv4 range, CGNAT space) or fd7a:115c:a1e0::/48. */
+static bool is_tailscale_ip(const char *ip)
+{
+    unsigned char a[16];
+    if (inet_pton(AF_INET, ip, a) == 1)
+        return a[0] == 100 && (a[1] & 0xc0) == 64;
+    static const unsigned char ula[6] = {0xfd, 0x7a, 0x11, 0x5c, 0xa1, 0xe0};
+    return inet_pton(AF_INET6, ip, a) == 1 && memcmp(a, ula, sizeof(ula)) == 0;
+}
+
+/* host ends in "." tailnet, ignoring case and a trailing dot on either. */
+static bool in_tailnet(const char *host, const char *tailnet)
+{
+    size_t h = strlen(host), t = strlen(tailnet);
+    if (h && host[h - 1] == '.')
+        h--;
+    if (t && tailnet[t - 1] == '.')
+        t--;
+    return t > 0 && h > t + 1 && host[h - t - 1] == '.' &&
+           strncasecmp(host + h - t, tailnet, t) == 0;
+}
+
+bool mc_tailnet_address_matches(const char *hostname, const char *ip, const char *tailnet,
+                                char *msg, size_t msglen)
+{
+    if (hostname && hostname[0] && !in_tailnet(hostname, tailnet)) {
+        snprintf(msg, msglen,
+                 "the gateway's load balancer is %s, not in tailnet %s (spec.tailscale.tailnet): "
+                 "peers resolve and dial names in %s",
+                 hostname, tailnet, tailnet);
+        return false;
+    }
+    if (ip && ip[0] && !is_tailscale_ip(ip)) {
+        snprintf(msg, msglen,
+                 "the gateway's load balancer address %s is not a Tailscale address "
+                 "(100.64.0.0/10 or fd7a:115c:a1e0::/48): is loadBalancerClass tailscale served?",
+                 ip);
+        return false;
+    }
+    return true;
 }

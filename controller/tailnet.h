@@ -9,6 +9,7 @@
 #ifndef MC_TAILNET_H
 #define MC_TAILNET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <cjson/cJSON.h>
 
@@ -53,5 +54,15 @@ cJSON *mc_tailnet_operator_values(const struct mc_meshcluster *c,
  */
 cJSON *mc_tailnet_policy(const struct mc_meshcluster *set, size_t n,
                          const struct mc_tailnet_options *o);
+
+/*
+ * Whether the local gateway's load-balancer address belongs to the tailnet the MeshCluster
+ * names: the hostname (may be NULL) ends in ".<tailnet>", and the IP (may be NULL) is a
+ * Tailscale address (100.64.0.0/10 or fd7a:115c:a1e0::/48). A gateway published on another
+ * tailnet looks ready but no peer can reach it. On a mismatch returns false and writes a
+ * sentence naming both sides into msg.
+ */
+bool mc_tailnet_address_matches(const char *hostname, const char *ip, const char *tailnet,
+                                char *msg, size_t msglen);
 
 #endif
