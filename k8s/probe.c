@@ -285,3 +285,14 @@ void k8s_probe_cancel(k8s_probe *p)
     else
         tcp_finish(p, K8S_PROBE_CANCELLED, "cancelled");
 }
+
+int k8s_probe_plain_url(char *buf, size_t len, const char *host, int port, const char *path)
+{
+    if (!host || !host[0] || strpbrk(host, "/@?#[] ") || port <= 0 || port > 65535 || !path ||
+        path[0] != '/')
+        return -EINVAL;
+    int v6 = strchr(host, ':') != NULL;
+    int n =
+        snprintf(buf, len, "http://%s%s%s:%d%s", v6 ? "[" : "", host, v6 ? "]" : "", port, path);
+    return n > 0 && (size_t)n < len ? 0 : -EINVAL;
+}

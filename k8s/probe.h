@@ -75,6 +75,14 @@ int k8s_probe_tcp(uv_loop_t *loop, const k8s_probe_tcp_opts *o, k8s_probe_cb cb,
  * from or after cb. */
 void k8s_probe_cancel(k8s_probe *p);
 
+/* The path every kube-apiserver answers readiness on, to any caller (RBAC's
+ * system:public-info-viewer): what a probe of an API server asks for. */
+#define K8S_APISERVER_READY_PATH "/readyz"
+
+/* The URL of a cleartext GET of path on host:port, IPv6 literals bracketed, into buf. 0, or
+ * -EINVAL when it does not fit or host is not a plain name or address. */
+int k8s_probe_plain_url(char *buf, size_t len, const char *host, int port, const char *path);
+
 /*
  * The connect_to line for host:port, as *to_host (copied into buf) and *to_port, or 0 when
  * none matches. Exposed for tests; lines that do not parse are ignored.
