@@ -160,34 +160,34 @@ struct note *mc__note_for(struct pass *p, const char *cluster)
     return p->notes[i];
 }
 
-/* The condition slot an object's trouble is reported under (NULL: meshNetworks). */
-static char *note_slot(struct pass *p, const struct op *op)
+/* The condition slot an object's trouble is reported under (NULL: out of memory). */
+static struct note_slot *note_slot(struct pass *p, const struct op *op)
 {
     if (strcmp(op->ki->kind, "ConfigMap") == 0)
-        return p->meshnet_note;
+        return &p->meshnet_note;
     struct note *n = mc__note_for(p, op->cluster);
     if (!n)
         return NULL;
     if (strcmp(op->ki->kind, "Secret") == 0)
-        return n->secret;
+        return &n->secret;
     size_t len = strlen(op->name);
     if (strcmp(op->ki->kind, "Service") == 0 &&
         ((len > 13 && strcmp(op->name + len - 13, "-k8s-operator") == 0) ||
          (len > 3 && strcmp(op->name + len - 3, "-ts") == 0)))
-        return n->egress;
-    return n->gateway;
+        return &n->egress;
+    return &n->gateway;
 }
 
 /* Keeps the first trouble of a pass per condition: "<Reason>: <Kind> <ns>/<name>: <detail>". */
-void mc__note(struct pass *p, const struct op *op, const char *reason, const char *detail)
+void mc__note(struct pass *p, const struct op *op, enum mc_reason reason, const char *detail)
 {
-    char *slot = note_slot(p, op);
-    if (slot && !slot[0] &&
-        snprintf(slot, NOTE_LEN, "%s: %s %s/%s: %s", reason, op->ki->kind, op->ns, op->name,
-                 detail ? detail : "") < 0)
-        slot[0] = 0;
-    if (slot == p->meshnet_note && !p->meshnet_reason[0])
-        snprintf(p->meshnet_reason, sizeof(p->meshnet_reason), "%s", reason);
+    struct note_slot *slot = note_slot(p, op);
+    if (!slot || slot->reason != MC_REASON_NONE)
+        return;
+    if (snprintf(slot->text, NOTE_LEN, "%s: %s %s/%s: %s", mc_reason_name(reason), op->ki->kind,
+                 op->ns, op->name, detail ? detail : "") < 0)
+        slot->text[0] = 0;
+    slot->reason = reason;
 }
 
 /* ---- informers ---------------------------------------------------------------------------- */

@@ -16,6 +16,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "controller/conditions.h"
 #include "controller/desired.h"
 #include "controller/subset.h"
 #include "controller/reconciler.h"
@@ -54,11 +55,18 @@ struct kind_info {
     const char *resource;
 };
 
+/* The first trouble of a pass under one condition: its reason (MC_REASON_NONE: none) and
+ * "<Reason>: <Kind> <ns>/<name>: <detail>". */
+struct note_slot {
+    enum mc_reason reason;
+    char text[NOTE_LEN];
+};
+
 /* What went wrong with a cluster's objects during a pass, by condition. */
 struct note {
-    char egress[NOTE_LEN];
-    char secret[NOTE_LEN];
-    char gateway[NOTE_LEN];
+    struct note_slot egress;
+    struct note_slot secret;
+    struct note_slot gateway;
 };
 
 /* Passes to wait for the watch event of our own write before deciding without it. */
@@ -107,7 +115,7 @@ struct announced {
 
 struct memo_conflict {
     char rv[MATCHED_RV_LEN];
-    char reason[48];
+    enum mc_reason reason;
     char detail[NOTE_LEN];
 };
 
@@ -118,8 +126,7 @@ struct pass {
      * Troubles are rare and a note is a kilobyte: all of them at 1,000 clusters were a
      * megabyte touched by every pass. */
     struct note **notes;
-    char meshnet_note[NOTE_LEN];
-    char meshnet_reason[48]; /* the condition reason of meshnet_note */
+    struct note_slot meshnet_note;
     /* The memos of the desired objects that a cache holds, sorted by kind and cache key:
      * what collection and withdrawal look their objects up in. */
     const struct desired_memo **by_key;
@@ -131,7 +138,7 @@ struct pass {
     size_t next_object; /* phase 1: the next desired object to reconcile */
     size_t next_status; /* phase 2: the next d.clusters entry whose status to reconcile */
     /* Phase 2's inputs shared by every cluster, decided once when it begins. */
-    struct mc_condition meshnet;
+    struct mc_meshnet_observation meshnet;
     struct mc_trust_result trust;
     uint64_t status_shared_fp; /* their hash, part of every cluster's status fingerprint */
     bool issuing;              /* phase 1 or 2 is inside its issuing loop */
@@ -321,7 +328,7 @@ void mc__metric_inc(mc_reconciler *r, const char *family, const char *const *val
 /* Per-cluster trouble of this pass, reported in the conditions. The cluster's note, made empty
  * when it had none; NULL for an unknown cluster or when memory ran out. */
 struct note *mc__note_for(struct pass *p, const char *cluster);
-void mc__note(struct pass *p, const struct op *op, const char *reason, const char *detail);
+void mc__note(struct pass *p, const struct op *op, enum mc_reason reason, const char *detail);
 /* Frees n memos and the conflicts they hold. */
 void mc__memo_free(struct desired_memo *memo, size_t n);
 
