@@ -1,15 +1,45 @@
 /* The reconciler's API requests: reading, applying (adoption, create-only fields, conflicts,
- * immutable loadBalancerClass) and deleting objects; see reconciler_internal.h. */
+ * immutable loadBalancerClass) and deleting objects; see reconcile_ops.h. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "controller/reconciler_internal.h"
+#include "controller/reconcile_ops.h"
 
 /* ---- requests ----------------------------------------------------------------------------- */
 
 static void on_op_done(k8s_request *req, k8s_response *res, void *data);
+
+/* The condition slot an object's trouble is reported under (NULL: out of memory). */
+static struct note_slot *note_slot(struct pass *p, const struct op *op)
+{
+    if (strcmp(op->ki->kind, "ConfigMap") == 0)
+        return &p->meshnet_note;
+    struct note *n = mc__note_for(p, op->cluster);
+    if (!n)
+        return NULL;
+    if (strcmp(op->ki->kind, "Secret") == 0)
+        return &n->secret;
+    size_t len = strlen(op->name);
+    if (strcmp(op->ki->kind, "Service") == 0 &&
+        ((len > 13 && strcmp(op->name + len - 13, "-k8s-operator") == 0) ||
+         (len > 3 && strcmp(op->name + len - 3, "-ts") == 0)))
+        return &n->egress;
+    return &n->gateway;
+}
+
+/* Keeps the first trouble of a pass per condition: "<Reason>: <Kind> <ns>/<name>: <detail>". */
+void mc__note(struct pass *p, const struct op *op, enum mc_reason reason, const char *detail)
+{
+    struct note_slot *slot = note_slot(p, op);
+    if (!slot || slot->reason != MC_REASON_NONE)
+        return;
+    if (snprintf(slot->text, NOTE_LEN, "%s: %s %s/%s: %s", mc_reason_name(reason), op->ki->kind,
+                 op->ns, op->name, detail ? detail : "") < 0)
+        slot->text[0] = 0;
+    slot->reason = reason;
+}
 
 struct op *mc__op_new(struct pass *p, const cJSON *obj, const char *kind, long idx)
 {

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "controller/reconciler_internal.h"
+#include "controller/reconcile_status.h"
 
 /* The announcement of condition type on cluster, or NULL. */
 static struct announced *announced_find(mc_reconciler *r, const char *cluster, const char *type)
@@ -95,39 +95,6 @@ static bool meshnet_observe(struct pass *p, struct mc_meshnet_observation *m)
     return false;
 }
 
-struct parse_collect {
-    struct mc_meshcluster *mcs;
-    size_t n, cap;
-    int err;
-};
-
-static int collect_parsed(void *data, const char *key, const cJSON *obj)
-{
-    (void)key;
-    struct parse_collect *t = data;
-    if (terminating(obj) || t->err)
-        return 0;
-    if (t->n == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 4;
-        struct mc_meshcluster *m = realloc(t->mcs, cap * sizeof(*m));
-        if (!m) {
-            t->err = -ENOMEM;
-            return 0;
-        }
-        t->mcs = m;
-        t->cap = cap;
-    }
-    struct mc_meshcluster *mc = &t->mcs[t->n];
-    memset(mc, 0, sizeof(*mc));
-    /* A malformed MeshCluster declares no root; its Accepted condition says why. */
-    int rc = mc_meshcluster_parse(obj, mc, NULL);
-    if (rc == 0)
-        t->n++;
-    else if (rc == -ENOMEM)
-        t->err = rc;
-    return 0;
-}
-
 /*
  * Whether the local MeshCluster's status already reports this intermediate as expiring: the
  * Warning went out when that status was written, so a restarted daemon does not repeat it.
@@ -173,36 +140,6 @@ static void trust_evaluate(struct pass *p, struct mc_trust_result *res)
         mc__event(r, r->cluster_name, "Warning", MC_TRUST_EVENT_EXPIRING, res->event_message);
         snprintf(r->trust_warned, sizeof(r->trust_warned), "%s", res->intermediate_not_after);
     }
-}
-
-/* Parsing every MeshCluster for each pass was a fifth of a repair's CPU at 1,000 clusters;
- * what is read of them changes only with mc_version. */
-int mc__parsed_meshclusters(mc_reconciler *r)
-{
-    if (r->parsed_mcs_valid && r->parsed_mcs_version == r->mc_version)
-        return 0;
-    mc__parsed_meshclusters_clear(r);
-    struct parse_collect t = {0};
-    k8s_store_foreach(k8s_informer_store(r->inf[INF_MC]), collect_parsed, &t);
-    r->parsed_mcs = t.mcs;
-    r->nparsed_mcs = t.n;
-    if (t.err) {
-        mc__parsed_meshclusters_clear(r);
-        return t.err;
-    }
-    r->parsed_mcs_valid = true;
-    r->parsed_mcs_version = r->mc_version;
-    return 0;
-}
-
-void mc__parsed_meshclusters_clear(mc_reconciler *r)
-{
-    for (size_t i = 0; i < r->nparsed_mcs; i++)
-        mc_meshcluster_clear(&r->parsed_mcs[i]);
-    free(r->parsed_mcs);
-    r->parsed_mcs = NULL;
-    r->nparsed_mcs = 0;
-    r->parsed_mcs_valid = false;
 }
 
 /* Whether .status.trust already is want (mc_status_equal leaves it alone); an empty want is
