@@ -1,15 +1,45 @@
 /* The reconciler's API requests: reading, applying (adoption, create-only fields, conflicts,
- * immutable loadBalancerClass) and deleting objects; see reconciler_internal.h. */
+ * immutable loadBalancerClass) and deleting objects; see reconcile_ops.h. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "controller/reconciler_internal.h"
+#include "controller/reconcile_ops.h"
 
 /* ---- requests ----------------------------------------------------------------------------- */
 
 static void on_op_done(k8s_request *req, k8s_response *res, void *data);
+
+/* The condition slot an object's trouble is reported under (NULL: out of memory). */
+static struct note_slot *note_slot(struct pass *p, const struct op *op)
+{
+    if (strcmp(op->ki->kind, "ConfigMap") == 0)
+        return &p->meshnet_note;
+    struct note *n = mc__note_for(p, op->cluster);
+    if (!n)
+        return NULL;
+    if (strcmp(op->ki->kind, "Secret") == 0)
+        return &n->secret;
+    size_t len = strlen(op->name);
+    if (strcmp(op->ki->kind, "Service") == 0 &&
+        ((len > 13 && strcmp(op->name + len - 13, "-k8s-operator") == 0) ||
+         (len > 3 && strcmp(op->name + len - 3, "-ts") == 0)))
+        return &n->egress;
+    return &n->gateway;
+}
+
+/* Keeps the first trouble of a pass per condition: "<Reason>: <Kind> <ns>/<name>: <detail>". */
+void mc__note(struct pass *p, const struct op *op, enum mc_reason reason, const char *detail)
+{
+    struct note_slot *slot = note_slot(p, op);
+    if (!slot || slot->reason != MC_REASON_NONE)
+        return;
+    if (snprintf(slot->text, NOTE_LEN, "%s: %s %s/%s: %s", mc_reason_name(reason), op->ki->kind,
+                 op->ns, op->name, detail ? detail : "") < 0)
+        slot->text[0] = 0;
+    slot->reason = reason;
+}
 
 struct op *mc__op_new(struct pass *p, const cJSON *obj, const char *kind, long idx)
 {
@@ -142,7 +172,7 @@ static bool class_blocked(struct op *op, const cJSON *existing)
     if (!op->p->r->allow_replace)
         strncat(msg, "; delete it or run with --allow-gateway-replacement",
                 sizeof(msg) - strlen(msg) - 1);
-    mc__note(op->p, op, "LoadBalancerClassImmutable", msg);
+    mc__note(op->p, op, MC_REASON_LB_CLASS_IMMUTABLE, msg);
     if (op->p->r->allow_replace) {
         mc__event(op->p->r, op->cluster, "Warning", "ReplacingGateway", msg);
         mc__op_delete(op, jstr(jpath(existing, "metadata", NULL), "uid"), OP_REPLACE_DELETE);
@@ -426,7 +456,7 @@ static void report_conflict(struct op *op, const k8s_error *e)
     struct pass *p = op->p;
     const struct mc_desired_object *o = op->idx >= 0 ? &p->d.objects[op->idx] : NULL;
     bool meshnet = o && (o->flags & MC_DESIRED_KEY);
-    const char *reason = meshnet ? "MeshNetworksConflict" : "ApplyConflict";
+    enum mc_reason reason = meshnet ? MC_REASON_MESH_NETWORKS_CONFLICT : MC_REASON_APPLY_CONFLICT;
     char fields[NOTE_LEN / 2], detail[NOTE_LEN];
     describe_conflicts(e, fields, sizeof(fields));
     if (meshnet)
@@ -440,11 +470,11 @@ static void report_conflict(struct op *op, const k8s_error *e)
     struct memo_conflict *mc = o ? p->memo[op->idx].conflict : NULL;
     /* The same conflict found again after the object moved (another writer touched some other
      * field, a status update): reported already, so no second Event. */
-    bool known = mc && strcmp(mc->reason, reason) == 0 && strcmp(mc->detail, detail) == 0;
+    bool known = mc && mc->reason == reason && strcmp(mc->detail, detail) == 0;
     char text[NOTE_LEN + 400];
     snprintf(text, sizeof(text), "%s %s/%s: %s", op->ki->kind, op->ns, op->name, detail);
     if (!known)
-        mc__event(p->r, op->cluster, "Warning", reason, text);
+        mc__event(p->r, op->cluster, "Warning", mc_reason_name(reason), text);
     if (!o)
         return;
     const char *rv;
@@ -454,7 +484,7 @@ static void report_conflict(struct op *op, const k8s_error *e)
     if (!mc)
         return; /* out of memory: the next pass tries the apply again */
     snprintf(mc->rv, sizeof(mc->rv), "%s", rv && strlen(rv) < MATCHED_RV_LEN ? rv : "");
-    snprintf(mc->reason, sizeof(mc->reason), "%s", reason);
+    mc->reason = reason;
     snprintf(mc->detail, sizeof(mc->detail), "%s", detail);
 }
 
@@ -601,7 +631,7 @@ static void on_op_done(k8s_request *req, k8s_response *res, void *data)
     if (code == K8S_ERR_CONFLICT && op->stage == OP_APPLY) {
         report_conflict(op, &res->err);
     } else {
-        mc__note(p, op, "ApplyFailed", msg);
+        mc__note(p, op, MC_REASON_APPLY_FAILED, msg);
         if (op->stage != OP_STATUS)
             mc__event(r, op->cluster, "Warning", "Failed", msg);
     }

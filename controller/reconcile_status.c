@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "controller/reconciler_internal.h"
+#include "controller/reconcile_status.h"
 
 /* The announcement of condition type on cluster, or NULL. */
 static struct announced *announced_find(mc_reconciler *r, const char *cluster, const char *type)
@@ -64,15 +64,14 @@ static void announce_transitions(mc_reconciler *r, const char *name, const cJSON
     }
 }
 
-/* Builds the MeshNetworksReady condition, shared by every MeshCluster. Returns true when it is
- * only pending: this pass wrote meshNetworks and its watch event has not come back yet. */
-static bool meshnet_condition(struct pass *p, struct mc_condition *c)
+/* Observes meshNetworks for MeshNetworksReady, shared by every MeshCluster. Returns true when
+ * it is only pending: this pass wrote meshNetworks and its watch event has not come back yet. */
+static bool meshnet_observe(struct pass *p, struct mc_meshnet_observation *m)
 {
-    c->type = MC_COND_MESH_NETWORKS;
-    if (p->meshnet_note[0]) {
-        c->status = "False";
-        c->reason = p->meshnet_reason[0] ? p->meshnet_reason : "ApplyFailed";
-        c->message = p->meshnet_note;
+    memset(m, 0, sizeof(*m));
+    if (p->meshnet_note.reason != MC_REASON_NONE) {
+        m->state = MC_MESHNET_TROUBLE;
+        m->note = (struct mc_apply_note){p->meshnet_note.reason, p->meshnet_note.text};
         return false;
     }
     for (size_t i = 0; i < p->d.nobjects; i++) {
@@ -82,58 +81,18 @@ static bool meshnet_condition(struct pass *p, struct mc_condition *c)
         const char *rv;
         const cJSON *have = mc__cached_desired(p, i, &rv);
         if (!have && (o->flags & MC_DESIRED_MUST_EXIST)) {
-            c->status = "False";
-            c->reason = "IstioConfigMapMissing";
-            c->message = "the istio ConfigMap does not exist yet (the istiod installation "
-                         "creates it); meshNetworks is written as soon as it appears";
+            m->state = MC_MESHNET_CONFIGMAP_MISSING;
             return false;
         }
         /* Phase 1 compared it with this very version: matched says whether our key is there
          * (and when it was not, phase 1 applied it). */
         if (!rv || strcmp(p->memo[i].matched, rv) != 0) {
-            c->status = "False";
-            c->reason = "Pending";
-            c->message = "meshNetworks is being written";
+            m->state = MC_MESHNET_PENDING;
             return true;
         }
     }
-    c->status = "True";
-    c->reason = "Applied";
-    c->message = "";
+    m->state = MC_MESHNET_APPLIED;
     return false;
-}
-
-struct parse_collect {
-    struct mc_meshcluster *mcs;
-    size_t n, cap;
-    int err;
-};
-
-static int collect_parsed(void *data, const char *key, const cJSON *obj)
-{
-    (void)key;
-    struct parse_collect *t = data;
-    if (terminating(obj) || t->err)
-        return 0;
-    if (t->n == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 4;
-        struct mc_meshcluster *m = realloc(t->mcs, cap * sizeof(*m));
-        if (!m) {
-            t->err = -ENOMEM;
-            return 0;
-        }
-        t->mcs = m;
-        t->cap = cap;
-    }
-    struct mc_meshcluster *mc = &t->mcs[t->n];
-    memset(mc, 0, sizeof(*mc));
-    /* A malformed MeshCluster declares no root; its Accepted condition says why. */
-    int rc = mc_meshcluster_parse(obj, mc, NULL);
-    if (rc == 0)
-        t->n++;
-    else if (rc == -ENOMEM)
-        t->err = rc;
-    return 0;
 }
 
 /*
@@ -183,36 +142,6 @@ static void trust_evaluate(struct pass *p, struct mc_trust_result *res)
     }
 }
 
-/* Parsing every MeshCluster for each pass was a fifth of a repair's CPU at 1,000 clusters;
- * what is read of them changes only with mc_version. */
-int mc__parsed_meshclusters(mc_reconciler *r)
-{
-    if (r->parsed_mcs_valid && r->parsed_mcs_version == r->mc_version)
-        return 0;
-    mc__parsed_meshclusters_clear(r);
-    struct parse_collect t = {0};
-    k8s_store_foreach(k8s_informer_store(r->inf[INF_MC]), collect_parsed, &t);
-    r->parsed_mcs = t.mcs;
-    r->nparsed_mcs = t.n;
-    if (t.err) {
-        mc__parsed_meshclusters_clear(r);
-        return t.err;
-    }
-    r->parsed_mcs_valid = true;
-    r->parsed_mcs_version = r->mc_version;
-    return 0;
-}
-
-void mc__parsed_meshclusters_clear(mc_reconciler *r)
-{
-    for (size_t i = 0; i < r->nparsed_mcs; i++)
-        mc_meshcluster_clear(&r->parsed_mcs[i]);
-    free(r->parsed_mcs);
-    r->parsed_mcs = NULL;
-    r->nparsed_mcs = 0;
-    r->parsed_mcs_valid = false;
-}
-
 /* Whether .status.trust already is want (mc_status_equal leaves it alone); an empty want is
  * not written, so it matches an absent or empty field. */
 static bool trust_equal(const cJSON *existing_status, const cJSON *want)
@@ -243,13 +172,15 @@ static void fp_str(uint64_t *h, const char *s)
 
 /* A hash of the inputs every cluster's status shares this pass (a kilobyte of trust message
  * among them): taken once, not once per cluster. */
-static uint64_t shared_fingerprint(const struct mc_condition *meshnet,
+static uint64_t shared_fingerprint(const struct mc_meshnet_observation *meshnet,
                                    const struct mc_trust_result *trust)
 {
+    struct mc_cond m = mc_conditions_meshnet(meshnet);
+    struct mc_condition ms = mc_cond_strings(&m);
     uint64_t h = 14695981039346656037u;
-    fp_str(&h, meshnet->status);
-    fp_str(&h, meshnet->reason);
-    fp_str(&h, meshnet->message);
+    fp_str(&h, ms.status);
+    fp_str(&h, ms.reason);
+    fp_str(&h, ms.message);
     fp_str(&h, trust->status);
     fp_str(&h, trust->reason);
     fp_str(&h, trust->message);
@@ -275,186 +206,147 @@ static uint64_t status_fingerprint(const struct mc_cluster_result *cr, const str
     fp_str(&h, cr->why.message);
     fp_str(&h, cr->remote_secret_pending ? "pending" : "");
     fp_str(&h, token_why);
-    fp_str(&h, n->egress);
-    fp_str(&h, n->secret);
-    fp_str(&h, n->gateway);
+    fp_str(&h, n->egress.text);
+    fp_str(&h, n->secret.text);
+    fp_str(&h, n->gateway.text);
     return h ? h : 1;
 }
 
-/* Phase 2: one MeshCluster's status. */
-static void reconcile_status(struct pass *p, size_t ci, const struct mc_condition *meshnet,
-                             const struct mc_trust_result *trust)
+/* The cached objects one MeshCluster's status is decided from, and their versions (rvs[0]
+ * the MeshCluster's; NULL for what is not cached). */
+struct status_view {
+    const cJSON *mc;
+    const char *rvs[5];
+    const cJSON *egress_ts, *egress_istio, *secret, *gateway;
+};
+
+/* Reads the view from the caches; false when the MeshCluster is gone or going. */
+static bool status_view_read(const mc_reconciler *r, const struct mc_cluster_result *cr, bool local,
+                             struct status_view *v)
 {
-    mc_reconciler *r = p->r;
-    const struct mc_cluster_result *cr = &p->d.clusters[ci];
+    memset(v, 0, sizeof(*v));
+    v->mc = mc__cached_key(r, INF_MC, cr->name, &v->rvs[0]);
+    if (!v->mc || terminating(v->mc))
+        return false;
+    if (!cr->accepted)
+        return true; /* nothing was made for it */
+    char key[400];
+    if (local) {
+        snprintf(key, sizeof(key), "%s/istio-eastwestgateway", r->istio_ns);
+        v->gateway = mc__cached_key(r, INF_SVC_ISTIO, key, &v->rvs[4]);
+        return true;
+    }
+    snprintf(key, sizeof(key), "%s/%s-k8s-operator", r->ts_ns, cr->name);
+    v->egress_ts = mc__cached_key(r, INF_SVC_TS, key, &v->rvs[1]);
+    snprintf(key, sizeof(key), "%s/%s-istio-eastwestgateway-ts", r->istio_ns, cr->name);
+    v->egress_istio = mc__cached_key(r, INF_SVC_ISTIO, key, &v->rvs[2]);
+    snprintf(key, sizeof(key), "%s/istio-remote-secret-%s", r->istio_ns, cr->name);
+    v->secret = mc__cached_key(r, INF_SECRET, key, &v->rvs[3]);
+    snprintf(key, sizeof(key), "%s/%s-istio-eastwestgateway", r->istio_ns, cr->name);
+    v->gateway = mc__cached_key(r, INF_SVC_ISTIO, key, &v->rvs[4]);
+    return true;
+}
+
+static struct mc_apply_note apply_note(const struct note_slot *s)
+{
+    return (struct mc_apply_note){s->reason, s->text};
+}
+
+/* The gateway's address into buf (len bytes): the local load balancer's published one (NULL:
+ * not yet), or a remote gateway's in-cluster alias. */
+static const char *gateway_address(const mc_reconciler *r, const cJSON *gw, bool local, char *buf,
+                                   size_t len)
+{
+    if (local) {
+        const cJSON *ing = jpath(jpath(gw, "status", "loadBalancer"), "ingress", NULL);
+        const cJSON *first = cJSON_GetArrayItem(ing, 0);
+        const char *addr = jstr(first, "hostname") ? jstr(first, "hostname") : jstr(first, "ip");
+        if (!addr)
+            return NULL;
+        snprintf(buf, len, "%s", addr);
+        return buf;
+    }
+    snprintf(buf, len, "%s.%s.svc.%s", jstr(jpath(gw, "metadata", NULL), "name"), r->istio_ns,
+             r->cluster_domain);
+    return buf;
+}
+
+/* Everything the conditions of cluster ci depend on, from the view and the pass (the I/O
+ * half of "observations -> conditions"). */
+static void status_observe(const struct pass *p, size_t ci, const struct status_view *v,
+                           const struct token_problem *tp, char *alias, size_t alias_len,
+                           struct mc_observation *o)
+{
     static const struct note no_note;
+    const struct mc_cluster_result *cr = &p->d.clusters[ci];
     const struct note *n = p->notes[ci] ? p->notes[ci] : &no_note;
-    const char *rvs[5] = {NULL};
-    const cJSON *mc = mc__cached_key(r, INF_MC, cr->name, &rvs[0]);
-    if (!mc || terminating(mc))
-        return;
-    bool local = strcmp(cr->name, r->cluster_name) == 0;
-    const cJSON *e1 = NULL, *e2 = NULL, *sec = NULL, *gw = NULL;
-    if (cr->accepted) {
-        char key[400];
-        if (!local) {
-            snprintf(key, sizeof(key), "%s/%s-k8s-operator", r->ts_ns, cr->name);
-            e1 = mc__cached_key(r, INF_SVC_TS, key, &rvs[1]);
-            snprintf(key, sizeof(key), "%s/%s-istio-eastwestgateway-ts", r->istio_ns, cr->name);
-            e2 = mc__cached_key(r, INF_SVC_ISTIO, key, &rvs[2]);
-            snprintf(key, sizeof(key), "%s/istio-remote-secret-%s", r->istio_ns, cr->name);
-            sec = mc__cached_key(r, INF_SECRET, key, &rvs[3]);
-            snprintf(key, sizeof(key), "%s/%s-istio-eastwestgateway", r->istio_ns, cr->name);
-            gw = mc__cached_key(r, INF_SVC_ISTIO, key, &rvs[4]);
-        } else {
-            snprintf(key, sizeof(key), "%s/istio-eastwestgateway", r->istio_ns);
-            gw = mc__cached_key(r, INF_SVC_ISTIO, key, &rvs[4]);
-        }
-    }
-    /* The same inputs build the same status: skip the build while none moved since it last
-     * needed no write (a pass after one repair rebuilds one status, not the whole mesh's). */
-    struct status_memo *sm = &p->status_fp[ci];
-    const struct token_problem *tp =
-        cr->remote_secret_pending ? mc__token_problem(p, cr->name) : NULL;
-    uint64_t fp = status_fingerprint(cr, n, tp ? tp->why.message : "", rvs, p->status_shared_fp);
-    if (sm->fp == fp)
-        return;
-    if (sm->written_over[0] && strcmp(rvs[0] ? rvs[0] : "", sm->written_over) == 0 &&
-        r->passes - sm->written_pass <= OWN_WRITE_WAIT_PASSES)
-        return; /* our last status write has not come back yet */
-    sm->written_over[0] = '\0';
+    memset(o, 0, sizeof(*o));
+    o->local = strcmp(cr->name, p->r->cluster_name) == 0;
+    o->accepted = cr->accepted;
+    o->why = &cr->why;
+    o->egress_note = apply_note(&n->egress);
+    o->secret_note = apply_note(&n->secret);
+    o->gateway_note = apply_note(&n->gateway);
+    o->egress_services = v->egress_ts && v->egress_istio;
+    const char *why = NULL;
+    if (o->egress_services &&
+        (!proxy_ready(v->egress_ts, &why) || !proxy_ready(v->egress_istio, &why)))
+        o->proxy_not_ready = why;
+    o->token_pending = cr->remote_secret_pending;
+    o->token_why = tp ? &tp->why : NULL;
+    o->remote_secret = v->secret != NULL;
+    o->gateway_service = v->gateway != NULL;
+    if (v->gateway)
+        o->gateway_address = gateway_address(p->r, v->gateway, o->local, alias, alias_len);
+    o->meshnet = p->meshnet;
+    o->trust_status = p->trust.status;
+    o->trust_reason = p->trust.reason;
+    o->trust_message = p->trust.message;
+}
 
-    struct mc_condition conds[7];
-    size_t nc = 0;
-    char accepted_msg[sizeof(cr->why.field) + sizeof(cr->why.message) + 2],
-        secret_msg[sizeof(accepted_msg)], egress_msg[NOTE_LEN], ready_msg[NOTE_LEN],
-        gw_addr[256] = "";
-    struct mc_condition *c = &conds[nc++];
-    c->type = MC_COND_ACCEPTED;
-    if (cr->accepted) {
-        c->status = "True";
-        c->reason = "Accepted";
-        c->message = "";
-    } else {
-        snprintf(accepted_msg, sizeof(accepted_msg), "%s: %s", cr->why.field, cr->why.message);
-        c->status = "False";
-        c->reason = cr->why.reason[0] ? cr->why.reason : "Invalid";
-        c->message = accepted_msg;
-    }
-
-    if (cr->accepted) {
-        c = &conds[nc++];
-        c->type = MC_COND_EGRESS_READY;
-        const char *why = NULL;
-        if (local) {
-            c->status = "True", c->reason = "NotApplicable";
-            c->message = "egress proxies are made for remote clusters only";
-        } else if (n->egress[0]) {
-            c->status = "False", c->reason = "ApplyFailed", c->message = n->egress;
-        } else if (!e1 || !e2) {
-            c->status = "False", c->reason = "EgressServiceMissing";
-            c->message = "the egress Services are being created";
-        } else if (!proxy_ready(e1, &why) || !proxy_ready(e2, &why)) {
-            snprintf(egress_msg, sizeof(egress_msg), "TailscaleProxyReady is not True: %s", why);
-            c->status = "False", c->reason = "ProxyNotReady", c->message = egress_msg;
-        } else {
-            c->status = "True", c->reason = "ProxyReady", c->message = "";
-        }
-
-        c = &conds[nc++];
-        c->type = MC_COND_REMOTE_SECRET;
-        if (local) {
-            c->status = "True", c->reason = "NotApplicable";
-            c->message = "remote secrets are made for remote clusters only";
-        } else if (n->secret[0]) {
-            c->status = "False", c->reason = "ApplyFailed", c->message = n->secret;
-        } else if (cr->remote_secret_pending) {
-            c->status = "False", c->reason = tp ? tp->why.reason : "TokenPending";
-            if (tp)
-                snprintf(secret_msg, sizeof(secret_msg), "%s: %s", tp->why.field, tp->why.message);
-            c->message =
-                tp ? secret_msg : "the Secret holding this cluster's token is not read yet";
-        } else if (!sec) {
-            c->status = "False", c->reason = "SecretMissing";
-            c->message = "the remote secret is being created";
-        } else {
-            c->status = "True", c->reason = "SecretApplied", c->message = "";
-        }
-
-        c = &conds[nc++];
-        c->type = MC_COND_GATEWAY_READY;
-        if (n->gateway[0]) {
-            c->status = "False";
-            c->reason = strncmp(n->gateway, "LoadBalancerClassImmutable", 26) == 0
-                            ? "LoadBalancerClassImmutable"
-                            : "ApplyFailed";
-            c->message = n->gateway;
-        } else if (!gw) {
-            c->status = "False", c->reason = "GatewayServiceMissing";
-            c->message = "the gateway Service is being created";
-        } else if (local) {
-            const cJSON *ing = jpath(jpath(gw, "status", "loadBalancer"), "ingress", NULL);
-            const cJSON *first = cJSON_GetArrayItem(ing, 0);
-            const char *addr =
-                jstr(first, "hostname") ? jstr(first, "hostname") : jstr(first, "ip");
-            if (addr) {
-                snprintf(gw_addr, sizeof(gw_addr), "%s", addr);
-                c->status = "True", c->reason = "AddressAssigned", c->message = "";
-            } else {
-                c->status = "False", c->reason = "AddressPending";
-                c->message = "waiting for the Tailscale load balancer to publish an address";
-            }
-        } else {
-            snprintf(gw_addr, sizeof(gw_addr), "%s.%s.svc.%s",
-                     jstr(jpath(gw, "metadata", NULL), "name"), r->istio_ns, r->cluster_domain);
-            c->status = "True", c->reason = "AliasReady", c->message = "";
-        }
-        conds[nc++] = *meshnet;
-    }
-    mc_status_ready(conds, nc, &conds[nc], ready_msg, sizeof(ready_msg));
-    if (!cr->accepted) {
-        conds[nc].reason = "NotAccepted";
-    }
-    nc++;
-    /* TrustVerified comes after Ready on purpose: it does not gate Ready. A mesh without
-     * cacerts (or with istiod on a stale root) still wires up; Ready keeps meaning "the
-     * objects of this cluster are in place", and a False TrustVerified warns that
-     * cross-cluster mTLS will fail until the roots agree. */
-    conds[nc++] =
-        (struct mc_condition){MC_COND_TRUST_VERIFIED, trust->status, trust->reason, trust->message};
-
+/* The status object the decided conditions make, .status.trust included; NULL when out of
+ * memory. *same says whether the MeshCluster already carries it (no write needed). */
+static cJSON *status_build(struct pass *p, const struct mc_cluster_result *cr,
+                           const struct status_view *v, const struct mc_conditions *cs, bool local,
+                           bool *same)
+{
+    struct mc_condition conds[MC_CT_COUNT];
+    for (size_t i = 0; i < cs->n; i++)
+        conds[i] = mc_cond_strings(&cs->c[i]);
     long long gen = 0;
-    mc_json_integer(jpath(mc, "metadata", "generation"), 0, MC_JSON_INTEGER_MAX, &gen);
+    mc_json_integer(jpath(v->mc, "metadata", "generation"), 0, MC_JSON_INTEGER_MAX, &gen);
     struct mc_status_input in = {
         .observed_generation = gen,
         .role = local ? "local" : "remote",
-        .gateway_address = gw_addr,
+        .gateway_address = cs->gateway_address,
         .conditions = conds,
-        .nconditions = nc,
+        .nconditions = cs->n,
     };
     char now[32];
     mc_status_now(now, sizeof(now));
-    const cJSON *existing = jpath(mc, "status", NULL);
+    const cJSON *existing = jpath(v->mc, "status", NULL);
     cJSON *st = mc_status_build(existing, &in, now);
-    cJSON *tr = mc_trust_status_json(trust);
+    cJSON *tr = mc_trust_status_json(&p->trust);
     if (!st || !tr) {
         cJSON_Delete(st);
         cJSON_Delete(tr);
-        p->errors++;
-        return;
+        return NULL;
     }
-    announce_transitions(r, cr->name, existing, conds, nc);
+    announce_transitions(p->r, cr->name, existing, conds, cs->n);
     bool same_trust = trust_equal(existing, tr);
     if (tr->child)
         cJSON_AddItemToObject(st, "trust", tr);
     else
         cJSON_Delete(tr);
-    if (same_trust && mc_status_equal(existing, st)) {
-        cJSON_Delete(st);
-        sm->fp = fp;
-        return;
-    }
+    *same = same_trust && mc_status_equal(existing, st);
+    return st;
+}
 
+/* Sends st (taken) as cluster's status with server-side apply; rv is the cached MeshCluster's
+ * version, remembered so the write's own watch event is waited for. */
+static void status_send(struct pass *p, const struct mc_cluster_result *cr, struct status_memo *sm,
+                        const char *rv, cJSON *st)
+{
     cJSON *body = cJSON_CreateObject();
     cJSON_AddStringToObject(body, "apiVersion", MC_API_VERSION);
     cJSON_AddStringToObject(body, "kind", MC_KIND);
@@ -467,13 +359,54 @@ static void reconcile_status(struct pass *p, size_t ci, const struct mc_conditio
         return;
     }
     snprintf(op->cluster, sizeof(op->cluster), "%s", cr->name);
-    if (rvs[0] && strlen(rvs[0]) < MATCHED_RV_LEN) {
-        strcpy(sm->written_over, rvs[0]);
-        sm->written_pass = r->passes;
+    if (rv && strlen(rv) < MATCHED_RV_LEN) {
+        strcpy(sm->written_over, rv);
+        sm->written_pass = p->r->passes;
     }
     p->pending++;
     mc__op_apply(op, body, true, "status");
     cJSON_Delete(body);
+}
+
+/* Phase 2: one MeshCluster's status: observe, decide (pure), write when it changed. */
+static void reconcile_status(struct pass *p, size_t ci)
+{
+    mc_reconciler *r = p->r;
+    const struct mc_cluster_result *cr = &p->d.clusters[ci];
+    bool local = strcmp(cr->name, r->cluster_name) == 0;
+    struct status_view v;
+    if (!status_view_read(r, cr, local, &v))
+        return;
+    /* The same inputs build the same status: skip the build while none moved since it last
+     * needed no write (a pass after one repair rebuilds one status, not the whole mesh's). */
+    static const struct note no_note;
+    struct status_memo *sm = &p->status_fp[ci];
+    const struct token_problem *tp =
+        cr->remote_secret_pending ? mc__token_problem(p, cr->name) : NULL;
+    uint64_t fp = status_fingerprint(cr, p->notes[ci] ? p->notes[ci] : &no_note,
+                                     tp ? tp->why.message : "", v.rvs, p->status_shared_fp);
+    if (sm->fp == fp)
+        return;
+    if (sm->written_over[0] && strcmp(v.rvs[0] ? v.rvs[0] : "", sm->written_over) == 0 &&
+        r->passes - sm->written_pass <= OWN_WRITE_WAIT_PASSES)
+        return; /* our last status write has not come back yet */
+    sm->written_over[0] = '\0';
+
+    char alias[256];
+    struct mc_observation o;
+    status_observe(p, ci, &v, tp, alias, sizeof(alias), &o);
+    struct mc_conditions cs;
+    mc_conditions_decide(&o, &cs);
+    bool same = false;
+    cJSON *st = status_build(p, cr, &v, &cs, local, &same);
+    if (!st) {
+        p->errors++;
+    } else if (same) {
+        cJSON_Delete(st);
+        sm->fp = fp;
+    } else {
+        status_send(p, cr, sm, v.rvs[0], st);
+    }
 }
 
 /* Passes in a row that may hold back status writes while meshNetworks is only pending. */
@@ -490,7 +423,7 @@ void mc__pass_status(struct pass *p)
      * watch event brings the next pass, which finds it applied. A write that never shows up is
      * reported after MESHNET_PENDING_HOLD passes.
      */
-    bool pending = meshnet_condition(p, &p->meshnet);
+    bool pending = meshnet_observe(p, &p->meshnet);
     p->r->meshnet_pending_passes = pending ? p->r->meshnet_pending_passes + 1 : 0;
     trust_evaluate(p, &p->trust);
     p->status_shared_fp = shared_fingerprint(&p->meshnet, &p->trust);
@@ -502,6 +435,6 @@ void mc__pass_status(struct pass *p)
 bool mc__pass_status_issue(struct pass *p)
 {
     while (p->next_status < p->d.nclusters && p->pending < PASS_WINDOW)
-        reconcile_status(p, p->next_status++, &p->meshnet, &p->trust);
+        reconcile_status(p, p->next_status++);
     return p->next_status >= p->d.nclusters;
 }

@@ -9,7 +9,9 @@
 #include <string.h>
 
 #include "controller/meshcluster.h"
-#include "controller/reconciler_internal.h"
+#include "controller/reconcile_ops.h"
+#include "controller/reconcile_pass.h"
+#include "controller/reconcile_status.h"
 #include "k8s/base64.h"
 
 static const char *const inf_kind[INF_COUNT] = {
@@ -17,33 +19,11 @@ static const char *const inf_kind[INF_COUNT] = {
     "Service",     "Service",   "Secret",    "ConfigMap", "Gateway",
 };
 
-static const struct kind_info kinds[] = {
-    {"Namespace", "", "v1", "namespaces"},
-    {"Service", "", "v1", "services"},
-    {"Secret", "", "v1", "secrets"},
-    {"ConfigMap", "", "v1", "configmaps"},
-    {"Gateway", "networking.istio.io", "v1beta1", "gateways"},
-    {"MeshCluster", MC_API_GROUP, "v1alpha1", "meshclusters"},
-};
-
-const struct kind_info *mc__kind_lookup(const char *kind)
-{
-    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
-        if (kind && strcmp(kinds[i].kind, kind) == 0)
-            return &kinds[i];
-    return NULL;
-}
-
 /* ---- small helpers ------------------------------------------------------------------------ */
 
 static char *xstrdup(const char *s)
 {
     return s ? strdup(s) : NULL;
-}
-
-uint64_t mc__now_ms(const mc_reconciler *r)
-{
-    return uv_now(k8s_client_loop(r->client));
 }
 
 static int inf_for(const mc_reconciler *r, const char *kind, const char *ns, unsigned flags)
@@ -65,129 +45,12 @@ static int inf_for(const mc_reconciler *r, const char *kind, const char *ns, uns
     return -1;
 }
 
-static void store_key(char *buf, size_t len, const char *ns, const char *name)
-{
-    if (ns && ns[0])
-        snprintf(buf, len, "%s/%s", ns, name);
-    else
-        snprintf(buf, len, "%s", name);
-}
-
-const cJSON *mc__cached(const mc_reconciler *r, int inf, const char *ns, const char *name)
-{
-    char key[400];
-    store_key(key, sizeof(key), ns, name);
-    return mc__cached_key(r, inf, key, NULL);
-}
-
-const cJSON *mc__cached_key(const mc_reconciler *r, int inf, const char *key, const char **rv)
-{
-    const char *ignored;
-    if (!rv)
-        rv = &ignored;
-    *rv = NULL;
-    if (inf < 0 || !r->inf[inf])
-        return NULL;
-    return k8s_store_get_rv(k8s_informer_store(r->inf[inf]), key, rv);
-}
-
-const cJSON *mc__cached_desired(const struct pass *p, size_t idx, const char **rv)
-{
-    return mc__cached_key(p->r, p->memo[idx].inf, p->memo[idx].store_key, rv);
-}
-
-cJSON *mc__desired_body(const struct pass *p, size_t idx)
-{
-    return mc_desired_body(&p->d, idx);
-}
-
-const cJSON *mc__meshcluster(const mc_reconciler *r, const char *name)
-{
-    return name ? mc__cached(r, INF_MC, NULL, name) : NULL;
-}
-
-void mc__event(mc_reconciler *r, const char *cluster, const char *type, const char *reason,
-               const char *message)
-{
-    const cJSON *mc = mc__meshcluster(r, cluster);
-    if (r->events && mc && r->leading)
-        k8s_event_record(r->events, mc, type, reason, message);
-}
-
-void mc__metric_inc(mc_reconciler *r, const char *family, const char *const *values)
-{
-    k8s_metric *f = r->metrics ? k8s_metrics_find(r->metrics, family) : NULL;
-    if (f)
-        k8s_metric_inc(f, values);
-}
-
 static void enqueue(mc_reconciler *r)
 {
     if (r->stopping || !r->queue)
         return;
     if (k8s_queue_add(r->queue, MESH_KEY) == 0)
         mc__metric_inc(r, K8S_M_WORKQUEUE_ADDS, (const char *[]){CONTROLLER_NAME, CONTROLLER_NAME});
-}
-
-/*
- * The first of p->d.clusters (sorted by name; a duplicate name follows its first) named
- * cluster, or nclusters. Every owned object asks once per pass: a scan would be quadratic in
- * the mesh size.
- */
-static size_t cluster_index(const struct pass *p, const char *cluster)
-{
-    size_t lo = 0, hi = p->d.nclusters;
-    if (!cluster)
-        return hi;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (strcmp(p->d.clusters[mid].name, cluster) < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < p->d.nclusters && strcmp(p->d.clusters[lo].name, cluster) == 0 ? lo
-                                                                               : p->d.nclusters;
-}
-
-struct note *mc__note_for(struct pass *p, const char *cluster)
-{
-    size_t i = cluster_index(p, cluster);
-    if (i >= p->d.nclusters)
-        return NULL;
-    if (!p->notes[i])
-        p->notes[i] = calloc(1, sizeof(*p->notes[i]));
-    return p->notes[i];
-}
-
-/* The condition slot an object's trouble is reported under (NULL: meshNetworks). */
-static char *note_slot(struct pass *p, const struct op *op)
-{
-    if (strcmp(op->ki->kind, "ConfigMap") == 0)
-        return p->meshnet_note;
-    struct note *n = mc__note_for(p, op->cluster);
-    if (!n)
-        return NULL;
-    if (strcmp(op->ki->kind, "Secret") == 0)
-        return n->secret;
-    size_t len = strlen(op->name);
-    if (strcmp(op->ki->kind, "Service") == 0 &&
-        ((len > 13 && strcmp(op->name + len - 13, "-k8s-operator") == 0) ||
-         (len > 3 && strcmp(op->name + len - 3, "-ts") == 0)))
-        return n->egress;
-    return n->gateway;
-}
-
-/* Keeps the first trouble of a pass per condition: "<Reason>: <Kind> <ns>/<name>: <detail>". */
-void mc__note(struct pass *p, const struct op *op, const char *reason, const char *detail)
-{
-    char *slot = note_slot(p, op);
-    if (slot && !slot[0] &&
-        snprintf(slot, NOTE_LEN, "%s: %s %s/%s: %s", reason, op->ki->kind, op->ns, op->name,
-                 detail ? detail : "") < 0)
-        slot[0] = 0;
-    if (slot == p->meshnet_note && !p->meshnet_reason[0])
-        snprintf(p->meshnet_reason, sizeof(p->meshnet_reason), "%s", reason);
 }
 
 /* ---- informers ---------------------------------------------------------------------------- */
@@ -348,13 +211,6 @@ static void free_tokens(struct mc_remote_token *t, size_t n)
     free(t);
 }
 
-void mc__memo_free(struct desired_memo *memo, size_t n)
-{
-    for (size_t i = 0; memo && i < n; i++)
-        free(memo[i].conflict);
-    free(memo);
-}
-
 static void cache_clear(struct desired_cache *c)
 {
     mc__memo_free(c->memo, c->d.nobjects); /* its keys are c->d's */
@@ -475,7 +331,8 @@ static void pass_objects(struct pass *p);
 static void pass_objects_continue(struct pass *p);
 static void pass_status_continue(struct pass *p);
 
-void mc__pass_op_done(struct pass *p)
+/* A request of p finished: after the last one of a phase, the next phase. */
+static void pass_op_done(struct pass *p)
 {
     if (--p->pending > 0) {
         if (p->phase == 1 && p->next_object < p->d.nobjects && p->pending < PASS_WINDOW)
@@ -523,7 +380,7 @@ static int gc_visit(void *data, const char *key, const cJSON *obj)
             return 0;
         }
     }
-    for (size_t i = p->teardown ? p->d.nclusters : cluster_index(p, cluster);
+    for (size_t i = p->teardown ? p->d.nclusters : mc__cluster_index(p, cluster);
          i < p->d.nclusters && strcmp(p->d.clusters[i].name, cluster) == 0; i++) {
         const struct mc_cluster_result *cr = &p->d.clusters[i];
         if (!cr->accepted)
@@ -564,7 +421,7 @@ static int count_owned(void *data, const char *key, const cJSON *obj)
  * mistyped --cluster-name finds no objects labelled with that name, so it removes nothing. */
 static bool left_mesh(struct pass *p)
 {
-    if (cluster_index(p, p->r->cluster_name) < p->d.nclusters)
+    if (mc__cluster_index(p, p->r->cluster_name) < p->d.nclusters)
         return false;
     for (int i = INF_FIRST_OWNED; i < INF_COUNT; i++)
         k8s_store_foreach(k8s_informer_store(p->r->inf[i]), count_owned, p);
@@ -573,7 +430,7 @@ static bool left_mesh(struct pass *p)
 
 static bool local_accepted(const struct pass *p)
 {
-    size_t i = cluster_index(p, p->r->cluster_name);
+    size_t i = mc__cluster_index(p, p->r->cluster_name);
     return i < p->d.nclusters && p->d.clusters[i].accepted;
 }
 
@@ -661,14 +518,6 @@ static struct mc_field_error *token_problem(struct pass *p, const char *cluster)
     struct token_problem *t = &p->token_problems[p->ntoken_problems++];
     snprintf(t->cluster, sizeof(t->cluster), "%s", cluster);
     return &t->why;
-}
-
-const struct token_problem *mc__token_problem(const struct pass *p, const char *cluster)
-{
-    for (size_t i = 0; i < p->ntoken_problems; i++)
-        if (strcmp(p->token_problems[i].cluster, cluster) == 0)
-            return &p->token_problems[i];
-    return NULL;
 }
 
 #define REF_FIELD "spec.remoteSecret.secretRef"
@@ -763,6 +612,7 @@ static void pass_start(mc_reconciler *r)
         return;
     }
     p->r = r;
+    p->op_done = pass_op_done;
     p->started_ms = mc__now_ms(r);
     p->phase = 0;
     r->pass = p;
@@ -807,7 +657,7 @@ static int index_desired(const mc_reconciler *r, struct pass *p)
 static void warn_unknown_local(struct pass *p)
 {
     mc_reconciler *r = p->r;
-    bool unknown = p->d.nclusters > 0 && cluster_index(p, r->cluster_name) >= p->d.nclusters;
+    bool unknown = p->d.nclusters > 0 && mc__cluster_index(p, r->cluster_name) >= p->d.nclusters;
     if (unknown && !r->warned_unknown_local)
         k8s_log_warn(r->log,
                      "no MeshCluster is named like this daemon's --cluster-name: every "

@@ -231,24 +231,6 @@ bool mc_status_equal(const cJSON *existing, const cJSON *want)
     return true;
 }
 
-void mc_status_ready(const struct mc_condition *conds, size_t n, struct mc_condition *ready,
-                     char *buf, size_t size)
-{
-    ready->type = MC_COND_READY;
-    for (size_t i = 0; i < n; i++) {
-        if (strcmp(conds[i].status, "True") != 0) {
-            ready->status = strcmp(conds[i].status, "Unknown") == 0 ? "Unknown" : "False";
-            ready->reason = "NotReady";
-            snprintf(buf, size, "%s is %s: %s", conds[i].type, conds[i].status, conds[i].reason);
-            ready->message = buf;
-            return;
-        }
-    }
-    ready->status = "True";
-    ready->reason = "Ready";
-    ready->message = "";
-}
-
 void mc_status_now(char *buf, size_t size)
 {
     time_t t = time(NULL);

@@ -80,14 +80,6 @@ struct mc_condition_seen {
 /* Fills *seen from the condition of that type in status (may be NULL); false when absent. */
 bool mc_status_condition(const cJSON *status, const char *type, struct mc_condition_seen *seen);
 
-/*
- * Fills the Ready condition from the others: True when every one of conds[0..n) is True,
- * else False naming the first that is not. reason/message point into static or conds'
- * strings, or into buf (size bytes), which must outlive *ready.
- */
-void mc_status_ready(const struct mc_condition *conds, size_t n, struct mc_condition *ready,
-                     char *buf, size_t size);
-
 /* Writes the current UTC time as RFC 3339 with seconds ("...Z") into buf (>= 21 bytes). */
 void mc_status_now(char *buf, size_t size);
 

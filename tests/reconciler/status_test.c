@@ -3,8 +3,8 @@
  * its status stays the same (even when reason or message change) and takes the new time when
  * the status flips; a status equal to what the object holds needs no write, while any change
  * of a condition, observedGeneration, role or gateway address (including withdrawing it) does;
- * fields the controller does not own (status.trust) never force a write; Ready is True only
- * when every other condition is. The compact form the informer caches MeshClusters in (each
+ * fields the controller does not own (status.trust) never force a write (Ready's rule is
+ * conditions_test.c's). The compact form the informer caches MeshClusters in (each
  * condition one line, a message by its digest) gives the same answers as the objects, and
  * a generation no line can give back exactly leaves its condition an object.
  */
@@ -223,24 +223,6 @@ static void test_json_integer(void **state)
     cJSON_Delete(n);
 }
 
-static void test_ready(void **state)
-{
-    (void)state;
-    char buf[128];
-    struct mc_condition ready;
-    struct mc_condition all[2] = {{"A", "True", "Ok", ""}, {"B", "True", "Ok", ""}};
-    mc_status_ready(all, 2, &ready, buf, sizeof(buf));
-    assert_string_equal(ready.status, "True");
-    struct mc_condition one[2] = {{"A", "True", "Ok", ""}, {"B", "False", "Broken", ""}};
-    mc_status_ready(one, 2, &ready, buf, sizeof(buf));
-    assert_string_equal(ready.status, "False");
-    assert_non_null(strstr(ready.message, "B"));
-    assert_non_null(strstr(ready.message, "Broken"));
-    struct mc_condition unk[1] = {{"A", "Unknown", "Waiting", ""}};
-    mc_status_ready(unk, 1, &ready, buf, sizeof(buf));
-    assert_string_equal(ready.status, "Unknown");
-}
-
 static void test_now_format(void **state)
 {
     (void)state;
@@ -260,7 +242,6 @@ int main(void)
         cmocka_unit_test(test_compact_form),
         cmocka_unit_test(test_compact_odd_generation),
         cmocka_unit_test(test_json_integer),
-        cmocka_unit_test(test_ready),
         cmocka_unit_test(test_now_format),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

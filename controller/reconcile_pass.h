@@ -1,14 +1,20 @@
 /*
- * Internal to the reconciler (controller/reconciler.c, reconcile_ops.c, reconcile_status.c):
- * the state of the controller, of one reconcile pass and of one API request, and the helpers
- * those files share. Not part of controller/'s API, hence the mc__ prefix.
+ * Internal to the reconciler: the state of the controller and of one reconcile pass, and the
+ * read-only views of it every part uses (caches, notes, tokens). Not part of controller/'s
+ * API, hence the mc__ prefix. The parts depend one way (docs/architecture.md):
+ *
+ *   reconciler.c (informers, queue, phases) -> reconcile_status.h (phase 2)
+ *     -> reconcile_ops.h (requests, phase 1) -> reconcile_pass.h (this: state, views)
+ *
+ * A request tells the pass it finished through pass->op_done, set by reconciler.c, so the
+ * requests know nothing of the phases.
  *
  * A pass runs in phases, each ending when its last request is done (pass->pending reaches
  * zero in mc__pass_op_done): 0 reads the tokens of remotes authenticated by a Secret, 1
  * applies and deletes objects, 2 writes the MeshClusters' status.
  */
-#ifndef MC_RECONCILER_INTERNAL_H
-#define MC_RECONCILER_INTERNAL_H
+#ifndef MC_RECONCILE_PASS_H
+#define MC_RECONCILE_PASS_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -16,13 +22,20 @@
 
 #include <cjson/cJSON.h>
 
+#include "controller/conditions.h"
 #include "controller/desired.h"
 #include "controller/subset.h"
-#include "controller/reconciler.h"
 #include "controller/status.h"
 #include "controller/trust.h"
+#include "k8s/events.h"
 #include "k8s/informer.h"
+#include "k8s/log.h"
+#include "k8s/metrics.h"
 #include "k8s/queue.h"
+
+/* The public handle (controller/reconciler.h), whose definition is below: the parts of the
+ * reconciler see the state, not the public API, which only reconciler.c implements. */
+typedef struct mc_reconciler mc_reconciler;
 
 #define MESH_KEY        "mesh"
 #define CONTROLLER_NAME "meshcluster"
@@ -54,11 +67,18 @@ struct kind_info {
     const char *resource;
 };
 
+/* The first trouble of a pass under one condition: its reason (MC_REASON_NONE: none) and
+ * "<Reason>: <Kind> <ns>/<name>: <detail>". */
+struct note_slot {
+    enum mc_reason reason;
+    char text[NOTE_LEN];
+};
+
 /* What went wrong with a cluster's objects during a pass, by condition. */
 struct note {
-    char egress[NOTE_LEN];
-    char secret[NOTE_LEN];
-    char gateway[NOTE_LEN];
+    struct note_slot egress;
+    struct note_slot secret;
+    struct note_slot gateway;
 };
 
 /* Passes to wait for the watch event of our own write before deciding without it. */
@@ -107,7 +127,7 @@ struct announced {
 
 struct memo_conflict {
     char rv[MATCHED_RV_LEN];
-    char reason[48];
+    enum mc_reason reason;
     char detail[NOTE_LEN];
 };
 
@@ -118,8 +138,7 @@ struct pass {
      * Troubles are rare and a note is a kilobyte: all of them at 1,000 clusters were a
      * megabyte touched by every pass. */
     struct note **notes;
-    char meshnet_note[NOTE_LEN];
-    char meshnet_reason[48]; /* the condition reason of meshnet_note */
+    struct note_slot meshnet_note;
     /* The memos of the desired objects that a cache holds, sorted by kind and cache key:
      * what collection and withdrawal look their objects up in. */
     const struct desired_memo **by_key;
@@ -131,7 +150,7 @@ struct pass {
     size_t next_object; /* phase 1: the next desired object to reconcile */
     size_t next_status; /* phase 2: the next d.clusters entry whose status to reconcile */
     /* Phase 2's inputs shared by every cluster, decided once when it begins. */
-    struct mc_condition meshnet;
+    struct mc_meshnet_observation meshnet;
     struct mc_trust_result trust;
     uint64_t status_shared_fp; /* their hash, part of every cluster's status fingerprint */
     bool issuing;              /* phase 1 or 2 is inside its issuing loop */
@@ -155,6 +174,9 @@ struct pass {
     bool deferred;                   /* deletions held for a later pass */
     unsigned long mc_version;        /* r->mc_version when the desired state was taken */
     bool desired_ok;                 /* d, memo and by_key are complete (reusable) */
+    /* One request of the pass finished (set by reconciler.c): moves to the next phase after
+     * the last one. */
+    void (*op_done)(struct pass *p);
 };
 
 /* A pass's desired state kept for the next one: see mc_reconciler.cache. */
@@ -174,33 +196,6 @@ struct desired_cache {
 struct token_problem {
     char cluster[64];
     struct mc_field_error why;
-};
-
-enum op_stage {
-    OP_GET,
-    OP_APPLY,
-    OP_DELETE,
-    OP_REPLACE_DELETE,
-    OP_STATUS,
-    OP_WITHDRAW,
-    OP_HEAL /* removing foreign list entries that make our apply invalid */
-};
-
-struct op {
-    struct pass *p;
-    enum op_stage stage;
-    long idx; /* desired object, or -1 */
-    const struct kind_info *ki;
-    char ns[64];
-    char name[256];
-    char cluster[64];
-    bool existed;
-    bool ours;    /* the object already carries our managed-by label */
-    bool forced;  /* re-sent with force after a manual edit (see on_op_done) */
-    bool reread;  /* read again to find who set a colliding entry (see heal_collisions) */
-    bool foreign; /* existing is managed by another tool: adopted without our managed-by */
-    char base_rv[MATCHED_RV_LEN]; /* the cached version this op was decided on ("": none) */
-    char heal_rv[MATCHED_RV_LEN]; /* the version our heal_collisions patch made ("": none) */
 };
 
 struct mc_reconciler {
@@ -312,6 +307,9 @@ const cJSON *mc__cached_desired(const struct pass *p, size_t idx, const char **r
 /* Desired object idx's body as a new tree (the caller owns it), NULL when out of memory. */
 cJSON *mc__desired_body(const struct pass *p, size_t idx);
 const cJSON *mc__meshcluster(const mc_reconciler *r, const char *name);
+/* Fills r->parsed_mcs unless still valid; 0 or -ENOMEM. */
+int mc__parsed_meshclusters(mc_reconciler *r);
+void mc__parsed_meshclusters_clear(mc_reconciler *r);
 
 /* An Event on the MeshCluster named cluster (only while leading). */
 void mc__event(mc_reconciler *r, const char *cluster, const char *type, const char *reason,
@@ -321,34 +319,18 @@ void mc__metric_inc(mc_reconciler *r, const char *family, const char *const *val
 /* Per-cluster trouble of this pass, reported in the conditions. The cluster's note, made empty
  * when it had none; NULL for an unknown cluster or when memory ran out. */
 struct note *mc__note_for(struct pass *p, const char *cluster);
-void mc__note(struct pass *p, const struct op *op, const char *reason, const char *detail);
+/* The index in p->d.clusters of the first cluster of that name, or d.nclusters. */
+size_t mc__cluster_index(const struct pass *p, const char *cluster);
 /* Frees n memos and the conflicts they hold. */
 void mc__memo_free(struct desired_memo *memo, size_t n);
 
-/* Requests (reconcile_ops.c). An op belongs to its pass and is freed when done; every op
- * started counts in pass->pending (the caller increments it before starting). */
-struct op *mc__op_new(struct pass *p, const cJSON *obj, const char *kind, long idx);
-void mc__op_apply(struct op *op, const cJSON *body, bool force, const char *subresource);
-/* Applies an empty body for obj: server-side apply drops the fields only we owned. */
-void mc__op_withdraw(struct op *op, const cJSON *obj);
-void mc__op_delete(struct op *op, const char *uid, enum op_stage stage);
-void mc__reconcile_object(struct pass *p, long idx);
-
-/* Phase 2 (reconcile_status.c): MeshNetworksReady and TrustVerified are decided once per pass
- * (the latter from the watched cacerts Secret, istio-ca-root-cert ConfigMap and MeshClusters);
- * mc__pass_status_issue then reconciles every cluster's status. */
-void mc__pass_status(struct pass *p);
-/* Reconciles statuses from p->next_status on while fewer than PASS_WINDOW requests are out;
- * true once every cluster's has been. */
-bool mc__pass_status_issue(struct pass *p);
-/* Fills r->parsed_mcs unless still valid; 0 or -ENOMEM. */
-int mc__parsed_meshclusters(mc_reconciler *r);
-void mc__parsed_meshclusters_clear(mc_reconciler *r);
-
-/* One request of the pass finished; moves to the next phase after the last one. */
-void mc__pass_op_done(struct pass *p);
-
 /* Why cluster's token is missing (NULL: no known reason) during pass p. */
 const struct token_problem *mc__token_problem(const struct pass *p, const char *cluster);
+
+/* One request of the pass finished. */
+static inline void mc__pass_op_done(struct pass *p)
+{
+    p->op_done(p);
+}
 
 #endif

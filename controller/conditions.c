@@ -1,0 +1,219 @@
+/* Observations -> conditions, with no I/O; see conditions.h. */
+#include "controller/conditions.h"
+
+#include <stdio.h>
+#include <string.h>
+
+const char *mc_cond_type_name(enum mc_cond_type t)
+{
+    static const char *const names[MC_CT_COUNT] = {
+        [MC_CT_ACCEPTED] = MC_COND_ACCEPTED,
+        [MC_CT_EGRESS_READY] = MC_COND_EGRESS_READY,
+        [MC_CT_REMOTE_SECRET] = MC_COND_REMOTE_SECRET,
+        [MC_CT_GATEWAY_READY] = MC_COND_GATEWAY_READY,
+        [MC_CT_MESH_NETWORKS] = MC_COND_MESH_NETWORKS,
+        [MC_CT_READY] = MC_COND_READY,
+        [MC_CT_TRUST_VERIFIED] = "TrustVerified",
+    };
+    return (unsigned)t < MC_CT_COUNT ? names[t] : "";
+}
+
+const char *mc_cond_status_name(enum mc_cond_status s)
+{
+    return s == MC_CS_TRUE ? "True" : s == MC_CS_FALSE ? "False" : "Unknown";
+}
+
+enum mc_cond_status mc_cond_status_parse(const char *s)
+{
+    if (s && strcmp(s, "True") == 0)
+        return MC_CS_TRUE;
+    if (s && strcmp(s, "False") == 0)
+        return MC_CS_FALSE;
+    return MC_CS_UNKNOWN;
+}
+
+const char *mc_reason_name(enum mc_reason r)
+{
+    /* The CRD's pattern is CamelCase; these are the README's "Conditions" table. */
+    static const char *const names[MC_REASON_COUNT] = {
+        [MC_REASON_NONE] = "",
+        [MC_REASON_OBSERVED] = "",
+        [MC_REASON_ACCEPTED] = "Accepted",
+        [MC_REASON_INVALID] = "Invalid",
+        [MC_REASON_NOT_APPLICABLE] = "NotApplicable",
+        [MC_REASON_APPLY_FAILED] = "ApplyFailed",
+        [MC_REASON_APPLY_CONFLICT] = "ApplyConflict",
+        [MC_REASON_MESH_NETWORKS_CONFLICT] = "MeshNetworksConflict",
+        [MC_REASON_LB_CLASS_IMMUTABLE] = "LoadBalancerClassImmutable",
+        [MC_REASON_EGRESS_SERVICE_MISSING] = "EgressServiceMissing",
+        [MC_REASON_PROXY_NOT_READY] = "ProxyNotReady",
+        [MC_REASON_PROXY_READY] = "ProxyReady",
+        [MC_REASON_TOKEN_PENDING] = "TokenPending",
+        [MC_REASON_SECRET_MISSING] = "SecretMissing",
+        [MC_REASON_SECRET_APPLIED] = "SecretApplied",
+        [MC_REASON_GATEWAY_SERVICE_MISSING] = "GatewayServiceMissing",
+        [MC_REASON_ADDRESS_PENDING] = "AddressPending",
+        [MC_REASON_ADDRESS_ASSIGNED] = "AddressAssigned",
+        [MC_REASON_ALIAS_READY] = "AliasReady",
+        [MC_REASON_ISTIO_CONFIGMAP_MISSING] = "IstioConfigMapMissing",
+        [MC_REASON_PENDING] = "Pending",
+        [MC_REASON_APPLIED] = "Applied",
+        [MC_REASON_READY] = "Ready",
+        [MC_REASON_NOT_READY] = "NotReady",
+        [MC_REASON_NOT_ACCEPTED] = "NotAccepted",
+    };
+    return (unsigned)r < MC_REASON_COUNT ? names[r] : "";
+}
+
+struct mc_condition mc_cond_strings(const struct mc_cond *c)
+{
+    return (struct mc_condition){
+        .type = mc_cond_type_name(c->type),
+        .status = mc_cond_status_name(c->status),
+        .reason = c->reason == MC_REASON_OBSERVED ? c->reason_text : mc_reason_name(c->reason),
+        .message = c->message,
+    };
+}
+
+static struct mc_cond cond(enum mc_cond_type t, enum mc_cond_status s, enum mc_reason r,
+                           const char *message)
+{
+    return (struct mc_cond){.type = t, .status = s, .reason = r, .message = message};
+}
+
+/* A reason named by another module; its text is the edge's, passed through. */
+static struct mc_cond observed(enum mc_cond_type t, enum mc_cond_status s, const char *reason,
+                               const char *message)
+{
+    struct mc_cond c = cond(t, s, MC_REASON_OBSERVED, message ? message : "");
+    c.reason_text = reason ? reason : "";
+    return c;
+}
+
+static struct mc_cond accepted_cond(const struct mc_observation *o, struct mc_conditions *out)
+{
+    if (o->accepted)
+        return cond(MC_CT_ACCEPTED, MC_CS_TRUE, MC_REASON_ACCEPTED, "");
+    snprintf(out->accepted_msg, sizeof(out->accepted_msg), "%s: %s", o->why->field,
+             o->why->message);
+    if (!o->why->reason[0])
+        return cond(MC_CT_ACCEPTED, MC_CS_FALSE, MC_REASON_INVALID, out->accepted_msg);
+    return observed(MC_CT_ACCEPTED, MC_CS_FALSE, o->why->reason, out->accepted_msg);
+}
+
+/* An apply trouble is reported as ApplyFailed whatever its kind (the message starts with the
+ * precise reason); only the gateway names LoadBalancerClassImmutable as its own reason. */
+static struct mc_cond egress_cond(const struct mc_observation *o, struct mc_conditions *out)
+{
+    const enum mc_cond_type t = MC_CT_EGRESS_READY;
+    if (o->local)
+        return cond(t, MC_CS_TRUE, MC_REASON_NOT_APPLICABLE,
+                    "egress proxies are made for remote clusters only");
+    if (o->egress_note.reason != MC_REASON_NONE)
+        return cond(t, MC_CS_FALSE, MC_REASON_APPLY_FAILED, o->egress_note.message);
+    if (!o->egress_services)
+        return cond(t, MC_CS_FALSE, MC_REASON_EGRESS_SERVICE_MISSING,
+                    "the egress Services are being created");
+    if (o->proxy_not_ready) {
+        snprintf(out->egress_msg, sizeof(out->egress_msg), "TailscaleProxyReady is not True: %s",
+                 o->proxy_not_ready);
+        return cond(t, MC_CS_FALSE, MC_REASON_PROXY_NOT_READY, out->egress_msg);
+    }
+    return cond(t, MC_CS_TRUE, MC_REASON_PROXY_READY, "");
+}
+
+static struct mc_cond secret_cond(const struct mc_observation *o, struct mc_conditions *out)
+{
+    const enum mc_cond_type t = MC_CT_REMOTE_SECRET;
+    if (o->local)
+        return cond(t, MC_CS_TRUE, MC_REASON_NOT_APPLICABLE,
+                    "remote secrets are made for remote clusters only");
+    if (o->secret_note.reason != MC_REASON_NONE)
+        return cond(t, MC_CS_FALSE, MC_REASON_APPLY_FAILED, o->secret_note.message);
+    if (o->token_pending && !o->token_why)
+        return cond(t, MC_CS_FALSE, MC_REASON_TOKEN_PENDING,
+                    "the Secret holding this cluster's token is not read yet");
+    if (o->token_pending) {
+        snprintf(out->secret_msg, sizeof(out->secret_msg), "%s: %s", o->token_why->field,
+                 o->token_why->message);
+        return observed(t, MC_CS_FALSE, o->token_why->reason, out->secret_msg);
+    }
+    if (!o->remote_secret)
+        return cond(t, MC_CS_FALSE, MC_REASON_SECRET_MISSING, "the remote secret is being created");
+    return cond(t, MC_CS_TRUE, MC_REASON_SECRET_APPLIED, "");
+}
+
+static struct mc_cond gateway_cond(const struct mc_observation *o, struct mc_conditions *out)
+{
+    const enum mc_cond_type t = MC_CT_GATEWAY_READY;
+    const struct mc_apply_note *n = &o->gateway_note;
+    if (n->reason != MC_REASON_NONE)
+        return cond(t, MC_CS_FALSE,
+                    n->reason == MC_REASON_LB_CLASS_IMMUTABLE ? n->reason : MC_REASON_APPLY_FAILED,
+                    n->message);
+    if (!o->gateway_service)
+        return cond(t, MC_CS_FALSE, MC_REASON_GATEWAY_SERVICE_MISSING,
+                    "the gateway Service is being created");
+    if (!o->gateway_address)
+        return cond(t, MC_CS_FALSE, MC_REASON_ADDRESS_PENDING,
+                    "waiting for the Tailscale load balancer to publish an address");
+    out->gateway_address = o->gateway_address;
+    return cond(t, MC_CS_TRUE, o->local ? MC_REASON_ADDRESS_ASSIGNED : MC_REASON_ALIAS_READY, "");
+}
+
+struct mc_cond mc_conditions_meshnet(const struct mc_meshnet_observation *m)
+{
+    const enum mc_cond_type t = MC_CT_MESH_NETWORKS;
+    switch (m->state) {
+    case MC_MESHNET_TROUBLE:
+        return cond(t, MC_CS_FALSE,
+                    m->note.reason != MC_REASON_NONE ? m->note.reason : MC_REASON_APPLY_FAILED,
+                    m->note.message ? m->note.message : "");
+    case MC_MESHNET_CONFIGMAP_MISSING:
+        return cond(t, MC_CS_FALSE, MC_REASON_ISTIO_CONFIGMAP_MISSING,
+                    "the istio ConfigMap does not exist yet (the istiod installation "
+                    "creates it); meshNetworks is written as soon as it appears");
+    case MC_MESHNET_PENDING:
+        return cond(t, MC_CS_FALSE, MC_REASON_PENDING, "meshNetworks is being written");
+    case MC_MESHNET_APPLIED:
+        break;
+    }
+    return cond(t, MC_CS_TRUE, MC_REASON_APPLIED, "");
+}
+
+/* Ready sums up the conditions before it: the first that is not True names why. */
+static struct mc_cond ready_cond(const struct mc_observation *o, struct mc_conditions *out)
+{
+    for (size_t i = 0; i < out->n; i++) {
+        const struct mc_cond *c = &out->c[i];
+        if (c->status == MC_CS_TRUE)
+            continue;
+        struct mc_condition s = mc_cond_strings(c);
+        snprintf(out->ready_msg, sizeof(out->ready_msg), "%s is %s: %s", s.type, s.status,
+                 s.reason);
+        return cond(MC_CT_READY, c->status == MC_CS_UNKNOWN ? MC_CS_UNKNOWN : MC_CS_FALSE,
+                    o->accepted ? MC_REASON_NOT_READY : MC_REASON_NOT_ACCEPTED, out->ready_msg);
+    }
+    return cond(MC_CT_READY, MC_CS_TRUE, MC_REASON_READY, "");
+}
+
+void mc_conditions_decide(const struct mc_observation *o, struct mc_conditions *out)
+{
+    out->n = 0;
+    out->gateway_address = NULL;
+    out->c[out->n++] = accepted_cond(o, out);
+    if (o->accepted) {
+        out->c[out->n++] = egress_cond(o, out);
+        out->c[out->n++] = secret_cond(o, out);
+        out->c[out->n++] = gateway_cond(o, out);
+        out->c[out->n++] = mc_conditions_meshnet(&o->meshnet);
+    }
+    out->c[out->n] = ready_cond(o, out);
+    out->n++;
+    /* TrustVerified comes after Ready on purpose: it does not gate Ready. A mesh without
+     * cacerts (or with istiod on a stale root) still wires up; Ready keeps meaning "the
+     * objects of this cluster are in place", and a False TrustVerified warns that
+     * cross-cluster mTLS will fail until the roots agree. */
+    out->c[out->n++] = observed(MC_CT_TRUST_VERIFIED, mc_cond_status_parse(o->trust_status),
+                                o->trust_reason, o->trust_message);
+}

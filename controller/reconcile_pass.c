@@ -1,0 +1,195 @@
+/* The reconciler's state as every part reads it: the API kinds, the informers' caches, the
+ * parsed MeshClusters, Events, metrics and the pass's notes; see reconcile_pass.h. */
+#include "controller/reconcile_pass.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct kind_info kinds[] = {
+    {"Namespace", "", "v1", "namespaces"},
+    {"Service", "", "v1", "services"},
+    {"Secret", "", "v1", "secrets"},
+    {"ConfigMap", "", "v1", "configmaps"},
+    {"Gateway", "networking.istio.io", "v1beta1", "gateways"},
+    {"MeshCluster", MC_API_GROUP, "v1alpha1", "meshclusters"},
+};
+
+const struct kind_info *mc__kind_lookup(const char *kind)
+{
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        if (kind && strcmp(kinds[i].kind, kind) == 0)
+            return &kinds[i];
+    return NULL;
+}
+
+uint64_t mc__now_ms(const mc_reconciler *r)
+{
+    return uv_now(k8s_client_loop(r->client));
+}
+
+static void store_key(char *buf, size_t len, const char *ns, const char *name)
+{
+    if (ns && ns[0])
+        snprintf(buf, len, "%s/%s", ns, name);
+    else
+        snprintf(buf, len, "%s", name);
+}
+
+const cJSON *mc__cached(const mc_reconciler *r, int inf, const char *ns, const char *name)
+{
+    char key[400];
+    store_key(key, sizeof(key), ns, name);
+    return mc__cached_key(r, inf, key, NULL);
+}
+
+const cJSON *mc__cached_key(const mc_reconciler *r, int inf, const char *key, const char **rv)
+{
+    const char *ignored;
+    if (!rv)
+        rv = &ignored;
+    *rv = NULL;
+    if (inf < 0 || !r->inf[inf])
+        return NULL;
+    return k8s_store_get_rv(k8s_informer_store(r->inf[inf]), key, rv);
+}
+
+const cJSON *mc__cached_desired(const struct pass *p, size_t idx, const char **rv)
+{
+    return mc__cached_key(p->r, p->memo[idx].inf, p->memo[idx].store_key, rv);
+}
+
+cJSON *mc__desired_body(const struct pass *p, size_t idx)
+{
+    return mc_desired_body(&p->d, idx);
+}
+
+const cJSON *mc__meshcluster(const mc_reconciler *r, const char *name)
+{
+    return name ? mc__cached(r, INF_MC, NULL, name) : NULL;
+}
+
+void mc__event(mc_reconciler *r, const char *cluster, const char *type, const char *reason,
+               const char *message)
+{
+    const cJSON *mc = mc__meshcluster(r, cluster);
+    if (r->events && mc && r->leading)
+        k8s_event_record(r->events, mc, type, reason, message);
+}
+
+void mc__metric_inc(mc_reconciler *r, const char *family, const char *const *values)
+{
+    k8s_metric *f = r->metrics ? k8s_metrics_find(r->metrics, family) : NULL;
+    if (f)
+        k8s_metric_inc(f, values);
+}
+
+/*
+ * The first of p->d.clusters (sorted by name; a duplicate name follows its first) named
+ * cluster, or nclusters. Every owned object asks once per pass: a scan would be quadratic in
+ * the mesh size.
+ */
+size_t mc__cluster_index(const struct pass *p, const char *cluster)
+{
+    size_t lo = 0, hi = p->d.nclusters;
+    if (!cluster)
+        return hi;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(p->d.clusters[mid].name, cluster) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < p->d.nclusters && strcmp(p->d.clusters[lo].name, cluster) == 0 ? lo
+                                                                               : p->d.nclusters;
+}
+
+struct note *mc__note_for(struct pass *p, const char *cluster)
+{
+    size_t i = mc__cluster_index(p, cluster);
+    if (i >= p->d.nclusters)
+        return NULL;
+    if (!p->notes[i])
+        p->notes[i] = calloc(1, sizeof(*p->notes[i]));
+    return p->notes[i];
+}
+
+void mc__memo_free(struct desired_memo *memo, size_t n)
+{
+    for (size_t i = 0; memo && i < n; i++)
+        free(memo[i].conflict);
+    free(memo);
+}
+
+const struct token_problem *mc__token_problem(const struct pass *p, const char *cluster)
+{
+    for (size_t i = 0; i < p->ntoken_problems; i++)
+        if (strcmp(p->token_problems[i].cluster, cluster) == 0)
+            return &p->token_problems[i];
+    return NULL;
+}
+
+struct parse_collect {
+    struct mc_meshcluster *mcs;
+    size_t n, cap;
+    int err;
+};
+
+static int collect_parsed(void *data, const char *key, const cJSON *obj)
+{
+    (void)key;
+    struct parse_collect *t = data;
+    if (terminating(obj) || t->err)
+        return 0;
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 4;
+        struct mc_meshcluster *m = realloc(t->mcs, cap * sizeof(*m));
+        if (!m) {
+            t->err = -ENOMEM;
+            return 0;
+        }
+        t->mcs = m;
+        t->cap = cap;
+    }
+    struct mc_meshcluster *mc = &t->mcs[t->n];
+    memset(mc, 0, sizeof(*mc));
+    /* A malformed MeshCluster declares no root; its Accepted condition says why. */
+    int rc = mc_meshcluster_parse(obj, mc, NULL);
+    if (rc == 0)
+        t->n++;
+    else if (rc == -ENOMEM)
+        t->err = rc;
+    return 0;
+}
+
+/* Parsing every MeshCluster for each pass was a fifth of a repair's CPU at 1,000 clusters;
+ * what is read of them changes only with mc_version. */
+int mc__parsed_meshclusters(mc_reconciler *r)
+{
+    if (r->parsed_mcs_valid && r->parsed_mcs_version == r->mc_version)
+        return 0;
+    mc__parsed_meshclusters_clear(r);
+    struct parse_collect t = {0};
+    k8s_store_foreach(k8s_informer_store(r->inf[INF_MC]), collect_parsed, &t);
+    r->parsed_mcs = t.mcs;
+    r->nparsed_mcs = t.n;
+    if (t.err) {
+        mc__parsed_meshclusters_clear(r);
+        return t.err;
+    }
+    r->parsed_mcs_valid = true;
+    r->parsed_mcs_version = r->mc_version;
+    return 0;
+}
+
+void mc__parsed_meshclusters_clear(mc_reconciler *r)
+{
+    for (size_t i = 0; i < r->nparsed_mcs; i++)
+        mc_meshcluster_clear(&r->parsed_mcs[i]);
+    free(r->parsed_mcs);
+    r->parsed_mcs = NULL;
+    r->nparsed_mcs = 0;
+    r->parsed_mcs_valid = false;
+}
