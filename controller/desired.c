@@ -138,8 +138,8 @@ static cJSON *labels_of(struct ctx *c, cJSON *meta)
     return l ? l : add_obj(c, meta, "labels");
 }
 
-static void push(struct ctx *c, cJSON *obj, const char *cluster, unsigned flags,
-                 const char *create_only)
+static void push(struct ctx *c, cJSON *obj, enum mc_desired_role role, const char *cluster,
+                 unsigned flags, const char *create_only)
 {
     if (!obj)
         return;
@@ -200,6 +200,7 @@ static void push(struct ctx *c, cJSON *obj, const char *cluster, unsigned flags,
     }
     o->flags = flags;
     o->create_only[0] = create_only;
+    o->role = role;
     d->nobjects++;
 }
 
@@ -260,7 +261,7 @@ static void gateway_service(struct ctx *c, const struct mc_meshcluster *l)
     cJSON *sel = add_obj(c, spec, "selector");
     add_str(c, sel, "app", "istio-eastwestgateway");
     add_str(c, sel, "istio", "eastwestgateway");
-    push(c, o, l->name, 0, NULL);
+    push(c, o, MC_ROLE_GATEWAY_SERVICE, l->name, 0, NULL);
 }
 
 /*
@@ -283,7 +284,7 @@ static void cross_network_gateway(struct ctx *c, const struct mc_meshcluster *l)
     cJSON *hosts = add_arr(c, srv, "hosts");
     if (!cJSON_AddItemToArray(hosts, cJSON_CreateString("*.local")))
         c->oom = 1;
-    push(c, o, l->name, 0, NULL);
+    push(c, o, MC_ROLE_CROSS_NETWORK_GATEWAY, l->name, 0, NULL);
 }
 
 /* The network label on the istio namespace (from the multicloud module): that label only. */
@@ -292,7 +293,7 @@ static void namespace_label(struct ctx *c, const struct mc_meshcluster *l)
     cJSON *meta;
     cJSON *o = new_object(c, "v1", "Namespace", NULL, c->o->istio_namespace, l->name, 0, &meta);
     add_str(c, add_obj(c, meta, "labels"), MC_LABEL_NETWORK, l->network);
-    push(c, o, l->name, MC_DESIRED_LABELS | MC_DESIRED_MUST_EXIST, NULL);
+    push(c, o, MC_ROLE_NAMESPACE_LABEL, l->name, MC_DESIRED_LABELS | MC_DESIRED_MUST_EXIST, NULL);
 }
 
 /* An ExternalName egress Service for the Tailscale operator (Steps 4 and 8). */
@@ -385,7 +386,7 @@ static int remote_secret(struct ctx *c, const struct mc_meshcluster *r,
         add_str(c, o, "type", "Opaque");
         /* data, not stringData: the API server stores only data, so a re-apply is a no-op. */
         add_str(c, add_obj(c, o, "data"), r->name, b64);
-        push(c, o, r->name, 0, NULL);
+        push(c, o, MC_ROLE_REMOTE_SECRET, r->name, 0, NULL);
     } else {
         c->oom = 1;
     }
@@ -408,18 +409,18 @@ static void remote_objects(struct ctx *c, const struct mc_meshcluster *r, const 
     if (!c->oom) {
         push(c,
              egress_service(c, o->tailscale_namespace, api, api_fqdn, NULL, "https", 443, r->name),
-             r->name, MC_DESIRED_CREATE_ONLY, "spec.externalName");
+             MC_ROLE_EGRESS_API, r->name, MC_DESIRED_CREATE_ONLY, "spec.externalName");
         push(c,
              egress_service(c, o->istio_namespace, ts, gw_fqdn, proxy_class, "tls", r->ports.tls,
                             r->name),
-             r->name, MC_DESIRED_CREATE_ONLY, "spec.externalName");
+             MC_ROLE_EGRESS_GATEWAY, r->name, MC_DESIRED_CREATE_ONLY, "spec.externalName");
         cJSON *meta;
         cJSON *a = new_object(c, "v1", "Service", o->istio_namespace, alias, r->name, 1, &meta);
         cJSON *spec = add_obj(c, a, "spec");
         add_str(c, spec, "type", "ExternalName");
         add_str(c, spec, "externalName", target);
         add_port(c, add_arr(c, spec, "ports"), "tls", r->ports.tls, 0);
-        push(c, a, r->name, 0, NULL);
+        push(c, a, MC_ROLE_GATEWAY_ALIAS, r->name, 0, NULL);
     }
     free(api);
     free(api_fqdn);
@@ -543,7 +544,7 @@ static void mesh_networks_objects(struct ctx *c, const char *local)
                                0, &meta);
         add_str(c, add_obj(c, cm, "data"), MC_MESH_NETWORKS_KEY, text);
         free(text);
-        push(c, cm, local, MC_DESIRED_KEY | MC_DESIRED_MUST_EXIST, NULL);
+        push(c, cm, MC_ROLE_MESH_NETWORKS, local, MC_DESIRED_KEY | MC_DESIRED_MUST_EXIST, NULL);
     }
     if (o->mesh_networks_mode & MC_MESHNET_HELM_VALUES) {
         cJSON *values = cJSON_CreateObject();
@@ -558,7 +559,7 @@ static void mesh_networks_objects(struct ctx *c, const char *local)
                                1, &meta);
         add_str(c, add_obj(c, cm, "data"), MC_HELM_VALUES_KEY, text);
         free(text);
-        push(c, cm, local, 0, NULL);
+        push(c, cm, MC_ROLE_HELM_VALUES, local, 0, NULL);
     }
 }
 
@@ -622,6 +623,31 @@ static struct mc_desired_source *source_new(const struct mc_desired_options *opt
         return NULL;
     }
     return s;
+}
+
+size_t mc_desired_cluster_index(const struct mc_desired *d, const char *name)
+{
+    size_t lo = 0, hi = d->nclusters;
+    if (!name)
+        return hi;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(d->clusters[mid].name, name) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < d->nclusters && strcmp(d->clusters[lo].name, name) == 0 ? lo : d->nclusters;
+}
+
+/* Each cluster's objects by role, so readers look an object up instead of naming it again. */
+static void index_roles(struct mc_desired *d)
+{
+    for (size_t i = 0; i < d->nobjects; i++) {
+        size_t ci = mc_desired_cluster_index(d, d->objects[i].cluster);
+        if (ci < d->nclusters && d->clusters[ci].objects[d->objects[i].role] < 0)
+            d->clusters[ci].objects[d->objects[i].role] = (long)i;
+    }
 }
 
 static int compute(const cJSON *meshclusters, const char *local,
@@ -690,6 +716,8 @@ static int compute(const cJSON *meshclusters, const char *local,
     size_t nacc = 0;
     for (i = 0; i < n; i++) {
         struct mc_cluster_result *r = &out->clusters[out->nclusters++];
+        for (size_t k = 0; k < MC_ROLE_COUNT; k++)
+            r->objects[k] = -1;
         r->name = strdup(flat[i].name);
         if (!r->name)
             c.oom = 1;
@@ -749,6 +777,8 @@ static int compute(const cJSON *meshclusters, const char *local,
         if (out->mesh_networks && !c.oom)
             mesh_networks_objects(&c, l->name);
     }
+    if (!c.oom)
+        index_roles(out);
     /* Kept as long as the state: give back what the doubling reserved (up to half). */
     if (!c.oom && out->nobjects && out->nobjects < c.capobjects) {
         struct mc_desired_object *fit = realloc(out->objects, out->nobjects * sizeof(*fit));

@@ -87,6 +87,21 @@ enum mc_desired_flags {
     MC_DESIRED_KEY = 1 << 3,
 };
 
+/* What a desired object is for, so that callers find an object by its role and cluster
+ * (mc_cluster_result.objects) instead of re-deriving its name or matching name suffixes. */
+enum mc_desired_role {
+    MC_ROLE_NAMESPACE_LABEL,       /* the network label on the istio namespace */
+    MC_ROLE_GATEWAY_SERVICE,       /* the local east-west gateway LoadBalancer */
+    MC_ROLE_CROSS_NETWORK_GATEWAY, /* the local AUTO_PASSTHROUGH Gateway */
+    MC_ROLE_EGRESS_API,            /* a remote's API server egress Service (tailscale ns) */
+    MC_ROLE_EGRESS_GATEWAY,        /* a remote's gateway egress Service (istio ns) */
+    MC_ROLE_GATEWAY_ALIAS,         /* a remote's in-cluster gateway alias Service */
+    MC_ROLE_REMOTE_SECRET,         /* a remote's istio remote secret */
+    MC_ROLE_MESH_NETWORKS,         /* the meshNetworks key of the istio ConfigMap */
+    MC_ROLE_HELM_VALUES,           /* the meshNetworks helm values ConfigMap */
+    MC_ROLE_COUNT
+};
+
 /* Read a body with mc_desired_body, whichever form the state holds it in. */
 struct mc_desired_object {
     /* mc_desired_compute: the complete apply body (apiVersion, kind, metadata...); owned,
@@ -104,6 +119,7 @@ struct mc_desired_object {
     char *cluster;              /* the MeshCluster it is for (L for local objects); owned */
     unsigned flags;             /* enum mc_desired_flags */
     const char *create_only[2]; /* static strings, NULL-terminated */
+    enum mc_desired_role role;
 };
 
 struct mc_cluster_result {
@@ -112,6 +128,8 @@ struct mc_cluster_result {
     int accepted;
     struct mc_field_error why; /* when !accepted */
     int remote_secret_pending; /* auth "secret" and the caller had no token yet */
+    /* Its desired objects by role: an index in mc_desired.objects, -1 for none. */
+    long objects[MC_ROLE_COUNT];
 };
 
 struct mc_desired_source;
@@ -124,6 +142,13 @@ struct mc_desired {
     cJSON *mesh_networks;             /* {"<network>": {endpoints, gateways}}; owned */
     struct mc_desired_source *source; /* compact: what remote bodies are rebuilt from; owned */
 };
+
+/*
+ * The index of the first of d->clusters (sorted by name; a duplicate name follows its first)
+ * named name, or d->nclusters. A binary search: callers ask once per object, and a scan would
+ * be quadratic in the mesh size.
+ */
+size_t mc_desired_cluster_index(const struct mc_desired *d, const char *name);
 
 /*
  * Computes the desired state. meshclusters is a cJSON array of MeshCluster objects

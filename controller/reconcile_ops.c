@@ -11,22 +11,39 @@
 
 static void on_op_done(k8s_request *req, k8s_response *res, void *data);
 
-/* The condition slot an object's trouble is reported under (NULL: out of memory). */
+/* The condition a desired object's trouble is reported under, by its role. */
+static const enum mc_cond_type role_condition[MC_ROLE_COUNT] = {
+    [MC_ROLE_NAMESPACE_LABEL] = MC_CT_GATEWAY_READY,
+    [MC_ROLE_GATEWAY_SERVICE] = MC_CT_GATEWAY_READY,
+    [MC_ROLE_CROSS_NETWORK_GATEWAY] = MC_CT_GATEWAY_READY,
+    [MC_ROLE_EGRESS_API] = MC_CT_EGRESS_READY,
+    [MC_ROLE_EGRESS_GATEWAY] = MC_CT_EGRESS_READY,
+    [MC_ROLE_GATEWAY_ALIAS] = MC_CT_GATEWAY_READY,
+    [MC_ROLE_REMOTE_SECRET] = MC_CT_REMOTE_SECRET,
+    [MC_ROLE_MESH_NETWORKS] = MC_CT_MESH_NETWORKS,
+    [MC_ROLE_HELM_VALUES] = MC_CT_MESH_NETWORKS,
+};
+
+/* The condition slot an op's trouble is reported under (NULL: out of memory). A desired
+ * object's role says which; an object that is not desired (a deletion, a withdrawal, a status
+ * write) goes by its kind. */
 static struct note_slot *note_slot(struct pass *p, const struct op *op)
 {
-    if (strcmp(op->ki->kind, "ConfigMap") == 0)
+    enum mc_cond_type t = MC_CT_GATEWAY_READY;
+    if (op->idx >= 0)
+        t = role_condition[p->d.objects[op->idx].role];
+    else if (strcmp(op->ki->kind, "ConfigMap") == 0)
+        t = MC_CT_MESH_NETWORKS;
+    else if (strcmp(op->ki->kind, "Secret") == 0)
+        t = MC_CT_REMOTE_SECRET;
+    if (t == MC_CT_MESH_NETWORKS)
         return &p->meshnet_note;
     struct note *n = mc__note_for(p, op->cluster);
     if (!n)
         return NULL;
-    if (strcmp(op->ki->kind, "Secret") == 0)
-        return &n->secret;
-    size_t len = strlen(op->name);
-    if (strcmp(op->ki->kind, "Service") == 0 &&
-        ((len > 13 && strcmp(op->name + len - 13, "-k8s-operator") == 0) ||
-         (len > 3 && strcmp(op->name + len - 3, "-ts") == 0)))
-        return &n->egress;
-    return &n->gateway;
+    return t == MC_CT_REMOTE_SECRET  ? &n->secret
+           : t == MC_CT_EGRESS_READY ? &n->egress
+                                     : &n->gateway;
 }
 
 /* Keeps the first trouble of a pass per condition: "<Reason>: <Kind> <ns>/<name>: <detail>". */

@@ -85,25 +85,9 @@ void mc__metric_inc(mc_reconciler *r, const char *family, const char *const *val
         k8s_metric_inc(f, values);
 }
 
-/*
- * The first of p->d.clusters (sorted by name; a duplicate name follows its first) named
- * cluster, or nclusters. Every owned object asks once per pass: a scan would be quadratic in
- * the mesh size.
- */
 size_t mc__cluster_index(const struct pass *p, const char *cluster)
 {
-    size_t lo = 0, hi = p->d.nclusters;
-    if (!cluster)
-        return hi;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (strcmp(p->d.clusters[mid].name, cluster) < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < p->d.nclusters && strcmp(p->d.clusters[lo].name, cluster) == 0 ? lo
-                                                                               : p->d.nclusters;
+    return mc_desired_cluster_index(&p->d, cluster);
 }
 
 struct note *mc__note_for(struct pass *p, const char *cluster)

@@ -121,7 +121,7 @@ struct desired_memo {
 
 struct announced {
     char cluster[64];
-    char type[32];
+    enum mc_cond_type type;
     char reason[64];
 };
 

@@ -9,13 +9,23 @@
 #include "controller/reconcile_status.h"
 
 /* The announcement of condition type on cluster, or NULL. */
-static struct announced *announced_find(mc_reconciler *r, const char *cluster, const char *type)
+static struct announced *announced_find(mc_reconciler *r, const char *cluster,
+                                        enum mc_cond_type type)
 {
     for (size_t i = 0; i < r->nannounced; i++)
-        if (strcmp(r->announced[i].cluster, cluster) == 0 &&
-            strcmp(r->announced[i].type, type) == 0)
+        if (r->announced[i].type == type && strcmp(r->announced[i].cluster, cluster) == 0)
             return &r->announced[i];
     return NULL;
+}
+
+/* Whether c is a condition a user must act on: not Accepted, or roots that mismatch. */
+static bool worth_announcing(const struct mc_cond *c)
+{
+    if (c->status != MC_CS_FALSE)
+        return false;
+    return c->type == MC_CT_ACCEPTED ||
+           (c->type == MC_CT_TRUST_VERIFIED && c->reason == MC_REASON_OBSERVED &&
+            strcmp(c->reason_text, PKI_REASON_ROOT_MISMATCH) == 0);
 }
 
 /*
@@ -24,27 +34,24 @@ static struct announced *announced_find(mc_reconciler *r, const char *cluster, c
  * reason: remembered until the condition leaves it (the cached status may lag our own write).
  */
 static void announce_transitions(mc_reconciler *r, const char *name, const cJSON *existing,
-                                 const struct mc_condition *conds, size_t n)
+                                 const struct mc_conditions *cs)
 {
-    for (size_t i = 0; i < n; i++) {
-        const struct mc_condition *c = &conds[i];
-        bool accepted = strcmp(c->type, MC_COND_ACCEPTED) == 0;
-        bool trust = strcmp(c->type, MC_COND_TRUST_VERIFIED) == 0;
-        if (!accepted && !trust)
+    for (size_t i = 0; i < cs->n; i++) {
+        const struct mc_cond *c = &cs->c[i];
+        if (c->type != MC_CT_ACCEPTED && c->type != MC_CT_TRUST_VERIFIED)
             continue;
-        bool bad = strcmp(c->status, "False") == 0 && c->reason &&
-                   (accepted || strcmp(c->reason, "RootMismatch") == 0);
         struct announced *a = announced_find(r, name, c->type);
-        if (!bad) {
+        if (!worth_announcing(c)) {
             if (a) /* left the reason: a later return is announced again */
                 *a = r->announced[--r->nannounced];
             continue;
         }
-        if (a && strcmp(a->reason, c->reason) == 0)
+        struct mc_condition s = mc_cond_strings(c);
+        if (a && strcmp(a->reason, s.reason) == 0)
             continue;
         struct mc_condition_seen seen; /* already so when we started: announced before */
-        bool already = mc_status_condition(existing, c->type, &seen) &&
-                       strcmp(seen.status, c->status) == 0 && strcmp(seen.reason, c->reason) == 0;
+        bool already = mc_status_condition(existing, s.type, &seen) &&
+                       strcmp(seen.status, s.status) == 0 && strcmp(seen.reason, s.reason) == 0;
         if (!a) {
             struct announced *grown =
                 realloc(r->announced, (r->nannounced + 1) * sizeof(*r->announced));
@@ -53,14 +60,14 @@ static void announce_transitions(mc_reconciler *r, const char *name, const cJSON
             r->announced = grown;
             a = &r->announced[r->nannounced++];
             snprintf(a->cluster, sizeof(a->cluster), "%s", name);
-            snprintf(a->type, sizeof(a->type), "%s", c->type);
+            a->type = c->type;
         }
-        snprintf(a->reason, sizeof(a->reason), "%s", c->reason);
+        snprintf(a->reason, sizeof(a->reason), "%s", s.reason);
         if (already)
             continue;
         char text[NOTE_LEN + 64];
-        snprintf(text, sizeof(text), "%s=False: %s", c->type, c->message ? c->message : "");
-        mc__event(r, name, "Warning", c->reason, text);
+        snprintf(text, sizeof(text), "%s=False: %s", s.type, s.message ? s.message : "");
+        mc__event(r, name, "Warning", s.reason, text);
     }
 }
 
@@ -220,30 +227,32 @@ struct status_view {
     const cJSON *egress_ts, *egress_istio, *secret, *gateway;
 };
 
+/* The cached copy of cr's desired object of that role (none: NULL), and its version. */
+static const cJSON *cached_role(const struct pass *p, const struct mc_cluster_result *cr,
+                                enum mc_desired_role role, const char **rv)
+{
+    long idx = cr->objects[role];
+    return idx >= 0 ? mc__cached_desired(p, (size_t)idx, rv) : NULL;
+}
+
 /* Reads the view from the caches; false when the MeshCluster is gone or going. */
-static bool status_view_read(const mc_reconciler *r, const struct mc_cluster_result *cr, bool local,
+static bool status_view_read(const struct pass *p, const struct mc_cluster_result *cr, bool local,
                              struct status_view *v)
 {
     memset(v, 0, sizeof(*v));
-    v->mc = mc__cached_key(r, INF_MC, cr->name, &v->rvs[0]);
+    v->mc = mc__cached_key(p->r, INF_MC, cr->name, &v->rvs[0]);
     if (!v->mc || terminating(v->mc))
         return false;
     if (!cr->accepted)
         return true; /* nothing was made for it */
-    char key[400];
     if (local) {
-        snprintf(key, sizeof(key), "%s/istio-eastwestgateway", r->istio_ns);
-        v->gateway = mc__cached_key(r, INF_SVC_ISTIO, key, &v->rvs[4]);
+        v->gateway = cached_role(p, cr, MC_ROLE_GATEWAY_SERVICE, &v->rvs[4]);
         return true;
     }
-    snprintf(key, sizeof(key), "%s/%s-k8s-operator", r->ts_ns, cr->name);
-    v->egress_ts = mc__cached_key(r, INF_SVC_TS, key, &v->rvs[1]);
-    snprintf(key, sizeof(key), "%s/%s-istio-eastwestgateway-ts", r->istio_ns, cr->name);
-    v->egress_istio = mc__cached_key(r, INF_SVC_ISTIO, key, &v->rvs[2]);
-    snprintf(key, sizeof(key), "%s/istio-remote-secret-%s", r->istio_ns, cr->name);
-    v->secret = mc__cached_key(r, INF_SECRET, key, &v->rvs[3]);
-    snprintf(key, sizeof(key), "%s/%s-istio-eastwestgateway", r->istio_ns, cr->name);
-    v->gateway = mc__cached_key(r, INF_SVC_ISTIO, key, &v->rvs[4]);
+    v->egress_ts = cached_role(p, cr, MC_ROLE_EGRESS_API, &v->rvs[1]);
+    v->egress_istio = cached_role(p, cr, MC_ROLE_EGRESS_GATEWAY, &v->rvs[2]);
+    v->secret = cached_role(p, cr, MC_ROLE_REMOTE_SECRET, &v->rvs[3]);
+    v->gateway = cached_role(p, cr, MC_ROLE_GATEWAY_ALIAS, &v->rvs[4]);
     return true;
 }
 
@@ -332,7 +341,7 @@ static cJSON *status_build(struct pass *p, const struct mc_cluster_result *cr,
         cJSON_Delete(tr);
         return NULL;
     }
-    announce_transitions(p->r, cr->name, existing, conds, cs->n);
+    announce_transitions(p->r, cr->name, existing, cs);
     bool same_trust = trust_equal(existing, tr);
     if (tr->child)
         cJSON_AddItemToObject(st, "trust", tr);
@@ -375,7 +384,7 @@ static void reconcile_status(struct pass *p, size_t ci)
     const struct mc_cluster_result *cr = &p->d.clusters[ci];
     bool local = strcmp(cr->name, r->cluster_name) == 0;
     struct status_view v;
-    if (!status_view_read(r, cr, local, &v))
+    if (!status_view_read(p, cr, local, &v))
         return;
     /* The same inputs build the same status: skip the build while none moved since it last
      * needed no write (a pass after one repair rebuilds one status, not the whole mesh's). */

@@ -780,6 +780,44 @@ static void test_defaults_and_custom_values(void **state)
     cJSON_Delete(mcs);
 }
 
+/* Each cluster's objects by role: the role names the object the status and the notes look
+ * for, so nothing re-derives a name (the names below are the guide's). */
+static void test_objects_by_role(void **state)
+{
+    (void)state;
+    cJSON *mcs = mesh(3);
+    struct mc_desired d;
+    compute(mcs, "cluster1", &d);
+    static const struct {
+        const char *cluster;
+        enum mc_desired_role role;
+        const char *key;
+    } want[] = {
+        {"cluster1", MC_ROLE_GATEWAY_SERVICE, "istio-system/istio-eastwestgateway"},
+        {"cluster1", MC_ROLE_CROSS_NETWORK_GATEWAY, "istio-system/cross-network-gateway"},
+        {"cluster1", MC_ROLE_NAMESPACE_LABEL, "istio-system"},
+        {"cluster1", MC_ROLE_MESH_NETWORKS, "istio-system/istio"},
+        {"cluster2", MC_ROLE_EGRESS_API, "tailscale/cluster2-k8s-operator"},
+        {"cluster2", MC_ROLE_EGRESS_GATEWAY, "istio-system/cluster2-istio-eastwestgateway-ts"},
+        {"cluster2", MC_ROLE_GATEWAY_ALIAS, "istio-system/cluster2-istio-eastwestgateway"},
+        {"cluster3", MC_ROLE_REMOTE_SECRET, "istio-system/istio-remote-secret-cluster3"},
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        long idx = result(&d, want[i].cluster)->objects[want[i].role];
+        assert_true(idx >= 0 && (size_t)idx < d.nobjects);
+        assert_string_equal(d.objects[idx].key, want[i].key);
+        assert_int_equal(d.objects[idx].role, want[i].role);
+    }
+    /* A remote has no local objects; every object is indexed under its own cluster. */
+    assert_int_equal(result(&d, "cluster2")->objects[MC_ROLE_GATEWAY_SERVICE], -1);
+    for (size_t i = 0; i < d.nobjects; i++) {
+        const struct mc_cluster_result *r = result(&d, d.objects[i].cluster);
+        assert_int_equal(r->objects[d.objects[i].role], (long)i);
+    }
+    mc_desired_free(&d);
+    cJSON_Delete(mcs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -798,6 +836,7 @@ int main(void)
         cmocka_unit_test(test_mesh_networks_modes),
         cmocka_unit_test(test_secret_auth_token),
         cmocka_unit_test(test_defaults_and_custom_values),
+        cmocka_unit_test(test_objects_by_role),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
