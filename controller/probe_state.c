@@ -16,9 +16,10 @@ static enum mc_probe_change on_success(struct mc_probe_state *s, const k8s_probe
     s->candidate_streak = 0;
     if (s->status == MC_PROBE_UP)
         return MC_PROBE_SAME; /* the latency of a later success changes nothing written */
+    enum mc_probe_change ch = s->status == MC_PROBE_DOWN ? MC_PROBE_RECOVERED : MC_PROBE_WENT_UP;
     s->status = MC_PROBE_UP;
     remember(s, r);
-    return MC_PROBE_WENT_UP;
+    return ch;
 }
 
 static enum mc_probe_change on_failure(struct mc_probe_state *s, const k8s_probe_result *r)

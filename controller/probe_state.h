@@ -23,7 +23,8 @@ enum mc_probe_status { MC_PROBE_UNKNOWN, MC_PROBE_UP, MC_PROBE_DOWN };
 
 enum mc_probe_change {
     MC_PROBE_SAME,
-    MC_PROBE_WENT_UP,
+    MC_PROBE_WENT_UP,   /* from Unknown: the first verdict */
+    MC_PROBE_RECOVERED, /* from Down */
     MC_PROBE_WENT_DOWN,
     MC_PROBE_REASON_CHANGED, /* still Down, for another reason now */
 };

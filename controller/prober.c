@@ -5,6 +5,7 @@
  * the prober's own handle closes last, so close's callback always comes from the loop.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -287,10 +288,13 @@ static struct peer *peer_new(mc_prober *p, const struct mc_probe_target *t)
     return e;
 }
 
-static void peer_remove(struct peer *e)
+/* Stops a peer. forget: it is no longer a target at all (a target whose details changed keeps
+ * its series: its counters go on under the same peer). */
+static void peer_remove(struct peer *e, bool forget)
 {
     e->removed = 1;
-    forget_metrics(e);
+    if (forget)
+        forget_metrics(e);
     for (int k = 0; k < MC_PROBE_NKINDS; k++) {
         if (e->inflight[k])
             k8s_probe_cancel(e->inflight[k]);
@@ -380,7 +384,10 @@ int mc_prober_set_targets(mc_prober *p, const struct mc_probe_target *targets, s
     while (gone) {
         struct peer *e = gone;
         gone = e->next;
-        peer_remove(e);
+        bool still = false;
+        for (size_t i = 0; !oom && i < n; i++)
+            still = still || same_str(targets[i].cluster, e->t.cluster);
+        peer_remove(e, !oom && !still); /* undone new peers share names with kept ones */
     }
     return oom ? -ENOMEM : 0;
 }
@@ -424,7 +431,7 @@ void mc_prober_close(mc_prober *p, void (*cb)(void *data), void *data)
     p->peers = NULL;
     while (e) {
         struct peer *next = e->next;
-        peer_remove(e);
+        peer_remove(e, true);
         e = next;
     }
     maybe_finish_close(p);

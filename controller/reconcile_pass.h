@@ -24,6 +24,7 @@
 
 #include "controller/conditions.h"
 #include "controller/desired.h"
+#include "controller/prober.h"
 #include "controller/subset.h"
 #include "controller/status.h"
 #include "controller/trust.h"
@@ -251,6 +252,7 @@ struct mc_reconciler {
      * again before the cache shows the first write does not announce twice. Few; owned. */
     struct announced *announced;
     size_t nannounced;
+    mc_prober *prober; /* NULL: probing is off */
 };
 
 /* ---- pure helpers ---------------------------------------------------------------------------- */
@@ -310,6 +312,11 @@ const cJSON *mc__meshcluster(const mc_reconciler *r, const char *name);
 /* Fills r->parsed_mcs unless still valid; 0 or -ENOMEM. */
 int mc__parsed_meshclusters(mc_reconciler *r);
 void mc__parsed_meshclusters_clear(mc_reconciler *r);
+
+/* Probing (reconcile_probes.c). After a pass, the prober's targets follow its desired state;
+ * a remote's probe states go into its status fingerprint (0 when probing is off). */
+void mc__probe_targets_update(mc_reconciler *r, const struct pass *p);
+uint64_t mc__probe_fingerprint(const mc_reconciler *r, const char *cluster);
 
 /* An Event on the MeshCluster named cluster (only while leading). */
 void mc__event(mc_reconciler *r, const char *cluster, const char *type, const char *reason,

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "controller/reconcile_status.h"
+#include "controller/tailnet.h"
 
 /* The announcement of condition type on cluster, or NULL. */
 static struct announced *announced_find(mc_reconciler *r, const char *cluster,
@@ -280,11 +281,30 @@ static const char *gateway_address(const mc_reconciler *r, const cJSON *gw, bool
     return buf;
 }
 
+/* Why the local gateway's published address is not on the local MeshCluster's tailnet, into
+ * buf; NULL when it is (or the MeshCluster is not known). */
+static const char *tailnet_mismatch(const mc_reconciler *r, const cJSON *gw, char *buf, size_t len)
+{
+    const cJSON *ing = jpath(jpath(gw, "status", "loadBalancer"), "ingress", NULL);
+    const char *host = NULL, *ip = NULL;
+    for (const cJSON *e = cJSON_IsArray(ing) ? ing->child : NULL; e; e = e->next) {
+        host = host ? host : jstr(e, "hostname");
+        ip = ip ? ip : jstr(e, "ip");
+    }
+    const struct mc_meshcluster *self = NULL;
+    for (size_t i = 0; i < r->nparsed_mcs; i++)
+        if (strcmp(r->parsed_mcs[i].name, r->cluster_name) == 0)
+            self = &r->parsed_mcs[i];
+    if (!self || mc_tailnet_address_matches(host, ip, self->tailnet, buf, len))
+        return NULL;
+    return buf;
+}
+
 /* Everything the conditions of cluster ci depend on, from the view and the pass (the I/O
  * half of "observations -> conditions"). */
 static void status_observe(const struct pass *p, size_t ci, const struct status_view *v,
                            const struct token_problem *tp, char *alias, size_t alias_len,
-                           struct mc_observation *o)
+                           char *mismatch, size_t mismatch_len, struct mc_observation *o)
 {
     static const struct note no_note;
     const struct mc_cluster_result *cr = &p->d.clusters[ci];
@@ -311,6 +331,18 @@ static void status_observe(const struct pass *p, size_t ci, const struct status_
     o->trust_status = p->trust.status;
     o->trust_reason = p->trust.reason;
     o->trust_message = p->trust.message;
+    /* Part of "Ready means working", on with the probes: without them the daemon keeps
+     * reporting what exists, as before. */
+    if (o->local && p->r->prober && o->gateway_address && v->gateway)
+        o->tailnet_mismatch = tailnet_mismatch(p->r, v->gateway, mismatch, mismatch_len);
+    if (!o->local && cr->accepted && p->r->prober) {
+        o->probe_api = mc_prober_state(p->r->prober, cr->name, MC_PROBE_API);
+        o->probe_gateway = mc_prober_state(p->r->prober, cr->name, MC_PROBE_GATEWAY);
+        /* Not a target yet (its token is still pending): nothing probed, nothing known. */
+        static const struct mc_probe_state not_yet = {.status = MC_PROBE_UNKNOWN};
+        if (!o->probe_api)
+            o->probe_api = o->probe_gateway = &not_yet;
+    }
 }
 
 /* The status object the decided conditions make, .status.trust included; NULL when out of
@@ -392,8 +424,9 @@ static void reconcile_status(struct pass *p, size_t ci)
     struct status_memo *sm = &p->status_fp[ci];
     const struct token_problem *tp =
         cr->remote_secret_pending ? mc__token_problem(p, cr->name) : NULL;
-    uint64_t fp = status_fingerprint(cr, p->notes[ci] ? p->notes[ci] : &no_note,
-                                     tp ? tp->why.message : "", v.rvs, p->status_shared_fp);
+    uint64_t fp =
+        status_fingerprint(cr, p->notes[ci] ? p->notes[ci] : &no_note, tp ? tp->why.message : "",
+                           v.rvs, p->status_shared_fp ^ mc__probe_fingerprint(r, cr->name));
     if (sm->fp == fp)
         return;
     if (sm->written_over[0] && strcmp(v.rvs[0] ? v.rvs[0] : "", sm->written_over) == 0 &&
@@ -401,9 +434,9 @@ static void reconcile_status(struct pass *p, size_t ci)
         return; /* our last status write has not come back yet */
     sm->written_over[0] = '\0';
 
-    char alias[256];
+    char alias[256], mismatch[MC_CONDITION_NOTE];
     struct mc_observation o;
-    status_observe(p, ci, &v, tp, alias, sizeof(alias), &o);
+    status_observe(p, ci, &v, tp, alias, sizeof(alias), mismatch, sizeof(mismatch), &o);
     struct mc_conditions cs;
     mc_conditions_decide(&o, &cs);
     bool same = false;

@@ -53,6 +53,30 @@ static void enqueue(mc_reconciler *r)
         mc__metric_inc(r, K8S_M_WORKQUEUE_ADDS, (const char *[]){CONTROLLER_NAME, CONTROLLER_NAME});
 }
 
+/* A probe's verdict changed: the remote's status follows in a pass (probes never write); a
+ * path that goes down, and one that comes back, is also an Event on the remote's MeshCluster. */
+static void on_probe_change(const char *cluster, enum mc_probe_kind kind,
+                            const struct mc_probe_state *state, enum mc_probe_change change,
+                            void *data)
+{
+    mc_reconciler *r = data;
+    const char *type = kind == MC_PROBE_API ? MC_COND_PEER_API : MC_COND_PEER_GATEWAY;
+    char text[256];
+    if (change == MC_PROBE_WENT_DOWN) {
+        snprintf(text, sizeof(text), "%s=False: %s", type,
+                 state->detail[0] ? state->detail : k8s_probe_failure_name(state->reason));
+        k8s_log_warn(r->log, "peer unreachable", "cluster", cluster, "path",
+                     mc_probe_kind_name(kind), "error", text);
+        mc__event(r, cluster, "Warning", "PeerUnreachable", text);
+    } else if (change == MC_PROBE_RECOVERED) {
+        snprintf(text, sizeof(text), "%s=True again", type);
+        k8s_log_info(r->log, "peer reachable again", "cluster", cluster, "path",
+                     mc_probe_kind_name(kind));
+        mc__event(r, cluster, "Normal", "PeerReachable", text);
+    }
+    enqueue(r);
+}
+
 /* ---- informers ---------------------------------------------------------------------------- */
 
 static void note_mc_change(mc_reconciler *r, const k8s_informer *inf)
@@ -322,6 +346,8 @@ static void pass_finish(struct pass *p)
         if (p->deferred && !r->stopping)
             k8s_queue_add_after(r->queue, MESH_KEY, TOKEN_RETRY_MS);
     }
+    if (!r->stopping)
+        mc__probe_targets_update(r, p);
     pass_free(p);
     k8s_queue_done(r->queue, MESH_KEY);
     maybe_stopped(r);
@@ -872,6 +898,21 @@ int mc_reconciler_new(k8s_client *c, const struct mc_reconciler_opts *opts, mc_r
         mc_reconciler_free(r);
         return rc;
     }
+    if (opts->probe_http && opts->probe_interval_ms > 0) {
+        struct mc_prober_opts po = {.interval_ms = opts->probe_interval_ms,
+                                    .connect_to = opts->probe_connect_to,
+                                    .nconnect_to = opts->nprobe_connect_to,
+                                    .seed = (uint64_t)(uintptr_t)r ^ mc__now_ms(r),
+                                    .metrics = r->metrics,
+                                    .metrics_prefix = "meshcluster",
+                                    .on_change = on_probe_change,
+                                    .data = r};
+        rc = mc_prober_new(opts->probe_http, k8s_client_loop(c), &po, &r->prober);
+        if (rc) {
+            mc_reconciler_free(r);
+            return rc;
+        }
+    }
     /* The queue times its own keys into the workqueue duration histograms. */
     k8s_queue_opts qo = {.metrics = r->metrics, .metrics_name = CONTROLLER_NAME};
     r->queue = k8s_queue_new(&qo);
@@ -958,6 +999,13 @@ static void on_queue_closed(k8s_queue *q, void *data)
     on_part_stopped(data);
 }
 
+static void on_prober_closed(void *data)
+{
+    mc_reconciler *r = data;
+    r->prober = NULL;
+    on_part_stopped(r);
+}
+
 static void on_queue_drained(k8s_queue *q, void *data)
 {
     k8s_queue_close(q, on_queue_closed, data);
@@ -980,6 +1028,10 @@ void mc_reconciler_stop(mc_reconciler *r, void (*cb)(mc_reconciler *r, void *dat
     if (r->started) {
         r->stop_pending++;
         k8s_queue_shutdown(r->queue, on_queue_drained, r);
+    }
+    if (r->prober) {
+        r->stop_pending++;
+        mc_prober_close(r->prober, on_prober_closed, r);
     }
     on_part_stopped(r);
 }

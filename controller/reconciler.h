@@ -33,6 +33,7 @@
 #include <stdint.h>
 
 #include "controller/desired.h"
+#include "k8s/http.h"
 #include "k8s/events.h"
 #include "k8s/log.h"
 #include "k8s/metrics.h"
@@ -51,6 +52,14 @@ struct mc_reconciler_opts {
     k8s_log *log;               /* borrowed; NULL: silent */
     k8s_metrics *metrics;       /* borrowed; NULL: none (standard families expected) */
     k8s_event_recorder *events; /* borrowed; NULL: no Events */
+    /* Probes of each remote's API server and gateway (controller/prober.h): on when
+     * probe_http is set and probe_interval_ms > 0. A remote's Ready then also needs its
+     * PeerAPIReachable and PeerGatewayReachable. probe_connect_to (test worlds only) is
+     * borrowed and must outlive the reconciler. */
+    k8s_http *probe_http; /* borrowed */
+    uint64_t probe_interval_ms;
+    const char *const *probe_connect_to;
+    size_t nprobe_connect_to;
 };
 
 /* c is borrowed and must outlive the reconciler. Returns 0, -EINVAL or -ENOMEM. */

@@ -32,6 +32,8 @@ enum mcd_flag_id {
     F_BURST,
     F_ALLOW_GW_REPLACE,
     F_FORCE_MESHNET,
+    F_PROBE_INTERVAL,
+    F_PROBE_CONNECT_TO,
     F_COUNT
 };
 
@@ -88,6 +90,14 @@ static const struct mcd_flag_def mcd_flag_defs[F_COUNT] = {
     [F_FORCE_MESHNET] = {"force-mesh-networks", "MC_FORCE_MESH_NETWORKS", "false", true,
                          "take the istio ConfigMap's meshNetworks key from another field "
                          "manager (Helm, Argo CD) instead of reporting MeshNetworksConflict"},
+    /* Off unless asked (the chart asks for 30s): a binary run by hand against a test cluster
+     * has no peer to reach, and its remotes would never become Ready. */
+    [F_PROBE_INTERVAL] = {"probe-interval", "MC_PROBE_INTERVAL", "0", false,
+                          "probe each remote's API server and gateway this often (jittered), "
+                          "making Ready mean reachable; 0 disables (e.g. 30s)"},
+    [F_PROBE_CONNECT_TO] = {"probe-connect-to", "MC_PROBE_CONNECT_TO", NULL, false,
+                            "test worlds only: comma-separated HOST:PORT:CONNECT-HOST:CONNECT-PORT "
+                            "lines sending probes for names only a cluster's DNS knows elsewhere"},
 };
 
 enum mcd_flag_source { MCD_SRC_DEFAULT, MCD_SRC_ENV, MCD_SRC_CLI };
@@ -104,6 +114,25 @@ static const char *mcd_env_lookup(char **envp, const char *name)
         if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
             return *e + n + 1;
     return NULL;
+}
+
+/* Splits a comma-separated list of connect_to lines into f's own buffer; each line must have
+ * four colon-separated parts (an IPv6 connect host in brackets adds colons, so at least 3). */
+static int mcd_split_connect_to(mcd_flags *f, const char *list)
+{
+    if (strlen(list) >= sizeof(f->probe_connect_to_buf))
+        return -1;
+    strcpy(f->probe_connect_to_buf, list);
+    for (char *save = NULL, *line = strtok_r(f->probe_connect_to_buf, ",", &save); line;
+         line = strtok_r(NULL, ",", &save)) {
+        int colons = 0;
+        for (const char *c = line; *c; c++)
+            colons += *c == ':';
+        if (colons < 3 || f->nprobe_connect_to == MCD_MAX_CONNECT_TO)
+            return -1;
+        f->probe_connect_to[f->nprobe_connect_to++] = line;
+    }
+    return 0;
 }
 
 static int mcd_parse_bool(const char *s, bool *out)
@@ -329,6 +358,14 @@ static int mcd_flags_convert(mcd_flags *f, const struct mcd_flag_value *v, bool 
         BAD(F_ALLOW_GW_REPLACE, "must be true or false");
     if (mcd_parse_bool(v[F_FORCE_MESHNET].value, &f->force_mesh_networks) != 0)
         BAD(F_FORCE_MESHNET, "must be true or false");
+    if (strcmp(v[F_PROBE_INTERVAL].value, "0") == 0)
+        f->probe_interval_ms = 0;
+    else if (mcd_parse_duration(v[F_PROBE_INTERVAL].value, &f->probe_interval_ms) != 0 ||
+             f->probe_interval_ms < 100)
+        BAD(F_PROBE_INTERVAL, "must be 0 or a duration of at least 100ms, e.g. 30s");
+    if (v[F_PROBE_CONNECT_TO].value && mcd_split_connect_to(f, v[F_PROBE_CONNECT_TO].value) != 0)
+        BAD(F_PROBE_CONNECT_TO, "must be comma-separated HOST:PORT:CONNECT-HOST:CONNECT-PORT "
+                                "(at most " MCD_STR(MCD_MAX_CONNECT_TO) ")");
     return 0;
 #undef BAD
 }

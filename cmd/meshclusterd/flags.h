@@ -28,6 +28,10 @@ typedef enum mcd_log_level {
 
 /* Parsed options. String fields point into argv or the environment array handed to
  * mcd_flags_parse(), or at static defaults: borrowed for the life of those arrays. */
+#define MCD_MAX_CONNECT_TO 32
+#define MCD_XSTR(x)        #x
+#define MCD_STR(x)         MCD_XSTR(x)
+
 typedef struct mcd_flags {
     const char *cluster_name;
     const char *kubeconfig; /* NULL: $KUBECONFIG, ~/.kube/config, then in-cluster */
@@ -48,6 +52,10 @@ typedef struct mcd_flags {
     int burst;
     bool allow_gateway_replacement;
     bool force_mesh_networks;
+    long probe_interval_ms; /* 0: no probes */
+    const char *probe_connect_to[MCD_MAX_CONNECT_TO];
+    size_t nprobe_connect_to;
+    char probe_connect_to_buf[4096]; /* the lines above point into it */
     bool help;
     bool version;
 } mcd_flags;

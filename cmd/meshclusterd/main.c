@@ -57,6 +57,7 @@ typedef struct daemon_state {
     k8s_client *client;
     k8s_event_recorder *events;
     mc_reconciler *rec;
+    k8s_http *probe_http; /* the prober's own connections (other servers, other TLS) */
     k8s_lease *lease;
     k8s_obs_server *obs[2];
     int nobs;
@@ -199,6 +200,10 @@ static void on_reconciler_stopped(mc_reconciler *r, void *data)
     (void)r;
     daemon_state *d = data;
     k8s_log_debug(d->log, "shutdown step", "done", "on_reconciler_stopped");
+    if (d->probe_http) { /* the prober is closed with the reconciler: nothing uses it now */
+        k8s_http_close(d->probe_http, NULL, NULL);
+        d->probe_http = NULL;
+    }
     if (d->lease)
         k8s_lease_stop(d->lease, true, on_lease_stopped, d);
     else
@@ -319,6 +324,17 @@ static int start(daemon_state *d)
         .metrics = d->metrics,
         .events = d->events,
     };
+    if (d->flags.probe_interval_ms > 0) {
+        k8s_http_opts ho = {.user_agent = "meshclusterd/" MC_VERSION};
+        if ((rc = k8s_http_new(d->loop, &ho, &d->probe_http)) != 0) {
+            k8s_log_error(d->log, "cannot create the probes' transport", "error", strerror(-rc));
+            return rc;
+        }
+        ro.probe_http = d->probe_http;
+        ro.probe_interval_ms = (uint64_t)d->flags.probe_interval_ms;
+        ro.probe_connect_to = d->flags.probe_connect_to;
+        ro.nprobe_connect_to = d->flags.nprobe_connect_to;
+    }
     mc_desired_options_default(&ro.desired);
     ro.desired.istio_namespace = d->flags.istio_namespace;
     ro.desired.tailscale_namespace = d->flags.tailscale_namespace;

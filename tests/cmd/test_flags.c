@@ -77,6 +77,32 @@ static void test_token_namespace(void **state)
                      -1);
 }
 
+static void test_probes(void **state)
+{
+    (void)state;
+    mcd_flags f;
+    char err[256];
+    char *env[] = {NULL};
+    assert_int_equal(parse(&f, env, false, err, sizeof(err), "--cluster-name", "c1", NULL), 0);
+    assert_int_equal(f.probe_interval_ms, 0); /* off unless asked */
+    assert_int_equal(f.nprobe_connect_to, 0);
+    assert_int_equal(parse(&f, env, false, err, sizeof(err), "--cluster-name", "c1",
+                           "--probe-interval", "30s", "--probe-connect-to",
+                           "a.test:443:127.0.0.1:6443,gw.test:15443:[::1]:9000", NULL),
+                     0);
+    assert_int_equal(f.probe_interval_ms, 30000);
+    assert_int_equal(f.nprobe_connect_to, 2);
+    assert_string_equal(f.probe_connect_to[1], "gw.test:15443:[::1]:9000");
+    assert_int_equal(parse(&f, env, false, err, sizeof(err), "--cluster-name", "c1",
+                           "--probe-interval", "10ms", NULL),
+                     -1);
+    assert_non_null(strstr(err, "--probe-interval"));
+    assert_int_equal(parse(&f, env, false, err, sizeof(err), "--cluster-name", "c1",
+                           "--probe-connect-to", "a.test:443", NULL),
+                     -1);
+    assert_non_null(strstr(err, "--probe-connect-to"));
+}
+
 static void test_in_cluster_defaults_to_leader_election(void **state)
 {
     (void)state;
@@ -205,6 +231,7 @@ int main(void)
         cmocka_unit_test(test_durations_and_addresses),
         cmocka_unit_test(test_help_and_version_short_circuit),
         cmocka_unit_test(test_token_namespace),
+        cmocka_unit_test(test_probes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

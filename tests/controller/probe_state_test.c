@@ -49,7 +49,7 @@ static void test_hysteresis(void **state)
     assert_int_equal(s.reason, K8S_PROBE_HTTP);
     assert_int_equal(s.http_status, 401);
     assert_int_equal(feed(&s, K8S_PROBE_CANCELLED), MC_PROBE_SAME);
-    assert_int_equal(feed(&s, K8S_PROBE_OK), MC_PROBE_WENT_UP);
+    assert_int_equal(feed(&s, K8S_PROBE_OK), MC_PROBE_RECOVERED);
     assert_int_equal(s.fail_streak, 0);
 }
 
