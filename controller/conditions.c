@@ -14,6 +14,7 @@ const char *mc_cond_type_name(enum mc_cond_type t)
         [MC_CT_MESH_NETWORKS] = MC_COND_MESH_NETWORKS,
         [MC_CT_PEER_API] = MC_COND_PEER_API,
         [MC_CT_PEER_GATEWAY] = MC_COND_PEER_GATEWAY,
+        [MC_CT_ISTIOD_SYNCED] = MC_COND_ISTIOD_SYNCED,
         [MC_CT_READY] = MC_COND_READY,
         [MC_CT_TRUST_VERIFIED] = "TrustVerified",
     };
@@ -72,6 +73,13 @@ const char *mc_reason_name(enum mc_reason r)
         [MC_REASON_PROBE_TIMEOUT] = "Timeout",
         [MC_REASON_HTTP_ERROR] = "HTTPError",
         [MC_REASON_TRANSPORT_ERROR] = "TransportError",
+        [MC_REASON_SYNCED] = "Synced",
+        [MC_REASON_SYNCING] = "Syncing",
+        [MC_REASON_SYNC_TIMEOUT] = "SyncTimeout",
+        [MC_REASON_SYNC_CLOSED] = "SyncClosed",
+        [MC_REASON_NOT_LOADED] = "NotLoaded",
+        [MC_REASON_ISTIOD_UNREACHABLE] = "IstiodUnreachable",
+        [MC_REASON_SYNC_UNKNOWN] = "SyncStatusUnknown",
     };
     return (unsigned)r < MC_REASON_COUNT ? names[r] : "";
 }
@@ -235,6 +243,45 @@ static struct mc_cond probe_cond(enum mc_cond_type t, const struct mc_probe_stat
     return cond(t, MC_CS_FALSE, probe_reason(s->reason), msg);
 }
 
+/*
+ * What istiod says of this remote. Only what istiod itself reports is False (it gave up, it
+ * closed the cluster, or it has not loaded our secret long after we wrote it); what we cannot
+ * know (istiod unreachable, a status word this version does not know, a secret written moments
+ * ago) is Unknown: a monitoring gap must not read as a broken mesh.
+ */
+static struct mc_cond istiod_cond(const struct mc_observation *o, struct mc_conditions *out)
+{
+    const enum mc_cond_type t = MC_CT_ISTIOD_SYNCED;
+    switch (o->istiod) {
+    case MC_ISTIOD_SYNCED:
+        return cond(t, MC_CS_TRUE, MC_REASON_SYNCED, "");
+    case MC_ISTIOD_SYNCING:
+        return cond(t, MC_CS_FALSE, MC_REASON_SYNCING,
+                    "istiod loaded the remote secret and is still syncing this cluster");
+    case MC_ISTIOD_TIMEOUT:
+        return cond(t, MC_CS_FALSE, MC_REASON_SYNC_TIMEOUT,
+                    "istiod gave up its initial sync of this cluster: check the remote secret's "
+                    "server, token and CA (istiod's log names the error)");
+    case MC_ISTIOD_CLOSED:
+        return cond(t, MC_CS_FALSE, MC_REASON_SYNC_CLOSED, "istiod closed this cluster");
+    case MC_ISTIOD_NOT_LOADED_LATE:
+        return cond(t, MC_CS_FALSE, MC_REASON_NOT_LOADED,
+                    "istiod has not loaded the remote secret: is it labelled "
+                    "istio/multiCluster=true in istiod's namespace, and istiod running?");
+    case MC_ISTIOD_NOT_LOADED:
+        return cond(t, MC_CS_UNKNOWN, MC_REASON_NOT_LOADED,
+                    "the remote secret is new; istiod has not listed it yet");
+    case MC_ISTIOD_UNREACHABLE:
+        snprintf(out->istiod_msg, sizeof(out->istiod_msg), "cannot ask istiod: %s",
+                 o->istiod_error ? o->istiod_error : "no answer");
+        return cond(t, MC_CS_UNKNOWN, MC_REASON_ISTIOD_UNREACHABLE, out->istiod_msg);
+    case MC_ISTIOD_OTHER:
+        break;
+    }
+    return cond(t, MC_CS_UNKNOWN, MC_REASON_SYNC_UNKNOWN,
+                "istiod reports a syncStatus this version does not know");
+}
+
 /* Ready sums up the conditions before it: the first that is not True names why. */
 static struct mc_cond ready_cond(const struct mc_observation *o, struct mc_conditions *out)
 {
@@ -267,6 +314,8 @@ void mc_conditions_decide(const struct mc_observation *o, struct mc_conditions *
         if (!o->local && o->probe_gateway)
             out->c[out->n++] = probe_cond(MC_CT_PEER_GATEWAY, o->probe_gateway, out->probe_msg[1],
                                           sizeof(out->probe_msg[1]));
+        if (!o->local && o->istiod_watched)
+            out->c[out->n++] = istiod_cond(o, out);
     }
     out->c[out->n] = ready_cond(o, out);
     out->n++;

@@ -17,6 +17,7 @@
 #include <stddef.h>
 
 #include "controller/meshcluster.h"
+#include "controller/istiod_sync.h"
 #include "controller/probe_state.h"
 #include "controller/status.h"
 
@@ -27,8 +28,9 @@ enum mc_cond_type {
     MC_CT_REMOTE_SECRET,
     MC_CT_GATEWAY_READY,
     MC_CT_MESH_NETWORKS,
-    MC_CT_PEER_API,     /* remote only, when probing is on: its API server answers */
-    MC_CT_PEER_GATEWAY, /* remote only, when probing is on: its gateway accepts and is ready */
+    MC_CT_PEER_API,      /* remote only, when probing is on: its API server answers */
+    MC_CT_PEER_GATEWAY,  /* remote only, when probing is on: its gateway accepts and is ready */
+    MC_CT_ISTIOD_SYNCED, /* remote only, when istiod is watched: istiod loaded and synced it */
     MC_CT_READY,
     MC_CT_TRUST_VERIFIED,
     MC_CT_COUNT
@@ -71,6 +73,13 @@ enum mc_reason {
     MC_REASON_PROBE_TIMEOUT,
     MC_REASON_HTTP_ERROR,
     MC_REASON_TRANSPORT_ERROR,
+    MC_REASON_SYNCED,
+    MC_REASON_SYNCING,
+    MC_REASON_SYNC_TIMEOUT,
+    MC_REASON_SYNC_CLOSED,
+    MC_REASON_NOT_LOADED,
+    MC_REASON_ISTIOD_UNREACHABLE,
+    MC_REASON_SYNC_UNKNOWN,
     MC_REASON_COUNT
 };
 
@@ -140,6 +149,11 @@ struct mc_observation {
     /* Remote, when the daemon probes (NULL: probing is off): the prober's view of the API
      * server and gateway paths (controller/prober.h). */
     const struct mc_probe_state *probe_api, *probe_gateway;
+    /* Remote, when istiod is watched: istiod's verdict (controller/istiod_sync.h), and why
+     * istiod could not be asked (MC_ISTIOD_UNREACHABLE). */
+    bool istiod_watched;
+    enum mc_istiod_sync istiod;
+    const char *istiod_error;
 };
 
 /* Room for "<field>: <message>" of a struct mc_field_error, and for the one-line messages
@@ -158,6 +172,7 @@ struct mc_conditions {
     char egress_msg[MC_CONDITION_NOTE];
     char ready_msg[MC_CONDITION_NOTE];
     char probe_msg[2][MC_CONDITION_NOTE]; /* PeerAPIReachable, PeerGatewayReachable */
+    char istiod_msg[MC_CONDITION_NOTE];
 };
 
 /*

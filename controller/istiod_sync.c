@@ -106,3 +106,18 @@ const char *mc_istiod_sync_reason(enum mc_istiod_sync s)
     }
     return "Unknown";
 }
+
+uint64_t mc_istiod_age_ms(const char *creation_timestamp, time_t now)
+{
+    struct tm tm = {0};
+    char z = 0;
+    if (!creation_timestamp ||
+        sscanf(creation_timestamp, "%4d-%2d-%2dT%2d:%2d:%2d%c", &tm.tm_year, &tm.tm_mon,
+               &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &z) != 7 ||
+        z != 'Z')
+        return 0;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    time_t t = timegm(&tm);
+    return t != (time_t)-1 && now > t ? (uint64_t)(now - t) * 1000u : 0;
+}

@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /* A remote secret istiod has not loaded within this long is a Warning, not just pending. */
 #define MC_ISTIOD_LOAD_GRACE_MS (2 * 60 * 1000)
@@ -55,6 +56,10 @@ void mc_istiod_clusters_free(struct mc_istiod_clusters *c);
  */
 enum mc_istiod_sync mc_istiod_sync_of(const struct mc_istiod_clusters *clusters, const char *id,
                                       uint64_t secret_age_ms);
+
+/* How long ago an object was created, from its metadata.creationTimestamp ("2026-12-02T18:30:04Z",
+ * as the API server writes it); 0 when it does not parse or lies in the future. */
+uint64_t mc_istiod_age_ms(const char *creation_timestamp, time_t now);
 
 /* The reason word written in the condition ("Synced", "Syncing", "Timeout", "Closed",
  * "NotLoaded", "IstiodUnreachable", "Unknown"), static. */

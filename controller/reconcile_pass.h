@@ -24,6 +24,7 @@
 
 #include "controller/conditions.h"
 #include "controller/desired.h"
+#include "controller/istiod_watch.h"
 #include "controller/prober.h"
 #include "controller/subset.h"
 #include "controller/status.h"
@@ -252,7 +253,8 @@ struct mc_reconciler {
      * again before the cache shows the first write does not announce twice. Few; owned. */
     struct announced *announced;
     size_t nannounced;
-    mc_prober *prober; /* NULL: probing is off */
+    mc_prober *prober;       /* NULL: probing is off */
+    mc_istiod_watch *istiod; /* NULL: istiod is not asked */
 };
 
 /* ---- pure helpers ---------------------------------------------------------------------------- */
@@ -313,10 +315,14 @@ const cJSON *mc__meshcluster(const mc_reconciler *r, const char *name);
 int mc__parsed_meshclusters(mc_reconciler *r);
 void mc__parsed_meshclusters_clear(mc_reconciler *r);
 
-/* Probing (reconcile_probes.c). After a pass, the prober's targets follow its desired state;
- * a remote's probe states go into its status fingerprint (0 when probing is off). */
+/* Probing and istiod (reconcile_probes.c). After a pass, the prober's targets follow its
+ * desired state; a remote's probe states and istiod verdict go into its status fingerprint
+ * (0 when both are off). */
 void mc__probe_targets_update(mc_reconciler *r, const struct pass *p);
-uint64_t mc__probe_fingerprint(const mc_reconciler *r, const char *cluster);
+uint64_t mc__probe_fingerprint(const mc_reconciler *r, const char *cluster, const cJSON *secret);
+/* istiod's verdict for a remote whose remote secret (cached, may be NULL) is secret. */
+enum mc_istiod_sync mc__istiod_verdict(const mc_reconciler *r, const char *cluster,
+                                       const cJSON *secret);
 
 /* An Event on the MeshCluster named cluster (only while leading). */
 void mc__event(mc_reconciler *r, const char *cluster, const char *type, const char *reason,

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "controller/reconcile_pass.h"
 #include "k8s/base64.h"
@@ -87,9 +88,19 @@ void mc__probe_targets_update(mc_reconciler *r, const struct pass *p)
     free(aliases);
 }
 
-uint64_t mc__probe_fingerprint(const mc_reconciler *r, const char *cluster)
+enum mc_istiod_sync mc__istiod_verdict(const mc_reconciler *r, const char *cluster,
+                                       const cJSON *secret)
 {
-    uint64_t h = 0;
+    const char *created = jstr(jpath(secret, "metadata", NULL), "creationTimestamp");
+    return mc_istiod_sync_of(mc_istiod_watch_clusters(r->istiod), cluster,
+                             mc_istiod_age_ms(created, time(NULL)));
+}
+
+uint64_t mc__probe_fingerprint(const mc_reconciler *r, const char *cluster, const cJSON *secret)
+{
+    /* istiod's verdict for the cluster; NotLoaded turns late by the clock alone, which the
+     * periodic resync (and every istiod answer) brings in. */
+    uint64_t h = r->istiod ? (uint64_t)mc__istiod_verdict(r, cluster, secret) + 77 : 0;
     for (int k = 0; r->prober && k < MC_PROBE_NKINDS; k++) {
         const struct mc_probe_state *s = mc_prober_state(r->prober, cluster, k);
         /* Only what the condition shows: status and reason (the message holds what the state

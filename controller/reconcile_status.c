@@ -343,6 +343,11 @@ static void status_observe(const struct pass *p, size_t ci, const struct status_
         if (!o->probe_api)
             o->probe_api = o->probe_gateway = &not_yet;
     }
+    if (!o->local && cr->accepted && p->r->istiod) {
+        o->istiod_watched = true;
+        o->istiod = mc__istiod_verdict(p->r, cr->name, v->secret);
+        o->istiod_error = mc_istiod_watch_error(p->r->istiod);
+    }
 }
 
 /* The status object the decided conditions make, .status.trust included; NULL when out of
@@ -424,9 +429,9 @@ static void reconcile_status(struct pass *p, size_t ci)
     struct status_memo *sm = &p->status_fp[ci];
     const struct token_problem *tp =
         cr->remote_secret_pending ? mc__token_problem(p, cr->name) : NULL;
-    uint64_t fp =
-        status_fingerprint(cr, p->notes[ci] ? p->notes[ci] : &no_note, tp ? tp->why.message : "",
-                           v.rvs, p->status_shared_fp ^ mc__probe_fingerprint(r, cr->name));
+    uint64_t fp = status_fingerprint(
+        cr, p->notes[ci] ? p->notes[ci] : &no_note, tp ? tp->why.message : "", v.rvs,
+        p->status_shared_fp ^ mc__probe_fingerprint(r, cr->name, v.secret));
     if (sm->fp == fp)
         return;
     if (sm->written_over[0] && strcmp(v.rvs[0] ? v.rvs[0] : "", sm->written_over) == 0 &&

@@ -53,6 +53,12 @@ static void enqueue(mc_reconciler *r)
         mc__metric_inc(r, K8S_M_WORKQUEUE_ADDS, (const char *[]){CONTROLLER_NAME, CONTROLLER_NAME});
 }
 
+/* istiod's answer changed (or it stopped or started answering): statuses follow in a pass. */
+static void on_istiod_change(void *data)
+{
+    enqueue(data);
+}
+
 /* A probe's verdict changed: the remote's status follows in a pass (probes never write); a
  * path that goes down, and one that comes back, is also an Event on the remote's MeshCluster. */
 static void on_probe_change(const char *cluster, enum mc_probe_kind kind,
@@ -913,6 +919,19 @@ int mc_reconciler_new(k8s_client *c, const struct mc_reconciler_opts *opts, mc_r
             return rc;
         }
     }
+    if (opts->probe_http && opts->istiod_url && opts->istiod_url[0]) {
+        struct mc_istiod_watch_opts wo = {
+            .url = opts->istiod_url,
+            .token_file = opts->istiod_token_file,
+            .interval_ms = opts->istiod_interval_ms ? opts->istiod_interval_ms : 30000,
+            .on_change = on_istiod_change,
+            .data = r};
+        rc = mc_istiod_watch_new(opts->probe_http, k8s_client_loop(c), &wo, &r->istiod);
+        if (rc) {
+            mc_reconciler_free(r);
+            return rc;
+        }
+    }
     /* The queue times its own keys into the workqueue duration histograms. */
     k8s_queue_opts qo = {.metrics = r->metrics, .metrics_name = CONTROLLER_NAME};
     r->queue = k8s_queue_new(&qo);
@@ -938,7 +957,7 @@ int mc_reconciler_start(mc_reconciler *r)
     for (int i = 0; i < INF_COUNT; i++)
         if (r->inf[i] && (rc = k8s_informer_start(r->inf[i])) != 0)
             return rc;
-    return 0;
+    return r->istiod ? mc_istiod_watch_start(r->istiod) : 0;
 }
 
 void mc_reconciler_set_leader(mc_reconciler *r, bool leading)
@@ -999,6 +1018,13 @@ static void on_queue_closed(k8s_queue *q, void *data)
     on_part_stopped(data);
 }
 
+static void on_istiod_closed(void *data)
+{
+    mc_reconciler *r = data;
+    r->istiod = NULL;
+    on_part_stopped(r);
+}
+
 static void on_prober_closed(void *data)
 {
     mc_reconciler *r = data;
@@ -1032,6 +1058,10 @@ void mc_reconciler_stop(mc_reconciler *r, void (*cb)(mc_reconciler *r, void *dat
     if (r->prober) {
         r->stop_pending++;
         mc_prober_close(r->prober, on_prober_closed, r);
+    }
+    if (r->istiod) {
+        r->stop_pending++;
+        mc_istiod_watch_close(r->istiod, on_istiod_closed, r);
     }
     on_part_stopped(r);
 }

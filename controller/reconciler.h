@@ -56,10 +56,16 @@ struct mc_reconciler_opts {
      * probe_http is set and probe_interval_ms > 0. A remote's Ready then also needs its
      * PeerAPIReachable and PeerGatewayReachable. probe_connect_to (test worlds only) is
      * borrowed and must outlive the reconciler. */
-    k8s_http *probe_http; /* borrowed */
+    k8s_http *probe_http; /* borrowed; also istiod's polls */
     uint64_t probe_interval_ms;
     const char *const *probe_connect_to;
     size_t nprobe_connect_to;
+    /* istiod's own view (controller/istiod_watch.h): with istiod_url set (and probe_http), each
+     * remote gets IstiodSynced from istiod's /debug/clusterz, polled every istiod_interval_ms
+     * with the token in istiod_token_file; it gates Ready like the probes. */
+    const char *istiod_url;
+    const char *istiod_token_file;
+    uint64_t istiod_interval_ms;
 };
 
 /* c is borrowed and must outlive the reconciler. Returns 0, -EINVAL or -ENOMEM. */

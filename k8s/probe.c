@@ -84,6 +84,10 @@ static void http_done(k8s_http_req *req, const k8s_http_result *hr, void *data)
            f == K8S_PROBE_OK     ? ""
            : f == K8S_PROBE_HTTP ? detail
                                  : hr->err_text);
+    if (f == K8S_PROBE_OK) {
+        p->res.body = hr->body;
+        p->res.body_len = hr->body_len;
+    }
     deliver(p);
 }
 
@@ -125,7 +129,7 @@ int k8s_probe_http(k8s_http *h, const k8s_probe_http_opts *o, k8s_probe_cb cb, v
         .nheaders = auth ? 1 : 0,
         .tls = o->tls,
         .timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : PROBE_DEFAULT_TIMEOUT_MS,
-        .max_body = PROBE_MAX_BODY,
+        .max_body = o->max_body ? o->max_body : PROBE_MAX_BODY,
         .on_done = http_done,
         .data = p,
         .connect_to = o->connect_to,

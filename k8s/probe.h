@@ -40,6 +40,9 @@ typedef struct k8s_probe_result {
     int status;         /* the HTTP status when one arrived, else 0 */
     double seconds;     /* from start to answer (or failure) */
     const char *detail; /* a sentence for a failure ("" when OK); borrowed for the callback */
+    const char *body;   /* an HTTP probe's answer when OK (NUL-terminated), else NULL;
+                         * borrowed for the callback */
+    size_t body_len;
 } k8s_probe_result;
 
 typedef struct k8s_probe k8s_probe;
@@ -52,6 +55,7 @@ typedef struct k8s_probe_http_opts {
     long timeout_ms;          /* whole probe; 0: 5000 */
     const char *const *connect_to;
     size_t nconnect_to;
+    size_t max_body; /* a longer answer fails as transport; 0: 64 KiB */
 } k8s_probe_http_opts;
 
 /* Starts a GET of o->url on h. *out (may be NULL) is valid until cb returns. 0 or -errno

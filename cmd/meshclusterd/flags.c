@@ -34,6 +34,8 @@ enum mcd_flag_id {
     F_FORCE_MESHNET,
     F_PROBE_INTERVAL,
     F_PROBE_CONNECT_TO,
+    F_ISTIOD_URL,
+    F_ISTIOD_TOKEN_FILE,
     F_COUNT
 };
 
@@ -98,6 +100,13 @@ static const struct mcd_flag_def mcd_flag_defs[F_COUNT] = {
     [F_PROBE_CONNECT_TO] = {"probe-connect-to", "MC_PROBE_CONNECT_TO", NULL, false,
                             "test worlds only: comma-separated HOST:PORT:CONNECT-HOST:CONNECT-PORT "
                             "lines sending probes for names only a cluster's DNS knows elsewhere"},
+    [F_ISTIOD_URL] = {"istiod-url", "MC_ISTIOD_URL", NULL, false,
+                      "istiod's monitoring URL (e.g. http://istiod.istio-system.svc:15014): "
+                      "each remote's IstiodSynced from its /debug/clusterz, polled at "
+                      "--probe-interval (30s when that is 0); unset: not asked"},
+    [F_ISTIOD_TOKEN_FILE] = {"istiod-token-file", "MC_ISTIOD_TOKEN_FILE", NULL, false,
+                             "bearer token for istiod's debug endpoint, re-read before every "
+                             "poll (a projected ServiceAccount token for audience istio-ca)"},
 };
 
 enum mcd_flag_source { MCD_SRC_DEFAULT, MCD_SRC_ENV, MCD_SRC_CLI };
@@ -363,6 +372,12 @@ static int mcd_flags_convert(mcd_flags *f, const struct mcd_flag_value *v, bool 
     else if (mcd_parse_duration(v[F_PROBE_INTERVAL].value, &f->probe_interval_ms) != 0 ||
              f->probe_interval_ms < 100)
         BAD(F_PROBE_INTERVAL, "must be 0 or a duration of at least 100ms, e.g. 30s");
+    f->istiod_url =
+        v[F_ISTIOD_URL].value && v[F_ISTIOD_URL].value[0] ? v[F_ISTIOD_URL].value : NULL;
+    if (f->istiod_url && strncmp(f->istiod_url, "http://", 7) != 0 &&
+        strncmp(f->istiod_url, "https://", 8) != 0)
+        BAD(F_ISTIOD_URL, "must be an http:// or https:// URL");
+    f->istiod_token_file = v[F_ISTIOD_TOKEN_FILE].value;
     if (v[F_PROBE_CONNECT_TO].value && mcd_split_connect_to(f, v[F_PROBE_CONNECT_TO].value) != 0)
         BAD(F_PROBE_CONNECT_TO, "must be comma-separated HOST:PORT:CONNECT-HOST:CONNECT-PORT "
                                 "(at most " MCD_STR(MCD_MAX_CONNECT_TO) ")");

@@ -56,6 +56,8 @@ typedef struct mcd_flags {
     const char *probe_connect_to[MCD_MAX_CONNECT_TO];
     size_t nprobe_connect_to;
     char probe_connect_to_buf[4096]; /* the lines above point into it */
+    const char *istiod_url;          /* NULL: istiod is not asked */
+    const char *istiod_token_file;
     bool help;
     bool version;
 } mcd_flags;

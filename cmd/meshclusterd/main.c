@@ -324,7 +324,7 @@ static int start(daemon_state *d)
         .metrics = d->metrics,
         .events = d->events,
     };
-    if (d->flags.probe_interval_ms > 0) {
+    if (d->flags.probe_interval_ms > 0 || d->flags.istiod_url) {
         k8s_http_opts ho = {.user_agent = "meshclusterd/" MC_VERSION};
         if ((rc = k8s_http_new(d->loop, &ho, &d->probe_http)) != 0) {
             k8s_log_error(d->log, "cannot create the probes' transport", "error", strerror(-rc));
@@ -332,6 +332,9 @@ static int start(daemon_state *d)
         }
         ro.probe_http = d->probe_http;
         ro.probe_interval_ms = (uint64_t)d->flags.probe_interval_ms;
+        ro.istiod_url = d->flags.istiod_url;
+        ro.istiod_token_file = d->flags.istiod_token_file;
+        ro.istiod_interval_ms = (uint64_t)d->flags.probe_interval_ms;
         ro.probe_connect_to = d->flags.probe_connect_to;
         ro.nprobe_connect_to = d->flags.nprobe_connect_to;
     }

@@ -27,6 +27,7 @@ typedef struct outcome {
     bool done;
     k8s_probe_result res;
     char detail[256];
+    char body[64]; /* the start of an OK answer */
 } outcome;
 
 static void on_probe(const k8s_probe_result *res, void *data)
@@ -35,6 +36,8 @@ static void on_probe(const k8s_probe_result *res, void *data)
     o->res = *res;
     snprintf(o->detail, sizeof(o->detail), "%s", res->detail);
     o->res.detail = o->detail;
+    snprintf(o->body, sizeof(o->body), "%.*s", (int)res->body_len, res->body ? res->body : "");
+    o->res.body = NULL; /* borrowed for the callback only */
     o->done = true;
 }
 
@@ -128,6 +131,7 @@ static void test_http_outcomes(void **state)
     assert_int_equal(ok.res.status, 200);
     assert_true(ok.res.seconds > 0);
     assert_string_equal(ok.detail, "");
+    assert_string_equal(ok.body, "ok"); /* /readyz's answer, handed to the callback */
 
     assert_int_equal(http_probe(f, url, false, f->cfg->token, 0, NULL, 0).res.failure,
                      K8S_PROBE_TLS);

@@ -79,6 +79,14 @@ enum change {
     GATEWAY_DOWN_TIMEOUT,
     GATEWAY_DOWN_HTTP,
     GATEWAY_DOWN_TRANSPORT,
+    ISTIOD_SYNCED, /* istiod watched: one verdict each */
+    ISTIOD_SYNCING,
+    ISTIOD_TIMEOUT,
+    ISTIOD_CLOSED,
+    ISTIOD_NOT_LOADED,
+    ISTIOD_NOT_LOADED_LATE,
+    ISTIOD_UNREACHABLE,
+    ISTIOD_OTHER,
 };
 
 /* The failure of each *_DOWN_* change, in the order of K8S_PROBE_RESOLVE... */
@@ -204,6 +212,18 @@ static struct mc_observation observe(enum change c)
                         down_detail[c - GATEWAY_DOWN_RESOLVE]);
         o.probe_api = &probe_up, o.probe_gateway = &gw;
         break;
+    case ISTIOD_SYNCED:
+    case ISTIOD_SYNCING:
+    case ISTIOD_TIMEOUT:
+    case ISTIOD_CLOSED:
+    case ISTIOD_NOT_LOADED:
+    case ISTIOD_NOT_LOADED_LATE:
+    case ISTIOD_UNREACHABLE:
+    case ISTIOD_OTHER:
+        o.istiod_watched = true;
+        o.istiod = (enum mc_istiod_sync)(MC_ISTIOD_SYNCED + (c - ISTIOD_SYNCED));
+        o.istiod_error = "HTTP 401";
+        break;
     }
     return o;
 }
@@ -291,6 +311,18 @@ static const struct row rows[] = {
     {GATEWAY_DOWN_HTTP, "PeerGatewayReachable", "False", "HTTPError", "HTTP 401", "False",
      "NotReady"},
     {GATEWAY_DOWN_TRANSPORT, "PeerGatewayReachable", "False", "TransportError", "reset", "False",
+     "NotReady"},
+    /* istiod's own view: only what istiod reports is False; what we cannot know is Unknown. */
+    {ISTIOD_SYNCED, "IstiodSynced", "True", "Synced", "", "True", "Ready"},
+    {ISTIOD_SYNCING, "IstiodSynced", "False", "Syncing", "still syncing", "False", "NotReady"},
+    {ISTIOD_TIMEOUT, "IstiodSynced", "False", "SyncTimeout", "gave up", "False", "NotReady"},
+    {ISTIOD_CLOSED, "IstiodSynced", "False", "SyncClosed", "closed", "False", "NotReady"},
+    {ISTIOD_NOT_LOADED, "IstiodSynced", "Unknown", "NotLoaded", "is new", "Unknown", "NotReady"},
+    {ISTIOD_NOT_LOADED_LATE, "IstiodSynced", "False", "NotLoaded", "istio/multiCluster=true",
+     "False", "NotReady"},
+    {ISTIOD_UNREACHABLE, "IstiodSynced", "Unknown", "IstiodUnreachable",
+     "cannot ask istiod: HTTP 401", "Unknown", "NotReady"},
+    {ISTIOD_OTHER, "IstiodSynced", "Unknown", "SyncStatusUnknown", "does not know", "Unknown",
      "NotReady"},
 };
 

@@ -14,6 +14,10 @@ user looks: the MeshCluster's conditions, the Events, /metrics and the server's 
   4. tokyo's token is replaced by one tokyo refuses: PeerAPIReachable False HTTPError (401);
      restored: True.
   5. /metrics has the probe histogram and failure counter series for tokyo.
+  6. istiod's own view (--istiod-url, the istiod simulator's /debug/clusterz, which answers
+     only with a bearer token): IstiodSynced True/Synced; istiod reporting "timeout" gives
+     False/SyncTimeout and Ready False; a token file istiod cannot get (empty) gives
+     Unknown/IstiodUnreachable naming the 401, never False; both repaired: True again.
 """
 import base64
 import http.server
@@ -75,9 +79,13 @@ def condition(c, cluster, ctype):
 
 
 def wait_condition(c, cluster, ctype, status, reason, timeout=30):
-    L.wait_for("%s %s=%s/%s" % (cluster, ctype, status, reason),
-               lambda: (condition(c, cluster, ctype).get("status"),
-                        condition(c, cluster, ctype).get("reason")) == (status, reason), timeout)
+    try:
+        L.wait_for("%s %s=%s/%s" % (cluster, ctype, status, reason),
+                   lambda: (condition(c, cluster, ctype).get("status"),
+                            condition(c, cluster, ctype).get("reason")) == (status, reason), timeout)
+    except AssertionError as e:
+        conds = ((c.get("meshcluster", cluster) or {}).get("status") or {}).get("conditions")
+        raise AssertionError("%s; conditions: %s" % (e, json.dumps(conds, indent=1)))
     return condition(c, cluster, ctype)
 
 
@@ -100,8 +108,12 @@ def body(tmp, clusters):
                                                   "caBundle": ca, "secretRef": {"name": "tokyo-token"}})):
         paris.kubectl("apply", "-f", "-", input=json.dumps(mc))
     port = gw.server_address[1]
+    token_file = os.path.join(tmp, "istio-ca-token")
+    with open(token_file, "w") as f:
+        f.write("a-projected-token\n")
     paris.start_daemon("--probe-interval", "%dms" % INTERVAL_MS, "--probe-connect-to",
-                       "%s:15443:127.0.0.1:%d,%s:15021:127.0.0.1:%d" % (ALIAS, port, ALIAS, port))
+                       "%s:15443:127.0.0.1:%d,%s:15021:127.0.0.1:%d" % (ALIAS, port, ALIAS, port),
+                       "--istiod-url", paris.control + "/istiod", "--istiod-token-file", token_file)
 
     # 1. Reachable both ways; Ready.
     api = wait_condition(paris, "tokyo", "PeerAPIReachable", "True", "Reachable", 60)
@@ -141,6 +153,21 @@ def body(tmp, clusters):
     assert code == 200, code
     assert 'meshcluster_probe_duration_seconds_count{peer="tokyo",target="api"}' in metrics, metrics[:2000]
     assert 'meshcluster_probe_failures_total{peer="tokyo",target="gateway",reason="http"}' in metrics
+    # 6. istiod's own view.
+    wait_condition(paris, "tokyo", "IstiodSynced", "True", "Synced")
+    paris.ctl("POST", "/istiod", {"sync_status": {"tokyo": "timeout"}})
+    wait_condition(paris, "tokyo", "IstiodSynced", "False", "SyncTimeout", 10)
+    wait_condition(paris, "tokyo", "Ready", "False", "NotReady")
+    paris.ctl("POST", "/istiod", {"sync_status": {"tokyo": None}})
+    wait_condition(paris, "tokyo", "IstiodSynced", "True", "Synced", 10)
+    with open(token_file, "w") as f:
+        f.write("")
+    cond = wait_condition(paris, "tokyo", "IstiodSynced", "Unknown", "IstiodUnreachable", 10)
+    assert "HTTP 401" in cond["message"], cond
+    with open(token_file, "w") as f:
+        f.write("a-projected-token\n")
+    wait_condition(paris, "tokyo", "IstiodSynced", "True", "Synced", 10)
+    wait_condition(paris, "tokyo", "Ready", "True", "Ready")
     gw.shutdown()
     print("probes: conditions, events, 0 steady writes and metrics as documented")
 

@@ -30,7 +30,7 @@ class _ControlHandler(BaseHTTPRequestHandler):
             # istiod authenticates its debug endpoints like xDS clients: no token, no answer.
             if app.istiod is None:
                 self._reply(404, {"error": "istiod simulator is not enabled (--simulate istiod)"})
-            elif not (self.headers.get("Authorization") or "").startswith("Bearer "):
+            elif len((self.headers.get("Authorization") or "").strip()) <= len("Bearer"):
                 self._reply(401, {"error": "authentication failure"})
             else:
                 self._reply(200, app.istiod.clusterz())
