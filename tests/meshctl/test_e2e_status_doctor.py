@@ -216,8 +216,11 @@ def peer_breaks(cs):
     """cluster2's Tailscale operator fails: its daemon says so, status exits 1, then recovers."""
     cs[1].ctl("POST", "/tailscale", {"fail": True})
     def broken():
+        # The simulator fails cluster2's egress proxies one by one: wait for both of them.
         rc, st = status_json(cs)
-        return st if rc == 1 else None
+        cells = {(p["from"], p["to"]): p["state"] for p in st["pairs"]} if rc == 1 else {}
+        return st if (cells.get(("cluster2", "cluster1")) == "Failed" and
+                      cells.get(("cluster2", "cluster3")) == "Failed") else None
     st = L.wait_for("status exit 1 after cluster2's proxies fail", broken, 60, 1.0)
     check(st["healthy"] is False, "healthy: %r" % st)
     cells = {(p["from"], p["to"]): p["state"] for p in st["pairs"]}
