@@ -12,6 +12,8 @@ const char *mc_cond_type_name(enum mc_cond_type t)
         [MC_CT_REMOTE_SECRET] = MC_COND_REMOTE_SECRET,
         [MC_CT_GATEWAY_READY] = MC_COND_GATEWAY_READY,
         [MC_CT_MESH_NETWORKS] = MC_COND_MESH_NETWORKS,
+        [MC_CT_PEER_API] = MC_COND_PEER_API,
+        [MC_CT_PEER_GATEWAY] = MC_COND_PEER_GATEWAY,
         [MC_CT_READY] = MC_COND_READY,
         [MC_CT_TRUST_VERIFIED] = "TrustVerified",
     };
@@ -61,6 +63,15 @@ const char *mc_reason_name(enum mc_reason r)
         [MC_REASON_READY] = "Ready",
         [MC_REASON_NOT_READY] = "NotReady",
         [MC_REASON_NOT_ACCEPTED] = "NotAccepted",
+        [MC_REASON_TAILNET_MISMATCH] = "TailnetMismatch",
+        [MC_REASON_REACHABLE] = "Reachable",
+        [MC_REASON_NOT_PROBED_YET] = "NotProbedYet",
+        [MC_REASON_NAME_NOT_RESOLVED] = "NameNotResolved",
+        [MC_REASON_CONNECTION_FAILED] = "ConnectionFailed",
+        [MC_REASON_TLS_ERROR] = "TLSError",
+        [MC_REASON_PROBE_TIMEOUT] = "Timeout",
+        [MC_REASON_HTTP_ERROR] = "HTTPError",
+        [MC_REASON_TRANSPORT_ERROR] = "TransportError",
     };
     return (unsigned)r < MC_REASON_COUNT ? names[r] : "";
 }
@@ -157,6 +168,8 @@ static struct mc_cond gateway_cond(const struct mc_observation *o, struct mc_con
     if (!o->gateway_address)
         return cond(t, MC_CS_FALSE, MC_REASON_ADDRESS_PENDING,
                     "waiting for the Tailscale load balancer to publish an address");
+    if (o->local && o->tailnet_mismatch)
+        return cond(t, MC_CS_FALSE, MC_REASON_TAILNET_MISMATCH, o->tailnet_mismatch);
     out->gateway_address = o->gateway_address;
     return cond(t, MC_CS_TRUE, o->local ? MC_REASON_ADDRESS_ASSIGNED : MC_REASON_ALIAS_READY, "");
 }
@@ -179,6 +192,47 @@ struct mc_cond mc_conditions_meshnet(const struct mc_meshnet_observation *m)
         break;
     }
     return cond(t, MC_CS_TRUE, MC_REASON_APPLIED, "");
+}
+
+static enum mc_reason probe_reason(k8s_probe_failure f)
+{
+    switch (f) {
+    case K8S_PROBE_RESOLVE:
+        return MC_REASON_NAME_NOT_RESOLVED;
+    case K8S_PROBE_CONNECT:
+        return MC_REASON_CONNECTION_FAILED;
+    case K8S_PROBE_TLS:
+        return MC_REASON_TLS_ERROR;
+    case K8S_PROBE_TIMEOUT:
+        return MC_REASON_PROBE_TIMEOUT;
+    case K8S_PROBE_HTTP:
+        return MC_REASON_HTTP_ERROR;
+    default:
+        return MC_REASON_TRANSPORT_ERROR;
+    }
+}
+
+/* A path's condition from the prober's state. The message carries the latency as
+ * "latency=<N>ms" (meshctl status shows it); it is the one of the result that set the state,
+ * so steady probing rewrites nothing. */
+static struct mc_cond probe_cond(enum mc_cond_type t, const struct mc_probe_state *s, char *msg,
+                                 size_t len)
+{
+    long ms = (long)(s->seconds * 1000 + 0.5);
+    switch (s->status) {
+    case MC_PROBE_UNKNOWN:
+        return cond(t, MC_CS_UNKNOWN, MC_REASON_NOT_PROBED_YET, "no probe has answered yet");
+    case MC_PROBE_UP:
+        snprintf(msg, len, "latency=%ldms", ms);
+        return cond(t, MC_CS_TRUE, MC_REASON_REACHABLE, msg);
+    case MC_PROBE_DOWN:
+        break;
+    }
+    /* Nothing that changes while the state holds (the failure count) goes into the message:
+     * our own status write must rebuild the same status, or writes would chase each other. */
+    snprintf(msg, len, "%s (latency=%ldms)",
+             s->detail[0] ? s->detail : k8s_probe_failure_name(s->reason), ms);
+    return cond(t, MC_CS_FALSE, probe_reason(s->reason), msg);
 }
 
 /* Ready sums up the conditions before it: the first that is not True names why. */
@@ -207,6 +261,12 @@ void mc_conditions_decide(const struct mc_observation *o, struct mc_conditions *
         out->c[out->n++] = secret_cond(o, out);
         out->c[out->n++] = gateway_cond(o, out);
         out->c[out->n++] = mc_conditions_meshnet(&o->meshnet);
+        if (!o->local && o->probe_api)
+            out->c[out->n++] = probe_cond(MC_CT_PEER_API, o->probe_api, out->probe_msg[0],
+                                          sizeof(out->probe_msg[0]));
+        if (!o->local && o->probe_gateway)
+            out->c[out->n++] = probe_cond(MC_CT_PEER_GATEWAY, o->probe_gateway, out->probe_msg[1],
+                                          sizeof(out->probe_msg[1]));
     }
     out->c[out->n] = ready_cond(o, out);
     out->n++;

@@ -17,6 +17,7 @@
 #include <stddef.h>
 
 #include "controller/meshcluster.h"
+#include "controller/probe_state.h"
 #include "controller/status.h"
 
 /* In the order the controller writes them; TrustVerified after Ready (it does not gate it). */
@@ -26,6 +27,8 @@ enum mc_cond_type {
     MC_CT_REMOTE_SECRET,
     MC_CT_GATEWAY_READY,
     MC_CT_MESH_NETWORKS,
+    MC_CT_PEER_API,     /* remote only, when probing is on: its API server answers */
+    MC_CT_PEER_GATEWAY, /* remote only, when probing is on: its gateway accepts and is ready */
     MC_CT_READY,
     MC_CT_TRUST_VERIFIED,
     MC_CT_COUNT
@@ -59,6 +62,15 @@ enum mc_reason {
     MC_REASON_READY,
     MC_REASON_NOT_READY,
     MC_REASON_NOT_ACCEPTED,
+    MC_REASON_TAILNET_MISMATCH,
+    MC_REASON_REACHABLE,
+    MC_REASON_NOT_PROBED_YET,
+    MC_REASON_NAME_NOT_RESOLVED,
+    MC_REASON_CONNECTION_FAILED,
+    MC_REASON_TLS_ERROR,
+    MC_REASON_PROBE_TIMEOUT,
+    MC_REASON_HTTP_ERROR,
+    MC_REASON_TRANSPORT_ERROR,
     MC_REASON_COUNT
 };
 
@@ -122,6 +134,12 @@ struct mc_observation {
     struct mc_meshnet_observation meshnet;
     /* TrustVerified as the trust check decided it (controller/trust.h). */
     const char *trust_status, *trust_reason, *trust_message;
+    /* Local: why the load balancer's address is not on the MeshCluster's tailnet (NULL: it
+     * is, or there is none yet); see mc_tailnet_address_matches. */
+    const char *tailnet_mismatch;
+    /* Remote, when the daemon probes (NULL: probing is off): the prober's view of the API
+     * server and gateway paths (controller/prober.h). */
+    const struct mc_probe_state *probe_api, *probe_gateway;
 };
 
 /* Room for "<field>: <message>" of a struct mc_field_error, and for the one-line messages
@@ -139,6 +157,7 @@ struct mc_conditions {
     char secret_msg[MC_CONDITION_MESSAGE];
     char egress_msg[MC_CONDITION_NOTE];
     char ready_msg[MC_CONDITION_NOTE];
+    char probe_msg[2][MC_CONDITION_NOTE]; /* PeerAPIReachable, PeerGatewayReachable */
 };
 
 /*

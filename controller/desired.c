@@ -346,7 +346,22 @@ static char *kubeconfig(struct ctx *c, const struct mc_meshcluster *r, const cha
         return NULL;
     }
     add_str(c, kc, "apiVersion", "v1");
-    add_str(c, named_entry(c, kc, "clusters", "cluster", r->name, 0), "server", server);
+    cJSON *cl = named_entry(c, kc, "clusters", "cluster", r->name, 0);
+    add_str(c, cl, "server", server);
+    if (r->ca_bundle && r->ca_bundle[0]) {
+        /* Validated base64; re-encoded in one line, as client-go decodes it strictly. */
+        unsigned char *pem = NULL;
+        size_t len = 0;
+        char *one_line = k8s_base64_decode(r->ca_bundle, 0, &pem, &len) == 0
+                             ? k8s_base64_encode(pem, len)
+                             : NULL;
+        if (one_line)
+            add_str(c, cl, "certificate-authority-data", one_line);
+        else
+            c->oom = 1;
+        free(pem);
+        free(one_line);
+    }
     cJSON *ctx = named_entry(c, kc, "contexts", "context", r->name, 0);
     add_str(c, ctx, "cluster", r->name);
     add_str(c, ctx, "user", user);

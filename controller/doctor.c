@@ -14,8 +14,10 @@
 #include "controller/json_get.h"
 #include "controller/matrix.h"
 #include "controller/meshcluster.h"
+#include "controller/rbac_check.h"
 #include "controller/status.h"
 #include "controller/trust.h"
+#include "k8s/base64.h"
 #include "k8s/yaml.h"
 
 /* Conditions a later daemon writes on each remote's MeshCluster (peer probes, istiod's
@@ -758,6 +760,90 @@ static void check_shared_root(struct mc_doctor_report *rep, size_t n, char (*fps
                 n ? fps[0] : "-");
 }
 
+/* The bearer token of the kubeconfig stored under one key of a remote secret, or NULL. */
+static char *remote_secret_token(const cJSON *encoded)
+{
+    unsigned char *yaml = NULL;
+    size_t len = 0;
+    if (!cJSON_IsString(encoded) || k8s_base64_decode(encoded->valuestring, 1 << 20, &yaml, &len))
+        return NULL;
+    cJSON *kc = k8s_yaml_parse_one((const char *)yaml, len, NULL, 0);
+    free(yaml);
+    const cJSON *users = mc_json_arr(kc, "users");
+    const char *tok = mc_json_str(mc_json_obj(users ? users->child : NULL, "user"), "token");
+    char *out = tok ? strdup(tok) : NULL;
+    cJSON_Delete(kc);
+    return out;
+}
+
+static size_t cluster_index(const struct mc_doctor_report *rep, size_t n, const char *name)
+{
+    for (size_t j = 0; j < n; j++)
+        if (rep->clusters[j] && strcmp(rep->clusters[j], name) == 0)
+            return j;
+    return MC_DOCTOR_MESH;
+}
+
+/* One remote secret's identity against the reached cluster's bindings; appends a problem to
+ * bad, counts what was checked. */
+static void judge_identity(const struct mc_doctor_report *rep, const struct mc_doctor_snapshot *s,
+                           size_t n, const char *peer, const cJSON *encoded, char *bad,
+                           size_t badlen, size_t *checked, size_t *tailnet)
+{
+    char *token = remote_secret_token(encoded);
+    char ns[64], sa[254];
+    size_t j = cluster_index(rep, n, peer);
+    if (token && strcmp(token, "unused") == 0) {
+        (*tailnet)++; /* auth tailscale: the tailnet policy decides who it is */
+    } else if (token && mc_token_service_account(token, ns, sizeof(ns), sa, sizeof(sa)) == 0 &&
+               j != MC_DOCTOR_MESH && s[j].cluster_role_bindings) {
+        (*checked)++;
+        const char *b = mc_admin_binding_for(s[j].cluster_role_bindings, ns, sa);
+        char item[640];
+        snprintf(item, sizeof(item),
+                 "to %s as ServiceAccount %s/%s, cluster-admin there by "
+                 "ClusterRoleBinding %s",
+                 peer, ns, sa, b ? b : "");
+        if (b)
+            list_append(bad, badlen, item);
+    }
+    free(token);
+}
+
+/* Cross-cluster: what a peer's istiod may do with our remote secret is decided in the peer
+ * cluster, so only the pair of snapshots can tell (issue 16: reader, not cluster-admin). */
+static void check_remote_identity(struct mc_doctor_report *rep, const struct mc_doctor_snapshot *s,
+                                  size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct doctor_ctx x = {.rep = rep, .s = &s[i], .index = i};
+        if (s[i].error || !s[i].secrets)
+            continue;
+        char bad[700] = "";
+        size_t checked = 0, tailnet = 0;
+        for (const cJSON *sec = s[i].secrets->child; sec; sec = sec->next) {
+            if (!is_remote_secret(sec))
+                continue;
+            const cJSON *data = mc_json_obj(sec, "data");
+            for (const cJSON *d = data ? data->child : NULL; d; d = d->next)
+                judge_identity(rep, s, n, d->string, d, bad, sizeof(bad), &checked, &tailnet);
+        }
+        const char *cmd = "kubectl --context <peer> get clusterrolebindings -o wide | grep "
+                          "cluster-admin";
+        if (bad[0])
+            finding(&x, "remote-identity", MC_CHECK_WARN, cmd,
+                    "bind the account to a reader ClusterRole only (Istio's istio-reader role), "
+                    "not cluster-admin",
+                    "remote secrets reach peers as cluster-admin: %s", bad);
+        else
+            finding(&x, "remote-identity", MC_CHECK_PASS, cmd, "",
+                    "%zu remote secret token(s) checked against their peer's bindings, none "
+                    "cluster-admin; %zu authenticated by the tailnet policy (meshctl render "
+                    "--tailnet-policy grants a reader group)",
+                    checked, tailnet);
+    }
+}
+
 int mc_doctor_run(const struct mc_doctor_snapshot *snapshots, size_t n,
                   const struct mc_doctor_options *opts, struct mc_doctor_report *out)
 {
@@ -776,8 +862,10 @@ int mc_doctor_run(const struct mc_doctor_snapshot *snapshots, size_t n,
         out->clusters[i] = strdup(local ? local : snapshots[i].source ? snapshots[i].source : "?");
         rc = out->clusters[i] ? run_cluster(out, &snapshots[i], i, opts, fps[i]) : -ENOMEM;
     }
-    if (rc == 0 && n > 0)
+    if (rc == 0 && n > 0) {
         check_shared_root(out, n, fps);
+        check_remote_identity(out, snapshots, n);
+    }
     free(fps);
     if (rc < 0)
         mc_doctor_report_free(out);

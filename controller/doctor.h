@@ -8,7 +8,9 @@
  *                egress-proxies, mesh-networks, remote-secrets, network-label, cacerts,
  *                cacerts-root, istiod-root, intermediate-expiry, outlier-detection,
  *                peer-conditions
- * Across them:   shared-root (every cluster's root fingerprint, compared across clusters)
+ * Across them:   shared-root (every cluster's root fingerprint, compared across clusters),
+ *                remote-identity (the account a remote secret's token names must not be
+ *                cluster-admin in the cluster it reaches)
  *
  * What a cluster is expected to hold comes from mc_desired_compute, the daemon's own function,
  * so doctor and the daemon never disagree on names. Extension point: checks that need the
@@ -34,16 +36,17 @@ const char *mc_check_result_name(enum mc_check_result r);
 
 /* What doctor reads from one cluster. Borrowed; NULL means absent (not found / not served). */
 struct mc_doctor_snapshot {
-    const char *source;             /* "kubeconfig[@context]" */
-    const char *error;              /* non-NULL: the cluster could not be read at all */
-    const cJSON *meshclusters;      /* array of MeshCluster objects */
-    const cJSON *gateway_crd;       /* CRD gateways.networking.istio.io */
-    const cJSON *gateway;           /* Gateway <istio ns>/cross-network-gateway */
-    const cJSON *istio_namespace;   /* the istio Namespace */
-    const cJSON *services;          /* array: Services of the istio and tailscale namespaces */
-    const cJSON *secrets;           /* array: Secrets of the istio namespace */
-    const cJSON *configmaps;        /* array: ConfigMaps of the istio namespace */
-    const cJSON *destination_rules; /* array: DestinationRules of every namespace */
+    const char *source;                 /* "kubeconfig[@context]" */
+    const char *error;                  /* non-NULL: the cluster could not be read at all */
+    const cJSON *meshclusters;          /* array of MeshCluster objects */
+    const cJSON *gateway_crd;           /* CRD gateways.networking.istio.io */
+    const cJSON *gateway;               /* Gateway <istio ns>/cross-network-gateway */
+    const cJSON *istio_namespace;       /* the istio Namespace */
+    const cJSON *services;              /* array: Services of the istio and tailscale namespaces */
+    const cJSON *secrets;               /* array: Secrets of the istio namespace */
+    const cJSON *configmaps;            /* array: ConfigMaps of the istio namespace */
+    const cJSON *destination_rules;     /* array: DestinationRules of every namespace */
+    const cJSON *cluster_role_bindings; /* array; NULL also when not readable (RBAC) */
 };
 
 struct mc_doctor_options {

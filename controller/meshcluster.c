@@ -205,6 +205,7 @@ int mc_meshcluster_parse(const cJSON *obj, struct mc_meshcluster *mc, struct mc_
     TRY(get_str_default(ref, "key", "token", &mc->secret_key, "spec.remoteSecret.secretRef.key",
                         err));
     TRY(get_str(rs, "server", "", &mc->remote_server, "spec.remoteSecret.server", err));
+    TRY(get_str(rs, "caBundle", "", &mc->ca_bundle, "spec.remoteSecret.caBundle", err));
     TRY(get_str(trust, "rootCAFingerprint", "", &mc->root_ca_fingerprint,
                 "spec.trust.rootCAFingerprint", err));
     return 0;
@@ -230,6 +231,7 @@ void mc_meshcluster_clear(struct mc_meshcluster *mc)
                      &mc->secret_name,
                      &mc->secret_key,
                      &mc->remote_server,
+                     &mc->ca_bundle,
                      &mc->root_ca_fingerprint};
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
         free(*strs[i]);

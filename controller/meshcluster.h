@@ -63,6 +63,9 @@ struct mc_meshcluster {
     enum mc_remote_auth auth;
     char *secret_namespace, *secret_name, *secret_key; /* MC_AUTH_SECRET only */
     char *remote_server; /* "" = https://<api_proxy_hostname>.<tailnet> */
+    /* spec.remoteSecret.caBundle: base64 PEM of the CA(s) the remote's server certificate
+     * chains to, "" when unset (the system's trust, as for Tailscale's public certificates). */
+    char *ca_bundle;
 
     char *root_ca_fingerprint; /* "" when unset */
 };

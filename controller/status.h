@@ -18,6 +18,8 @@
 #define MC_COND_GATEWAY_READY "GatewayReady"
 #define MC_COND_MESH_NETWORKS "MeshNetworksReady"
 #define MC_COND_READY         "Ready"
+#define MC_COND_PEER_API      "PeerAPIReachable"
+#define MC_COND_PEER_GATEWAY  "PeerGatewayReachable"
 
 /* One condition as the controller decides it; strings borrowed. status is "True", "False"
  * or "Unknown"; reason is CamelCase (the CRD's pattern); message may be "". */

@@ -13,6 +13,9 @@
 
 #include <curl/curl.h>
 
+#include "k8s/base64.h"
+#include "pki/pki.h"
+
 /* The longest suffix we append to a cluster name to make a Service name. */
 #define LONGEST_SUFFIX "-istio-eastwestgateway-ts"
 
@@ -382,6 +385,8 @@ static void check_remote_secret(const struct mc_meshcluster *c, struct mc_verdic
     if (why)
         reject(v, "InvalidServer", "spec.remoteSecret.server", "\"%s\" %s",
                quoted(q, c->remote_server), why);
+    if (c->ca_bundle[0] && (why = mc_check_ca_bundle(c->ca_bundle)) != NULL)
+        reject(v, "InvalidCABundle", "spec.remoteSecret.caBundle", "%s", why);
     check_str(v, "spec.trust.rootCAFingerprint", c->root_ca_fingerprint, 95,
               is_optional_fingerprint, "InvalidFingerprint",
               "is not a SHA-256 fingerprint (64 hex digits, colons allowed)");
@@ -712,4 +717,23 @@ void mc_validate(const struct mc_meshcluster *clusters, size_t n, const char *lo
     check_networks(clusters, order, m, verdicts);
     free(order);
     check_mesh_ids(clusters, n, local_idx, verdicts);
+}
+
+const char *mc_check_ca_bundle(const char *b64)
+{
+    if (strlen(b64) > MC_MAX_CA_BUNDLE_LEN)
+        return "is longer than " MC_STR(MC_MAX_CA_BUNDLE_LEN) " characters";
+    unsigned char *pem = NULL;
+    size_t len = 0;
+    if (k8s_base64_decode(b64, MC_MAX_CA_BUNDLE_LEN, &pem, &len) != 0)
+        return "is not base64 (the PEM certificates, base64-encoded as in a kubeconfig's "
+               "certificate-authority-data)";
+    STACK_OF(X509) *certs = NULL;
+    char err[128];
+    int rc = pki_pem_parse_certs((struct pki_bytes){pem, len}, &certs, err, sizeof(err));
+    free(pem);
+    if (rc != 0)
+        return "holds no PEM certificate";
+    sk_X509_pop_free(certs, X509_free);
+    return NULL;
 }

@@ -17,12 +17,13 @@
 
 /* Bounds the CRD states too (deploy/crds/meshcluster.yaml): the daemon enforces them itself,
  * since a CRD may be older or looser than this binary. */
-#define MC_MAX_URL_LEN 512
-#define MC_MAX_TAGS    16
-#define MC_MAX_TAG_LEN 64
-#define MC_QUOTE_MAX   80 /* at most this much of a bad value is quoted back in a message */
-#define MC_XSTR(x)     #x
-#define MC_STR(x)      MC_XSTR(x)
+#define MC_MAX_URL_LEN       512
+#define MC_MAX_CA_BUNDLE_LEN 65536 /* base64 characters: a few dozen certificates */
+#define MC_MAX_TAGS          16
+#define MC_MAX_TAG_LEN       64
+#define MC_QUOTE_MAX         80 /* at most this much of a bad value is quoted back in a message */
+#define MC_XSTR(x)           #x
+#define MC_STR(x)            MC_XSTR(x)
 
 struct mc_verdict {
     int accepted;
@@ -66,6 +67,8 @@ int mc_is_dns1035_label(const char *s);
 int mc_is_dns1123_subdomain(const char *s);
 /* A Tailscale ACL tag: "tag:" then [a-z0-9-]+, at most MC_MAX_TAG_LEN characters. */
 int mc_is_tailscale_tag(const char *s);
+/* NULL when b64 is base64 of PEM holding at least one certificate, else why not. */
+const char *mc_check_ca_bundle(const char *b64);
 /* A Secret data key: [-._a-zA-Z0-9]+, at most 253 characters, not "." or "..". */
 int mc_is_secret_key(const char *s);
 

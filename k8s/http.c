@@ -37,7 +37,7 @@ struct k8s_http_req {
     k8s_http *h;
     CURL *easy;
     struct curl_slist *headers;
-    struct curl_slist *connect_to; /* tls server_name: where the connection really goes */
+    struct curl_slist *connect_to; /* tls server_name, opts' connect_to: where it really goes */
     req_state state;
     bool cancelled;
     bool too_large;
@@ -200,6 +200,8 @@ static void req_finish(k8s_http_req *r, CURLcode cc)
                                                  : K8S_ERR_TRANSPORT;
         res.err_text = r->errbuf[0] ? r->errbuf : curl_easy_strerror(cc);
         res.tls_failed = is_tls_failure(cc);
+        res.resolve_failed = cc == CURLE_COULDNT_RESOLVE_HOST;
+        res.connect_failed = cc == CURLE_COULDNT_CONNECT;
     }
     res.body = r->body.buf ? r->body.buf : "";
     res.body_len = r->body.len;
@@ -549,6 +551,15 @@ static int setup_easy(k8s_http *h, k8s_http_req *r, const k8s_http_req_opts *o)
     } else {
         SET(CURLOPT_URL, o->url);
     }
+    for (size_t i = 0; i < o->nconnect_to; i++) {
+        /* After a tls server_name's own line: libcurl uses the first line that matches. */
+        struct curl_slist *l = curl_slist_append(r->connect_to, o->connect_to[i]);
+        if (!l)
+            return -ENOMEM;
+        r->connect_to = l;
+    }
+    if (o->nconnect_to)
+        SET(CURLOPT_CONNECT_TO, r->connect_to);
     SET(CURLOPT_PRIVATE, (void *)r);
     SET(CURLOPT_ERRORBUFFER, r->errbuf);
     SET(CURLOPT_NOSIGNAL, 1L);

@@ -64,6 +64,8 @@ typedef struct k8s_http_result {
     long http_version;        /* 10, 11, 20 (0 if unknown) */
     long new_connections;     /* connections this transfer had to open (0 = reused) */
     bool tls_failed;          /* the failure was the TLS handshake or the peer's certificate */
+    bool resolve_failed;      /* the host name did not resolve */
+    bool connect_failed;      /* resolved, but no connection (refused, unreachable) */
 } k8s_http_result;
 
 /* Body bytes of a 2xx answer, in whatever chunking the network produced (1 byte .. many KB).
@@ -91,6 +93,11 @@ typedef struct k8s_http_req_opts {
     long idle_timeout_s; /* fail with K8S_ERR_TIMEOUT after this many seconds without any byte
                           * (a dead connection under a quiet watch; with bookmarks a live watch
                           * hears something every minute); 0: off */
+    /* "HOST:PORT:CONNECT-HOST:CONNECT-PORT" lines (libcurl's CONNECT_TO): a connection for
+     * HOST:PORT goes to CONNECT-HOST:CONNECT-PORT while TLS still checks HOST. For tests that
+     * stand in for names only a cluster's DNS knows; copied. */
+    const char *const *connect_to;
+    size_t nconnect_to;
 } k8s_http_req_opts;
 
 /* Aggregate counters, for tests and metrics. */

@@ -21,4 +21,7 @@ int meshctl_cmd_pki(int argc, char **argv, FILE *out, FILE *err);
 int meshctl_cmd_status(int argc, char **argv, FILE *out, FILE *err);
 int meshctl_cmd_doctor(int argc, char **argv, FILE *out, FILE *err);
 
+/* render's Tailscale modes (--tailnet-policy, --tailscale-operator-values); render.c calls it. */
+int meshctl_render_tailscale(int argc, char **argv, FILE *out, FILE *err);
+
 #endif

@@ -74,14 +74,14 @@ static int doctor_parse(int argc, char **argv, struct doctor_opts *o, FILE *out,
 
 /* Everything read from one cluster; owns the trees the snapshot borrows. */
 struct doctor_read {
-    cJSON *mcs, *crd, *gw, *ns, *svc_istio, *svc_ts, *secrets, *cms, *drs;
+    cJSON *mcs, *crd, *gw, *ns, *svc_istio, *svc_ts, *secrets, *cms, *drs, *crbs;
     char error[512];
 };
 
 static void doctor_read_free(struct doctor_read *r)
 {
-    cJSON *all[] = {r->mcs,    r->crd,     r->gw,  r->ns, r->svc_istio,
-                    r->svc_ts, r->secrets, r->cms, r->drs};
+    cJSON *all[] = {r->mcs,    r->crd,     r->gw,  r->ns,  r->svc_istio,
+                    r->svc_ts, r->secrets, r->cms, r->drs, r->crbs};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         cJSON_Delete(all[i]);
 }
@@ -121,6 +121,12 @@ static void doctor_read(const struct meshctl_target *t, const struct mc_desired_
     if (rc == 0 && r->mcs)
         rc = meshctl_fetch(c, "networking.istio.io", "v1beta1", "destinationrules", NULL, NULL,
                            NULL, &r->drs, e, el);
+    /* Optional: a user who may not list bindings still gets every other check. */
+    char ignored[256];
+    if (rc == 0 && r->mcs &&
+        meshctl_fetch(c, "rbac.authorization.k8s.io", "v1", "clusterrolebindings", NULL, NULL, NULL,
+                      &r->crbs, ignored, sizeof(ignored)) != 0)
+        r->crbs = NULL;
     /* Services of both namespaces in one array, as the checks look them up by namespace. */
     if (r->svc_ts && r->svc_istio)
         while (r->svc_ts->child)
@@ -183,6 +189,7 @@ int meshctl_cmd_doctor(int argc, char **argv, FILE *out, FILE *err)
             .secrets = r->secrets,
             .configmaps = r->cms,
             .destination_rules = r->drs,
+            .cluster_role_bindings = r->crbs,
         };
     }
     struct mc_doctor_report rep;

@@ -521,6 +521,31 @@ static void mut_duplicate_name(cJSON *m)
     cJSON_AddItemToArray(m, dup);
 }
 
+/* A self-signed CA certificate (P-256), PEM, base64-encoded as in a kubeconfig. */
+static const char CA_BUNDLE[] =
+    "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUJoekNDQVMyZ0F3SUJBZ0lVYWFHRWVZYi9M"
+    "V3dkTHRsSkdZeGdjaTJVM05Zd0NnWUlLb1pJemowRUF3SXcKR1RFWE1CVUdBMVVFQXd3T2RHVnpk"
+    "QzF5WlcxdmRHVXRZMkV3SGhjTk1qWXhNakF5TVRneU16VXhXaGNOTXpZeApNVEk1TVRneU16VXhX"
+    "akFaTVJjd0ZRWURWUVFEREE1MFpYTjBMWEpsYlc5MFpTMWpZVEJaTUJNR0J5cUdTTTQ5CkFnRUdD"
+    "Q3FHU000OUF3RUhBMElBQklBa0JvSnNReHloSTluRXFpV1k1YnNKck1RTmRXOFJlcUFnOHlsZ0ly"
+    "K3QKdHFhNXBYaXhQTks3dis4TXV2dm40NG0rcldyMTNPMm9LQU9oSFhuR0t4YWpVekJSTUIwR0Ex"
+    "VWREZ1FXQkJRRQpVa01rQzh1d05qYnFyV2lPeC9jRGFEU3VMekFmQmdOVkhTTUVHREFXZ0JRRVVr"
+    "TWtDOHV3TmpicXJXaU94L2NECmFEU3VMekFQQmdOVkhSTUJBZjhFQlRBREFRSC9NQW9HQ0NxR1NN"
+    "NDlCQU1DQTBnQU1FVUNJQ0RUMDVsa3lMb2oKMUVVdXR5bEZzblE4QXVIMWZORTJhNEdGQjNwdkNQ"
+    "dzBBaUVBMmQ3OXg4NmRLK04xbWVSNWYwbGhZSWFabkpoWQpDM2g2MVRNd1NMVmtRbFU9Ci0tLS0t"
+    "RU5EIENFUlRJRklDQVRFLS0tLS0K";
+
+static void mut_ca_bundle_not_base64(cJSON *m)
+{
+    set_str(cJSON_AddObjectToObject(spec_of(item_named(m, "cluster3")), "remoteSecret"), "caBundle",
+            "-----BEGIN CERTIFICATE-----");
+}
+static void mut_ca_bundle_no_cert(cJSON *m)
+{
+    set_str(cJSON_AddObjectToObject(spec_of(item_named(m, "cluster3")), "remoteSecret"), "caBundle",
+            "aGVsbG8gd29ybGQ=");
+}
+
 static void test_each_validation_error(void **state)
 {
     (void)state;
@@ -546,6 +571,10 @@ static void test_each_validation_error(void **state)
          "spec.remoteSecret.secretRef.name"},
         {"wrong JSON type", mut_wrong_type, "cluster3", "InvalidSpec", "spec.network"},
         {"bad network", mut_bad_network, "cluster3", "InvalidNetwork", "spec.network"},
+        {"caBundle not base64", mut_ca_bundle_not_base64, "cluster3", "InvalidCABundle",
+         "spec.remoteSecret.caBundle"},
+        {"caBundle without a certificate", mut_ca_bundle_no_cert, "cluster3", "InvalidCABundle",
+         "spec.remoteSecret.caBundle"},
     };
     for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
         cJSON *mcs = mesh(3);
@@ -742,6 +771,23 @@ static void test_secret_auth_token(void **state)
     cJSON *cl =
         cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(k, "clusters"), 0), "cluster");
     assert_string_equal(cJSON_GetObjectItem(cl, "server")->valuestring, "https://10.0.0.1:6443");
+    assert_null(cJSON_GetObjectItem(cl, "certificate-authority-data")); /* system trust */
+    cJSON_Delete(k);
+    free(kc);
+    mc_desired_free(&d);
+
+    /* A private CA: the remote secret carries it, in one line even when given wrapped. */
+    char wrapped[sizeof(CA_BUNDLE) + 32];
+    snprintf(wrapped, sizeof(wrapped), "%.40s\n%s", CA_BUNDLE, CA_BUNDLE + 40);
+    cJSON_AddStringToObject(rs, "caBundle", wrapped);
+    assert_int_equal(mc_desired_compute(mcs, "cluster1", NULL, &tok, 1, &d), 0);
+    assert_true(result(&d, "cluster2")->accepted);
+    s = find(&d, "Secret", "istio-system", "istio-remote-secret-cluster2");
+    kc = b64decode(cJSON_GetObjectItem(cJSON_GetObjectItem(s, "data"), "cluster2")->valuestring);
+    k = parse_text(kc);
+    cl = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(k, "clusters"), 0), "cluster");
+    assert_string_equal(cJSON_GetObjectItem(cl, "certificate-authority-data")->valuestring,
+                        CA_BUNDLE);
     cJSON_Delete(k);
     free(kc);
     mc_desired_free(&d);

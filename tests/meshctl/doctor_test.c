@@ -32,7 +32,7 @@ struct world {
 
 /* One cluster's objects, as doctor's caller reads them. */
 struct cluster {
-    cJSON *mcs, *crd, *gw, *ns, *svcs, *secrets, *cms, *drs;
+    cJSON *mcs, *crd, *gw, *ns, *svcs, *secrets, *cms, *drs, *crbs;
 };
 
 static struct world *W;
@@ -173,7 +173,7 @@ static void cluster_healthy(struct cluster *c, const char *local, const struct t
 
 static void cluster_free(struct cluster *c)
 {
-    cJSON *all[] = {c->mcs, c->crd, c->gw, c->ns, c->svcs, c->secrets, c->cms, c->drs};
+    cJSON *all[] = {c->mcs, c->crd, c->gw, c->ns, c->svcs, c->secrets, c->cms, c->drs, c->crbs};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         cJSON_Delete(all[i]);
 }
@@ -188,7 +188,8 @@ static struct mc_doctor_snapshot snapshot_of(const struct cluster *c, const char
                                        .services = c->svcs,
                                        .secrets = c->secrets,
                                        .configmaps = c->cms,
-                                       .destination_rules = c->drs};
+                                       .destination_rules = c->drs,
+                                       .cluster_role_bindings = c->crbs};
 }
 
 static void run(const struct cluster *cs, size_t n, struct mc_doctor_report *rep)
@@ -551,6 +552,90 @@ static void test_unreadable_cluster(void **state)
     mc_doctor_report_free(&rep);
 }
 
+/* A ServiceAccount token as kube-apiserver issues one: header.payload.signature, base64url
+ * without padding; only the payload matters here. */
+static char *sa_jwt(const char *ns, const char *name)
+{
+    char payload[256];
+    snprintf(payload, sizeof(payload),
+             "{\"iss\":\"https://kubernetes.default.svc\",\"sub\":\"system:serviceaccount:%s:%s\"}",
+             ns, name);
+    char b64[512];
+    EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)payload, (int)strlen(payload));
+    for (char *p = b64; *p; p++)
+        *p = *p == '+' ? '-' : *p == '/' ? '_' : *p;
+    char *eq = strchr(b64, '=');
+    if (eq)
+        *eq = '\0';
+    char *jwt = malloc(1024);
+    snprintf(jwt, 1024, "eyJhbGciOiJSUzI1NiJ9.%s.c2ln", b64);
+    return jwt;
+}
+
+/* Puts a kubeconfig with token into cluster1's remote secret for cluster2. */
+static void remote_token(struct cluster *c, const char *token)
+{
+    char kc[2048];
+    snprintf(kc, sizeof(kc),
+             "apiVersion: v1\nkind: Config\nclusters:\n- name: cluster2\n  cluster:\n"
+             "    server: https://cluster2-k8s-operator." TAILNET "\nusers:\n- name: cluster2\n"
+             "  user:\n    token: %s\ncontexts:\n- name: cluster2\n  context:\n"
+             "    cluster: cluster2\n    user: cluster2\ncurrent-context: cluster2\n",
+             token);
+    for (cJSON *sec = c->secrets->child; sec; sec = sec->next) {
+        cJSON *data = cJSON_GetObjectItem(sec, "data");
+        if (cJSON_GetObjectItem(data, "cluster2")) {
+            cJSON_DeleteItemFromObject(data, "cluster2");
+            add_b64(data, "cluster2", kc);
+            return;
+        }
+    }
+    fail_msg("cluster1 has no remote secret for cluster2");
+}
+
+/* Across clusters: a remote secret's token names an account that the cluster it reaches makes
+ * cluster-admin (through a group every ServiceAccount is in): only the pair tells. */
+static void test_remote_identity_across_clusters(void **state)
+{
+    struct cluster cs[2];
+    cluster_healthy(&cs[0], "cluster1", &W->shared);
+    cluster_healthy(&cs[1], "cluster2", &W->sibling);
+    char *jwt = sa_jwt("istio-system", "istio-reader-service-account");
+    remote_token(&cs[0], jwt);
+    cs[1].crbs = parse(
+        "[{\"metadata\":{\"name\":\"reader\"},\"roleRef\":{\"kind\":\"ClusterRole\",\"name\":"
+        "\"istio-reader-clusterrole-istio-system\"},\"subjects\":[{\"kind\":\"ServiceAccount\","
+        "\"namespace\":\"istio-system\",\"name\":\"istio-reader-service-account\"}]},"
+        "{\"metadata\":{\"name\":\"cluster-admin\"},\"roleRef\":{\"kind\":\"ClusterRole\","
+        "\"name\":\"cluster-admin\"},\"subjects\":[{\"kind\":\"Group\",\"name\":"
+        "\"system:masters\"}]}]");
+    struct mc_doctor_report rep;
+    run(cs, 2, &rep);
+    const struct mc_doctor_finding *f = find(&rep, 0, "remote-identity");
+    assert_non_null(f);
+    assert_int_equal(f->result, MC_CHECK_PASS);
+    assert_non_null(strstr(f->message, "1 remote secret token(s) checked"));
+    assert_non_null(
+        strstr(find(&rep, 1, "remote-identity")->message, "1 authenticated by the tailnet"));
+    mc_doctor_report_free(&rep);
+
+    cJSON_AddItemToArray(
+        cs[1].crbs,
+        parse("{\"metadata\":{\"name\":\"lazy-admin\"},\"roleRef\":{\"kind\":\"ClusterRole\","
+              "\"name\":\"cluster-admin\"},\"subjects\":[{\"kind\":\"Group\",\"name\":"
+              "\"system:serviceaccounts:istio-system\"}]}"));
+    run(cs, 2, &rep);
+    f = find(&rep, 0, "remote-identity");
+    assert_int_equal(f->result, MC_CHECK_WARN);
+    assert_non_null(strstr(f->message, "istio-system/istio-reader-service-account"));
+    assert_non_null(strstr(f->message, "ClusterRoleBinding lazy-admin"));
+    assert_true(f->fix[0] && f->command[0]);
+    mc_doctor_report_free(&rep);
+    free(jwt);
+    cluster_free(&cs[0]);
+    cluster_free(&cs[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -558,6 +643,7 @@ int main(void)
         cmocka_unit_test(test_each_fault_is_found),
         cmocka_unit_test(test_shared_root_across_clusters),
         cmocka_unit_test(test_unreadable_cluster),
+        cmocka_unit_test(test_remote_identity_across_clusters),
     };
     return cmocka_run_group_tests(tests, world_setup, world_teardown);
 }

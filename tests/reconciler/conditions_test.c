@@ -63,10 +63,43 @@ enum change {
     MESHNET_PENDING,
     TRUST_MISMATCH,
     TRUST_UNKNOWN,
+    LOCAL_WRONG_TAILNET,
+    PROBES_UP,
+    PROBES_UNKNOWN,
+    GATEWAY_UNKNOWN,
+    API_DOWN_RESOLVE, /* the API path down, one failure class each */
+    API_DOWN_CONNECT,
+    API_DOWN_TLS,
+    API_DOWN_TIMEOUT,
+    API_DOWN_HTTP,
+    API_DOWN_TRANSPORT,
+    GATEWAY_DOWN_RESOLVE, /* the gateway path down, likewise */
+    GATEWAY_DOWN_CONNECT,
+    GATEWAY_DOWN_TLS,
+    GATEWAY_DOWN_TIMEOUT,
+    GATEWAY_DOWN_HTTP,
+    GATEWAY_DOWN_TRANSPORT,
 };
+
+/* The failure of each *_DOWN_* change, in the order of K8S_PROBE_RESOLVE... */
+static const char *const down_detail[] = {
+    "Could not resolve host", "connection refused", "SSL certificate problem", "", "HTTP 401",
+    "reset by peer"};
+
+static const struct mc_probe_state probe_up = {.status = MC_PROBE_UP, .seconds = 0.0124};
+static const struct mc_probe_state probe_unknown = {.status = MC_PROBE_UNKNOWN};
+
+static struct mc_probe_state probe_down(k8s_probe_failure f, const char *detail)
+{
+    struct mc_probe_state s = {.status = MC_PROBE_DOWN, .reason = f, .seconds = 2.5};
+    snprintf(s.detail, sizeof(s.detail), "%s", detail);
+    return s;
+}
 
 static struct mc_observation observe(enum change c)
 {
+    /* Row observations point at these: one row is decided at a time. */
+    static struct mc_probe_state api, gw;
     struct mc_observation o = healthy();
     const struct mc_apply_note failed = {MC_REASON_APPLY_FAILED, "ApplyFailed: Service x: boom"};
     switch (c) {
@@ -138,6 +171,39 @@ static struct mc_observation observe(enum change c)
     case TRUST_UNKNOWN:
         o.trust_status = "Unknown", o.trust_reason = "OutOfMemory", o.trust_message = "oom";
         break;
+    case LOCAL_WRONG_TAILNET:
+        o.local = true, o.gateway_address = "ewgw.tail0000.ts.net";
+        o.tailnet_mismatch = "the gateway's load balancer is ewgw.tail0000.ts.net, not in tailnet";
+        break;
+    case PROBES_UP:
+        o.probe_api = o.probe_gateway = &probe_up;
+        break;
+    case PROBES_UNKNOWN:
+        o.probe_api = o.probe_gateway = &probe_unknown;
+        break;
+    case GATEWAY_UNKNOWN:
+        o.probe_api = &probe_up, o.probe_gateway = &probe_unknown;
+        break;
+    case API_DOWN_RESOLVE:
+    case API_DOWN_CONNECT:
+    case API_DOWN_TLS:
+    case API_DOWN_TIMEOUT:
+    case API_DOWN_HTTP:
+    case API_DOWN_TRANSPORT:
+        api = probe_down((k8s_probe_failure)(K8S_PROBE_RESOLVE + (c - API_DOWN_RESOLVE)),
+                         down_detail[c - API_DOWN_RESOLVE]);
+        o.probe_api = &api, o.probe_gateway = &probe_up;
+        break;
+    case GATEWAY_DOWN_RESOLVE:
+    case GATEWAY_DOWN_CONNECT:
+    case GATEWAY_DOWN_TLS:
+    case GATEWAY_DOWN_TIMEOUT:
+    case GATEWAY_DOWN_HTTP:
+    case GATEWAY_DOWN_TRANSPORT:
+        gw = probe_down((k8s_probe_failure)(K8S_PROBE_RESOLVE + (c - GATEWAY_DOWN_RESOLVE)),
+                        down_detail[c - GATEWAY_DOWN_RESOLVE]);
+        o.probe_api = &probe_up, o.probe_gateway = &gw;
+        break;
     }
     return o;
 }
@@ -194,6 +260,38 @@ static const struct row rows[] = {
     /* TrustVerified does not gate Ready. */
     {TRUST_MISMATCH, "TrustVerified", "False", "RootMismatch", "roots", "True", "Ready"},
     {TRUST_UNKNOWN, "TrustVerified", "Unknown", "OutOfMemory", "oom", "True", "Ready"},
+    {LOCAL_WRONG_TAILNET, "GatewayReady", "False", "TailnetMismatch", "not in tailnet", "False",
+     "NotReady"},
+    /* Probes (when the daemon probes): they gate Ready; a path not probed yet is Unknown. */
+    {PROBES_UP, "PeerAPIReachable", "True", "Reachable", "latency=12ms", "True", "Ready"},
+    {PROBES_UP, "PeerGatewayReachable", "True", "Reachable", "latency=12ms", "True", "Ready"},
+    {PROBES_UNKNOWN, "PeerAPIReachable", "Unknown", "NotProbedYet", "no probe", "Unknown",
+     "NotReady"},
+    {GATEWAY_UNKNOWN, "PeerGatewayReachable", "Unknown", "NotProbedYet", "no probe", "Unknown",
+     "NotReady"},
+    {API_DOWN_RESOLVE, "PeerAPIReachable", "False", "NameNotResolved", "Could not resolve", "False",
+     "NotReady"},
+    {API_DOWN_CONNECT, "PeerAPIReachable", "False", "ConnectionFailed", "refused", "False",
+     "NotReady"},
+    {API_DOWN_TLS, "PeerAPIReachable", "False", "TLSError", "SSL certificate problem", "False",
+     "NotReady"},
+    {API_DOWN_TIMEOUT, "PeerAPIReachable", "False", "Timeout", "timeout (latency=2500ms)", "False",
+     "NotReady"},
+    {API_DOWN_HTTP, "PeerAPIReachable", "False", "HTTPError", "HTTP 401 (latency=2500ms)", "False",
+     "NotReady"},
+    {API_DOWN_TRANSPORT, "PeerAPIReachable", "False", "TransportError", "reset", "False",
+     "NotReady"},
+    {GATEWAY_DOWN_RESOLVE, "PeerGatewayReachable", "False", "NameNotResolved", "Could not resolve",
+     "False", "NotReady"},
+    {GATEWAY_DOWN_CONNECT, "PeerGatewayReachable", "False", "ConnectionFailed", "refused", "False",
+     "NotReady"},
+    {GATEWAY_DOWN_TLS, "PeerGatewayReachable", "False", "TLSError", "SSL", "False", "NotReady"},
+    {GATEWAY_DOWN_TIMEOUT, "PeerGatewayReachable", "False", "Timeout", "timeout", "False",
+     "NotReady"},
+    {GATEWAY_DOWN_HTTP, "PeerGatewayReachable", "False", "HTTPError", "HTTP 401", "False",
+     "NotReady"},
+    {GATEWAY_DOWN_TRANSPORT, "PeerGatewayReachable", "False", "TransportError", "reset", "False",
+     "NotReady"},
 };
 
 static const struct mc_cond *find(const struct mc_conditions *cs, const char *type)
@@ -247,6 +345,17 @@ static void test_order_and_address(void **state)
         assert_string_equal(mc_cond_type_name(cs.c[i].type), want[i]);
     assert_string_equal(cs.gateway_address, o.gateway_address);
 
+    /* Probing on: the two path conditions come before Ready; never on the local cluster. */
+    o = observe(PROBES_UP);
+    mc_conditions_decide(&o, &cs);
+    assert_int_equal(cs.n, 9);
+    assert_string_equal(mc_cond_type_name(cs.c[5].type), "PeerAPIReachable");
+    assert_string_equal(mc_cond_type_name(cs.c[6].type), "PeerGatewayReachable");
+    assert_string_equal(mc_cond_type_name(cs.c[7].type), "Ready");
+    o.local = true;
+    mc_conditions_decide(&o, &cs);
+    assert_null(find(&cs, "PeerAPIReachable"));
+
     o = observe(REJECTED);
     mc_conditions_decide(&o, &cs);
     assert_int_equal(cs.n, 3);
@@ -276,14 +385,31 @@ static const struct {
     const char *type;
     const char *const *reasons;
 } passthrough[] = {
-    {"Accepted",
-     (const char *const[]){
-         "InvalidName",         "InvalidTailnet",    "InvalidHostname",     "InvalidPort",
-         "InvalidTag",          "TooManyTags",       "FieldTooLong",        "InvalidNetwork",
-         "InvalidMeshID",       "InvalidLocality",   "InvalidProxyClass",   "InvalidServer",
-         "InvalidFingerprint",  "InvalidSecretRef",  "SecretRefNotAllowed", "InvalidSpec",
-         "NetworkConflict",     "DuplicateHostname", "DuplicateName",       "MeshIDConflict",
-         "UnknownLocalCluster", "MissingTailnet",    "InternalError",       NULL}},
+    {"Accepted", (const char *const[]){"InvalidName",
+                                       "InvalidTailnet",
+                                       "InvalidHostname",
+                                       "InvalidPort",
+                                       "InvalidTag",
+                                       "TooManyTags",
+                                       "FieldTooLong",
+                                       "InvalidNetwork",
+                                       "InvalidMeshID",
+                                       "InvalidLocality",
+                                       "InvalidProxyClass",
+                                       "InvalidServer",
+                                       "InvalidFingerprint",
+                                       "InvalidSecretRef",
+                                       "SecretRefNotAllowed",
+                                       "InvalidSpec",
+                                       "NetworkConflict",
+                                       "DuplicateHostname",
+                                       "DuplicateName",
+                                       "MeshIDConflict",
+                                       "UnknownLocalCluster",
+                                       "MissingTailnet",
+                                       "InternalError",
+                                       "InvalidCABundle",
+                                       NULL}},
     {"RemoteSecretReady",
      (const char *const[]){"TokenPending", "TokenSecretMissing", "TokenSecretForbidden",
                            "TokenKeyMissing", "TokenInvalid", "SecretRefNotAllowed", NULL}},

@@ -19,6 +19,13 @@ RULES = [
 ] + [("controller/%s.[ch]" % m, ("k8s/request.h", "k8s/informer.h", "k8s/queue.h",
                                  "k8s/watch.h", "k8s/lease.h", "controller/reconcile"))
      for m in PURE]
+# Known crossings, each with why it stays for now; a new one fails.
+ALLOWED = {
+    # The prober hands its k8s_http (and a k8s_http_tls) to k8s/probe.h; k8s/probe.h could
+    # take an opaque transport instead, and then this goes.
+    ("controller/prober.h", "k8s/http.h"),
+    ("controller/prober.c", "k8s/http.h"),
+}
 
 
 def main():
@@ -29,8 +36,9 @@ def main():
             with open(path, encoding="utf-8") as f:
                 for inc in INCLUDE.findall(f.read()):
                     checked += 1
-                    if inc.startswith(forbidden):
-                        print("%s includes %s" % (os.path.relpath(path, root), inc))
+                    rel = os.path.relpath(path, root)
+                    if inc.startswith(forbidden) and (rel, inc) not in ALLOWED:
+                        print("%s includes %s" % (rel, inc))
                         bad += 1
     print("%d includes checked, %d crossing a room the wrong way" % (checked, bad))
     return 1 if bad else 0

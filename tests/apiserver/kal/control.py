@@ -26,6 +26,14 @@ class _ControlHandler(BaseHTTPRequestHandler):
             self._reply(200, {"resourceVersion": app.store.rv, "floor": app.store.floor,
                               "watchers": len([w for w in app.store.watchers if w.gr is not None]),
                               "listener_up": app.front.srv is not None})
+        elif self.path == "/istiod/debug/clusterz":
+            # istiod authenticates its debug endpoints like xDS clients: no token, no answer.
+            if app.istiod is None:
+                self._reply(404, {"error": "istiod simulator is not enabled (--simulate istiod)"})
+            elif not (self.headers.get("Authorization") or "").startswith("Bearer "):
+                self._reply(401, {"error": "authentication failure"})
+            else:
+                self._reply(200, app.istiod.clusterz())
         else:
             self._reply(404, {"error": "unknown control path %s" % self.path})
 
@@ -70,6 +78,10 @@ class _ControlHandler(BaseHTTPRequestHandler):
                 if app.tailscale is None:
                     raise KeyError("tailscale simulator is not enabled (--simulate tailscale)")
                 app.tailscale.configure(body)
+            elif p == "/istiod":
+                if app.istiod is None:
+                    raise KeyError("istiod simulator is not enabled (--simulate istiod)")
+                app.istiod.configure(body)
             elif p == "/istiod/restart":
                 if app.istiod is None:
                     raise KeyError("istiod simulator is not enabled (--simulate istiod)")

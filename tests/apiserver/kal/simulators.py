@@ -8,7 +8,9 @@ loadBalancerClass tailscale it publishes a MagicDNS hostname and a 100.64.0.0/10
 
 istiod: on start-up (and POST /istiod/restart) takes its root from Secret istio-system/cacerts'
 root-cert.pem, or makes a self-signed one when cacerts does not exist yet, and keeps ConfigMap
-istio-ca-root-cert (key root-cert.pem) with that root in istio-system and every other namespace."""
+istio-ca-root-cert (key root-cert.pem) with that root in istio-system and every other namespace.
+It also answers /debug/clusterz as istiod does (GET /istiod/debug/clusterz on the control port):
+its own cluster, then each cluster of every remote secret, "synced" unless told otherwise."""
 import copy
 import heapq
 import os
@@ -251,6 +253,34 @@ class Istiod:
         self.dir = cert_dir
         self.self_signed = None
         self.root = None
+        self.cluster_id = "Kubernetes"  # istiod's default CLUSTER_ID
+        self.sync_status = {}  # cluster id -> syncStatus other than "synced"
+
+    def configure(self, body):
+        """POST /istiod {cluster_id, sync_status: {id: "timeout"|...|null}}."""
+        if "cluster_id" in body:
+            self.cluster_id = str(body["cluster_id"])
+        for cid, st in (body.get("sync_status") or {}).items():
+            if st is None:
+                self.sync_status.pop(cid, None)
+            else:
+                self.sync_status[cid] = str(st)
+
+    def clusterz(self):
+        """istiod's DebugInfo list: {id, secretName, syncStatus}; remote secrets are the
+        Secrets labelled istio/multiCluster=true in istio-system, one entry per data key."""
+        out = [{"id": self.cluster_id, "secretName": "", "syncStatus": "synced"}]
+        with self.app.store.lock:
+            secrets = self.app.store.list(("", "secrets"))[0]
+        for sec in sorted(secrets, key=lambda o: o["metadata"]["name"]):
+            md = sec["metadata"]
+            if md.get("namespace") != "istio-system" or \
+                    (md.get("labels") or {}).get("istio/multiCluster") != "true":
+                continue
+            for cid in sorted(sec.get("data") or {}):
+                out.append({"id": cid, "secretName": "istio-system/" + md["name"],
+                            "syncStatus": self.sync_status.get(cid, "synced")})
+        return out
 
     def start(self):
         self.watcher = self.app.store.watch(None)[0]

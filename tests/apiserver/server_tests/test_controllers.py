@@ -121,6 +121,36 @@ class Controllers(unittest.TestCase):
             s.request("DELETE", NS + "/app/configmaps/istio-ca-root-cert")
             wait_for(lambda: s.get(NS + "/app/configmaps/istio-ca-root-cert")[0] == 200, what="restored")
 
+    def test_istiod_clusterz(self):
+        """The simulator answers /debug/clusterz in istiod's shape (pkg/cluster DebugInfo):
+        its own cluster first, then every cluster of every remote secret; only with a token."""
+        import http.client
+        import json
+
+        def clusterz(token="t"):
+            c = http.client.HTTPConnection("127.0.0.1", s.control_port, timeout=10)
+            c.request("GET", "/istiod/debug/clusterz",
+                      headers={"Authorization": "Bearer " + token} if token else {})
+            r = c.getresponse()
+            body = r.read()
+            c.close()
+            return r.status, json.loads(body)
+
+        with Server("--simulate", "istiod") as s:
+            self.assertEqual(clusterz(token=None)[0], 401)
+            self.assertEqual(clusterz(), (200, [{"id": "Kubernetes", "secretName": "", "syncStatus": "synced"}]))
+            for name, labels in (("istio-remote-secret-tokyo", {"istio/multiCluster": "true"}),
+                                 ("unrelated", {})):
+                sec = obj("Secret", name, "istio-system", data={"tokyo": "eA=="})
+                sec["metadata"]["labels"] = labels
+                self.assertEqual(s.request("POST", NS + "/istio-system/secrets", sec)[0], 201)
+            s.control("/istiod", {"cluster_id": "paris", "sync_status": {"tokyo": "timeout"}})
+            want = [{"id": "paris", "secretName": "", "syncStatus": "synced"},
+                    {"id": "tokyo", "secretName": "istio-system/istio-remote-secret-tokyo", "syncStatus": "timeout"}]
+            wait_for(lambda: clusterz()[1] == want, what="remote secret listed")
+            s.control("/istiod", {"sync_status": {"tokyo": None}})
+            self.assertEqual(clusterz()[1][1]["syncStatus"], "synced")
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
