@@ -665,6 +665,166 @@ static void index_roles(struct mc_desired *d)
     }
 }
 
+/* The MeshClusters of one computation: parsed, sorted by name and judged. */
+struct judged {
+    size_t n;
+    struct entry *e;             /* owns the parsed MeshClusters */
+    struct mc_meshcluster *flat; /* shallow copies of e[].mc, in order: what validation reads */
+    struct mc_verdict *verdicts;
+    int *skip;                         /* malformed: validation passes them by */
+    const struct mc_meshcluster **acc; /* the accepted ones, into flat */
+    size_t nacc;
+    const struct mc_meshcluster *local; /* the accepted local one, or NULL */
+};
+
+static void judged_free(struct judged *j)
+{
+    for (size_t i = 0; j->e && i < j->n; i++)
+        mc_meshcluster_clear(&j->e[i].mc);
+    free(j->e);
+    free(j->flat);
+    free(j->verdicts);
+    free(j->skip);
+    free(j->acc);
+}
+
+/* Parses every item of meshclusters into j->e; a malformed one keeps its name (if any) so its
+ * verdict can be reported against it. 0 or -ENOMEM. */
+static int parse_all(const cJSON *meshclusters, struct judged *j)
+{
+    size_t n = j->n;
+    j->e = calloc(n ? n : 1, sizeof(*j->e));
+    j->flat = calloc(n ? n : 1, sizeof(*j->flat));
+    j->verdicts = calloc(n ? n : 1, sizeof(*j->verdicts));
+    j->skip = calloc(n ? n : 1, sizeof(*j->skip));
+    j->acc = calloc(n ? n : 1, sizeof(*j->acc));
+    if (!j->e || !j->flat || !j->verdicts || !j->skip || !j->acc)
+        return -ENOMEM;
+    size_t i = 0;
+    for (const cJSON *item = meshclusters ? meshclusters->child : NULL; item;
+         item = item->next, i++) {
+        struct entry *e = &j->e[i];
+        int rc = mc_meshcluster_parse(item, &e->mc, &e->verdict.why);
+        if (rc == -ENOMEM)
+            return rc;
+        if (rc < 0) {
+            const cJSON *nm = cJSON_GetObjectItemCaseSensitive(
+                cJSON_GetObjectItemCaseSensitive(item, "metadata"), "name");
+            e->malformed = 1;
+            e->mc.name = strdup(cJSON_IsString(nm) ? nm->valuestring : "");
+            e->mc.creation_timestamp = strdup("");
+            e->mc.uid = strdup("");
+            if (!e->mc.name || !e->mc.creation_timestamp || !e->mc.uid)
+                return -ENOMEM;
+        }
+    }
+    return 0;
+}
+
+/* Sorts by name (the oldest of a duplicate name first) and validates the set as a whole. */
+static void judge(struct judged *j, const char *local, const struct mc_desired_options *opts)
+{
+    qsort(j->e, j->n, sizeof(*j->e), entry_cmp);
+    for (size_t i = 0; i < j->n; i++) {
+        j->flat[i] = j->e[i].mc; /* shallow: e[] keeps ownership */
+        j->skip[i] = j->e[i].malformed;
+        j->verdicts[i] = j->e[i].verdict;
+        j->verdicts[i].accepted = 0;
+    }
+    struct mc_secret_policy policy = {
+        .token_namespace =
+            opts->token_namespace ? opts->token_namespace : opts->tailscale_namespace,
+        .istio_namespace = opts->istio_namespace,
+    };
+    mc_validate(j->flat, j->n, local, &policy, j->skip, j->verdicts);
+}
+
+/* One result per MeshCluster into out->clusters, and the accepted ones into j->acc. 0 or
+ * -ENOMEM. */
+static int cluster_results(struct judged *j, const char *local, struct mc_desired *out)
+{
+    out->clusters = calloc(j->n ? j->n : 1, sizeof(*out->clusters));
+    if (!out->clusters)
+        return -ENOMEM;
+    int rc = 0;
+    for (size_t i = 0; i < j->n; i++) {
+        struct mc_cluster_result *r = &out->clusters[out->nclusters++];
+        for (size_t k = 0; k < MC_ROLE_COUNT; k++)
+            r->objects[k] = -1;
+        r->name = strdup(j->flat[i].name);
+        if (!r->name)
+            rc = -ENOMEM;
+        r->local = local && strcmp(j->flat[i].name, local) == 0;
+        r->accepted = j->verdicts[i].accepted;
+        r->why = j->verdicts[i].why;
+        if (!r->accepted)
+            continue;
+        j->acc[j->nacc++] = &j->flat[i];
+        if (r->local)
+            j->local = &j->flat[i];
+    }
+    return rc;
+}
+
+/* Every accepted remote's objects. In compact form the state's source takes the parsed remote
+ * over from j->e (flat and acc still see the same strings), so its bodies can be rebuilt
+ * when they are read. */
+static void remotes(struct ctx *c, struct judged *j, const char *proxy_class,
+                    const struct mc_remote_token *tokens, size_t ntokens)
+{
+    struct mc_desired *out = c->out;
+    for (size_t i = 0; i < j->nacc && !c->oom; i++) {
+        if (j->acc[i] == j->local)
+            continue;
+        const struct mc_meshcluster *r = j->acc[i];
+        if (c->compact) {
+            struct mc_desired_source *s = out->source;
+            size_t k = (size_t)(j->acc[i] - j->flat);
+            s->remotes[s->nremotes] = j->e[k].mc;
+            memset(&j->e[k].mc, 0, sizeof(j->e[k].mc));
+            r = &s->remotes[s->nremotes];
+            c->remote = (int)s->nremotes++;
+            c->part = 0;
+        }
+        int pending = build_remote(c, r, proxy_class, tokens, ntokens);
+        c->remote = -1;
+        /* Every result of that name: a duplicate follows its first. */
+        for (size_t k = mc_desired_cluster_index(out, j->acc[i]->name);
+             pending && k < out->nclusters && strcmp(out->clusters[k].name, j->acc[i]->name) == 0;
+             k++)
+            out->clusters[k].remote_secret_pending = 1;
+    }
+}
+
+/* Every object of the accepted MeshClusters: the local cluster's, the remotes', then
+ * meshNetworks (without the local cluster's identity there is no network map to write). */
+static void objects(struct ctx *c, struct judged *j, const struct mc_remote_token *tokens,
+                    size_t ntokens)
+{
+    const struct mc_meshcluster *l = j->local;
+    /* Egress proxies run here, so the local cluster's proxy class applies to them. */
+    const char *proxy_class = l ? l->proxy_class : "common";
+    if (l) {
+        namespace_label(c, l);
+        gateway_service(c, l);
+        cross_network_gateway(c, l);
+    }
+    if (c->compact) {
+        c->out->source = source_new(c->o, proxy_class, tokens, ntokens, j->nacc);
+        if (!c->out->source) {
+            c->oom = 1;
+            return;
+        }
+        tokens = c->out->source->tokens;
+    }
+    remotes(c, j, proxy_class, tokens, ntokens);
+    if (l && !c->oom) {
+        c->out->mesh_networks = mesh_networks(c, j->acc, j->nacc, l->name);
+        if (c->out->mesh_networks && !c->oom)
+            mesh_networks_objects(c, l->name);
+    }
+}
+
 static int compute(const cJSON *meshclusters, const char *local,
                    const struct mc_desired_options *opts, const struct mc_remote_token *tokens,
                    size_t ntokens, int compact, struct mc_desired *out)
@@ -676,121 +836,16 @@ static int compute(const cJSON *meshclusters, const char *local,
     }
     memset(out, 0, sizeof(*out));
     struct ctx c = {.o = opts, .out = out, .compact = compact, .remote = -1, .capture = -1};
-    size_t n = cJSON_IsArray(meshclusters) ? (size_t)cJSON_GetArraySize(meshclusters) : 0;
-    struct entry *e = calloc(n ? n : 1, sizeof(*e));
-    struct mc_meshcluster *flat = calloc(n ? n : 1, sizeof(*flat));
-    struct mc_verdict *verdicts = calloc(n ? n : 1, sizeof(*verdicts));
-    int *skip = calloc(n ? n : 1, sizeof(*skip));
-    const struct mc_meshcluster **acc = calloc(n ? n : 1, sizeof(*acc));
-    if (!e || !flat || !verdicts || !skip || !acc) {
+    struct judged j = {.n = cJSON_IsArray(meshclusters) ? (size_t)cJSON_GetArraySize(meshclusters)
+                                                        : 0};
+    if (parse_all(meshclusters, &j) != 0) {
         c.oom = 1;
-        goto done;
-    }
-    size_t i = 0;
-    for (const cJSON *item = meshclusters ? meshclusters->child : NULL; item;
-         item = item->next, i++) {
-        int rc = mc_meshcluster_parse(item, &e[i].mc, &e[i].verdict.why);
-        if (rc == -ENOMEM) {
+    } else {
+        judge(&j, local, opts);
+        if (cluster_results(&j, local, out) != 0)
             c.oom = 1;
-            goto done;
-        }
-        if (rc < 0) {
-            /* Keep the name (if any) so the verdict can be reported against it. */
-            const cJSON *nm = cJSON_GetObjectItemCaseSensitive(
-                cJSON_GetObjectItemCaseSensitive(item, "metadata"), "name");
-            e[i].malformed = 1;
-            e[i].mc.name = strdup(cJSON_IsString(nm) ? nm->valuestring : "");
-            e[i].mc.creation_timestamp = strdup("");
-            e[i].mc.uid = strdup("");
-            if (!e[i].mc.name || !e[i].mc.creation_timestamp || !e[i].mc.uid) {
-                c.oom = 1;
-                goto done;
-            }
-        }
-    }
-    qsort(e, n, sizeof(*e), entry_cmp);
-    for (i = 0; i < n; i++) {
-        flat[i] = e[i].mc; /* shallow: e[] keeps ownership */
-        skip[i] = e[i].malformed;
-        verdicts[i] = e[i].verdict;
-        verdicts[i].accepted = 0;
-    }
-    struct mc_secret_policy policy = {
-        .token_namespace =
-            opts->token_namespace ? opts->token_namespace : opts->tailscale_namespace,
-        .istio_namespace = opts->istio_namespace,
-    };
-    mc_validate(flat, n, local, &policy, skip, verdicts);
-
-    out->clusters = calloc(n ? n : 1, sizeof(*out->clusters));
-    if (!out->clusters) {
-        c.oom = 1;
-        goto done;
-    }
-    const struct mc_meshcluster *l = NULL;
-    size_t nacc = 0;
-    for (i = 0; i < n; i++) {
-        struct mc_cluster_result *r = &out->clusters[out->nclusters++];
-        for (size_t k = 0; k < MC_ROLE_COUNT; k++)
-            r->objects[k] = -1;
-        r->name = strdup(flat[i].name);
-        if (!r->name)
-            c.oom = 1;
-        r->local = local && strcmp(flat[i].name, local) == 0;
-        r->accepted = verdicts[i].accepted;
-        r->why = verdicts[i].why;
-        if (!r->accepted)
-            continue;
-        acc[nacc++] = &flat[i];
-        if (r->local)
-            l = &flat[i];
-    }
-    if (c.oom)
-        goto done;
-
-    /* Egress proxies run here, so the local cluster's proxy class applies to them. */
-    const char *proxy_class = l ? l->proxy_class : "common";
-    if (l) {
-        namespace_label(&c, l);
-        gateway_service(&c, l);
-        cross_network_gateway(&c, l);
-    }
-    if (compact) {
-        out->source = source_new(opts, proxy_class, tokens, ntokens, nacc);
-        if (!out->source) {
-            c.oom = 1;
-            goto done;
-        }
-        tokens = out->source->tokens;
-    }
-    for (i = 0; i < nacc; i++) {
-        if (acc[i] == l)
-            continue;
-        const struct mc_meshcluster *r = acc[i];
-        if (compact) {
-            /* The source takes the parsed remote over from e[] (flat[] and acc[] still see
-             * the same strings), so its bodies can be rebuilt when they are read. */
-            struct mc_desired_source *s = out->source;
-            size_t j = (size_t)(acc[i] - flat);
-            s->remotes[s->nremotes] = e[j].mc;
-            memset(&e[j].mc, 0, sizeof(e[j].mc));
-            r = &s->remotes[s->nremotes];
-            c.remote = (int)s->nremotes++;
-            c.part = 0;
-        }
-        int pending = build_remote(&c, r, proxy_class, tokens, ntokens);
-        c.remote = -1;
-        if (pending) {
-            for (size_t k = 0; k < out->nclusters; k++)
-                if (strcmp(out->clusters[k].name, acc[i]->name) == 0)
-                    out->clusters[k].remote_secret_pending = 1;
-        }
-    }
-    if (l) {
-        /* Without the local cluster's identity there is no network map to write. */
-        out->mesh_networks = mesh_networks(&c, acc, nacc, l->name);
-        if (out->mesh_networks && !c.oom)
-            mesh_networks_objects(&c, l->name);
+        else
+            objects(&c, &j, tokens, ntokens);
     }
     if (!c.oom)
         index_roles(out);
@@ -800,14 +855,7 @@ static int compute(const cJSON *meshclusters, const char *local,
         if (fit)
             out->objects = fit;
     }
-done:
-    for (i = 0; e && i < n; i++)
-        mc_meshcluster_clear(&e[i].mc);
-    free(e);
-    free(flat);
-    free(verdicts);
-    free(skip);
-    free(acc);
+    judged_free(&j);
     if (c.oom) {
         mc_desired_free(out);
         return -ENOMEM;

@@ -78,6 +78,14 @@ struct op *mc__op_new(struct pass *p, const cJSON *obj, const char *kind, long i
     return op;
 }
 
+/* The end of a request: the op is freed and its pass told. */
+static void op_finish(struct op *op)
+{
+    struct pass *p = op->p;
+    free(op);
+    mc__pass_op_done(p);
+}
+
 static k8s_resource_ref op_ref(const struct op *op, const char *subresource)
 {
     k8s_resource_ref ref = {
@@ -98,9 +106,7 @@ static void op_send(struct op *op, k8s_request_opts *ro)
     ro->data = op;
     if (k8s_request_start(op->p->r->client, ro, NULL) != 0) {
         op->p->errors++;
-        struct pass *p = op->p;
-        free(op);
-        mc__pass_op_done(p);
+        op_finish(op);
     }
 }
 
@@ -143,9 +149,7 @@ void mc__op_withdraw(struct op *op, const cJSON *obj)
         (op->ns[0] && !cJSON_AddStringToObject(md, "namespace", op->ns))) {
         cJSON_Delete(body);
         op->p->errors++;
-        struct pass *p = op->p;
-        free(op);
-        mc__pass_op_done(p);
+        op_finish(op);
         return;
     }
     apply_as(op, OP_WITHDRAW, body, false, NULL);
@@ -196,9 +200,7 @@ static bool class_blocked(struct op *op, const cJSON *existing)
     } else {
         mc__event(op->p->r, op->cluster, "Warning", "LoadBalancerClassImmutable", msg);
         op->p->errors++;
-        struct pass *p = op->p;
-        free(op);
-        mc__pass_op_done(p);
+        op_finish(op);
     }
     return true;
 }
@@ -223,9 +225,7 @@ static void send_apply(struct op *op)
     cJSON *body = mc__desired_body(op->p, (size_t)op->idx);
     if (!body) {
         op->p->errors++;
-        struct pass *p = op->p;
-        free(op);
-        mc__pass_op_done(p);
+        op_finish(op);
         return;
     }
     if (op->existed)
@@ -505,157 +505,177 @@ static void report_conflict(struct op *op, const k8s_error *e)
     snprintf(mc->detail, sizeof(mc->detail), "%s", detail);
 }
 
-static void on_op_done(k8s_request *req, k8s_response *res, void *data)
+/* An apply went through: logged, an Event, and the memo remembers the write so the pass
+ * waits for its watch event instead of comparing the old version again. */
+static void on_applied(struct op *op, const k8s_response *res)
 {
-    (void)req;
-    struct op *op = data;
     struct pass *p = op->p;
     mc_reconciler *r = p->r;
-    k8s_err code = res->err.code;
-    const char *msg = res->err.message ? res->err.message : k8s_err_name(code);
     char text[512];
+    if (res->http_status == 200)
+        op->existed = true; /* applied without a read: the object was already there */
+    snprintf(text, sizeof(text), "%s %s%s%s", op->ki->kind, op->ns, op->ns[0] ? "/" : "", op->name);
+    k8s_log_info(r->log, op->existed ? "applied" : "created", "kind", op->ki->kind, "namespace",
+                 op->ns, "name", op->name, "meshcluster", op->cluster);
+    mc__event(r, op->cluster, "Normal", op->existed ? "Applied" : "Created", text);
+    if (op->idx >= 0) {
+        struct desired_memo *m = &p->memo[op->idx];
+        free(m->conflict);
+        m->conflict = NULL;
+        m->wrote = m->inf >= 0; /* a write to an uncached kind has no event to wait for */
+        memcpy(m->wrote_over, op->base_rv, sizeof(op->base_rv));
+        m->wrote_pass = r->passes;
+        memcpy(m->healed_at, op->heal_rv, sizeof(op->heal_rv));
+    }
+    op_finish(op);
+}
 
+static void on_deleted(struct op *op)
+{
+    mc_reconciler *r = op->p->r;
+    char text[512];
+    snprintf(text, sizeof(text), "%s %s/%s", op->ki->kind, op->ns, op->name);
+    k8s_log_info(r->log, "deleted", "kind", op->ki->kind, "namespace", op->ns, "name", op->name,
+                 "meshcluster", op->cluster);
+    mc__event(r, op->cluster, "Normal", "Deleted", text);
+    op_finish(op);
+}
+
+/* The colliding entries are gone: apply again, remembering the removal's version, which is
+ * ours too (the cache may show it before the apply's). */
+static void on_healed(struct op *op, const k8s_response *res)
+{
+    const char *hrv = jstr(jpath(res->body, "metadata", NULL), "resourceVersion");
+    if (hrv && strlen(hrv) < sizeof(op->heal_rv))
+        strcpy(op->heal_rv, hrv);
+    send_apply(op);
+}
+
+/* The answers each stage expects, handled (the op goes on or is finished): true. False for
+ * a failure, which the caller handles. */
+static bool on_expected(struct op *op, const k8s_response *res)
+{
+    k8s_err code = res->err.code;
     switch (op->stage) {
     case OP_GET:
-        if (code == K8S_ERR_NOT_FOUND) {
+        if (code == K8S_ERR_NOT_FOUND)
             apply_desired(op, NULL);
-            return;
-        }
-        if (code != K8S_OK || !res->body)
-            break;
-        if (terminating(res->body)) {
-            /* Wait for it to go; its deletion event brings us back. */
-            free(op);
-            mc__pass_op_done(p);
-            return;
-        }
-        if (class_blocked(op, res->body))
-            return;
-        apply_desired(op, res->body);
-        return;
+        else if (code != K8S_OK || !res->body)
+            return false;
+        else if (terminating(res->body))
+            op_finish(op); /* wait for it to go; its deletion event brings us back */
+        else if (!class_blocked(op, res->body))
+            apply_desired(op, res->body);
+        return true;
     case OP_REPLACE_DELETE:
-        if (code == K8S_OK || code == K8S_ERR_NOT_FOUND) {
-            apply_desired(op, NULL);
-            return;
-        }
-        break;
+        if (code != K8S_OK && code != K8S_ERR_NOT_FOUND)
+            return false;
+        apply_desired(op, NULL);
+        return true;
     case OP_APPLY:
         if (code != K8S_OK)
-            break;
-        if (res->http_status == 200)
-            op->existed = true; /* applied without a read: the object was already there */
-        snprintf(text, sizeof(text), "%s %s%s%s", op->ki->kind, op->ns, op->ns[0] ? "/" : "",
-                 op->name);
-        k8s_log_info(r->log, op->existed ? "applied" : "created", "kind", op->ki->kind, "namespace",
-                     op->ns, "name", op->name, "meshcluster", op->cluster);
-        mc__event(r, op->cluster, "Normal", op->existed ? "Applied" : "Created", text);
-        if (op->idx >= 0) {
-            struct desired_memo *m = &p->memo[op->idx];
-            free(m->conflict);
-            m->conflict = NULL;
-            m->wrote = m->inf >= 0; /* a write to an uncached kind has no event to wait for */
-            memcpy(m->wrote_over, op->base_rv, sizeof(op->base_rv));
-            m->wrote_pass = r->passes;
-            memcpy(m->healed_at, op->heal_rv, sizeof(op->heal_rv));
-        }
-        free(op);
-        mc__pass_op_done(p);
-        return;
+            return false;
+        on_applied(op, res);
+        return true;
     case OP_WITHDRAW:
         if (code != K8S_OK && code != K8S_ERR_NOT_FOUND)
-            break;
-        k8s_log_info(r->log, "withdrew our fields", "kind", op->ki->kind, "namespace", op->ns,
-                     "name", op->name);
-        free(op);
-        mc__pass_op_done(p);
-        return;
+            return false;
+        k8s_log_info(op->p->r->log, "withdrew our fields", "kind", op->ki->kind, "namespace",
+                     op->ns, "name", op->name);
+        op_finish(op);
+        return true;
     case OP_DELETE:
         if (code != K8S_OK && code != K8S_ERR_NOT_FOUND && code != K8S_ERR_CONFLICT)
-            break;
-        snprintf(text, sizeof(text), "%s %s/%s", op->ki->kind, op->ns, op->name);
-        k8s_log_info(r->log, "deleted", "kind", op->ki->kind, "namespace", op->ns, "name", op->name,
-                     "meshcluster", op->cluster);
-        mc__event(r, op->cluster, "Normal", "Deleted", text);
-        free(op);
-        mc__pass_op_done(p);
-        return;
+            return false;
+        on_deleted(op);
+        return true;
     case OP_HEAL:
         if (code != K8S_OK)
-            break;
-        {
-            /* The removal's version is ours too: the cache may show it before the apply's. */
-            const char *hrv = jstr(jpath(res->body, "metadata", NULL), "resourceVersion");
-            if (hrv && strlen(hrv) < sizeof(op->heal_rv))
-                strcpy(op->heal_rv, hrv);
-        }
-        send_apply(op);
-        return;
+            return false;
+        on_healed(op, res);
+        return true;
     case OP_STATUS:
-        if (code == K8S_OK || code == K8S_ERR_NOT_FOUND) {
-            free(op);
-            mc__pass_op_done(p);
-            return;
-        }
-        break;
+        if (code != K8S_OK && code != K8S_ERR_NOT_FOUND)
+            return false;
+        op_finish(op);
+        return true;
     }
+    return false;
+}
 
+/* A failed apply of a desired object that another try can mend; true when it was sent again
+ * (or a read went first). */
+static bool apply_retried(struct op *op, const k8s_error *e, const char *msg)
+{
+    struct pass *p = op->p;
+    mc_reconciler *r = p->r;
+    if (op->stage != OP_APPLY || op->idx < 0)
+        return false;
+    bool conflict = e->code == K8S_ERR_CONFLICT;
     /* Applied as a create without a read, but it exists and another manager owns a field:
      * read it, then apply without the create-only fields (externalName stays the operator's). */
-    if (code == K8S_ERR_CONFLICT && op->stage == OP_APPLY && !op->existed && !op->forced &&
-        op->idx >= 0 && (p->d.objects[op->idx].flags & MC_DESIRED_CREATE_ONLY)) {
+    if (conflict && !op->existed && !op->forced &&
+        (p->d.objects[op->idx].flags & MC_DESIRED_CREATE_ONLY)) {
         k8s_log_debug(r->log, "exists with fields of another manager: reading it", "kind",
                       op->ki->kind, "namespace", op->ns, "name", op->name);
         op_get(op);
-        return;
+        return true;
     }
-
     /*
      * An apply conflict only with fields a person set through kubectl (a hand-made object
      * from the guide being adopted, or a kubectl edit/patch/label of one of ours) is drift:
      * take the fields over. A conflict with any other manager (another controller) is
      * reported, never forced.
      */
-    if (code == K8S_ERR_CONFLICT && op->stage == OP_APPLY && !op->forced && op->idx >= 0 &&
-        conflicts_only_with_kubectl(&res->err)) {
+    if (conflict && !op->forced && conflicts_only_with_kubectl(e)) {
         k8s_log_info(r->log, "taking over fields set by hand", "kind", op->ki->kind, "namespace",
                      op->ns, "name", op->name, "meshcluster", op->cluster, "message", msg);
         mc__event(r, op->cluster, "Normal", op->ours ? "DriftReverted" : "Adopted", msg);
         op->forced = true;
         send_apply(op);
-        return;
+        return true;
     }
-
     /* Created as new, but another tool manages it and owns its managed-by label: read it and
-     * adopt it without that label (strip_managed_by). */
-    if (code == K8S_ERR_CONFLICT && op->stage == OP_APPLY && !op->existed && !op->reread &&
-        op->idx >= 0 && conflicts_on_managed_by(&res->err)) {
+     * adopt it without that label (strip_managed_by). Invalid as merged: maybe a colliding
+     * entry our cache did not show yet: read it once and apply again, removing what collides
+     * (heal_collisions). */
+    if ((conflict && !op->existed && !op->reread && conflicts_on_managed_by(e)) ||
+        (e->code == K8S_ERR_INVALID && !op->reread && strcmp(op->ki->kind, "Service") == 0)) {
         op->reread = true;
         op_get(op);
-        return;
+        return true;
     }
+    return false;
+}
 
-    /* Invalid as merged: maybe a colliding entry our cache did not show yet. Read the object
-     * once and apply again, removing what collides (heal_collisions). */
-    if (code == K8S_ERR_INVALID && op->stage == OP_APPLY && op->idx >= 0 && !op->reread &&
-        strcmp(op->ki->kind, "Service") == 0) {
-        op->reread = true;
-        op_get(op);
-        return;
-    }
-
-    /* Failure. A field owned by another manager is reported, never forced. */
+/* A request failed for good this pass. A field owned by another manager is reported, never
+ * forced. */
+static void op_failed(struct op *op, const k8s_error *e, const char *msg)
+{
+    struct pass *p = op->p;
+    mc_reconciler *r = p->r;
     p->errors++;
-    if (code == K8S_ERR_CONFLICT && op->stage == OP_APPLY) {
-        report_conflict(op, &res->err);
+    if (e->code == K8S_ERR_CONFLICT && op->stage == OP_APPLY) {
+        report_conflict(op, e);
     } else {
         mc__note(p, op, MC_REASON_APPLY_FAILED, msg);
         if (op->stage != OP_STATUS)
             mc__event(r, op->cluster, "Warning", "Failed", msg);
     }
     k8s_log_warn(r->log, "request failed", "kind", op->ki->kind, "namespace", op->ns, "name",
-                 op->name, "meshcluster", op->cluster, "error", k8s_err_name(code), "message", msg);
-    free(op);
-    mc__pass_op_done(p);
+                 op->name, "meshcluster", op->cluster, "error", k8s_err_name(e->code), "message",
+                 msg);
+    op_finish(op);
+}
+
+static void on_op_done(k8s_request *req, k8s_response *res, void *data)
+{
+    (void)req;
+    struct op *op = data;
+    const char *msg = res->err.message ? res->err.message : k8s_err_name(res->err.code);
+    if (on_expected(op, res) || apply_retried(op, &res->err, msg))
+        return;
+    op_failed(op, &res->err, msg);
 }
 
 /* Records that the live object at version rv matches desired object idx. */
@@ -707,63 +727,40 @@ static bool conflict_holds(struct pass *p, long idx, const char *rv)
     return true; /* not an error to retry: a watch event on the object brings us back */
 }
 
-/* Phase 1, one desired object. */
-void mc__reconcile_object(struct pass *p, long idx)
+/* Whether desired object idx needs no request this pass, whatever its body. */
+static bool nothing_to_do(struct pass *p, long idx, const cJSON *have, const char *rv)
 {
-    const struct mc_desired_object *o = &p->d.objects[idx];
-    const char *rv;
-    const cJSON *have = mc__cached_desired(p, (size_t)idx, &rv);
-
-    if (have && p->memo[idx].inf >= INF_FIRST_OWNED)
-        p->owned_found++;
     /* Neither side changed since they last matched. */
     if (rv && strcmp(p->memo[idx].matched, rv) == 0)
-        return;
+        return true;
     if (awaiting_own_write(p, idx, rv))
-        return; /* our own writes are not in the cache yet: their events bring us back */
+        return true; /* our own writes are not in the cache yet: their events bring us back */
     if (conflict_holds(p, idx, rv))
-        return;
-    if (o->flags & (MC_DESIRED_MUST_EXIST | MC_DESIRED_LABELS)) {
-        /* Not ours: only our fields, and only while the object exists. */
-        if (!have)
-            return;
-    } else if (have && terminating(have)) {
-        return;
-    }
-    cJSON *body = mc__desired_body(p, (size_t)idx);
-    if (!body) {
-        p->errors++;
-        return;
-    }
-    if (have) {
-        /* An existing object is compared without its create-only fields (the Tailscale
-         * operator owns an egress Service's externalName once it exists). */
-        mc_desired_strip_create_only(body, o);
-        if (!mc__managed_by_us(have))
-            strip_managed_by(body);
-        if (mc_subset_body(body, have)) {
-            cJSON_Delete(body);
-            note_match(p, idx, rv);
-            return;
-        }
-    }
-    struct op *op = mc__op_new(p, body, NULL, idx);
-    bool lb_class = jstr(jpath(body, "spec", NULL), "loadBalancerClass") != NULL;
-    cJSON_Delete(body);
-    if (!op) {
-        p->errors++;
-        return;
-    }
-    if (have && rv && strlen(rv) < sizeof(op->base_rv))
-        strcpy(op->base_rv, rv);
-    if (o->flags & (MC_DESIRED_MUST_EXIST | MC_DESIRED_LABELS)) {
-        p->pending++;
+        return true;
+    if (p->d.objects[idx].flags & (MC_DESIRED_MUST_EXIST | MC_DESIRED_LABELS))
+        return !have; /* not ours: only our fields, and only while the object exists */
+    return have && terminating(have);
+}
+
+/* Whether the cached object already holds body: compared without its create-only fields (the
+ * Tailscale operator owns an egress Service's externalName once it exists). */
+static bool already_there(cJSON *body, const struct mc_desired_object *o, const cJSON *have)
+{
+    mc_desired_strip_create_only(body, o);
+    if (!mc__managed_by_us(have))
+        strip_managed_by(body);
+    return mc_subset_body(body, have);
+}
+
+/* Sends op for its desired object: applied at once when it exists, else see below. */
+static void send_object(struct op *op, const cJSON *have, bool lb_class)
+{
+    struct pass *p = op->p;
+    p->pending++;
+    if (p->d.objects[op->idx].flags & (MC_DESIRED_MUST_EXIST | MC_DESIRED_LABELS)) {
         op->existed = true;
         send_apply(op);
-        return;
-    }
-    p->pending++;
-    if (!have) {
+    } else if (!have) {
         /*
          * Not in our label-selected cache: maybe new, maybe hand-made (adopt in place). Read it
          * first only for an immutable loadBalancerClass, where what exists decides whether to
@@ -778,9 +775,40 @@ void mc__reconcile_object(struct pass *p, long idx)
             op_get(op);
         else
             apply_desired(op, NULL);
+    } else if (!class_blocked(op, have)) {
+        apply_desired(op, have);
+    }
+}
+
+/* Phase 1, one desired object. */
+void mc__reconcile_object(struct pass *p, long idx)
+{
+    const struct mc_desired_object *o = &p->d.objects[idx];
+    const char *rv;
+    const cJSON *have = mc__cached_desired(p, (size_t)idx, &rv);
+
+    if (have && p->memo[idx].inf >= INF_FIRST_OWNED)
+        p->owned_found++;
+    if (nothing_to_do(p, idx, have, rv))
+        return;
+    cJSON *body = mc__desired_body(p, (size_t)idx);
+    if (!body) {
+        p->errors++;
         return;
     }
-    if (class_blocked(op, have))
+    if (have && already_there(body, o, have)) {
+        cJSON_Delete(body);
+        note_match(p, idx, rv);
         return;
-    apply_desired(op, have);
+    }
+    struct op *op = mc__op_new(p, body, NULL, idx);
+    bool lb_class = jstr(jpath(body, "spec", NULL), "loadBalancerClass") != NULL;
+    cJSON_Delete(body);
+    if (!op) {
+        p->errors++;
+        return;
+    }
+    if (have && rv && strlen(rv) < sizeof(op->base_rv))
+        strcpy(op->base_rv, rv);
+    send_object(op, have, lb_class);
 }
