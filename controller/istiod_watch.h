@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #include "controller/istiod_sync.h"
-#include "k8s/http.h"
+#include "k8s/probe.h"
 
 struct mc_istiod_watch_opts {
     const char *url; /* istiod's monitoring base URL, e.g. http://istiod.istio-system.svc:15014 */

@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 #include "controller/probe_state.h"
-#include "k8s/http.h"
+#include "k8s/probe.h"
 #include "k8s/metrics.h"
 
 enum mc_probe_kind { MC_PROBE_API, MC_PROBE_GATEWAY, MC_PROBE_NKINDS };

@@ -33,7 +33,7 @@
 #include <stdint.h>
 
 #include "controller/desired.h"
-#include "k8s/http.h"
+#include "k8s/probe.h"
 #include "k8s/events.h"
 #include "k8s/log.h"
 #include "k8s/metrics.h"
