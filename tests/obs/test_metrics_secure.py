@@ -93,6 +93,12 @@ def token(c, sa):
     return c.kubectl("create", "token", sa, "-n", NS, "--duration=1h").stdout.strip()
 
 
+def reviews(c, resource):
+    """The daemon's POSTs of a review resource since the last clear_requests()."""
+    return [r for r in c.requests() if r["method"] == "POST" and r["path"].endswith("/" + resource)
+            and (r.get("user_agent") or "").startswith("meshclusterd")]
+
+
 def wait_ports(c):
     def ready():
         check(c.daemon.poll() is None, "the daemon exited:\n" + c.daemon_log()[-2000:])
@@ -131,6 +137,21 @@ def main():
             check(want in fams, "%s missing from the HTTPS scrape: %s" % (want, sorted(fams)[:20]))
         check(any(s.value > 0 for s in fams["rest_client_requests"].samples),
               "no API request counted in the scraped families")
+
+        # Verdicts are cached (10 s, k8s/delegated_auth.h): five more scrapes with the same token
+        # make no review; a new token makes one of each, by the daemon's ServiceAccount. (At
+        # most one repeat is allowed, in case 10 s pass on a loaded machine; uncached it is 5.)
+        c.clear_requests()
+        for _ in range(5):
+            check(https_get(mport, ctx, token=good)[0] == 200, "a repeated scrape was refused")
+        check(len(reviews(c, "tokenreviews")) <= 1,
+              "repeated scrapes were reviewed again: %s" % reviews(c, "tokenreviews"))
+        c.clear_requests()
+        check(https_get(mport, ctx, token=token(c, "scraper"))[0] == 200, "a second token was refused")
+        tr, sar = reviews(c, "tokenreviews"), reviews(c, "subjectaccessreviews")
+        check(len(tr) == 1 and len(sar) == 1, "a new token: %d TokenReviews, %d SARs" % (len(tr), len(sar)))
+        check(tr[0]["user"] == "system:serviceaccount:%s:meshcluster-controller" % L.CHART_NS and
+              tr[0]["code"] == 201, "the TokenReview was made by the daemon's ServiceAccount: %s" % tr[0])
 
         status, _, body = https_get(mport, ctx, token=token(c, "stranger"))
         check(status == 403, "an SA without the metrics-reader binding got %d: %s" % (status, body))
