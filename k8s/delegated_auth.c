@@ -21,6 +21,9 @@
 /* A review's answer echoes its spec plus a status: a few KB. More is not a review. */
 #define MAX_REVIEW_BODY (256 * 1024)
 
+/* Any caller can cause a 503 (a flood of new tokens, a failing API server): its log is bounded. */
+#define LOG_INTERVAL_MS 10000u
+
 /* Bounds on the user a TokenReview names; real ones are far below (a handful of groups). */
 #define MAX_NAME_LEN     1024
 #define MAX_GROUPS       256
@@ -50,6 +53,10 @@ struct k8s_delegated_auth {
     decision *pending; /* a doubly linked list */
     int in_flight;
     k8s_delegated_auth_stats stats;
+    /* Warn lines: at most one per LOG_INTERVAL_MS, the next one counting those left out. */
+    uint64_t warned_at;
+    bool warned;
+    unsigned long unlogged;
 };
 
 /*
@@ -299,17 +306,37 @@ static void finish(decision *d, int status, bool cacheable)
         done(req, status);
 }
 
+/*
+ * Writes a warn line unless one was written in the last LOG_INTERVAL_MS (then counts it): a
+ * scraper or an attacker decides how often these happen, not the operator.
+ */
+static void warn_limited(k8s_delegated_auth *a, const char *msg, const char *review, int http,
+                         const char *why)
+{
+    uint64_t now = uv_now(a->loop);
+    if (a->warned && now - a->warned_at < LOG_INTERVAL_MS) {
+        a->unlogged++;
+        return;
+    }
+    char code[16], left_out[24];
+    snprintf(code, sizeof(code), "%d", http);
+    snprintf(left_out, sizeof(left_out), "%lu", a->unlogged);
+    a->warned = true;
+    a->warned_at = now;
+    a->unlogged = 0;
+    k8s_log_warn(a->log, msg, "review", review, "httpStatus", code, "error", why, "suppressed",
+                 left_out);
+}
+
 /* A review that did not produce an answer: 503, with the cause in the log, never cached. */
 static void review_failed(decision *d, const char *kind, const k8s_response *res, const char *why)
 {
     if (d->auth) {
-        char code[16];
-        snprintf(code, sizeof(code), "%d", res ? res->http_status : 0);
-        k8s_log_warn(d->auth->log, "metrics authorization failed; answering 503", "review", kind,
-                     "httpStatus", code, "error",
-                     why                       ? why
-                     : res && res->err.message ? res->err.message
-                                               : k8s_err_name(res ? res->err.code : K8S_OK));
+        const char *cause = why                       ? why
+                            : res && res->err.message ? res->err.message
+                                                      : k8s_err_name(res ? res->err.code : K8S_OK);
+        warn_limited(d->auth, "metrics authorization failed; answering 503", kind,
+                     res ? res->http_status : 0, cause);
     }
     finish(d, 503, false);
 }
@@ -459,7 +486,8 @@ int k8s_delegated_auth_authorize(void *data, const char *token, const char *path
     }
     if (a->in_flight >= a->max_in_flight) {
         a->stats.rejected_busy++;
-        k8s_log_warn(a->log, "metrics authorization busy; answering 503", "inFlight", "max");
+        warn_limited(a, "metrics authorization busy; answering 503", "none", 0,
+                     "too many reviews in flight");
         return 503;
     }
     decision *d = calloc(1, sizeof(*d));
@@ -484,8 +512,8 @@ int k8s_delegated_auth_authorize(void *data, const char *token, const char *path
     if (rc != 0) {
         free(d->path);
         free(d);
-        k8s_log_warn(a->log, "metrics authorization failed; answering 503", "review", "TokenReview",
-                     "error", strerror(-rc));
+        warn_limited(a, "metrics authorization failed; answering 503", "TokenReview", 0,
+                     strerror(-rc));
         return 503;
     }
     a->stats.token_reviews++;
