@@ -63,7 +63,11 @@ typedef int (*k8s_obs_authorize_fn)(void *data, const char *token, const char *p
                                     k8s_obs_auth_done_fn done, void *req, void **handle);
 typedef void (*k8s_obs_auth_cancel_fn)(void *data, void *handle);
 
-/* How long a request may wait for its authorization before the connection is closed. */
+/*
+ * How long a request may wait for its authorization before the connection is closed. While it
+ * waits nothing more is read from the connection, so a client that went away meanwhile is
+ * noticed when the answer is written or at this timeout (and its decision withdrawn then).
+ */
 #define K8S_OBS_AUTH_TIMEOUT_S 15
 
 /*
