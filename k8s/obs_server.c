@@ -11,10 +11,13 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -50,6 +53,10 @@ struct k8s_obs_server {
 typedef struct {
     unsigned char *buf; /* LWS_PRE bytes of headroom, then the body */
     size_t len, off;
+    void *auth;        /* the authorizer's handle while a decision is pending, else NULL */
+    int status;        /* the answer's status, once decided */
+    const char *ctype; /* and its content type (a string literal) */
+    int head_due;      /* a deferred answer: the headers go out from the writable callback */
 } pss;
 
 /* ---------------------------------------------------------------------------------------- */
@@ -174,10 +181,100 @@ static int pss_set_body(pss *p, const char *body, size_t len)
     return 0;
 }
 
-/* Builds the response for path; returns the status, with the body in the session. */
-static int route(k8s_obs_server *srv, struct lws *wsi, pss *p, const char *path, const char **ctype)
+/*
+ * Withdraws a pending authorization, so that its answer never reaches a session lws is about
+ * to free: every way a connection ends passes through here. Idempotent.
+ */
+static void pss_cancel_auth(k8s_obs_server *srv, pss *p)
 {
-    *ctype = "text/plain; charset=utf-8";
+    if (!p || !p->auth)
+        return;
+    void *handle = p->auth;
+    p->auth = NULL;
+    if (srv && srv->opts.authorize_cancel)
+        srv->opts.authorize_cancel(srv->opts.authorize_data, handle);
+}
+
+/* Fills the session with the metrics page; returns the status. */
+static int metrics_page(k8s_obs_server *srv, pss *p)
+{
+    p->ctype = K8S_METRICS_CONTENT_TYPE;
+    char *text = NULL;
+    size_t len = 0;
+    if (srv->opts.metrics && k8s_metrics_render(srv->opts.metrics, &text, &len) != 0) {
+        pss_set_body(p, "out of memory\n", 14);
+        p->ctype = "text/plain; charset=utf-8";
+        return 500;
+    }
+    pss_set_body(p, text ? text : "", len);
+    free(text);
+    return 200;
+}
+
+/* Fills the session with the answer to an authorization decision; returns the status. */
+static int authorized_page(k8s_obs_server *srv, pss *p, int status)
+{
+    p->ctype = "text/plain; charset=utf-8";
+    switch (status) {
+    case 200:
+        return metrics_page(srv, p);
+    case 401:
+        pss_set_body(p, "unauthorized: a valid bearer token is required\n", 47);
+        return 401;
+    case 403:
+        pss_set_body(p, "forbidden: the token's user may not get this path\n", 50);
+        return 403;
+    case 429:
+    case 503:
+        pss_set_body(p, "authorization unavailable, retry later\n", 39);
+        return status;
+    default:
+        pss_set_body(p, "authorization failed\n", 21);
+        return 500;
+    }
+}
+
+/*
+ * The token of an "Authorization: Bearer <token>" header, copied into buf; NULL when the
+ * request carries none, another scheme, or one too long for buf.
+ */
+static const char *bearer_token(struct lws *wsi, char *buf, size_t size)
+{
+    int n = lws_hdr_copy(wsi, buf, (int)size, WSI_TOKEN_HTTP_AUTHORIZATION);
+    if (n <= 0)
+        return NULL;
+    if (n < 7 || strncasecmp(buf, "Bearer ", 7) != 0)
+        return NULL;
+    char *t = buf + 7;
+    while (*t == ' ')
+        t++;
+    size_t len = strlen(t);
+    while (len && (t[len - 1] == ' ' || t[len - 1] == '\t'))
+        t[--len] = '\0';
+    return len ? t : NULL;
+}
+
+/* lws' wsi is the request the authorizer answers: the session knows whether it still waits. */
+static void on_auth_done(void *req, int status)
+{
+    struct lws *wsi = req;
+    pss *p = lws_wsi_user(wsi);
+    k8s_obs_server *srv = lws_context_user(lws_get_context(wsi));
+    if (!p || !p->auth || !srv)
+        return; /* cannot happen: a cancelled decision is never answered */
+    p->auth = NULL;
+    p->status = authorized_page(srv, p, status);
+    p->head_due = 1;
+    lws_callback_on_writable(wsi);
+}
+
+/*
+ * Builds the response for path into the session (status, type, body). Returns the status, or
+ * 0 when the answer waits for the authorizer (on_auth_done completes it).
+ */
+static int route(k8s_obs_server *srv, struct lws *wsi, pss *p, const char *path)
+{
+    p->ctype = "text/plain; charset=utf-8";
     if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0) {
         pss_set_body(p, "method not allowed\n", 19);
         return 405;
@@ -198,18 +295,21 @@ static int route(k8s_obs_server *srv, struct lws *wsi, pss *p, const char *path,
         pss_set_body(p, reason, strlen(reason));
         return 503;
     }
-    if (strcmp(path, "/metrics") == 0) {
-        *ctype = K8S_METRICS_CONTENT_TYPE;
-        char *text = NULL;
-        size_t len = 0;
-        if (srv->opts.metrics && k8s_metrics_render(srv->opts.metrics, &text, &len) != 0) {
-            pss_set_body(p, "out of memory\n", 14);
-            *ctype = "text/plain; charset=utf-8";
-            return 500;
+    if (strcmp(path, "/metrics") == 0 && !(srv->opts.flags & K8S_OBS_SERVER_NO_METRICS)) {
+        if (!srv->opts.authorize)
+            return metrics_page(srv, p);
+        char hdr[K8S_OBS_MAX_HEADER_BYTES + 1];
+        const char *token = bearer_token(wsi, hdr, sizeof(hdr));
+        void *handle = NULL;
+        int status =
+            srv->opts.authorize(srv->opts.authorize_data, token, path, on_auth_done, wsi, &handle);
+        if (status == 0 && handle) {
+            p->auth = handle;
+            /* lws' own timeouts do not run while we hold the answer: bound the wait here. */
+            lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT, K8S_OBS_AUTH_TIMEOUT_S);
+            return 0;
         }
-        pss_set_body(p, text ? text : "", len);
-        free(text);
-        return 200;
+        return authorized_page(srv, p, status == 0 ? 500 : status);
     }
     pss_set_body(p, "not found\n", 10);
     return 404;
@@ -225,6 +325,25 @@ static int has_body(struct lws *wsi)
     if (n == 0)
         return 0;
     return n < 0 || strspn(cl, "0") != (size_t)n; /* too long to copy counts as a body */
+}
+
+/* Writes the status line and headers of the session's answer. Returns 0 or nonzero (drop). */
+static int send_head(struct lws *wsi, pss *p)
+{
+    unsigned char hdr[LWS_PRE + 512];
+    unsigned char *start = hdr + LWS_PRE, *pos = start, *end = hdr + sizeof(hdr) - 1;
+    static const char challenge[] = "Bearer realm=\"metrics\"";
+    if (lws_add_http_common_headers(wsi, (unsigned)p->status, p->ctype, p->len, &pos, end) ||
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
+                                     (const unsigned char *)"no-store", 8, &pos, end) ||
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close", 5,
+                                     &pos, end))
+        return 1;
+    if (p->status == 401 && lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_WWW_AUTHENTICATE,
+                                                         (const unsigned char *)challenge,
+                                                         sizeof(challenge) - 1, &pos, end))
+        return 1;
+    return lws_finalize_write_http_header(wsi, start, &pos, end) ? 1 : 0;
 }
 
 static int on_lws_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -249,14 +368,19 @@ static int on_lws_http(struct lws *wsi, enum lws_callback_reasons reason, void *
         /*
          * lws frees the session itself, but not our body in it, and not every connection
          * reaches CLOSED_HTTP (a POST answered before its body arrived does not): the last
-         * chance to free it. pss_reset() is idempotent.
+         * chance to free it, and to withdraw a pending authorization that would otherwise
+         * answer into freed memory. Both are idempotent.
          */
-        if (p)
+        if (p) {
+            pss_cancel_auth(srv, p);
             pss_reset(p);
+        }
         break;
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
-        if (p)
+        if (p) {
+            pss_cancel_auth(srv, p);
             pss_reset(p);
+        }
         break;
     case LWS_CALLBACK_FILTER_HTTP_CONNECTION:
         /*
@@ -273,18 +397,14 @@ static int on_lws_http(struct lws *wsi, enum lws_callback_reasons reason, void *
     case LWS_CALLBACK_HTTP: {
         if (!p || !srv)
             return -1; /* lws allocates the session before this; never trust that blindly */
-        const char *ctype;
-        int status = route(srv, wsi, p, in ? (const char *)in : "", &ctype);
+        if (p->auth || p->buf)
+            return -1; /* one request per connection (below); a second one is not served */
+        p->status = route(srv, wsi, p, in ? (const char *)in : "");
+        if (p->status == 0)
+            return 0; /* waiting for the authorizer; on_auth_done asks for writable */
         if (!p->buf)
             return -1; /* out of memory: drop the connection */
-        unsigned char hdr[LWS_PRE + 512];
-        unsigned char *start = hdr + LWS_PRE, *pos = start, *end = hdr + sizeof(hdr) - 1;
-        if (lws_add_http_common_headers(wsi, (unsigned)status, ctype, p->len, &pos, end) ||
-            lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
-                                         (const unsigned char *)"no-store", 8, &pos, end) ||
-            lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close",
-                                         5, &pos, end) ||
-            lws_finalize_write_http_header(wsi, start, &pos, end))
+        if (send_head(wsi, p))
             return 1;
         lws_callback_on_writable(wsi);
         return 0;
@@ -292,6 +412,14 @@ static int on_lws_http(struct lws *wsi, enum lws_callback_reasons reason, void *
     case LWS_CALLBACK_HTTP_WRITEABLE: {
         if (!p || !p->buf)
             break;
+        if (p->head_due) {
+            /* A deferred answer: its headers first, the body from the next writable. */
+            p->head_due = 0;
+            if (send_head(wsi, p))
+                return 1;
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
         size_t n = p->len - p->off;
         int final = n <= CHUNK;
         if (!final)
@@ -318,8 +446,10 @@ static int on_lws_http(struct lws *wsi, enum lws_callback_reasons reason, void *
          * lws allocates the session only once a request arrives: a connection closed (or timed
          * out) before that closes with user == NULL. That was a remote crash (issue 18.1).
          */
-        if (p)
+        if (p) {
+            pss_cancel_auth(srv, p);
             pss_reset(p);
+        }
         break;
     default:
         break;
@@ -398,6 +528,23 @@ k8s_obs_server *k8s_obs_server_new(uv_loop_t *loop, const k8s_obs_server_opts *o
     return srv;
 }
 
+/*
+ * libwebsockets 4.1 reads /dev/urandom at context creation and, when that fails, leaves the
+ * context half made so that lws_context_destroy() crashes later (seen in a chroot without
+ * /dev). Checking first turns that crash into a clear start-up error.
+ */
+static int urandom_readable(void)
+{
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    unsigned char b;
+    ssize_t n = read(fd, &b, 1);
+    int err = n == 1 ? 0 : n < 0 ? -errno : -EIO;
+    close(fd);
+    return err;
+}
+
 int k8s_obs_server_start(k8s_obs_server *srv)
 {
     if (srv->state != ST_NEW)
@@ -406,6 +553,14 @@ int k8s_obs_server_start(k8s_obs_server *srv)
     int port;
     if (k8s_obs_parse_addr(srv->addr, host, sizeof(host), &port) != 0)
         return -EINVAL;
+    const k8s_obs_server_opts *o = &srv->opts;
+    if ((o->authorize && !o->authorize_cancel) || (!o->tls_cert_pem != !o->tls_key_pem) ||
+        (o->tls_cert_pem && (!o->tls_cert_len || o->tls_cert_len > UINT32_MAX || !o->tls_key_len ||
+                             o->tls_key_len > UINT32_MAX)))
+        return -EINVAL;
+    int rc = urandom_readable();
+    if (rc != 0)
+        return rc;
     int bound = -1;
     int fd = listen_on(host, port, &bound);
     if (fd < 0)
@@ -431,6 +586,19 @@ int k8s_obs_server_start(k8s_obs_server *srv)
     info.max_http_header_data = K8S_OBS_MAX_HEADER_BYTES;
     /* One header buffer per connection: under the cap nobody queues behind a slowloris. */
     info.max_http_header_pool = K8S_OBS_MAX_CONNECTIONS;
+    if (o->tls_cert_pem) {
+        /*
+         * HTTPS only: no LWS_SERVER_OPTION_ALLOW_NON_SSL_ON_SSL_PORT, so a cleartext request
+         * fails the handshake instead of being served. HTTP/1.1 only, like the plain listener:
+         * one request per connection is what the handlers above are built for.
+         */
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.server_ssl_cert_mem = o->tls_cert_pem;
+        info.server_ssl_cert_mem_len = (unsigned)o->tls_cert_len;
+        info.server_ssl_private_key_mem = o->tls_key_pem;
+        info.server_ssl_private_key_mem_len = (unsigned)o->tls_key_len;
+        info.alpn = "http/1.1";
+    }
 
     srv->ctx = lws_create_context(&info);
     if (!srv->ctx) {
@@ -438,7 +606,7 @@ int k8s_obs_server_start(k8s_obs_server *srv)
         return -EIO;
     }
     srv->vhost = lws_create_vhost(srv->ctx, &info);
-    int rc = srv->vhost ? uv_poll_init(srv->loop, &srv->listen_poll, fd) : -EIO;
+    rc = srv->vhost ? uv_poll_init(srv->loop, &srv->listen_poll, fd) : -EIO;
     if (rc != 0) {
         close(fd);
         /*

@@ -3,7 +3,9 @@
  *
  *   GET /healthz  200 "ok": the loop is turning (this very answer needs it to)
  *   GET /readyz   200 "ok" when the readiness callback says so, else 503 with its reason
- *   GET /metrics  200, the registry in Prometheus text format 0.0.4
+ *   GET /metrics  200, the registry in Prometheus text format 0.0.4 (with opts.authorize set,
+ *                 only once the authorizer allows the request's bearer token; else 401/403/503;
+ *                 with K8S_OBS_SERVER_NO_METRICS, 404)
  *   any other path 404; a request that is not a GET, or that announces a body, is dropped
  *   unanswered (the connection closed)
  *
@@ -41,6 +43,32 @@ typedef int (*k8s_obs_ready_fn)(void *data, char *reason, size_t size);
 typedef void (*k8s_obs_server_cb)(k8s_obs_server *srv, void *data);
 
 #define K8S_OBS_SERVER_KEEP_LWS_LOGS 0x1u
+/* /metrics answers 404: for the plain health listener beside a secure metrics listener. */
+#define K8S_OBS_SERVER_NO_METRICS 0x2u
+
+/*
+ * Delegated authorization of /metrics (a TokenReview and a SubjectAccessReview, see
+ * k8s/delegated_auth.h, or anything else that decides on a bearer token).
+ *
+ * authorize() is asked for each /metrics request with the request's bearer token (NULL when
+ * the request carried no "Authorization: Bearer ..." header) and the path. It returns an HTTP
+ * status at once (200 serves the page; 401, 403, 429, 500 and 503 answer with that status),
+ * or 0 when the answer comes later: then it stores a handle for the pending decision in
+ * *handle and calls done(req, status) exactly once from a later loop callback, never from
+ * inside authorize(), unless cancel(data, handle) ran first (the client went away), after
+ * which done is never called. Any other return is answered 500.
+ */
+typedef void (*k8s_obs_auth_done_fn)(void *req, int status);
+typedef int (*k8s_obs_authorize_fn)(void *data, const char *token, const char *path,
+                                    k8s_obs_auth_done_fn done, void *req, void **handle);
+typedef void (*k8s_obs_auth_cancel_fn)(void *data, void *handle);
+
+/*
+ * How long a request may wait for its authorization before the connection is closed. While it
+ * waits nothing more is read from the connection, so a client that went away meanwhile is
+ * noticed when the answer is written or at this timeout (and its decision withdrawn then).
+ */
+#define K8S_OBS_AUTH_TIMEOUT_S 15
 
 /*
  * Bounds, so that no client (a port scan, a load balancer's health check, a slowloris) can
@@ -64,15 +92,31 @@ typedef struct {
     k8s_obs_ready_fn ready; /* NULL: always ready */
     void *ready_data;
     unsigned flags;
+    /*
+     * TLS: a PEM certificate (chain) and its PEM private key. When set the
+     * listener speaks HTTPS only (a cleartext request fails the handshake). Borrowed until
+     * start() returns: libwebsockets loads them into its TLS context there.
+     */
+    const char *tls_cert_pem;
+    size_t tls_cert_len;
+    const char *tls_key_pem;
+    size_t tls_key_len;
+    /* Optional authorization of /metrics (above); authorize_data is borrowed. */
+    k8s_obs_authorize_fn authorize;
+    k8s_obs_auth_cancel_fn authorize_cancel;
+    void *authorize_data;
 } k8s_obs_server_opts;
 
 /* Copies opts (addr included). Returns NULL on allocation failure. */
 k8s_obs_server *k8s_obs_server_new(uv_loop_t *loop, const k8s_obs_server_opts *opts);
 
 /*
- * Binds and listens. Returns 0, -EINVAL for a malformed address, -EADDRINUSE or another negative
- * errno when the port cannot be bound, -EIO when libwebsockets (or its libuv plugin, Debian's
- * libwebsockets-evlib-uv) cannot start, -EALREADY when already started.
+ * Binds and listens. Returns 0, -EINVAL for a malformed address (or authorize without
+ * authorize_cancel, or a certificate without a key), -EADDRINUSE or another negative errno when
+ * the port cannot be bound, -ENOENT when /dev/urandom cannot be read (libwebsockets 4.1 would
+ * crash later, in lws_context_destroy, without it: seen in a chroot), -EIO when libwebsockets
+ * (or its libuv plugin, Debian's libwebsockets-evlib-uv) cannot start or refuses the
+ * certificate or key, -EALREADY when already started.
  */
 int k8s_obs_server_start(k8s_obs_server *srv);
 

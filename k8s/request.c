@@ -77,6 +77,7 @@ struct k8s_request {
     const char *content_type; /* static string */
     long timeout_ms;
     long idle_timeout_s;
+    size_t max_body;
     int max_attempts;
     int attempts;
     k8s_backoff backoff;
@@ -660,6 +661,7 @@ static void start_attempt(k8s_request *r)
         .tls = &tls,
         .timeout_ms = r->timeout_ms,
         .idle_timeout_s = r->idle_timeout_s,
+        .max_body = r->max_body,
         .on_data = r->on_data ? on_http_data : NULL,
         .on_done = on_http_done,
         .data = r,
@@ -727,6 +729,7 @@ int k8s_request_start(k8s_client *c, const k8s_request_opts *o, k8s_request **ou
     r->max_attempts = o->max_attempts > 0 ? o->max_attempts : c->opts.max_attempts;
     r->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : (o->on_data ? 0 : c->opts.timeout_ms);
     r->idle_timeout_s = o->idle_timeout_s;
+    r->max_body = o->max_body;
     k8s_backoff_init(&r->backoff, &c->opts.retry);
     r->method = strdup(verb_method(o->verb));
     if (!r->method) {

@@ -204,6 +204,9 @@ typedef struct k8s_request_opts {
      * one every other call shares: for Events, which controller-runtime sends through a client
      * of their own, so that a burst of them never delays the writes they report. */
     bool events_budget;
+    /* Cap on a buffered answer's body (see k8s_http_req_opts.max_body); 0: the transport's
+     * default. For calls whose answers are small and come from a path an attacker can drive. */
+    size_t max_body;
 } k8s_request_opts;
 
 /* Starts a call. *out (may be NULL) is valid until on_done returns. Returns 0 — every failure

@@ -5,6 +5,7 @@
  * the subject follows Istio's Makefile.selfsigned.mk (O=Istio, CN=Intermediate CA, L=cluster).
  * No pathlen: the seeds set none, and Istio's workload certificates sit one level below.
  */
+#include <stdbool.h>
 #include <string.h>
 
 #include <openssl/bn.h>
@@ -58,12 +59,14 @@ static int add_ext(X509 *cert, X509V3_CTX *ctx, int nid, const char *value)
 }
 
 /*
- * Builds and signs one CA certificate. issuer_cert NULL means self-signed (the root):
- * the certificate is then its own issuer for the authority key identifier.
+ * Builds and signs one certificate: a CA, or with leaf set a TLS server's certificate.
+ * issuer_cert NULL means self-signed (the root): the certificate is then its own issuer for
+ * the authority key identifier. san_list (may be NULL) is a whole subjectAltName value
+ * ("DNS:a,IP:127.0.0.1") and wins over opts->san_dns.
  */
-static int make_ca(X509 *issuer_cert, EVP_PKEY *issuer_key, EVP_PKEY *key,
-                   const struct pki_ca_opts *opts, const char *default_cn, X509 **out, char *err,
-                   size_t errlen)
+static int make_cert(X509 *issuer_cert, EVP_PKEY *issuer_key, EVP_PKEY *key,
+                     const struct pki_ca_opts *opts, const char *default_cn, bool leaf,
+                     const char *san_list, X509 **out, char *err, size_t errlen)
 {
     if (!issuer_key || !key || !opts || !out || opts->days <= 0) {
         pki__set_err(err, errlen, "invalid certificate options (validity must be positive)");
@@ -111,14 +114,24 @@ static int make_ca(X509 *issuer_cert, EVP_PKEY *issuer_key, EVP_PKEY *key,
 
     X509V3_CTX ctx;
     X509V3_set_ctx(&ctx, issuer_cert ? issuer_cert : cert, cert, NULL, NULL, 0);
-    if (add_ext(cert, &ctx, NID_basic_constraints, "critical,CA:TRUE") != 0 ||
-        add_ext(cert, &ctx, NID_key_usage, "critical,keyCertSign,cRLSign") != 0 ||
+    if (add_ext(cert, &ctx, NID_basic_constraints,
+                leaf ? "critical,CA:FALSE" : "critical,CA:TRUE") != 0 ||
+        add_ext(cert, &ctx, NID_key_usage,
+                leaf ? "critical,digitalSignature,keyEncipherment"
+                     : "critical,keyCertSign,cRLSign") != 0 ||
+        (leaf && add_ext(cert, &ctx, NID_ext_key_usage, "serverAuth") != 0) ||
         add_ext(cert, &ctx, NID_subject_key_identifier, "hash") != 0 ||
         add_ext(cert, &ctx, NID_authority_key_identifier, "keyid:always") != 0) {
-        pki__set_err(err, errlen, "adding the CA extensions failed");
+        pki__set_err(err, errlen, "adding the certificate's extensions failed");
         goto fail;
     }
-    if (opts->san_dns && *opts->san_dns) {
+    if (san_list && *san_list) {
+        if (add_ext(cert, &ctx, NID_subject_alt_name, san_list) != 0) {
+            pki__set_err(err, errlen, "invalid subjectAltName list");
+            rc = PKI_EINVAL;
+            goto fail;
+        }
+    } else if (opts->san_dns && *opts->san_dns) {
         char san[300];
         if ((size_t)snprintf(san, sizeof(san), "DNS:%s", opts->san_dns) >= sizeof(san) ||
             add_ext(cert, &ctx, NID_subject_alt_name, san) != 0) {
@@ -141,7 +154,7 @@ fail:
 int pki_root_create(EVP_PKEY *key, const struct pki_ca_opts *opts, X509 **out, char *err,
                     size_t errlen)
 {
-    return make_ca(NULL, key, key, opts, "Root CA", out, err, errlen);
+    return make_cert(NULL, key, key, opts, "Root CA", false, NULL, out, err, errlen);
 }
 
 int pki_intermediate_create(X509 *root_cert, EVP_PKEY *root_key, EVP_PKEY *key,
@@ -155,5 +168,16 @@ int pki_intermediate_create(X509 *root_cert, EVP_PKEY *root_key, EVP_PKEY *key,
         pki__set_err(err, errlen, "the root key does not belong to the root certificate");
         return PKI_EINVAL;
     }
-    return make_ca(root_cert, root_key, key, opts, "Intermediate CA", out, err, errlen);
+    return make_cert(root_cert, root_key, key, opts, "Intermediate CA", false, NULL, out, err,
+                     errlen);
+}
+
+int pki_serving_self_signed(EVP_PKEY *key, const struct pki_ca_opts *opts, const char *san_list,
+                            X509 **out, char *err, size_t errlen)
+{
+    if (!san_list || !*san_list) {
+        pki__set_err(err, errlen, "a serving certificate needs at least one subjectAltName");
+        return PKI_EINVAL;
+    }
+    return make_cert(NULL, key, key, opts, "localhost", true, san_list, out, err, errlen);
 }

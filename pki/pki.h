@@ -88,6 +88,16 @@ int pki_root_create(EVP_PKEY *key, const struct pki_ca_opts *opts, X509 **out, c
 int pki_intermediate_create(X509 *root_cert, EVP_PKEY *root_key, EVP_PKEY *key,
                             const struct pki_ca_opts *opts, X509 **out, char *err, size_t errlen);
 
+/*
+ * Self-signs a TLS server certificate for key (basicConstraints=critical,CA:FALSE,
+ * keyUsage=digitalSignature,keyEncipherment, extendedKeyUsage=serverAuth) with the
+ * subjectAltName list san_list ("DNS:localhost,IP:127.0.0.1"; required). For a server that
+ * was given no certificate, as controller-runtime does for its HTTPS metrics: clients pin it
+ * or skip verification. opts->cn defaults to "localhost", opts->org to "Istio" as above.
+ */
+int pki_serving_self_signed(EVP_PKEY *key, const struct pki_ca_opts *opts, const char *san_list,
+                            X509 **out, char *err, size_t errlen);
+
 /* ------------------------------------------------------------------------------------------ */
 /* PEM from and to bytes (untrusted input: the parsing path is fuzzed)                        */
 /* ------------------------------------------------------------------------------------------ */

@@ -25,6 +25,9 @@ enum mcd_flag_id {
     F_LEASE_NS,
     F_HEALTH_ADDR,
     F_METRICS_ADDR,
+    F_METRICS_SECURE,
+    F_METRICS_CERT,
+    F_METRICS_KEY,
     F_LOG_LEVEL,
     F_LOG_FORMAT,
     F_RESYNC,
@@ -79,6 +82,16 @@ static const struct mcd_flag_def mcd_flag_defs[F_COUNT] = {
     [F_METRICS_ADDR] = {"metrics-addr", "MC_METRICS_ADDR", ":8080", false,
                         "address for /metrics, Prometheus text format (all interfaces by "
                         "default; limit access with a NetworkPolicy)"},
+    /* Off by default: turning it on needs RBAC for the reviews and a scraper with a token. */
+    [F_METRICS_SECURE] = {"metrics-secure", "MC_METRICS_SECURE", "false", true,
+                          "serve /metrics over HTTPS, only to bearer tokens the API server "
+                          "authenticates (TokenReview) and authorizes for get on /metrics "
+                          "(SubjectAccessReview); 401/403 otherwise"},
+    [F_METRICS_CERT] = {"metrics-cert-file", "MC_METRICS_CERT_FILE", NULL, false,
+                        "PEM certificate (chain) for --metrics-secure (default: a self-signed "
+                        "one made in memory at start)"},
+    [F_METRICS_KEY] = {"metrics-key-file", "MC_METRICS_KEY_FILE", NULL, false,
+                       "PEM private key of --metrics-cert-file"},
     [F_LOG_LEVEL] = {"log-level", "MC_LOG_LEVEL", "info", false, "debug|info|warn|error"},
     [F_LOG_FORMAT] = {"log-format", "MC_LOG_FORMAT", "json", false, "json|text"},
     [F_RESYNC] = {"resync", "MC_RESYNC", "10m", false,
@@ -332,6 +345,23 @@ static int mcd_flags_convert(mcd_flags *f, const struct mcd_flag_value *v, bool 
     f->metrics_addr = v[F_METRICS_ADDR].value;
     if (mcd_parse_addr(f->metrics_addr, host, sizeof(host), &port) != 0)
         BAD(F_METRICS_ADDR, "must be [host]:port, e.g. :8080 or 127.0.0.1:8080");
+    if (mcd_parse_bool(v[F_METRICS_SECURE].value, &f->metrics_secure) != 0)
+        BAD(F_METRICS_SECURE, "must be true or false");
+    f->metrics_cert_file = v[F_METRICS_CERT].value;
+    f->metrics_key_file = v[F_METRICS_KEY].value;
+    /* BAD names the flag that was given: the missing one has no value to quote. */
+    if (f->metrics_cert_file && !f->metrics_key_file)
+        BAD(F_METRICS_CERT, "needs --metrics-key-file too");
+    if (f->metrics_key_file && !f->metrics_cert_file)
+        BAD(F_METRICS_KEY, "needs --metrics-cert-file too");
+    if (f->metrics_cert_file && !f->metrics_secure)
+        BAD(F_METRICS_CERT, "needs --metrics-secure");
+    /*
+     * One listener cannot be both the plain health endpoint and the authorized metrics one
+     * (port 0 is a fresh port for each: two listeners, as in tests).
+     */
+    if (f->metrics_secure && port != 0 && strcmp(f->metrics_addr, f->health_addr) == 0)
+        BAD(F_METRICS_SECURE, "needs --metrics-addr different from --health-addr");
 
     static const char *levels[] = {"debug", "info", "warn", "error"};
     const char *lv = v[F_LOG_LEVEL].value;

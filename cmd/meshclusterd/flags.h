@@ -45,6 +45,9 @@ typedef struct mcd_flags {
     const char *lease_namespace;
     const char *health_addr;
     const char *metrics_addr;
+    bool metrics_secure;
+    const char *metrics_cert_file; /* NULL: self-signed at start */
+    const char *metrics_key_file;
     mcd_log_level log_level;
     mcd_log_format log_format;
     long resync_ms;

@@ -26,12 +26,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <uv.h>
 
 #include "cmd/meshclusterd/flags.h"
 #include "controller/desired.h"
 #include "controller/reconciler.h"
 #include "k8s/config.h"
+#include "k8s/delegated_auth.h"
 #include "k8s/events.h"
 #include "k8s/lease.h"
 #include "k8s/log.h"
@@ -39,6 +41,7 @@
 #include "k8s/obs_server.h"
 #include "k8s/request.h"
 #include "mc_version.h"
+#include "pki/pki.h"
 
 extern char **environ;
 
@@ -60,6 +63,7 @@ typedef struct daemon_state {
     k8s_http *probe_http; /* the prober's own connections (other servers, other TLS) */
     k8s_lease *lease;
     k8s_obs_server *obs[2];
+    k8s_delegated_auth *metrics_auth; /* --metrics-secure: decides who may scrape */
     int nobs;
     int obs_open;
     uv_signal_t sigterm, sigint, sighup;
@@ -266,27 +270,124 @@ static void on_sighup(uv_signal_t *s, int signum)
 
 /* ---- start-up ------------------------------------------------------------------------------- */
 
-static int start_obs(daemon_state *d, const char *addr)
+/* A PEM certificate and key for the HTTPS metrics listener; both malloc'd by the caller's. */
+typedef struct tls_pair {
+    char *cert, *key;
+    size_t cert_len, key_len;
+} tls_pair;
+
+static void tls_pair_clear(tls_pair *t)
+{
+    free(t->cert);
+    if (t->key) /* a private key: do not leave it in freed heap memory */
+        OPENSSL_cleanse(t->key, t->key_len);
+    free(t->key);
+    memset(t, 0, sizeof(*t));
+}
+
+/*
+ * What controller-runtime does when given no certificate: a self-signed one, made in memory
+ * at start and never written anywhere. Scrapers skip verification or pin it; operators who
+ * want verification give --metrics-cert-file (e.g. from cert-manager).
+ */
+static int self_signed_pair(tls_pair *t, char *err, size_t errlen)
+{
+    EVP_PKEY *key = NULL;
+    X509 *cert = NULL;
+    struct pki_ca_opts o = {.org = "meshclusterd", .cn = "meshclusterd-metrics", .days = 365};
+    int rc = pki_key_generate(PKI_KEY_EC_P256, &key, err, errlen);
+    if (rc == 0)
+        rc = pki_serving_self_signed(key, &o, "DNS:localhost,IP:127.0.0.1,IP:::1", &cert, err,
+                                     errlen);
+    if (rc == 0 && (pki_pem_encode_cert(cert, &t->cert, &t->cert_len) != 0 ||
+                    pki_pem_encode_key(key, &t->key, &t->key_len) != 0)) {
+        snprintf(err, errlen, "encoding the certificate failed");
+        rc = -ENOMEM;
+    }
+    X509_free(cert);
+    EVP_PKEY_free(key);
+    return rc;
+}
+
+static int load_tls_pair(const mcd_flags *f, tls_pair *t, char *err, size_t errlen)
+{
+    if (!f->metrics_cert_file)
+        return self_signed_pair(t, err, errlen);
+    int rc = pki_file_read(f->metrics_cert_file, &t->cert, &t->cert_len);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot read %s", f->metrics_cert_file);
+        return rc;
+    }
+    if ((rc = pki_file_read(f->metrics_key_file, &t->key, &t->key_len)) != 0)
+        snprintf(err, errlen, "cannot read %s", f->metrics_key_file);
+    return rc;
+}
+
+static int start_obs(daemon_state *d, const char *addr, unsigned flags, const tls_pair *tls)
 {
     k8s_obs_server_opts o = {
         .addr = addr,
         .metrics = d->metrics,
         .ready = on_ready,
         .ready_data = d,
+        .flags = flags,
     };
+    if (tls) {
+        o.tls_cert_pem = tls->cert;
+        o.tls_cert_len = tls->cert_len;
+        o.tls_key_pem = tls->key;
+        o.tls_key_len = tls->key_len;
+        o.authorize = k8s_delegated_auth_authorize;
+        o.authorize_cancel = k8s_delegated_auth_cancel;
+        o.authorize_data = d->metrics_auth;
+    }
     k8s_obs_server *srv = k8s_obs_server_new(d->loop, &o);
     if (!srv)
         return -ENOMEM;
     d->obs[d->nobs++] = srv;
     int rc = k8s_obs_server_start(srv);
     if (rc) {
-        k8s_log_error(d->log, "cannot serve health/metrics", "addr", addr, "error", strerror(-rc));
+        k8s_log_error(d->log, "cannot serve health/metrics", "addr", addr, "error",
+                      rc == -EIO && tls ? "libwebsockets refused the TLS certificate or key"
+                      : rc == -ENOENT   ? "/dev/urandom is missing (libwebsockets needs it)"
+                                        : strerror(-rc));
         return rc;
     }
     char port[16];
     snprintf(port, sizeof(port), "%d", k8s_obs_server_port(srv));
-    k8s_log_info(d->log, "serving health and metrics", "addr", addr, "port", port);
+    k8s_log_info(d->log,
+                 tls ? "serving metrics over HTTPS (TokenReview/SubjectAccessReview)"
+                     : "serving health and metrics",
+                 "addr", addr, "port", port);
     return 0;
+}
+
+/* The health listener, and the metrics one when separate; see --metrics-secure. */
+static int start_listeners(daemon_state *d)
+{
+    const mcd_flags *f = &d->flags;
+    bool separate = strcmp(f->metrics_addr, f->health_addr) != 0;
+    if (!f->metrics_secure) {
+        int rc = start_obs(d, f->health_addr, 0, NULL);
+        return rc ? rc : separate ? start_obs(d, f->metrics_addr, 0, NULL) : 0;
+    }
+    k8s_delegated_auth_opts ao = {.log = d->log};
+    int rc = k8s_delegated_auth_new(d->client, &ao, &d->metrics_auth);
+    if (rc != 0)
+        return rc;
+    /* The plain listener must not hand out what the secure one guards. */
+    if ((rc = start_obs(d, f->health_addr, K8S_OBS_SERVER_NO_METRICS, NULL)) != 0)
+        return rc;
+    char err[256] = "";
+    tls_pair tls = {0};
+    if ((rc = load_tls_pair(f, &tls, err, sizeof(err))) != 0) {
+        k8s_log_error(d->log, "cannot set up TLS for metrics", "error", err);
+        tls_pair_clear(&tls);
+        return rc;
+    }
+    rc = start_obs(d, f->metrics_addr, 0, &tls);
+    tls_pair_clear(&tls);
+    return rc;
 }
 
 static int start(daemon_state *d)
@@ -371,10 +472,7 @@ static int start(daemon_state *d)
     if (d->lease && (rc = k8s_lease_start(d->lease)) != 0)
         return rc;
 
-    if ((rc = start_obs(d, d->flags.health_addr)) != 0)
-        return rc;
-    if (strcmp(d->flags.metrics_addr, d->flags.health_addr) != 0 &&
-        (rc = start_obs(d, d->flags.metrics_addr)) != 0)
+    if ((rc = start_listeners(d)) != 0)
         return rc;
 
     k8s_log_info(d->log, "started", "version", MC_VERSION, "cluster", d->flags.cluster_name,
@@ -387,6 +485,8 @@ static void free_all(daemon_state *d)
 {
     for (int i = 0; i < d->nobs; i++)
         k8s_obs_server_free(d->obs[i]);
+    /* After the servers (their connections hold decisions) and the client (their requests). */
+    k8s_delegated_auth_free(d->metrics_auth);
     if (d->lease)
         k8s_lease_free(d->lease);
     mc_reconciler_free(d->rec);

@@ -77,6 +77,7 @@ static void test_token_namespace(void **state)
                      -1);
 }
 
+/* --probe-interval: off by default; --probe-connect-to: a comma-separated list. */
 static void test_probes(void **state)
 {
     (void)state;
@@ -101,6 +102,50 @@ static void test_probes(void **state)
                            "--probe-connect-to", "a.test:443", NULL),
                      -1);
     assert_non_null(strstr(err, "--probe-connect-to"));
+}
+
+/* --metrics-secure: off by default; certificate and key go together; its own listener. */
+static void test_metrics_secure(void **state)
+{
+    (void)state;
+    mcd_flags f;
+    char err[256];
+    char *env[] = {"MC_CLUSTER_NAME=c1", NULL};
+    assert_int_equal(parse(&f, env, false, err, sizeof(err), NULL), 0);
+    assert_false(f.metrics_secure);
+    assert_null(f.metrics_cert_file);
+    assert_int_equal(parse(&f, env, false, err, sizeof(err), "--metrics-secure", NULL), 0);
+    assert_true(f.metrics_secure);
+    assert_null(f.metrics_cert_file);
+    char *env_files[] = {"MC_CLUSTER_NAME=c1", "MC_METRICS_SECURE=true",
+                         "MC_METRICS_CERT_FILE=/t/tls.crt", "MC_METRICS_KEY_FILE=/t/tls.key", NULL};
+    assert_int_equal(parse(&f, env_files, false, err, sizeof(err), NULL), 0);
+    assert_true(f.metrics_secure);
+    assert_string_equal(f.metrics_cert_file, "/t/tls.crt");
+    assert_string_equal(f.metrics_key_file, "/t/tls.key");
+    /* Port 0 gives each listener a port of its own: allowed (tests do it). */
+    assert_int_equal(parse(&f, env, false, err, sizeof(err), "--metrics-secure",
+                           "--health-addr=127.0.0.1:0", "--metrics-addr=127.0.0.1:0", NULL),
+                     0);
+
+    assert_int_equal(parse(&f, env, false, err, sizeof(err), "--metrics-secure",
+                           "--metrics-cert-file=/t/tls.crt", NULL),
+                     -1);
+    assert_non_null(strstr(err, "--metrics-cert-file: needs --metrics-key-file too"));
+    assert_int_equal(parse(&f, env, false, err, sizeof(err), "--metrics-secure",
+                           "--metrics-key-file=/t/tls.key", NULL),
+                     -1);
+    assert_non_null(strstr(err, "--metrics-key-file: needs --metrics-cert-file too"));
+    assert_int_equal(parse(&f, env, false, err, sizeof(err), "--metrics-cert-file=/t/tls.crt",
+                           "--metrics-key-file=/t/tls.key", NULL),
+                     -1);
+    assert_non_null(strstr(err, "needs --metrics-secure"));
+    assert_int_equal(parse(&f, env, false, err, sizeof(err), "--metrics-secure",
+                           "--health-addr=:9000", "--metrics-addr=:9000", NULL),
+                     -1);
+    assert_non_null(strstr(err, "needs --metrics-addr different from --health-addr"));
+    assert_int_equal(parse(&f, env, false, err, sizeof(err), "--metrics-secure=perhaps", NULL), -1);
+    assert_non_null(strstr(err, "--metrics-secure"));
 }
 
 static void test_in_cluster_defaults_to_leader_election(void **state)
@@ -232,6 +277,7 @@ int main(void)
         cmocka_unit_test(test_help_and_version_short_circuit),
         cmocka_unit_test(test_token_namespace),
         cmocka_unit_test(test_probes),
+        cmocka_unit_test(test_metrics_secure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

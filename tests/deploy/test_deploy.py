@@ -110,11 +110,66 @@ def check_chart_options():
     sm = objs["ServiceMonitor"]
     check(sm["spec"]["endpoints"][0]["port"] == "metrics" and sm["metadata"]["labels"].get("release") == "prom",
           "ServiceMonitor scrapes the metrics port, with its labels")
+    check(envs.get("MC_METRICS_SECURE") is None and "scheme" not in sm["spec"]["endpoints"][0],
+          "metrics.secure is off by default: plain HTTP, no reviews")
+    check_metrics_secure()
     np = objs["NetworkPolicy"]
     ports = [p["port"] for r in np["spec"]["ingress"] for p in r["ports"]]
     check(np["spec"]["policyTypes"] == ["Ingress"] and sorted(ports) == ["health", "metrics"] and
           np["spec"]["ingress"][1]["from"] == values["networkPolicy"]["metricsFrom"],
           "NetworkPolicy admits only the health port and metrics from metricsFrom")
+
+
+def check_metrics_secure():
+    """metrics.secure: the controller may create the two reviews (only then), its flag is set,
+    the ServiceMonitor scrapes https with Prometheus' token, and certSecret mounts a given
+    certificate."""
+    def review_rules(objs):
+        role = [o for o in objs if o["kind"] == "ClusterRole" and o["metadata"]["name"] == "meshcluster-controller"][0]
+        return sorted((g, res, tuple(r["verbs"])) for r in role["rules"] for g in r["apiGroups"]
+                      for res in r["resources"] if g in ("authentication.k8s.io", "authorization.k8s.io"))
+    plain = docs(run(HELM, "template", "meshcluster", CHART, "-n", NS, "--set", "clusterName=c1").stdout)
+    check(review_rules(plain) == [], "without metrics.secure the controller may not create reviews")
+    args = [HELM, "template", "meshcluster", CHART, "-n", NS, "--set", "clusterName=c1", "--set",
+            "metrics.secure=true", "--set", "metrics.serviceMonitor.enabled=true"]
+    secure = docs(run(*args).stdout)
+    check(review_rules(secure) == [("authentication.k8s.io", "tokenreviews", ("create",)),
+                                   ("authorization.k8s.io", "subjectaccessreviews", ("create",))],
+          "metrics.secure grants create on tokenreviews and subjectaccessreviews only")
+    by = {o["kind"]: o for o in secure}
+    c = by["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+    envs = {e["name"]: e.get("value") for e in c["env"]}
+    check(envs.get("MC_METRICS_SECURE") == "true" and "MC_METRICS_CERT_FILE" not in envs,
+          "metrics.secure sets MC_METRICS_SECURE (self-signed certificate)")
+    ep = by["ServiceMonitor"]["spec"]["endpoints"][0]
+    check(ep.get("scheme") == "https" and ep.get("bearerTokenFile", "").endswith("serviceaccount/token")
+          and ep.get("tlsConfig") == {"insecureSkipVerify": True},
+          "the ServiceMonitor scrapes https with Prometheus' token")
+    lint = run(HELM, "lint", CHART, "--set", "clusterName=c1", "--set", "metrics.secure=true", check_rc=False)
+    check(lint.returncode == 0, "helm lint passes with metrics.secure: " + lint.stdout[-300:])
+    given = {o["kind"]: o for o in docs(run(*(args + ["--set", "metrics.certSecret=metrics-tls"])).stdout)}
+    pod = given["Deployment"]["spec"]["template"]["spec"]
+    c = pod["containers"][0]
+    envs = {e["name"]: e.get("value") for e in c["env"]}
+    mount = next(m["mountPath"] for m in c["volumeMounts"] if m["name"] == "metrics-tls")
+    check({"name": "metrics-tls", "secret": {"secretName": "metrics-tls"}} in pod["volumes"] and
+          envs.get("MC_METRICS_CERT_FILE") == mount + "/tls.crt" and
+          envs.get("MC_METRICS_KEY_FILE") == mount + "/tls.key",
+          "metrics.certSecret mounts the Secret and points the flags at it")
+    # istiod's view: on by default, with a projected token istiod's debug endpoint accepts.
+    plain = {o["kind"]: o for o in docs(run(HELM, "template", "meshcluster", CHART, "--set", "clusterName=c1").stdout)}
+    pod = plain["Deployment"]["spec"]["template"]["spec"]
+    envs = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    proj = [v for v in pod.get("volumes", []) if v["name"] == "istio-ca-token"]
+    check(envs.get("MC_ISTIOD_URL") == "http://istiod.istio-system.svc:15014" and
+          envs.get("MC_PROBE_INTERVAL") == "30s" and proj and
+          proj[0]["projected"]["sources"][0]["serviceAccountToken"]["audience"] == "istio-ca" and
+          envs.get("MC_ISTIOD_TOKEN_FILE", "").startswith("/var/run/secrets/istio-ca/"),
+          "probes every 30s and asks istiod with a projected istio-ca token")
+    off = {o["kind"]: o for o in docs(run(HELM, "template", "meshcluster", CHART, "--set", "clusterName=c1",
+                                          "--set", "istiod.enabled=false").stdout)}
+    pod = off["Deployment"]["spec"]["template"]["spec"]
+    check("volumes" not in pod and "MC_ISTIOD_URL" not in str(pod), "istiod.enabled=false asks nothing")
 
 
 def check_crd_descriptions(crds):
@@ -164,7 +219,11 @@ def main():
     check_crd_descriptions(kinds.get("CustomResourceDefinition", []))
 
     # Least privilege.
-    cluster_rules = [r for o in kinds.get("ClusterRole", []) for r in o["rules"]]
+    cluster_rules = [r for o in kinds.get("ClusterRole", []) for r in o["rules"] if "nonResourceURLs" not in r]
+    url_rules = [(o["metadata"]["name"], r) for o in kinds.get("ClusterRole", []) for r in o["rules"]
+                 if "nonResourceURLs" in r]
+    check(url_rules == [("meshcluster-metrics-reader", {"nonResourceURLs": ["/metrics"], "verbs": ["get"]})],
+          "the only non-resource rule is meshcluster-metrics-reader's get /metrics (%s)" % url_rules)
     allowed_cluster = {("meshcluster.io", "meshclusters"), ("meshcluster.io", "meshclusters/status"),
                        ("", "events"), ("", "namespaces")}
     for r in cluster_rules:

@@ -22,6 +22,19 @@ say() { echo "$1: $2"; [ "$1" = FAIL ] && fail=1; return 0; }
 out=$(chroot --userspec=65532:65532 "$root" /usr/local/bin/meshctl --version 2>&1) &&
   say ok "meshctl runs: $out" || say FAIL "meshctl does not run in the image: $out"
 
+# Without /dev/urandom (a bare chroot) libwebsockets 4.1 left a half-made context that crashed
+# in lws_context_destroy: the daemon must refuse to start, with a line that says why.
+"$(dirname "$0")/../support/token-kubeconfig" https://127.0.0.1:9 "$root/tmp/kubeconfig"
+timeout 30 chroot --userspec=65532:65532 "$root" /usr/local/bin/meshclusterd --cluster-name c1 \
+  --kubeconfig /tmp/kubeconfig --health-addr 127.0.0.1:0 --metrics-addr 127.0.0.1:0 \
+  >"$root/tmp/log-nodev" 2>&1
+rc=$?
+if [ "$rc" = 1 ] && grep -q '/dev/urandom is missing' "$root/tmp/log-nodev"; then
+  say ok "without /dev/urandom the daemon exits 1 and says why"
+else
+  say FAIL "without /dev/urandom: exit $rc"; cat "$root/tmp/log-nodev"
+fi
+
 # A container runtime gives every container these device nodes; chroot does not.
 mkdir -p "$root/dev"
 for node in "null c 1 3" "zero c 1 5" "random c 1 8" "urandom c 1 9"; do

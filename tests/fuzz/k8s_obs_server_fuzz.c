@@ -11,7 +11,14 @@
  * must all go out first).
  *
  * The server is started once per process on 127.0.0.1:0 (its listener is not used), with a
- * registry and a readiness callback so every route has something to render.
+ * registry and a readiness callback so every route has something to render, and an authorizer
+ * for /metrics (as --metrics-secure has) whose answer the bearer token picks: none → 200 at
+ * once (so inputs without a token get the big page, as before), "d..." → 200 from a later
+ * loop turn (a deferred answer, then the big page), "x..." → 403, anything else → 401. A
+ * withdrawn decision that is still answered, or one left pending after its connection is
+ * gone, is a bug. (No "never answers" case: lws reads nothing more from a connection whose
+ * answer is pending, so a client gone meanwhile is noticed at the write or the timeout,
+ * K8S_OBS_AUTH_TIMEOUT_S; tests/obs/test_server_auth.c covers that withdrawal.)
  */
 /* strcasestr() */
 #define _GNU_SOURCE
@@ -40,7 +47,55 @@ typedef struct {
     k8s_metrics *metrics;
     k8s_obs_server *srv;
     int ready;
+    /* The one pending authorization (one connection at a time). */
+    uv_timer_t auth_timer;
+    k8s_obs_auth_done_fn auth_done;
+    void *auth_req;
+    int auth_pending;
 } harness;
+
+static void on_auth_timer(uv_timer_t *t)
+{
+    harness *h = t->data;
+    if (!h->auth_pending)
+        abort(); /* the timer is stopped when the decision is withdrawn */
+    h->auth_pending = 0;
+    h->auth_done(h->auth_req, 200);
+}
+
+static int fuzz_authorize(void *data, const char *token, const char *path,
+                          k8s_obs_auth_done_fn done, void *req, void **handle)
+{
+    harness *h = data;
+    if (strcmp(path, "/metrics") != 0 || h->auth_pending)
+        abort(); /* asked only for /metrics, and once per connection */
+    if (!token)
+        return 200;
+    if (!token[0] || strchr(token, ' ') == token)
+        abort(); /* the server passes NULL, never an empty or padded token */
+    switch (token[0]) {
+    case 'd':
+        uv_timer_start(&h->auth_timer, on_auth_timer, 0, 0);
+        h->auth_pending = 1;
+        h->auth_done = done;
+        h->auth_req = req;
+        *handle = h;
+        return 0;
+    case 'x':
+        return 403;
+    default:
+        return 401;
+    }
+}
+
+static void fuzz_auth_cancel(void *data, void *handle)
+{
+    harness *h = data;
+    if (handle != h || !h->auth_pending)
+        abort(); /* only a pending decision is withdrawn, and only once */
+    h->auth_pending = 0;
+    uv_timer_stop(&h->auth_timer);
+}
 
 static int flip_ready(void *data, char *reason, size_t size)
 {
@@ -70,8 +125,15 @@ static harness *get_harness(void)
         snprintf(v, sizeof(v), "%d", i);
         k8s_metric_inc(many, (const char *[]){v});
     }
-    k8s_obs_server_opts o = {
-        .addr = "127.0.0.1:0", .metrics = h.metrics, .ready = flip_ready, .ready_data = &h};
+    uv_timer_init(&h.loop, &h.auth_timer);
+    h.auth_timer.data = &h;
+    k8s_obs_server_opts o = {.addr = "127.0.0.1:0",
+                             .metrics = h.metrics,
+                             .ready = flip_ready,
+                             .ready_data = &h,
+                             .authorize = fuzz_authorize,
+                             .authorize_cancel = fuzz_auth_cancel,
+                             .authorize_data = &h};
     h.srv = k8s_obs_server_new(&h.loop, &o);
     if (!h.srv || k8s_obs_server_start(h.srv) != 0)
         abort();
@@ -171,6 +233,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uv_run(&h->loop, UV_RUN_NOWAIT);
     if (k8s_obs_server_connections(h->srv) != 0) {
         fprintf(stderr, "obs fuzz: the server kept a connection after the client closed\n");
+        abort();
+    }
+    if (h->auth_pending) {
+        fprintf(stderr, "obs fuzz: an authorization outlived its connection\n");
         abort();
     }
     if (closed_first)

@@ -105,28 +105,34 @@ cJSON *itest_requests(void)
     return log;
 }
 
-int itest_count_requests(const char *path_part, const char *query_part, bool watches)
+int itest_count_method(const char *method, const char *path_part, const char *query_part,
+                       int watches)
 {
     cJSON *log = itest_requests();
     int n = 0;
     const cJSON *r;
     cJSON_ArrayForEach(r, log)
     {
-        const cJSON *method = cJSON_GetObjectItemCaseSensitive(r, "method");
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(r, "method");
         const cJSON *path = cJSON_GetObjectItemCaseSensitive(r, "path");
         const cJSON *query = cJSON_GetObjectItemCaseSensitive(r, "query");
-        if (!cJSON_IsString(method) || strcmp(method->valuestring, "GET") != 0 ||
-            !cJSON_IsString(path) || !strstr(path->valuestring, path_part))
+        if (!cJSON_IsString(m) || strcmp(m->valuestring, method) != 0 || !cJSON_IsString(path) ||
+            !strstr(path->valuestring, path_part))
             continue;
         const char *q = cJSON_IsString(query) ? query->valuestring : "";
         if (query_part && !strstr(q, query_part))
             continue;
         bool is_watch = strstr(q, "watch=true") || strstr(q, "watch=1");
-        if (is_watch == watches)
+        if (watches < 0 || is_watch == (watches > 0))
             n++;
     }
     cJSON_Delete(log);
     return n;
+}
+
+int itest_count_requests(const char *path_part, const char *query_part, bool watches)
+{
+    return itest_count_method("GET", path_part, query_part, watches ? 1 : 0);
 }
 
 typedef struct {

@@ -32,6 +32,10 @@ cJSON *itest_requests(void);
  */
 int itest_count_requests(const char *path_part, const char *query_part, bool watches);
 
+/* The same for any method ("POST"); watches < 0 counts watches and the rest alike. */
+int itest_count_method(const char *method, const char *path_part, const char *query_part,
+                       int watches);
+
 /* Runs one call to completion on loop. Returns its k8s_err; *body (may be NULL) gets the parsed
  * body, owned by the caller. */
 int itest_call(uv_loop_t *loop, k8s_client *c, k8s_request_opts *o, cJSON **body);

@@ -400,13 +400,40 @@ static void test_file_write(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* A serving certificate: not a CA, serverAuth, the SANs asked for, self-signed by its key. */
+static void test_serving_self_signed(void **state)
+{
+    (void)state;
+    char err[256];
+    EVP_PKEY *key = NULL;
+    X509 *cert = NULL;
+    struct pki_ca_opts o = {.org = "meshclusterd", .cn = "metrics", .days = 2};
+    assert_int_equal(pki_key_generate(PKI_KEY_EC_P256, &key, err, sizeof(err)), 0);
+    assert_int_equal(pki_serving_self_signed(key, &o, "", &cert, err, sizeof(err)), PKI_EINVAL);
+    assert_null(cert);
+    assert_int_equal(
+        pki_serving_self_signed(key, &o, "DNS:localhost,IP:127.0.0.1", &cert, err, sizeof(err)), 0);
+    assert_int_equal(X509_check_ca(cert), 0);
+    assert_true(X509_get_extended_key_usage(cert) & XKU_SSL_SERVER);
+    assert_true(X509_get_key_usage(cert) & KU_DIGITAL_SIGNATURE);
+    assert_false(X509_get_key_usage(cert) & KU_KEY_CERT_SIGN);
+    assert_int_equal(X509_check_host(cert, "localhost", 0, 0, NULL), 1);
+    assert_int_equal(X509_check_ip_asc(cert, "127.0.0.1", 0), 1);
+    assert_int_equal(X509_check_ip_asc(cert, "10.0.0.1", 0), 0);
+    assert_int_equal(X509_verify(cert, key), 1);
+    assert_int_equal(X509_check_private_key(cert, key), 1);
+    X509_free(cert);
+    EVP_PKEY_free(key);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_root_extensions),    cmocka_unit_test(test_serials_random_128_bit),
-        cmocka_unit_test(test_validity_and_clamp), cmocka_unit_test(test_rsa_chain),
-        cmocka_unit_test(test_fingerprint_forms),  cmocka_unit_test(test_pem_parsing),
-        cmocka_unit_test(test_bundle_check),       cmocka_unit_test(test_file_write),
+        cmocka_unit_test(test_root_extensions),     cmocka_unit_test(test_serials_random_128_bit),
+        cmocka_unit_test(test_validity_and_clamp),  cmocka_unit_test(test_rsa_chain),
+        cmocka_unit_test(test_fingerprint_forms),   cmocka_unit_test(test_pem_parsing),
+        cmocka_unit_test(test_bundle_check),        cmocka_unit_test(test_file_write),
+        cmocka_unit_test(test_serving_self_signed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -116,6 +116,9 @@ class Cluster:
         # The daemon's credentials: admin on the lite server, the chart's ServiceAccount on a
         # real one (written by prepare()).
         self.daemon_kubeconfig = self.kubeconfig
+        # Extra `helm template --set` values for install_chart() (real mode), e.g.
+        # ["metrics.secure=true"]; set before prepare().
+        self.chart_values = []
 
     def _start_lite(self, server_args):
         info = os.path.join(self.dir, "info.json")
@@ -188,8 +191,11 @@ class Cluster:
         """The Helm chart rendered by helm and applied (no kubelet runs its Deployment: the
         daemon runs here, with a token of the chart's ServiceAccount)."""
         self.kubectl("create", "namespace", CHART_NS, check=False)
+        sets = []
+        for v in self.chart_values:
+            sets += ["--set", v]
         r = subprocess.run([HELM, "template", "meshcluster", CHART, "--namespace", CHART_NS,
-                            "--set", "clusterName=" + self.name], capture_output=True, text=True, timeout=60,
+                            "--set", "clusterName=" + self.name] + sets, capture_output=True, text=True, timeout=60,
                            env=dict(os.environ, HELM_CACHE_HOME=os.path.join(self.dir, "helm-cache"),
                                     HELM_CONFIG_HOME=os.path.join(self.dir, "helm-config"),
                                     HELM_DATA_HOME=os.path.join(self.dir, "helm-data")))
