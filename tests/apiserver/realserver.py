@@ -3,6 +3,7 @@ tests/support/real-cluster (etcd, kube-apiserver, kube-controller-manager), opti
 simulators as a client process (tests/support/simulate), and the lite server's request log
 read from the API server's audit log. Shared by the e2e (tests/reconciler/e2e_lib.py) and
 the conformance harness (harness.py); MC_TEST_SERVER=real|lite is read by them."""
+import datetime
 import json
 import os
 import subprocess
@@ -25,9 +26,18 @@ def server_kind():
     return kind
 
 
+def audit_time(stamp):
+    """An audit MicroTime ("2026-01-02T15:04:05.123456Z") as seconds since the epoch, or None."""
+    if not stamp:
+        return None
+    return datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+        tzinfo=datetime.timezone.utc).timestamp()
+
+
 def audit_requests(path, offset=0):
     """The requests in an audit log from byte offset on, oldest first, in the lite server's
-    request-log form: method, path, query, code, user_agent (and user)."""
+    request-log form: method, path, query, code, user_agent (and user, and time: when the
+    server received it, seconds since the epoch)."""
     out, seen = [], set()
     with open(path) as f:
         f.seek(offset)
@@ -41,7 +51,8 @@ def audit_requests(path, offset=0):
             p, _, query = e["requestURI"].partition("?")
             out.append({"method": AUDIT_METHODS.get(e["verb"], "GET"), "path": p, "query": query,
                         "code": (e.get("responseStatus") or {}).get("code"),
-                        "user_agent": e.get("userAgent") or "", "user": e["user"].get("username")})
+                        "user_agent": e.get("userAgent") or "", "user": e["user"].get("username"),
+                        "time": audit_time(e.get("requestReceivedTimestamp"))})
     return out
 
 
