@@ -6,6 +6,7 @@ the conformance harness (harness.py); MC_TEST_SERVER=real|lite is read by them."
 import datetime
 import json
 import os
+import signal
 import subprocess
 import time
 
@@ -92,6 +93,31 @@ class RealServer:
 
     def clear_requests(self):
         self.audit_offset = os.path.getsize(self.info["audit_log"])
+
+    def restart_apiserver(self, timeout=120):
+        """Stops kube-apiserver and starts it again with the same flags on the same port: it
+        re-reads its certificate files, and every client has to connect anew. info.json gets
+        the new pid, so that `down` (and the watchdog) stop it."""
+        info_path = os.path.join(self.real_dir, "info.json")
+        with open(info_path) as f:
+            info = json.load(f)
+        pid = info["pids"]["kube-apiserver"]
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            argv = [a.decode() for a in f.read().split(b"\0") if a]
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while os.path.exists("/proc/%d" % pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        with open(os.path.join(self.real_dir, "kube-apiserver.log"), "ab") as log:
+            p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                 start_new_session=True)
+        info["pids"]["kube-apiserver"] = p.pid
+        tmp = info_path + ".new"
+        with open(tmp, "w") as f:
+            json.dump(info, f, indent=1)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, info_path)
+        return p
 
     def close(self):
         if self.sim is not None and self.sim.poll() is None:

@@ -19,8 +19,14 @@ chart's ServiceAccount), the combinations of issues 14 and 19 §2:
             `kubectl create token --duration 10m` token bound to a Secret; the file is replaced
             with a fresh token and the old one is invalidated (its Secret deleted); a
             MeshCluster edit made afterwards converges, with the same daemon process.
+  ca        the API server's CA rotated: the daemon's certificate-authority file replaced by a
+            new CA alone, kube-apiserver restarted with a serving certificate of that CA (so
+            every connection is new); an edit converges with the same daemon process. The
+            controller-manager keeps the old CA: nothing here needs it afterwards.
 """
 import base64
+import importlib.machinery
+import importlib.util
 import json
 import os
 import subprocess
@@ -406,9 +412,60 @@ def scenario_token():
               "then retried with the new token; an edit converged without restart: ok" % len(rejected))
 
 
+def scenario_ca():
+    """The API server's CA rotates: the daemon's certificate-authority file is replaced by
+    the new CA alone and kube-apiserver restarts with a serving certificate of that CA; the
+    daemon's next connections use the file's new bundle, and an edit converges, with the same
+    process."""
+    loader = importlib.machinery.SourceFileLoader(
+        "real_cluster", os.path.join(L.REPO, "tests", "support", "real-cluster"))
+    rc = importlib.util.module_from_spec(importlib.util.spec_from_loader(loader.name, loader))
+    loader.exec_module(rc)  # its make_pki: a new CA and a serving certificate signed by it
+    tmp, clusters = L.mesh(["cluster1"])
+    (c,) = clusters
+    with L.running(tmp, clusters):
+        c.apply_examples(["cluster1", "cluster2"])
+        ca_file = os.path.join(c.dir, "daemon-ca.crt")
+        with open(c.info["ca_file"], "rb") as f:
+            old_ca = f.read()
+        with open(ca_file, "wb") as f:
+            f.write(old_ca)
+        c.daemon_kubeconfig = c.write_sa_kubeconfig(os.path.join(c.dir, "kubeconfig-ca"),
+                                                    token=c.sa_token(), ca_file=ca_file)
+        daemon = c.start_daemon()
+        c.kubectl("wait", "--for=condition=Ready", "meshcluster", "--all", "--timeout=60s")
+
+        os.makedirs(os.path.join(c.dir, "pki2"))
+        new = rc.make_pki(os.path.join(c.dir, "pki2"))
+        with open(new["ca.crt"], "rb") as f:
+            new_ca = f.read()
+        # kubectl (and the server's client-CA file) trust both; the daemon only the new one.
+        with open(c.info["ca_file"], "wb") as f:
+            f.write(old_ca + new_ca)
+        tmp_ca = ca_file + ".new"
+        with open(tmp_ca, "wb") as f:
+            f.write(new_ca)
+        os.replace(tmp_ca, ca_file)
+        real_dir = c.real.real_dir
+        for n in ("apiserver.crt", "apiserver.key"):
+            with open(new[n], "rb") as f, open(os.path.join(real_dir, n), "wb") as g:
+                g.write(f.read())
+        c.real.restart_apiserver()
+        L.wait_for("the API server back with the new CA", lambda: c.kubectl(
+            "get", "--raw", "/readyz", check=False).returncode == 0, 120, 0.5)
+        c.clear_requests()
+        c.kubectl("patch", "meshcluster", "cluster2", "--type=merge", "-p",
+                  json.dumps({"spec": {"gateway": {"ports": {"tls": 16443}}}}))
+        L.wait_for("the edit converges", lambda: [p["port"] for p in c.get(
+            "service", "cluster2-istio-eastwestgateway-ts", ISTIO)["spec"]["ports"]] == [16443], 60)
+        check(c.daemon is daemon and daemon.poll() is None, "the daemon restarted or exited")
+        print("ca: the API server's new CA picked up from the rotated file on the next connection; "
+              "an edit converged without restart: ok")
+
+
 if __name__ == "__main__":
     if not L.REAL:
         raise SystemExit("test_e2e_combined runs on the real API server (MC_TEST_SERVER=real)")
-    for name in sys.argv[1:] or ["mesh3", "replicas", "token"]:
+    for name in sys.argv[1:] or ["mesh3", "replicas", "token", "ca"]:
         globals()["scenario_" + name]()
     print("PASS")
