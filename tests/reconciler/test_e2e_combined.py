@@ -55,6 +55,7 @@ TOKEN_LABEL = "meshcluster.io/remote-token"
 T1 = "eyJhbGciOiJSUzI1NiJ9.lima-token-one.c2lnbmF0dXJl"
 T2 = "eyJhbGciOiJSUzI1NiJ9.lima-token-two.c2lnbmF0dXJl"
 STEADY_S = 10
+REPLICAS_MCS = 14
 
 
 def meshcluster(name, ports, auth_secret=None):
@@ -244,6 +245,7 @@ def scenario_mesh3():
         steady(clusters)
         for c in clusters:
             check(c.daemon.poll() is None, "%s: the daemon exited" % c.name)
+            check("stopped leading" not in c.daemon_log(), "%s: leadership lost on the way" % c.name)
         print("mesh3: 0 writes in %d s on each of 3 clusters after the port patch, port edit and "
               "token rotation: ok" % STEADY_S)
 
@@ -329,7 +331,8 @@ def scenario_replicas():
     tmp, clusters = L.mesh(["cluster1"])
     (c,) = clusters
     with L.running(tmp, clusters):
-        c.apply_examples(["cluster1", "cluster2", "cluster3"])
+        # Enough MeshClusters that a converge takes several passes (~70 objects).
+        apply(c, [meshcluster("cluster%d" % i, {}) for i in range(1, 1 + REPLICAS_MCS)])
         c.bind_like_chart("meshcluster-controller-b")
         kc_b = c.write_sa_kubeconfig(os.path.join(c.dir, "kubeconfig-b"),
                                      token=c.sa_token("meshcluster-controller-b"))
