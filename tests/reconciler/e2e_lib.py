@@ -174,9 +174,12 @@ class Cluster:
         """What Steps 1-3 of the guide leave behind: namespaces, CRDs, istiod's ConfigMap."""
         self.kubectl("apply", "-f", CRD, "-f", gateway_crd(tmp))
         if REAL:
-            # A real server serves a new CRD's kind only once it is Established.
-            self.kubectl("wait", "--for=condition=Established", "--timeout=60s",
-                         "crd/meshclusters.meshcluster.io", "crd/gateways.networking.istio.io")
+            # A real server serves a new CRD's kind only once it is Established. kubectl wait
+            # fails at once, instead of waiting, on a CRD whose status has no conditions yet
+            # (".status.conditions accessor error", seen under load): ask again.
+            wait_for("the CRDs Established", lambda: self.kubectl(
+                "wait", "--for=condition=Established", "--timeout=30s", "crd/meshclusters.meshcluster.io",
+                "crd/gateways.networking.istio.io", check=False).returncode == 0, 90, 0.5)
         self.kubectl("create", "namespace", "istio-system", check=False)
         self.kubectl("create", "namespace", "tailscale", check=False)
         self.kubectl("create", "configmap", "istio", "-n", "istio-system",
