@@ -635,6 +635,8 @@ int k8s_config_token(k8s_config *c, uint64_t now_ms, bool force, const char **to
         c->token_read_ms = now_ms;
         char *t = NULL;
         if (read_file(c->token_file, &t, NULL) == 0 && *trimmed(t)) {
+            if (c->token && strcmp(c->token, t) != 0)
+                c->token_changes++;
             free(c->token);
             c->token = t;
         } else {

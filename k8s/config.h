@@ -43,6 +43,7 @@ typedef struct k8s_config {
     char *token_file;       /* file the token is re-read from, or NULL */
     uint64_t token_read_ms; /* caller's clock when token_file was last read */
     bool token_read_once;   /* token_file has been read at least once */
+    unsigned token_changes; /* re-reads of token_file that found a different token */
     char *namespace;        /* context or service-account namespace; "default" if unset */
     char *context;          /* chosen kubeconfig context, or "in-cluster" */
     char *user_agent;       /* the program's "name/version"; NULL: the transport's default */

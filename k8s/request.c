@@ -590,16 +590,26 @@ static void on_http_done(k8s_http_req *hreq, const k8s_http_result *hr, void *da
     /* A stream that was answered 2xx belongs to its caller from then on (it may have been
      * idle, not failed): only failures before the answer are retried here. */
     bool stream_started = r->on_data && hr->status >= 200 && hr->status < 300;
-    if (e->code == K8S_OK || r->streamed || stream_started || r->attempts >= r->max_attempts) {
+    if (e->code == K8S_OK || r->streamed || stream_started) {
         req_finish(r);
         return;
     }
     if (e->code == K8S_ERR_UNAUTHORIZED && c->cfg->token_file && !r->token_refreshed) {
-        /* Bound tokens rotate; the kubelet may have written a new one since our last read. */
+        /* Bound tokens rotate; the kubelet may have written a new one since our last read.
+         * A 401 is decided before the server acts, so a new token is worth one more attempt
+         * even for a single-attempt call: a Lease renewal is often the first request to meet
+         * an invalidated token, and failing it loses leadership until the periodic re-read. */
         r->token_refreshed = true;
+        unsigned changes = c->cfg->token_changes;
         const char *tok;
         k8s_config_token(c->cfg, uv_now(c->loop), true, &tok);
-        schedule(r, RS_WAIT_TOKEN, 0);
+        if (r->attempts < r->max_attempts || c->cfg->token_changes != changes) {
+            schedule(r, RS_WAIT_TOKEN, 0);
+            return;
+        }
+    }
+    if (r->attempts >= r->max_attempts) {
+        req_finish(r);
         return;
     }
     if (e->code == K8S_ERR_TRANSPORT)

@@ -3,8 +3,10 @@ tests/support/real-cluster (etcd, kube-apiserver, kube-controller-manager), opti
 simulators as a client process (tests/support/simulate), and the lite server's request log
 read from the API server's audit log. Shared by the e2e (tests/reconciler/e2e_lib.py) and
 the conformance harness (harness.py); MC_TEST_SERVER=real|lite is read by them."""
+import datetime
 import json
 import os
+import signal
 import subprocess
 import time
 
@@ -25,9 +27,18 @@ def server_kind():
     return kind
 
 
+def audit_time(stamp):
+    """An audit MicroTime ("2026-01-02T15:04:05.123456Z") as seconds since the epoch, or None."""
+    if not stamp:
+        return None
+    return datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+        tzinfo=datetime.timezone.utc).timestamp()
+
+
 def audit_requests(path, offset=0):
     """The requests in an audit log from byte offset on, oldest first, in the lite server's
-    request-log form: method, path, query, code, user_agent (and user)."""
+    request-log form: method, path, query, code, user_agent (and user, and time: when the
+    server received it, seconds since the epoch)."""
     out, seen = [], set()
     with open(path) as f:
         f.seek(offset)
@@ -41,7 +52,8 @@ def audit_requests(path, offset=0):
             p, _, query = e["requestURI"].partition("?")
             out.append({"method": AUDIT_METHODS.get(e["verb"], "GET"), "path": p, "query": query,
                         "code": (e.get("responseStatus") or {}).get("code"),
-                        "user_agent": e.get("userAgent") or "", "user": e["user"].get("username")})
+                        "user_agent": e.get("userAgent") or "", "user": e["user"].get("username"),
+                        "time": audit_time(e.get("requestReceivedTimestamp"))})
     return out
 
 
@@ -81,6 +93,31 @@ class RealServer:
 
     def clear_requests(self):
         self.audit_offset = os.path.getsize(self.info["audit_log"])
+
+    def restart_apiserver(self, timeout=120):
+        """Stops kube-apiserver and starts it again with the same flags on the same port: it
+        re-reads its certificate files, and every client has to connect anew. info.json gets
+        the new pid, so that `down` (and the watchdog) stop it."""
+        info_path = os.path.join(self.real_dir, "info.json")
+        with open(info_path) as f:
+            info = json.load(f)
+        pid = info["pids"]["kube-apiserver"]
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            argv = [a.decode() for a in f.read().split(b"\0") if a]
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while os.path.exists("/proc/%d" % pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        with open(os.path.join(self.real_dir, "kube-apiserver.log"), "ab") as log:
+            p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                 start_new_session=True)
+        info["pids"]["kube-apiserver"] = p.pid
+        tmp = info_path + ".new"
+        with open(tmp, "w") as f:
+            json.dump(info, f, indent=1)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, info_path)
+        return p
 
     def close(self):
         if self.sim is not None and self.sim.poll() is None:

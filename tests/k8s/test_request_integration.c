@@ -639,6 +639,22 @@ static void test_token_rotation(void **state)
     assert_int_equal(r.attempts, 2); /* 401, re-read, success */
     it_result_clear(&r);
 
+    /* A single-attempt call (a Lease renewal) that meets the old token still gets one more
+     * attempt when the file holds a new token; with nothing new in the file, the 401 is final. */
+    it_control("/rotate-token", "{\"token\":\"rotated-token-2\"}");
+    write_file(path, "rotated-token-2\n");
+    it_call(&loop, c, (k8s_request_opts){.verb = K8S_VERB_GET, .ref = cm("tok"), .max_attempts = 1},
+            &r);
+    assert_int_equal(r.code, K8S_OK);
+    assert_int_equal(r.attempts, 2);
+    it_result_clear(&r);
+    it_control("/rotate-token", "{\"token\":\"rotated-token-3\"}");
+    it_call(&loop, c, (k8s_request_opts){.verb = K8S_VERB_GET, .ref = cm("tok"), .max_attempts = 1},
+            &r);
+    assert_int_equal(r.code, K8S_ERR_UNAUTHORIZED);
+    assert_int_equal(r.attempts, 1);
+    it_result_clear(&r);
+
     /* A client with a static token has nothing to re-read: 401 is final, not retried. */
     uv_loop_t loop2;
     uv_loop_init(&loop2);

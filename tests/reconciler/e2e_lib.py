@@ -177,9 +177,12 @@ class Cluster:
         """What Steps 1-3 of the guide leave behind: namespaces, CRDs, istiod's ConfigMap."""
         self.kubectl("apply", "-f", CRD, "-f", gateway_crd(tmp))
         if REAL:
-            # A real server serves a new CRD's kind only once it is Established.
-            self.kubectl("wait", "--for=condition=Established", "--timeout=60s",
-                         "crd/meshclusters.meshcluster.io", "crd/gateways.networking.istio.io")
+            # A real server serves a new CRD's kind only once it is Established. kubectl wait
+            # fails at once, instead of waiting, on a CRD whose status has no conditions yet
+            # (".status.conditions accessor error", seen under load): ask again.
+            wait_for("the CRDs Established", lambda: self.kubectl(
+                "wait", "--for=condition=Established", "--timeout=30s", "crd/meshclusters.meshcluster.io",
+                "crd/gateways.networking.istio.io", check=False).returncode == 0, 90, 0.5)
         self.kubectl("create", "namespace", "istio-system", check=False)
         self.kubectl("create", "namespace", "tailscale", check=False)
         self.kubectl("create", "configmap", "istio", "-n", "istio-system",
@@ -202,16 +205,42 @@ class Cluster:
         if r.returncode != 0:
             raise AssertionError("helm template failed: " + r.stderr)
         self.kubectl("apply", "-f", "-", input=r.stdout)
-        token = self.kubectl("create", "token", "meshcluster-controller", "-n", CHART_NS,
-                             "--duration=24h").stdout.strip()
         self.daemon_kubeconfig = os.path.join(self.dir, "kubeconfig-meshcluster-controller")
-        with open(self.daemon_kubeconfig, "w") as f:
+        self.write_sa_kubeconfig(self.daemon_kubeconfig, token=self.sa_token())
+
+    def sa_token(self, sa="meshcluster-controller", duration="24h", bound_secret=None):
+        """A TokenRequest token of a ServiceAccount in the chart's namespace (real mode); with
+        bound_secret, bound to that Secret of the same namespace: deleting the Secret
+        invalidates the token, as deleting a Pod does its projected token."""
+        args = ["create", "token", sa, "-n", CHART_NS, "--duration=" + duration]
+        if bound_secret:
+            args += ["--bound-object-kind=Secret", "--bound-object-name=" + bound_secret]
+        return self.kubectl(*args).stdout.strip()
+
+    def write_sa_kubeconfig(self, path, token=None, token_file=None, ca_file=None):
+        """A kubeconfig for this cluster with a ServiceAccount's bearer token, inline or as a
+        tokenFile (re-read by the daemon, as a pod's projected token is)."""
+        user = {"token": token} if token else {"tokenFile": token_file}
+        with open(path, "w") as f:
             json.dump({"apiVersion": "v1", "kind": "Config", "current-context": self.name,
                        "clusters": [{"name": self.name, "cluster": {
-                           "server": self.info["url"], "certificate-authority": self.info["ca_file"]}}],
-                       "users": [{"name": "meshcluster-controller", "user": {"token": token}}],
+                           "server": self.info["url"],
+                           "certificate-authority": ca_file or self.info["ca_file"]}}],
+                       "users": [{"name": "meshcluster-controller", "user": user}],
                        "contexts": [{"name": self.name, "context": {
                            "cluster": self.name, "user": "meshcluster-controller"}}]}, f)
+        return path
+
+    def bind_like_chart(self, sa):
+        """A second ServiceAccount granted exactly what the chart grants its own (each of the
+        chart's bindings gets it as a subject): two replicas that the audit log tells apart."""
+        self.kubectl("create", "serviceaccount", sa, "-n", CHART_NS)
+        subject = {"kind": "ServiceAccount", "name": sa, "namespace": CHART_NS}
+        patch = json.dumps([{"op": "add", "path": "/subjects/-", "value": subject}])
+        for kind in ("clusterrolebinding", "rolebinding"):
+            for b in self.list(kind, selector="app.kubernetes.io/name=meshcluster"):
+                ns = ["-n", b["metadata"]["namespace"]] if "namespace" in b["metadata"] else []
+                self.kubectl("patch", kind, b["metadata"]["name"], *ns, "--type=json", "-p", patch)
 
     def apply_examples(self, names):
         args = ["apply"]
@@ -323,6 +352,52 @@ class Cluster:
             self.real.close()
         if not self.server_log.closed:
             self.server_log.close()
+
+
+class Replica:
+    """One more meshclusterd on a cluster beside (or instead of) Cluster.start_daemon's, with
+    its own log; POD_NAME=name prefixes its Lease identity and names it in its Events.
+    kubeconfig: default the cluster's admin one; lease_ns None: no leader election."""
+
+    def __init__(self, c, name, kubeconfig=None, lease_ns=None, extra=()):
+        self.c, self.name = c, name
+        self.kubeconfig = kubeconfig or c.kubeconfig
+        self.lease_ns, self.extra = lease_ns, list(extra)
+        self.log_path = os.path.join(c.dir, "meshclusterd-%s.log" % name)
+        self.proc = None
+
+    def start(self):
+        env = dict(os.environ, POD_NAME=self.name)
+        elect = ["--leader-elect", "--lease-namespace", self.lease_ns] if self.lease_ns else ["--leader-elect=false"]
+        with open(self.log_path, "w") as log:  # each start its own log: port() reads the first
+            self.proc = subprocess.Popen(
+                [DAEMON, "--cluster-name", self.c.name, "--kubeconfig", self.kubeconfig,
+                 "--health-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0", "--log-format", "text",
+                 "--log-level", "debug"] + elect + self.extra,
+                stdout=log, stderr=subprocess.STDOUT, env=env)
+        return self.proc
+
+    def log(self):
+        try:
+            with open(self.log_path) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def port(self):
+        """The health/metrics port of its latest start."""
+        return wait_for("%s health port" % self.name, lambda: obs_port(self.log()), 10)
+
+    def stop(self, timeout=6):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                return self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                return "timeout"
+        return self.proc.returncode if self.proc else None
 
 
 def cleanup(tmp):
