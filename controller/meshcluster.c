@@ -97,10 +97,85 @@ static const cJSON *get_obj(const cJSON *obj, const char *key, const char *path,
             goto fail;                                                                             \
     } while (0)
 
+/* spec.tailscale.gatewayTags into mc (default: tag:istio-eastwestgateway); 0, -EINVAL with
+ * *err filled, or -ENOMEM. What was allocated stays in mc for mc_meshcluster_clear. */
+static int get_tags(const cJSON *ts, struct mc_meshcluster *mc, struct mc_field_error *err)
+{
+    const cJSON *tags = cJSON_GetObjectItemCaseSensitive(ts, "gatewayTags");
+    if (tags && !cJSON_IsNull(tags) && !cJSON_IsArray(tags)) {
+        mc_field_error_set(err, "InvalidSpec", "spec.tailscale.gatewayTags",
+                           "spec.tailscale.gatewayTags must be a list of strings");
+        return -EINVAL;
+    }
+    size_t ntags = cJSON_IsArray(tags) ? (size_t)cJSON_GetArraySize(tags) : 0;
+    mc->gateway_tags = calloc(ntags ? ntags : 1, sizeof(char *));
+    if (!mc->gateway_tags)
+        return -ENOMEM;
+    if (ntags == 0) {
+        mc->gateway_tags[0] = strdup("tag:istio-eastwestgateway");
+        if (!mc->gateway_tags[0])
+            return -ENOMEM;
+        mc->ngateway_tags = 1;
+    }
+    for (const cJSON *t = cJSON_IsArray(tags) ? tags->child : NULL; t; t = t->next) {
+        if (!cJSON_IsString(t)) {
+            mc_field_error_set(err, "InvalidSpec", "spec.tailscale.gatewayTags",
+                               "spec.tailscale.gatewayTags must be a list of strings");
+            return -EINVAL;
+        }
+        mc->gateway_tags[mc->ngateway_tags] = strdup(t->valuestring);
+        if (!mc->gateway_tags[mc->ngateway_tags])
+            return -ENOMEM;
+        mc->ngateway_tags++;
+    }
+    return 0;
+}
+
+/* spec.remoteSecret.auth into mc->auth (default tailscale); 0, -EINVAL or -ENOMEM. */
+static int get_auth(const cJSON *rs, struct mc_meshcluster *mc, struct mc_field_error *err)
+{
+    char *auth = NULL;
+    int rc = get_str_default(rs, "auth", "tailscale", &auth, "spec.remoteSecret.auth", err);
+    if (rc < 0)
+        return rc;
+    if (strcmp(auth, "tailscale") == 0) {
+        mc->auth = MC_AUTH_TAILSCALE;
+    } else if (strcmp(auth, "secret") == 0) {
+        mc->auth = MC_AUTH_SECRET;
+    } else {
+        mc_field_error_set(err, "InvalidSpec", "spec.remoteSecret.auth",
+                           "spec.remoteSecret.auth must be \"tailscale\" or \"secret\", not \"%s\"",
+                           auth);
+        rc = -EINVAL;
+    }
+    free(auth);
+    return rc;
+}
+
+/* spec.tailscale into mc: the tailnet, the two hostnames (defaults from the name), the proxy
+ * class and the gateway tags; 0, -EINVAL or -ENOMEM. */
+static int get_tailscale(const cJSON *ts, struct mc_meshcluster *mc, struct mc_field_error *err)
+{
+    int rc;
+    char host[128];
+    TRY(get_str(ts, "tailnet", "", &mc->tailnet, "spec.tailscale.tailnet", err));
+    snprintf(host, sizeof(host), "%s-k8s-operator", mc->name);
+    TRY(get_str_default(ts, "apiServerProxyHostname", host, &mc->api_proxy_hostname,
+                        "spec.tailscale.apiServerProxyHostname", err));
+    snprintf(host, sizeof(host), "%s-istio-eastwestgateway", mc->name);
+    TRY(get_str_default(ts, "eastWestGatewayHostname", host, &mc->gateway_hostname,
+                        "spec.tailscale.eastWestGatewayHostname", err));
+    TRY(get_str_default(ts, "proxyClass", "common", &mc->proxy_class, "spec.tailscale.proxyClass",
+                        err));
+    TRY(get_tags(ts, mc, err));
+    return 0;
+fail: /* TRY's: what was allocated stays in mc for the caller's mc_meshcluster_clear */
+    return rc;
+}
+
 int mc_meshcluster_parse(const cJSON *obj, struct mc_meshcluster *mc, struct mc_field_error *err)
 {
     int rc = 0, bad = 0;
-    char host[128];
     memset(mc, 0, sizeof(*mc));
     if (!cJSON_IsObject(obj)) {
         mc_field_error_set(err, "InvalidSpec", "", "a MeshCluster must be a JSON object");
@@ -134,71 +209,14 @@ int mc_meshcluster_parse(const cJSON *obj, struct mc_meshcluster *mc, struct mc_
     TRY(get_str(loc, "region", "", &mc->region, "spec.locality.region", err));
     TRY(get_str(loc, "zone", "", &mc->zone, "spec.locality.zone", err));
 
-    TRY(get_str(ts, "tailnet", "", &mc->tailnet, "spec.tailscale.tailnet", err));
-    snprintf(host, sizeof(host), "%s-k8s-operator", mc->name);
-    TRY(get_str_default(ts, "apiServerProxyHostname", host, &mc->api_proxy_hostname,
-                        "spec.tailscale.apiServerProxyHostname", err));
-    snprintf(host, sizeof(host), "%s-istio-eastwestgateway", mc->name);
-    TRY(get_str_default(ts, "eastWestGatewayHostname", host, &mc->gateway_hostname,
-                        "spec.tailscale.eastWestGatewayHostname", err));
-    TRY(get_str_default(ts, "proxyClass", "common", &mc->proxy_class, "spec.tailscale.proxyClass",
-                        err));
-    const cJSON *tags = cJSON_GetObjectItemCaseSensitive(ts, "gatewayTags");
-    if (tags && !cJSON_IsNull(tags) && !cJSON_IsArray(tags)) {
-        mc_field_error_set(err, "InvalidSpec", "spec.tailscale.gatewayTags",
-                           "spec.tailscale.gatewayTags must be a list of strings");
-        rc = -EINVAL;
-        goto fail;
-    }
-    size_t ntags = cJSON_IsArray(tags) ? (size_t)cJSON_GetArraySize(tags) : 0;
-    mc->gateway_tags = calloc(ntags ? ntags : 1, sizeof(char *));
-    if (!mc->gateway_tags) {
-        rc = -ENOMEM;
-        goto fail;
-    }
-    if (ntags == 0) {
-        mc->gateway_tags[0] = strdup("tag:istio-eastwestgateway");
-        if (!mc->gateway_tags[0]) {
-            rc = -ENOMEM;
-            goto fail;
-        }
-        mc->ngateway_tags = 1;
-    }
-    for (const cJSON *t = cJSON_IsArray(tags) ? tags->child : NULL; t; t = t->next) {
-        if (!cJSON_IsString(t)) {
-            mc_field_error_set(err, "InvalidSpec", "spec.tailscale.gatewayTags",
-                               "spec.tailscale.gatewayTags must be a list of strings");
-            rc = -EINVAL;
-            goto fail;
-        }
-        mc->gateway_tags[mc->ngateway_tags] = strdup(t->valuestring);
-        if (!mc->gateway_tags[mc->ngateway_tags]) {
-            rc = -ENOMEM;
-            goto fail;
-        }
-        mc->ngateway_tags++;
-    }
+    TRY(get_tailscale(ts, mc, err));
 
     TRY(get_port(ports, "status", 15021, &mc->ports.status, "spec.gateway.ports.status", err));
     TRY(get_port(ports, "tls", 15443, &mc->ports.tls, "spec.gateway.ports.tls", err));
     TRY(get_port(ports, "istiod", 15012, &mc->ports.istiod, "spec.gateway.ports.istiod", err));
     TRY(get_port(ports, "webhook", 15017, &mc->ports.webhook, "spec.gateway.ports.webhook", err));
 
-    char *auth = NULL;
-    TRY(get_str_default(rs, "auth", "tailscale", &auth, "spec.remoteSecret.auth", err));
-    if (strcmp(auth, "tailscale") == 0) {
-        mc->auth = MC_AUTH_TAILSCALE;
-    } else if (strcmp(auth, "secret") == 0) {
-        mc->auth = MC_AUTH_SECRET;
-    } else {
-        mc_field_error_set(err, "InvalidSpec", "spec.remoteSecret.auth",
-                           "spec.remoteSecret.auth must be \"tailscale\" or \"secret\", not \"%s\"",
-                           auth);
-        free(auth);
-        rc = -EINVAL;
-        goto fail;
-    }
-    free(auth);
+    TRY(get_auth(rs, mc, err));
     TRY(get_str_default(ref, "namespace", "tailscale", &mc->secret_namespace,
                         "spec.remoteSecret.secretRef.namespace", err));
     TRY(get_str(ref, "name", "", &mc->secret_name, "spec.remoteSecret.secretRef.name", err));

@@ -133,6 +133,37 @@ static void fill_failure(struct mc_trust_result *out, const char *reason, const 
     snprintf(out->message, sizeof(out->message), "%s", msg);
 }
 
+/* Every MeshCluster's spec.trust.rootCAFingerprint ("": none), borrowed from in; a new
+ * array of in->nclusters (> 0) the caller frees, NULL when out of memory. */
+static const char **declared_roots(const struct mc_trust_input *in)
+{
+    const char **declared = calloc(in->nclusters, sizeof(*declared));
+    for (size_t i = 0; declared && i < in->nclusters; i++)
+        declared[i] = in->clusters[i].root_ca_fingerprint;
+    return declared;
+}
+
+/*
+ * An undecodable key is a broken Secret even when the evaluator could do without that key;
+ * only a disagreement among MeshClusters outranks it (nothing to compare against). Turns *out
+ * into ChainInvalid naming the problem then.
+ */
+static void report_broken_secret(const struct pki_trust_verdict *v,
+                                 const struct secret_parts *parts, bool secret_empty,
+                                 struct mc_trust_result *out)
+{
+    bool outranks = strcmp(v->reason, PKI_REASON_DECLARED_ROOTS_DISAGREE) == 0;
+    if (outranks || (!parts->problem[0] && !secret_empty))
+        return;
+    char msg[sizeof(out->message)];
+    snprintf(msg, sizeof(msg),
+             "istio-system/cacerts is invalid: %s; recreate it from the shared root's "
+             "intermediate (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem), then "
+             "restart istiod",
+             parts->problem[0] ? parts->problem : "it has none of the cacerts keys");
+    fill_failure(out, PKI_REASON_CHAIN_INVALID, msg);
+}
+
 int mc_trust_evaluate(const struct mc_trust_input *in, struct mc_trust_result *out)
 {
     if (!out)
@@ -144,13 +175,8 @@ int mc_trust_evaluate(const struct mc_trust_input *in, struct mc_trust_result *o
     }
 
     const char **declared = NULL;
-    if (in->nclusters) {
-        declared = calloc(in->nclusters, sizeof(*declared));
-        if (!declared)
-            goto nomem;
-        for (size_t i = 0; i < in->nclusters; i++)
-            declared[i] = in->clusters[i].root_ca_fingerprint;
-    }
+    if (in->nclusters && !(declared = declared_roots(in)))
+        goto nomem;
 
     struct secret_parts parts;
     if (in->cacerts_secret) {
@@ -188,18 +214,7 @@ int mc_trust_evaluate(const struct mc_trust_input *in, struct mc_trust_result *o
     }
     fill_result(&v, ti.istiod_root_cert, out);
 
-    /* An undecodable key is a broken Secret even when the evaluator could do without that
-     * key; only a disagreement among MeshClusters outranks it (nothing to compare against). */
-    bool outranks = strcmp(v.reason, PKI_REASON_DECLARED_ROOTS_DISAGREE) == 0;
-    if (!outranks && (parts.problem[0] || secret_empty)) {
-        char msg[sizeof(out->message)];
-        snprintf(msg, sizeof(msg),
-                 "istio-system/cacerts is invalid: %s; recreate it from the shared root's "
-                 "intermediate (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem), then "
-                 "restart istiod",
-                 parts.problem[0] ? parts.problem : "it has none of the cacerts keys");
-        fill_failure(out, PKI_REASON_CHAIN_INVALID, msg);
-    }
+    report_broken_secret(&v, &parts, secret_empty, out);
     secret_parts_clear(&parts);
     return 0;
 
