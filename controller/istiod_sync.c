@@ -21,6 +21,17 @@ static int copy_field(const cJSON *obj, const char *key, char *dst, size_t cap)
     return 0;
 }
 
+/* By id, then secret and status: a total order, so equal answers compare equal whatever order
+ * istiod listed them in (it ranges over a Go map: the order changes from call to call). */
+static int cmp_id(const void *a, const void *b)
+{
+    const struct mc_istiod_cluster *x = a, *y = b;
+    int c = strcmp(x->id, y->id);
+    if (!c)
+        c = strcmp(x->secret_name, y->secret_name);
+    return c ? c : strcmp(x->sync_status, y->sync_status);
+}
+
 int mc_istiod_clusters_parse(const char *body, size_t len, struct mc_istiod_clusters *out)
 {
     memset(out, 0, sizeof(*out));
@@ -46,6 +57,9 @@ int mc_istiod_clusters_parse(const char *body, size_t len, struct mc_istiod_clus
         out->n++;
     }
     cJSON_Delete(doc);
+    /* By id, so each remote's verdict is a binary search: the reconciler asks for every
+     * remote on every status pass. */
+    qsort(out->items, out->n, sizeof(*out->items), cmp_id);
     return 0;
 }
 
@@ -69,9 +83,17 @@ enum mc_istiod_sync mc_istiod_sync_of(const struct mc_istiod_clusters *clusters,
                  {"closed", MC_ISTIOD_CLOSED}};
     /* A secret can list a cluster twice while istiod swaps it: a synced entry wins. */
     enum mc_istiod_sync found = MC_ISTIOD_NOT_LOADED;
-    for (size_t i = 0; i < clusters->n; i++) {
+    size_t lo = 0, hi = clusters->n; /* the first entry with this id (items are sorted by id) */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(clusters->items[mid].id, id) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t i = lo; i < clusters->n && strcmp(clusters->items[i].id, id) == 0; i++) {
         const struct mc_istiod_cluster *c = &clusters->items[i];
-        if (strcmp(c->id, id) != 0 || !c->secret_name[0])
+        if (!c->secret_name[0])
             continue;
         enum mc_istiod_sync s = MC_ISTIOD_OTHER;
         for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++)

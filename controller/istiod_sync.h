@@ -44,9 +44,9 @@ struct mc_istiod_clusters {
     size_t n;
 };
 
-/* Parses a /debug/clusterz body (len bytes). 0, -EINVAL (not a JSON array of objects with
- * string fields as above; *out is then empty) or -ENOMEM. Entries with fields too long or not
- * strings are skipped. Free with mc_istiod_clusters_free. */
+/* Parses a /debug/clusterz body (len bytes); items come out sorted by id. 0, -EINVAL (not a JSON
+ * array of objects with string fields as above; *out is then empty) or -ENOMEM. Entries with fields
+ * too long or not strings are skipped. Free with mc_istiod_clusters_free. */
 int mc_istiod_clusters_parse(const char *body, size_t len, struct mc_istiod_clusters *out);
 void mc_istiod_clusters_free(struct mc_istiod_clusters *c);
 

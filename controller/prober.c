@@ -32,8 +32,10 @@ struct mc_prober {
     uv_loop_t *loop;
     struct mc_prober_opts o;
     uint64_t rng;
-    struct peer *peers; /* the current targets */
-    size_t live;        /* peers allocated, current or removed and still releasing */
+    struct peer *peers;    /* the current targets */
+    struct peer **by_name; /* the same, sorted by cluster: every status pass looks each up */
+    size_t nby_name;
+    size_t live; /* peers allocated, current or removed and still releasing */
     k8s_metric *duration, *failures;
     uv_timer_t self; /* closed last: its close callback ends mc_prober_close */
     int closing;
@@ -340,6 +342,35 @@ int mc_prober_new(k8s_http *http, uv_loop_t *loop, const struct mc_prober_opts *
     return 0;
 }
 
+static int cmp_peer(const void *a, const void *b)
+{
+    return strcmp((*(struct peer *const *)a)->t.cluster, (*(struct peer *const *)b)->t.cluster);
+}
+
+/* Rebuilds by_name from the list. Out of memory, the index is emptied (never left pointing at
+ * peers that are going): lookups then read as not probed until the next set_targets. */
+static int index_peers(mc_prober *p)
+{
+    size_t n = 0;
+    for (struct peer *e = p->peers; e; e = e->next)
+        n++;
+    struct peer **idx = malloc((n ? n : 1) * sizeof(*idx));
+    if (!idx) {
+        free(p->by_name);
+        p->by_name = NULL;
+        p->nby_name = 0;
+        return -ENOMEM;
+    }
+    n = 0;
+    for (struct peer *e = p->peers; e; e = e->next)
+        idx[n++] = e;
+    qsort(idx, n, sizeof(*idx), cmp_peer);
+    free(p->by_name);
+    p->by_name = idx;
+    p->nby_name = n;
+    return 0;
+}
+
 int mc_prober_set_targets(mc_prober *p, const struct mc_probe_target *targets, size_t n)
 {
     if (p->closing)
@@ -381,6 +412,7 @@ int mc_prober_set_targets(mc_prober *p, const struct mc_probe_target *targets, s
             p->peers = e;
         }
     }
+    int rc = oom ? -ENOMEM : index_peers(p);
     while (gone) {
         struct peer *e = gone;
         gone = e->next;
@@ -389,15 +421,23 @@ int mc_prober_set_targets(mc_prober *p, const struct mc_probe_target *targets, s
             still = still || same_str(targets[i].cluster, e->t.cluster);
         peer_remove(e, !oom && !still); /* undone new peers share names with kept ones */
     }
-    return oom ? -ENOMEM : 0;
+    return rc;
 }
 
 const struct mc_probe_state *mc_prober_state(const mc_prober *p, const char *cluster,
                                              enum mc_probe_kind kind)
 {
-    for (const struct peer *e = p->peers; e; e = e->next)
-        if (strcmp(e->t.cluster, cluster) == 0 && kind < MC_PROBE_NKINDS)
-            return &e->state[kind];
+    size_t lo = 0, hi = p->nby_name;
+    while (lo < hi && kind < MC_PROBE_NKINDS) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(p->by_name[mid]->t.cluster, cluster);
+        if (c == 0)
+            return &p->by_name[mid]->state[kind];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
     return NULL;
 }
 
@@ -406,6 +446,7 @@ static void on_self_closed(uv_handle_t *h)
     mc_prober *p = h->data;
     void (*cb)(void *) = p->close_cb;
     void *data = p->close_data;
+    free(p->by_name);
     free(p);
     if (cb)
         cb(data);
@@ -429,6 +470,7 @@ void mc_prober_close(mc_prober *p, void (*cb)(void *data), void *data)
     p->close_data = data;
     struct peer *e = p->peers;
     p->peers = NULL;
+    p->nby_name = 0;
     while (e) {
         struct peer *next = e->next;
         peer_remove(e, true);

@@ -136,6 +136,7 @@ struct memo_conflict {
 struct pass {
     mc_reconciler *r;
     struct mc_desired d;
+    bool desired_reused; /* d came from the cache: MeshClusters and tokens unchanged */
     /* One slot per d.clusters entry, a note made on the cluster's first trouble (NULL: none).
      * Troubles are rare and a note is a kilobyte: all of them at 1,000 clusters were a
      * megabyte touched by every pass. */

@@ -60,7 +60,9 @@ static bool target_of(const mc_reconciler *r, const struct pass *p,
 
 void mc__probe_targets_update(mc_reconciler *r, const struct pass *p)
 {
-    if (!r->prober || !p->desired_ok || mc__parsed_meshclusters(r) != 0)
+    /* The targets depend on the MeshClusters and tokens only: a pass that reused the cached
+     * desired state (a drift repair, a status change) has nothing to tell the prober. */
+    if (!r->prober || !p->desired_ok || p->desired_reused || mc__parsed_meshclusters(r) != 0)
         return;
     size_t n = p->d.nclusters, k = 0;
     struct mc_probe_target *t = calloc(n ? n : 1, sizeof(*t));

@@ -278,6 +278,7 @@ static bool cache_take(mc_reconciler *r, struct pass *p)
     p->nby_key = c->nby_key;
     p->memo = c->memo;
     p->status_fp = c->status_fp;
+    p->desired_reused = true;
     memset(&c->d, 0, sizeof(c->d));
     c->by_key = NULL;
     c->nby_key = 0;
