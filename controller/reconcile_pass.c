@@ -177,3 +177,11 @@ void mc__parsed_meshclusters_clear(mc_reconciler *r)
     r->nparsed_mcs = 0;
     r->parsed_mcs_valid = false;
 }
+
+const struct mc_meshcluster *mc__parsed(const mc_reconciler *r, const char *name)
+{
+    for (size_t i = 0; i < r->nparsed_mcs; i++)
+        if (strcmp(r->parsed_mcs[i].name, name) == 0)
+            return &r->parsed_mcs[i];
+    return NULL;
+}

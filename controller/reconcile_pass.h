@@ -315,6 +315,8 @@ const cJSON *mc__meshcluster(const mc_reconciler *r, const char *name);
 /* Fills r->parsed_mcs unless still valid; 0 or -ENOMEM. */
 int mc__parsed_meshclusters(mc_reconciler *r);
 void mc__parsed_meshclusters_clear(mc_reconciler *r);
+/* The parsed MeshCluster of that name (mc__parsed_meshclusters must have filled them), or NULL. */
+const struct mc_meshcluster *mc__parsed(const mc_reconciler *r, const char *name);
 
 /* Probing and istiod (reconcile_probes.c). After a pass, the prober's targets follow its
  * desired state; a remote's probe states and istiod verdict go into its status fingerprint

@@ -11,14 +11,6 @@
 #include "controller/reconcile_pass.h"
 #include "k8s/base64.h"
 
-static const struct mc_meshcluster *parsed(const mc_reconciler *r, const char *name)
-{
-    for (size_t i = 0; i < r->nparsed_mcs; i++)
-        if (strcmp(r->parsed_mcs[i].name, name) == 0)
-            return &r->parsed_mcs[i];
-    return NULL;
-}
-
 static const char *token_for(const struct pass *p, const struct mc_meshcluster *m)
 {
     if (m->auth == MC_AUTH_TAILSCALE)
@@ -35,7 +27,7 @@ static bool target_of(const mc_reconciler *r, const struct pass *p,
                       const struct mc_cluster_result *cr, struct mc_probe_target *t, char **url,
                       unsigned char **ca, char *alias, size_t alias_len)
 {
-    const struct mc_meshcluster *m = parsed(r, cr->name);
+    const struct mc_meshcluster *m = mc__parsed(r, cr->name);
     long ai = cr->objects[MC_ROLE_GATEWAY_ALIAS];
     const char *token = m ? token_for(p, m) : NULL;
     if (!m || ai < 0 || !token)

@@ -291,10 +291,7 @@ static const char *tailnet_mismatch(const mc_reconciler *r, const cJSON *gw, cha
         host = host ? host : jstr(e, "hostname");
         ip = ip ? ip : jstr(e, "ip");
     }
-    const struct mc_meshcluster *self = NULL;
-    for (size_t i = 0; i < r->nparsed_mcs; i++)
-        if (strcmp(r->parsed_mcs[i].name, r->cluster_name) == 0)
-            self = &r->parsed_mcs[i];
+    const struct mc_meshcluster *self = mc__parsed(r, r->cluster_name);
     if (!self || mc_tailnet_address_matches(host, ip, self->tailnet, buf, len))
         return NULL;
     return buf;
