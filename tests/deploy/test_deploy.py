@@ -243,6 +243,16 @@ def main():
         if ns == "tailscale":  # token Secrets (issue 14.6): read-only, list and watch
             verbs = {v for r in o["rules"] if "secrets" in r["resources"] for v in r["verbs"]}
             check(verbs == {"list", "watch"}, f"tailscale secrets: list and watch only (has {sorted(verbs)})")
+        # The daemon writes by server-side apply (PATCH) and never PUTs, except its Lease
+        # (leader election updates with the Lease's resourceVersion): no other rule may grant
+        # update, nor read the status subresource it only patches.
+        for r in o["rules"]:
+            if r["resources"] != ["leases"]:
+                check("update" not in r["verbs"], f"Role in {ns}: {r['resources']} without update")
+    for r in cluster_rules:
+        check("update" not in r["verbs"], f"cluster rule {r['resources']} without update")
+        if r["resources"] == ["meshclusters/status"]:
+            check(r["verbs"] == ["patch"], "meshclusters/status: patch only")
     check({o["metadata"]["namespace"] for o in kinds.get("Role", [])} == {"istio-system", "tailscale", NS},
           "Roles exist only in istio-system, tailscale and the controller's namespace")
 
