@@ -13,6 +13,7 @@
 #include "controller/reconcile_pass.h"
 #include "controller/reconcile_status.h"
 #include "k8s/base64.h"
+#include "k8s/defer.h"
 
 static const char *const inf_kind[INF_COUNT] = {
     "MeshCluster", "Namespace", "ConfigMap", "Secret",    "ConfigMap", "Secret",
@@ -1021,6 +1022,11 @@ static void on_prober_closed(void *data)
     on_part_stopped(r);
 }
 
+static void release_stop_hold(void *data)
+{
+    on_part_stopped(data);
+}
+
 void mc_reconciler_stop(mc_reconciler *r, void (*cb)(mc_reconciler *r, void *data), void *data)
 {
     if (r->stopping)
@@ -1047,7 +1053,10 @@ void mc_reconciler_stop(mc_reconciler *r, void (*cb)(mc_reconciler *r, void *dat
         r->stop_pending++;
         mc_istiod_watch_close(r->istiod, on_istiod_closed, r);
     }
-    on_part_stopped(r);
+    /* The hold is released on a later turn, so cb never runs from inside this call even when
+     * every part had already stopped. */
+    if (k8s_defer(k8s_client_loop(r->client), release_stop_hold, r) != 0)
+        on_part_stopped(r); /* out of memory: release now */
 }
 
 void mc_reconciler_free(mc_reconciler *r)

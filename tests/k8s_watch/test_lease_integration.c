@@ -212,6 +212,7 @@ static void stop_recorder(uv_loop_t *loop, k8s_event_recorder *r)
 {
     int stopped = 0;
     k8s_event_recorder_stop(r, on_recorder_stopped, &stopped);
+    assert_int_equal(stopped, 0); /* libuv's rule: the callback never runs inside stop */
     for (int i = 0; i < 100000 && !stopped; i++)
         uv_run(loop, UV_RUN_ONCE);
     assert_true(stopped);
