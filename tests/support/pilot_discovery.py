@@ -11,7 +11,10 @@ What it needs outside a pod, and what it is spared:
     daemon reads), --httpAddr (/ready), --grpcAddr; --secureGRPCAddr "" (no xDS over TLS,
     so no serving certificate to sign) and --httpsAddr "" (webhooks multiplexed on httpAddr);
   - no webhook configurations to patch: INJECTION_WEBHOOK_CONFIG_NAME and
-    VALIDATION_WEBHOOK_CONFIG_NAME empty.
+    VALIDATION_WEBHOOK_CONFIG_NAME empty;
+  - no CA (ENABLE_CA_SERVER=false): without one istiod neither writes istio-ca-secret nor runs
+    its namespace controller, which would publish its own root into every namespace's
+    istio-ca-root-cert and fight the istiod simulator over them.
 Requests from loopback pass istiod's debug-endpoint authentication unasked (it lets
 127.0.0.1 in, istiod talking to itself), so a token is neither needed nor checked here.
 
@@ -66,9 +69,13 @@ class PilotDiscovery:
         return "http://127.0.0.1:%d" % self.monitoring_port
 
     def start(self, timeout=60):
-        self.monitoring_port, self.http_port = free_port(), free_port()
+        """Starts it and waits for /ready. A start after stop() keeps the monitoring and
+        readiness ports: a restarted istiod is found where its clients look."""
+        if self.monitoring_port is None:
+            self.monitoring_port, self.http_port = free_port(), free_port()
         env = dict(os.environ, POD_NAMESPACE=NAMESPACE, POD_NAME="istiod-" + self.cluster_id,
                    INJECTION_WEBHOOK_CONFIG_NAME="", VALIDATION_WEBHOOK_CONFIG_NAME="",
+                   ENABLE_CA_SERVER="false",
                    KUBECONFIG=self.kubeconfig)
         env.update(self.env)
         argv = [BIN, "discovery", "--kubeconfig", self.kubeconfig, "--clusterID", self.cluster_id,
