@@ -33,25 +33,12 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "support"))
 import e2e_lib as L  # noqa: E402
 import pilot_discovery  # noqa: E402
+import test_e2e_probes as P  # noqa: E402  (its MeshCluster, token Secret and condition helpers)
 
-TAILNET = "your-tailnet.ts.net"
 INTERVAL_MS = 500
 READER = "meshcluster-istio-reader"
 SECRET = "istio-system/istio-remote-secret-tokyo"
-
-
-def meshcluster(name, **spec):
-    o = {"apiVersion": "meshcluster.io/v1alpha1", "kind": "MeshCluster", "metadata": {"name": name},
-         "spec": {"meshID": "mesh1", "tailscale": {"tailnet": TAILNET}}}
-    o["spec"].update(spec)
-    return o
-
-
-def token_secret(token):
-    return {"apiVersion": "v1", "kind": "Secret",
-            "metadata": {"name": "tokyo-token", "namespace": "tailscale",
-                         "labels": {"meshcluster.io/remote-token": "true"}},
-            "data": {"token": base64.b64encode(token.encode()).decode()}}
+meshcluster, token_secret = P.meshcluster, P.token_secret
 
 
 def revocable_token(tokyo, name):
@@ -62,23 +49,11 @@ def revocable_token(tokyo, name):
 
 
 def condition(c, ctype):
-    mc = c.get("meshcluster", "tokyo")
-    for cond in ((mc or {}).get("status") or {}).get("conditions") or []:
-        if cond["type"] == ctype:
-            return cond
-    return {}
+    return P.condition(c, "tokyo", ctype)
 
 
 def wait_condition(c, ctype, status, reasons, timeout=30):
-    reasons = (reasons,) if isinstance(reasons, str) else reasons
-    try:
-        L.wait_for("tokyo %s=%s/%s" % (ctype, status, "|".join(reasons)),
-                   lambda: condition(c, ctype).get("status") == status and
-                   condition(c, ctype).get("reason") in reasons, timeout)
-    except AssertionError as e:
-        conds = ((c.get("meshcluster", "tokyo") or {}).get("status") or {}).get("conditions")
-        raise AssertionError("%s; conditions: %s" % (e, json.dumps(conds, indent=1)))
-    return condition(c, ctype)
+    return P.wait_condition(c, "tokyo", ctype, status, reasons, timeout)
 
 
 def wait_istiod(istiod, want, timeout=45):
@@ -125,12 +100,7 @@ def run_steps(tmp, paris, tokyo, istiod):
     print("istiod synced tokyo %.1fs after start" % (time.monotonic() - t0))
 
     # 2. Steady: polling istiod every 500 ms writes nothing.
-    L.wait_for("quiet", lambda: paris.clear_requests() or time.sleep(2 * INTERVAL_MS / 1000)
-               or not paris.daemon_writes(), 30)
-    paris.clear_requests()
-    time.sleep(10 * INTERVAL_MS / 1000)
-    writes = paris.daemon_writes()
-    assert writes == [], "steady state wrote: %s" % writes
+    P.assert_steady(paris, INTERVAL_MS)
 
     # 3. The token in use revoked: the probe sees it, istiod does not.
     tokyo.kubectl("delete", "secret", "tok-1", "-n", L.CHART_NS)
