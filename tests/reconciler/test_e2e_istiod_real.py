@@ -10,10 +10,11 @@ informers list tokyo with exactly what a peer gets.
 
   1. istiod reports tokyo synced under our secret's name, and IstiodSynced is True/Synced.
   2. Steady state: zero status writes over ten poll intervals.
-  3. The token in use is revoked (bound to a Secret of tokyo's that is deleted): the API probe
-     sees 401 (PeerAPIReachable False) while istiod still says synced: its informers synced
-     once and it reports nothing later. So IstiodSynced stays True: it is not a reachability
-     check, the probes are.
+  3. tokyo's API server hangs (SIGSTOP), then the token in use is revoked (bound to a Secret
+     of tokyo's that is deleted): the API probe sees each (PeerAPIReachable False, Timeout
+     then HTTPError 401) while istiod still says synced: its informers synced once and it
+     reports nothing later. So IstiodSynced stays True: it is not a reachability check, the
+     probes are.
   4. The token is rotated to one tokyo refuses: the daemon rewrites the remote secret, istiod
      swaps the cluster for one that cannot list tokyo, and IstiodSynced goes False (Syncing,
      or SyncTimeout once istiod gives up).
@@ -25,6 +26,7 @@ Real servers only; fails, naming tests/istiod/build, when tools/real/pilot-disco
 import base64
 import json
 import os
+import signal
 import sys
 import time
 
@@ -102,7 +104,17 @@ def run_steps(tmp, paris, tokyo, istiod):
     # 2. Steady: polling istiod every 500 ms writes nothing.
     P.assert_steady(paris, INTERVAL_MS)
 
-    # 3. The token in use revoked: the probe sees it, istiod does not.
+    # 3. tokyo's API server hangs (SIGSTOP: what a partition looks like to a client), then the
+    # token in use is revoked: the probe sees both, istiod neither.
+    pid = tokyo.info["pids"]["kube-apiserver"]
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        wait_condition(paris, "PeerAPIReachable", "False", "Timeout", 30)
+        assert istiod.sync_status("tokyo") == "synced", istiod.clusterz()
+        assert condition(paris, "IstiodSynced").get("reason") == "Synced", condition(paris, "IstiodSynced")
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    wait_condition(paris, "PeerAPIReachable", "True", "Reachable", 20)
     tokyo.kubectl("delete", "secret", "tok-1", "-n", L.CHART_NS)
     cond = wait_condition(paris, "PeerAPIReachable", "False", "HTTPError", 20)
     assert "HTTP 401" in cond["message"], cond
