@@ -1,9 +1,10 @@
 // Module istiod builds the real Istio control plane (pilot-discovery) the tests run against.
 // Separate from tests/realcluster: istio pins its own k8s.io/* versions.
 //
-// istio.io/istio is a pseudo-version of its master branch: the module proxy has no release
-// of it newer than this one whose requirements it also serves (v0.0.0-20260826214018-9739e10eb9d7
-// needs an istio.io/api version the proxy refuses). go.sum pins every module's hash; two of
+// istio.io/istio is a pseudo-version of its master branch (Istio's tags are not Go module
+// versions). Of the ones the module proxy serves, v0.0.0-20260826214018-9739e10eb9d7 needs an
+// istio.io/api version the proxy refuses (403), and v0.0.0-20260827124520-eed52ebb66ad is
+// served from an earlier copy, not an approved release; this one builds. go.sum pins every module's hash; two of
 // them (github.com/envoyproxy/go-control-plane/contrib, github.com/agentgateway/agentgateway/api
 // pseudo-versions) are not in sum.golang.org, so moving this pin needs
 // GONOSUMDB=github.com/envoyproxy/go-control-plane,github.com/agentgateway/agentgateway go get ...
