@@ -4,9 +4,10 @@ ports, with its files in a folder of its own.
 
 What it needs outside a pod, and what it is spared:
   - POD_NAMESPACE=istio-system (the namespace must exist): where it reads remote secrets
-    (label istio/multiCluster=true) and keeps its self-signed CA's Secret;
-  - a mesh config file (--meshConfig) and a working directory for its relative paths
-    (./etc/cacerts, ./var/run/secrets/...);
+    (label istio/multiCluster=true) and, with no ./etc/istio/config/mesh file, its mesh
+    config and meshNetworks from the `istio` ConfigMap (keys mesh, meshNetworks): the
+    ConfigMap the daemon edits, read as the istiod chart's mounted copy would be;
+  - a working directory of its own for its relative paths (./etc/cacerts, ./var/run/...);
   - every listener on loopback: --monitoringAddr (15014's /debug/clusterz, the port the
     daemon reads), --httpAddr (/ready), --grpcAddr; --secureGRPCAddr "" (no xDS over TLS,
     so no serving certificate to sign) and --httpsAddr "" (webhooks multiplexed on httpAddr);
@@ -17,6 +18,10 @@ What it needs outside a pod, and what it is spared:
     istio-ca-root-cert and fight the istiod simulator over them.
 Requests from loopback pass istiod's debug-endpoint authentication unasked (it lets
 127.0.0.1 in, istiod talking to itself), so a token is neither needed nor checked here.
+
+Found by trying: it needs only the kubeconfig and free ports (the defaults, :8080 and :15010
+to :15017 on every interface, collide between tests); the CA and the webhook names change
+nothing it reports, and no mesh config file is needed.
 
 Bounded: start() waits at most `timeout` seconds for /ready; stop() sends SIGTERM, then
 SIGKILL, to the one process it started (its own session, so nothing else is hit)."""
@@ -51,15 +56,10 @@ class PilotDiscovery:
         """folder: created, holds its files and log; kubeconfig: the config cluster's (istiod's
         own credentials); cluster_id: its --clusterID; env: more environment (PILOT_*)."""
         self.dir = folder
-        os.makedirs(os.path.join(folder, "etc", "istio", "config"), exist_ok=True)
+        os.makedirs(folder, exist_ok=True)
         self.kubeconfig, self.cluster_id = kubeconfig, cluster_id
         self.env = dict(env or {})
         self.log_path = os.path.join(folder, "pilot-discovery.log")
-        self.mesh_path = os.path.join(folder, "etc", "istio", "config", "mesh")
-        with open(self.mesh_path, "w") as f:
-            # The defaults, with this cluster's trust domain spelled out; nothing in it is read
-            # by the multicluster secret controller.
-            f.write("trustDomain: cluster.local\nrootNamespace: istio-system\n")
         self.proc = None
         self.monitoring_port = self.http_port = None
 
@@ -79,7 +79,6 @@ class PilotDiscovery:
                    KUBECONFIG=self.kubeconfig)
         env.update(self.env)
         argv = [BIN, "discovery", "--kubeconfig", self.kubeconfig, "--clusterID", self.cluster_id,
-                "--meshConfig", self.mesh_path,
                 "--monitoringAddr", "127.0.0.1:%d" % self.monitoring_port,
                 "--httpAddr", "127.0.0.1:%d" % self.http_port, "--grpcAddr", "127.0.0.1:%d" % free_port(),
                 "--secureGRPCAddr", "", "--httpsAddr", "", "--shutdownDuration", "1s",
@@ -90,7 +89,8 @@ class PilotDiscovery:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError("pilot-discovery exited (%s):\n%s" % (self.proc.returncode, self.log()[-4000:]))
+                raise RuntimeError("pilot-discovery exited (%s):\n%s"
+                                   % (self.proc.returncode, self.log()[-4000:]))
             if self._ready():
                 return self
             time.sleep(0.2)
