@@ -139,8 +139,9 @@ def run_steps(paris, tokyo, istiod):
 
     print("step 5 at %.1fs" % (time.monotonic() - t0))
     # 5. Repaired. Rotated again while istiod's swap to the refused token is pending, the good
-    # cluster is reported synced only once that swap gives up (PILOT_REMOTE_CLUSTER_TIMEOUT,
-    # 10 s here; istiod then drops and re-adds tokyo's registry): an istiod trait, not ours.
+    # cluster was seen synced only PILOT_REMOTE_CLUSTER_TIMEOUT (10 s here) after the rotation,
+    # when its initial-sync timer fired (istiod then dropped and re-added tokyo's registry):
+    # an istiod trait, not ours; hence wait_istiod's 45 s.
     good = tokyo.sa_token(sa=READER, duration="1h")
     paris.kubectl("apply", "-f", "-", input=json.dumps(token_secret(good)))
     wait_istiod(istiod, "synced")
