@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "controller/dns.h"
 #include "controller/meshcluster.h"
 #include "controller/istiod_sync.h"
 #include "controller/probe_state.h"
@@ -31,6 +32,7 @@ enum mc_cond_type {
     MC_CT_PEER_API,      /* remote only, when probing is on: its API server answers */
     MC_CT_PEER_GATEWAY,  /* remote only, when probing is on: its gateway accepts and is ready */
     MC_CT_ISTIOD_SYNCED, /* remote only, when istiod is watched: istiod loaded and synced it */
+    MC_CT_DNS_READY,     /* local only, with spec.tailscale.dns: managed */
     MC_CT_READY,
     MC_CT_TRUST_VERIFIED,
     MC_CT_COUNT
@@ -80,6 +82,14 @@ enum mc_reason {
     MC_REASON_NOT_LOADED,
     MC_REASON_ISTIOD_UNREACHABLE,
     MC_REASON_SYNC_UNKNOWN,
+    MC_REASON_DNS_CONFIGURED,
+    MC_REASON_DNS_NOT_CHECKED,
+    MC_REASON_NAMESERVER_PENDING,
+    MC_REASON_COREFILE_CONFLICT,
+    MC_REASON_COREFILE_MALFORMED,
+    MC_REASON_COREDNS_MISSING,
+    MC_REASON_DNSCONFIG_FAILED,
+    MC_REASON_DNS_WRITE_FAILED,
     MC_REASON_COUNT
 };
 
@@ -154,6 +164,11 @@ struct mc_observation {
     bool istiod_watched;
     enum mc_istiod_sync istiod;
     const char *istiod_error;
+    /* Local with spec.tailscale.dns: managed: what the last DNS check found
+     * (controller/dns.h) and its detail (NULL: none). */
+    bool dns_managed;
+    enum mc_dns_state dns;
+    const char *dns_detail;
 };
 
 /* Room for "<field>: <message>" of a struct mc_field_error, and for the one-line messages
@@ -173,6 +188,7 @@ struct mc_conditions {
     char ready_msg[MC_CONDITION_NOTE];
     char probe_msg[2][MC_CONDITION_NOTE]; /* PeerAPIReachable, PeerGatewayReachable */
     char istiod_msg[MC_CONDITION_NOTE];
+    char dns_msg[MC_CONDITION_NOTE];
 };
 
 /*

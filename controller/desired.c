@@ -796,6 +796,24 @@ static void remotes(struct ctx *c, struct judged *j, const char *proxy_class,
     }
 }
 
+/* The local cluster's DNS (Step 3) when it asks for it: the guide's DNSConfig (the nameserver
+ * image left to the operator's default, so an operator upgrade brings its matching nameserver)
+ * and the zone to forward. */
+static void dns(struct ctx *c, const struct mc_meshcluster *l)
+{
+    if (!l || l->dns != MC_DNS_MANAGED || c->oom)
+        return;
+    cJSON *meta;
+    cJSON *o = new_object(c, "tailscale.com/v1alpha1", "DNSConfig", NULL, MC_DNSCONFIG_NAME,
+                          l->name, 1, &meta);
+    cJSON *spec = add_obj(c, o, "spec");
+    add_obj(c, spec, "nameserver");
+    c->out->dns.dns_config = o;
+    c->out->dns.zone = strdup(l->tailnet);
+    if (!o || !c->out->dns.zone)
+        c->oom = 1;
+}
+
 /* Every object of the accepted MeshClusters: the local cluster's, the remotes', then
  * meshNetworks (without the local cluster's identity there is no network map to write). */
 static void objects(struct ctx *c, struct judged *j, const struct mc_remote_token *tokens,
@@ -823,6 +841,7 @@ static void objects(struct ctx *c, struct judged *j, const struct mc_remote_toke
         if (c->out->mesh_networks && !c->oom)
             mesh_networks_objects(c, l->name);
     }
+    dns(c, l);
 }
 
 static int compute(const cJSON *meshclusters, const char *local,
@@ -917,6 +936,8 @@ void mc_desired_free(struct mc_desired *d)
     free(d->clusters);
     cJSON_Delete(d->mesh_networks);
     source_free(d->source);
+    free(d->dns.zone);
+    cJSON_Delete(d->dns.dns_config);
     memset(d, 0, sizeof(*d));
 }
 
@@ -949,6 +970,14 @@ cJSON *mc_desired_objects_array(const struct mc_desired *d)
     cJSON *arr = cJSON_CreateArray();
     for (size_t i = 0; arr && i < d->nobjects; i++) {
         cJSON *copy = mc_desired_body(d, i);
+        if (!copy || !cJSON_AddItemToArray(arr, copy)) {
+            cJSON_Delete(copy);
+            cJSON_Delete(arr);
+            return NULL;
+        }
+    }
+    if (arr && d->dns.dns_config) {
+        cJSON *copy = cJSON_Duplicate(d->dns.dns_config, 1);
         if (!copy || !cJSON_AddItemToArray(arr, copy)) {
             cJSON_Delete(copy);
             cJSON_Delete(arr);

@@ -131,24 +131,42 @@ static int get_tags(const cJSON *ts, struct mc_meshcluster *mc, struct mc_field_
     return 0;
 }
 
+/* A two-valued string field of obj: *out = 0 for first (the default), 1 for second; 0, -EINVAL
+ * (described in *err) or -ENOMEM. */
+static int get_choice(const cJSON *obj, const char *key, const char *first, const char *second,
+                      const char *field, int *out, struct mc_field_error *err)
+{
+    char *v = NULL;
+    int rc = get_str_default(obj, key, first, &v, field, err);
+    if (rc < 0)
+        return rc;
+    if (strcmp(v, first) == 0 || strcmp(v, second) == 0)
+        *out = strcmp(v, second) == 0;
+    else {
+        mc_field_error_set(err, "InvalidSpec", field, "%s must be \"%s\" or \"%s\", not \"%s\"",
+                           field, first, second, v);
+        rc = -EINVAL;
+    }
+    free(v);
+    return rc;
+}
+
 /* spec.remoteSecret.auth into mc->auth (default tailscale); 0, -EINVAL or -ENOMEM. */
 static int get_auth(const cJSON *rs, struct mc_meshcluster *mc, struct mc_field_error *err)
 {
-    char *auth = NULL;
-    int rc = get_str_default(rs, "auth", "tailscale", &auth, "spec.remoteSecret.auth", err);
-    if (rc < 0)
-        return rc;
-    if (strcmp(auth, "tailscale") == 0) {
-        mc->auth = MC_AUTH_TAILSCALE;
-    } else if (strcmp(auth, "secret") == 0) {
-        mc->auth = MC_AUTH_SECRET;
-    } else {
-        mc_field_error_set(err, "InvalidSpec", "spec.remoteSecret.auth",
-                           "spec.remoteSecret.auth must be \"tailscale\" or \"secret\", not \"%s\"",
-                           auth);
-        rc = -EINVAL;
-    }
-    free(auth);
+    int secret = 0;
+    int rc = get_choice(rs, "auth", "tailscale", "secret", "spec.remoteSecret.auth", &secret, err);
+    mc->auth = secret ? MC_AUTH_SECRET : MC_AUTH_TAILSCALE;
+    return rc;
+}
+
+/* spec.tailscale.dns into mc->dns (default external: an install made before the field existed
+ * keeps its hand-made CoreDNS setup untouched); 0, -EINVAL or -ENOMEM. */
+static int get_dns(const cJSON *ts, struct mc_meshcluster *mc, struct mc_field_error *err)
+{
+    int managed = 0;
+    int rc = get_choice(ts, "dns", "external", "managed", "spec.tailscale.dns", &managed, err);
+    mc->dns = managed ? MC_DNS_MANAGED : MC_DNS_EXTERNAL;
     return rc;
 }
 
@@ -168,6 +186,7 @@ static int get_tailscale(const cJSON *ts, struct mc_meshcluster *mc, struct mc_f
     TRY(get_str_default(ts, "proxyClass", "common", &mc->proxy_class, "spec.tailscale.proxyClass",
                         err));
     TRY(get_tags(ts, mc, err));
+    TRY(get_dns(ts, mc, err));
     return 0;
 fail: /* TRY's: what was allocated stays in mc for the caller's mc_meshcluster_clear */
     return rc;

@@ -87,6 +87,14 @@ enum change {
     ISTIOD_NOT_LOADED_LATE,
     ISTIOD_UNREACHABLE,
     ISTIOD_OTHER,
+    DNS_UNCHECKED, /* local with dns: managed: one state each, in enum mc_dns_state's order */
+    DNS_CONFIGURED,
+    DNS_NAMESERVER_PENDING,
+    DNS_CONFLICT,
+    DNS_MALFORMED,
+    DNS_COREDNS_MISSING,
+    DNS_DNSCONFIG_FAILED,
+    DNS_WRITE_FAILED,
 };
 
 /* The failure of each *_DOWN_* change, in the order of K8S_PROBE_RESOLVE... */
@@ -224,6 +232,20 @@ static struct mc_observation observe(enum change c)
         o.istiod = (enum mc_istiod_sync)(MC_ISTIOD_SYNCED + (c - ISTIOD_SYNCED));
         o.istiod_error = "HTTP 401";
         break;
+    case DNS_UNCHECKED:
+    case DNS_CONFIGURED:
+    case DNS_NAMESERVER_PENDING:
+    case DNS_CONFLICT:
+    case DNS_MALFORMED:
+    case DNS_COREDNS_MISSING:
+    case DNS_DNSCONFIG_FAILED:
+    case DNS_WRITE_FAILED:
+        o.local = true;
+        o.gateway_address = "100.64.0.7";
+        o.dns_managed = true;
+        o.dns = (enum mc_dns_state)(MC_DNS_UNCHECKED + (c - DNS_UNCHECKED));
+        o.dns_detail = "acme.ts.net";
+        break;
     }
     return o;
 }
@@ -322,6 +344,20 @@ static const struct row rows[] = {
      "False", "NotReady"},
     {ISTIOD_UNREACHABLE, "IstiodSynced", "Unknown", "IstiodUnreachable",
      "cannot ask istiod: HTTP 401", "Unknown", "NotReady"},
+    /* Cluster DNS (local, dns: managed): waiting on others is Unknown, needing a person False. */
+    {DNS_UNCHECKED, "DNSReady", "Unknown", "NotCheckedYet", "not been checked", "Unknown",
+     "NotReady"},
+    {DNS_CONFIGURED, "DNSReady", "True", "Configured", "forwards the tailnet's domain: acme",
+     "True", "Ready"},
+    {DNS_NAMESERVER_PENDING, "DNSReady", "Unknown", "NameserverPending", "no nameserver IP",
+     "Unknown", "NotReady"},
+    {DNS_CONFLICT, "DNSReady", "False", "CorefileConflict", "already serves", "False", "NotReady"},
+    {DNS_MALFORMED, "DNSReady", "False", "CorefileMalformed", "left alone", "False", "NotReady"},
+    {DNS_COREDNS_MISSING, "DNSReady", "False", "CoreDNSConfigMissing", "coredns-custom", "False",
+     "NotReady"},
+    {DNS_DNSCONFIG_FAILED, "DNSReady", "False", "DNSConfigFailed", "CRDs installed", "False",
+     "NotReady"},
+    {DNS_WRITE_FAILED, "DNSReady", "Unknown", "WriteFailed", "retrying", "Unknown", "NotReady"},
     {ISTIOD_OTHER, "IstiodSynced", "Unknown", "SyncStatusUnknown", "does not know", "Unknown",
      "NotReady"},
 };
@@ -387,6 +423,16 @@ static void test_order_and_address(void **state)
     o.local = true;
     mc_conditions_decide(&o, &cs);
     assert_null(find(&cs, "PeerAPIReachable"));
+    /* DNSReady: local with dns: managed only, right before Ready; absent for external. */
+    assert_null(find(&cs, "DNSReady"));
+    o = observe(DNS_CONFIGURED);
+    mc_conditions_decide(&o, &cs);
+    assert_int_equal(cs.n, 8);
+    assert_string_equal(mc_cond_type_name(cs.c[5].type), "DNSReady");
+    assert_string_equal(mc_cond_type_name(cs.c[6].type), "Ready");
+    o.local = false;
+    mc_conditions_decide(&o, &cs);
+    assert_null(find(&cs, "DNSReady"));
 
     o = observe(REJECTED);
     mc_conditions_decide(&o, &cs);
