@@ -24,6 +24,7 @@
 
 #include "controller/conditions.h"
 #include "controller/desired.h"
+#include "controller/dns_sync.h"
 #include "controller/istiod_watch.h"
 #include "controller/prober.h"
 #include "controller/subset.h"
@@ -256,6 +257,7 @@ struct mc_reconciler {
     size_t nannounced;
     mc_prober *prober;       /* NULL: probing is off */
     mc_istiod_watch *istiod; /* NULL: istiod is not asked */
+    mc_dns_sync *dns;        /* cluster DNS (Step 3); idle unless a local dns: managed */
 };
 
 /* ---- pure helpers ---------------------------------------------------------------------------- */

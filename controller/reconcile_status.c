@@ -345,6 +345,25 @@ static void status_observe(const struct pass *p, size_t ci, const struct status_
         o->istiod = mc__istiod_verdict(p->r, cr->name, v->secret);
         o->istiod_error = mc_istiod_watch_error(p->r->istiod);
     }
+    /* The desired state has a zone only for an accepted local cluster with dns: managed. */
+    if (o->local && cr->accepted && p->d.dns.zone && p->r->dns) {
+        o->dns_managed = true;
+        o->dns = mc_dns_sync_state(p->r->dns, &o->dns_detail);
+    }
+}
+
+/* A hash of cluster DNS's outcome for the local cluster's status fingerprint (0: not managed). */
+static uint64_t dns_fingerprint(const struct pass *p, bool local)
+{
+    if (!local || !p->d.dns.zone || !p->r->dns)
+        return 0;
+    const char *detail;
+    char state[16];
+    snprintf(state, sizeof(state), "%d", (int)mc_dns_sync_state(p->r->dns, &detail));
+    uint64_t h = 14695981039346656037u;
+    fp_str(&h, state);
+    fp_str(&h, detail);
+    return h;
 }
 
 /* The status object the decided conditions make, .status.trust included; NULL when out of
@@ -428,7 +447,8 @@ static void reconcile_status(struct pass *p, size_t ci)
         cr->remote_secret_pending ? mc__token_problem(p, cr->name) : NULL;
     uint64_t fp = status_fingerprint(
         cr, p->notes[ci] ? p->notes[ci] : &no_note, tp ? tp->why.message : "", v.rvs,
-        p->status_shared_fp ^ mc__probe_fingerprint(r, cr->name, v.secret));
+        p->status_shared_fp ^ mc__probe_fingerprint(r, cr->name, v.secret) ^
+            dns_fingerprint(p, local));
     if (sm->fp == fp)
         return;
     if (sm->written_over[0] && strcmp(v.rvs[0] ? v.rvs[0] : "", sm->written_over) == 0 &&

@@ -83,6 +83,27 @@ static void on_probe_change(const char *cluster, enum mc_probe_kind kind,
     enqueue(r);
 }
 
+/* Cluster DNS's outcome moved: DNSReady follows in a pass. */
+static void on_dns_change(void *data)
+{
+    enqueue(data);
+}
+
+/*
+ * After a pass, cluster DNS follows its desired state: the local cluster's zone and DNSConfig,
+ * or nothing (removal) once no accepted local MeshCluster asks for them. A local MeshCluster
+ * that is not accepted leaves DNS as it was, like its other objects: a typo must not pull the
+ * tailnet's names out of cluster DNS.
+ */
+static void dns_follow(mc_reconciler *r, const struct pass *p)
+{
+    size_t ci = mc__cluster_index(p, r->cluster_name);
+    if (ci < p->d.nclusters && !p->d.clusters[ci].accepted)
+        return;
+    if (mc_dns_sync_want(r->dns, r->leading, p->d.dns.zone, p->d.dns.dns_config) != 0)
+        k8s_log_warn(r->log, "cluster DNS", "error", "out of memory");
+}
+
 /* ---- informers ---------------------------------------------------------------------------- */
 
 static void note_mc_change(mc_reconciler *r, const k8s_informer *inf)
@@ -353,8 +374,10 @@ static void pass_finish(struct pass *p)
         if (p->deferred && !r->stopping)
             k8s_queue_add_after(r->queue, MESH_KEY, TOKEN_RETRY_MS);
     }
-    if (!r->stopping)
+    if (!r->stopping) {
         mc__probe_targets_update(r, p);
+        dns_follow(r, p);
+    }
     pass_free(p);
     k8s_queue_done(r->queue, MESH_KEY);
     maybe_stopped(r);
@@ -933,6 +956,16 @@ int mc_reconciler_new(k8s_client *c, const struct mc_reconciler_opts *opts, mc_r
             return rc;
         }
     }
+    struct mc_dns_sync_opts dso = {.interval_ms = opts->dns_interval_ms,
+                                   .retry_ms = opts->dns_retry_ms,
+                                   .log = r->log,
+                                   .on_change = on_dns_change,
+                                   .data = r};
+    rc = mc_dns_sync_new(c, &dso, &r->dns);
+    if (rc) {
+        mc_reconciler_free(r);
+        return rc;
+    }
     /* The queue times its own keys into the workqueue duration histograms. */
     k8s_queue_opts qo = {.metrics = r->metrics, .metrics_name = CONTROLLER_NAME};
     r->queue = k8s_queue_new(&qo);
@@ -964,6 +997,9 @@ int mc_reconciler_start(mc_reconciler *r)
 void mc_reconciler_set_leader(mc_reconciler *r, bool leading)
 {
     r->leading = leading;
+    /* A follower must not touch cluster DNS; the next pass as leader says what to keep. */
+    if (!leading && r->dns)
+        mc_dns_sync_want(r->dns, false, NULL, NULL);
     if (leading)
         enqueue(r);
 }
@@ -1026,6 +1062,13 @@ static void on_istiod_closed(void *data)
     on_part_stopped(r);
 }
 
+static void on_dns_closed(void *data)
+{
+    mc_reconciler *r = data;
+    r->dns = NULL;
+    on_part_stopped(r);
+}
+
 static void on_prober_closed(void *data)
 {
     mc_reconciler *r = data;
@@ -1063,6 +1106,10 @@ void mc_reconciler_stop(mc_reconciler *r, void (*cb)(mc_reconciler *r, void *dat
     if (r->istiod) {
         r->stop_pending++;
         mc_istiod_watch_close(r->istiod, on_istiod_closed, r);
+    }
+    if (r->dns) {
+        r->stop_pending++;
+        mc_dns_sync_close(r->dns, on_dns_closed, r);
     }
     on_part_stopped(r);
 }

@@ -66,6 +66,11 @@ struct mc_reconciler_opts {
     const char *istiod_url;
     const char *istiod_token_file;
     uint64_t istiod_interval_ms;
+    /* Cluster DNS for spec.tailscale.dns: managed (controller/dns_sync.h): how often CoreDNS's
+     * ConfigMaps and the DNSConfig are read back once settled (0: 30 s), and after a trouble
+     * or while the nameserver is pending (0: 2 s). */
+    uint64_t dns_interval_ms;
+    uint64_t dns_retry_ms;
 };
 
 /* c is borrowed and must outlive the reconciler. Returns 0, -EINVAL or -ENOMEM. */

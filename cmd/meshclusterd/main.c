@@ -424,6 +424,7 @@ static int start(daemon_state *d)
         .log = d->log,
         .metrics = d->metrics,
         .events = d->events,
+        .dns_interval_ms = (uint64_t)d->flags.dns_interval_ms,
     };
     if (d->flags.probe_interval_ms > 0 || d->flags.istiod_url) {
         k8s_http_opts ho = {.user_agent = "meshclusterd/" MC_VERSION};

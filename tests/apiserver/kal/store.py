@@ -66,6 +66,10 @@ class Store:
             lo, hi = _bounds(keys, ns)
             return [copy.deepcopy(objs[keys[i]]) for i in range(lo, hi)], self.rv
 
+    def list_any(self, gr):
+        """Every object of a collection that may not exist (a CRD not installed): [] then."""
+        return self.list(gr)[0]
+
     def peek(self, gr, ns=None):
         """The stored objects themselves, in key order, not copies: for internal controllers
         that scan a collection on every event and change few of its objects. A write replaces
