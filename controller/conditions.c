@@ -364,17 +364,30 @@ void mc_conditions_decide(const struct mc_observation *o, struct mc_conditions *
                                           sizeof(out->probe_msg[1]));
         if (!o->local && o->istiod_watched)
             out->c[out->n++] = istiod_cond(o, out);
-        /* Before Ready, and gating it: without the forwarding istiod cannot resolve any
-         * remote's API server, the failure the guide's Step 3 is about. */
+        /* Gating Ready: without the forwarding istiod cannot resolve any remote's API
+         * server, the failure the guide's Step 3 is about. Decided here so that Ready sees
+         * it; written last (below). */
         if (o->local && o->dns_managed)
             out->c[out->n++] = dns_cond(o, out);
     }
     out->c[out->n] = ready_cond(o, out);
     out->n++;
+    /* DNSReady goes after TrustVerified: it comes and goes with spec.tailscale.dns, and
+     * server-side apply appends a condition type new to the list at its end, while the
+     * status is compared position by position (status.h); written in the middle, it would
+     * never read back equal and every pass would write again. */
+    struct mc_cond dns = {.type = MC_CT_COUNT};
+    if (out->n >= 2 && out->c[out->n - 2].type == MC_CT_DNS_READY) {
+        dns = out->c[out->n - 2];
+        out->c[out->n - 2] = out->c[out->n - 1];
+        out->n--;
+    }
     /* TrustVerified comes after Ready on purpose: it does not gate Ready. A mesh without
      * cacerts (or with istiod on a stale root) still wires up; Ready keeps meaning "the
      * objects of this cluster are in place", and a False TrustVerified warns that
      * cross-cluster mTLS will fail until the roots agree. */
     out->c[out->n++] = observed(MC_CT_TRUST_VERIFIED, mc_cond_status_parse(o->trust_status),
                                 o->trust_reason, o->trust_message);
+    if (dns.type == MC_CT_DNS_READY)
+        out->c[out->n++] = dns;
 }

@@ -22,7 +22,8 @@
 #include "controller/probe_state.h"
 #include "controller/status.h"
 
-/* In the order the controller writes them; TrustVerified after Ready (it does not gate it). */
+/* In the order the controller writes them; TrustVerified after Ready (it does not gate it), and
+ * DNSReady last (it gates Ready; see mc_conditions_decide for why it is written last). */
 enum mc_cond_type {
     MC_CT_ACCEPTED,
     MC_CT_EGRESS_READY,

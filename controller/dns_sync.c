@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "controller/conflict.h"
 #include "controller/corefile.h"
 #include "controller/desired.h"
 #include "controller/subset.h"
@@ -32,6 +33,7 @@ struct mc_dns_sync {
     k8s_request *req;
     bool running, again;
     char ip[64]; /* the nameserver IP this round read ("" none) */
+    bool forced; /* this round's coredns-custom apply was sent again with force */
     enum mc_dns_state state;
     char detail[DETAIL_LEN];
     unsigned long writes;
@@ -177,6 +179,11 @@ static void round_end(mc_dns_sync *s, enum mc_dns_state state, const char *detai
     bool moved = state != s->state || strcmp(detail ? detail : "", s->detail) != 0;
     s->state = state;
     snprintf(s->detail, sizeof(s->detail), "%s", detail ? detail : "");
+    if (moved && s->o.log) {
+        char st[16];
+        snprintf(st, sizeof(st), "%d", (int)state);
+        k8s_log_info(s->o.log, "cluster DNS", "state", st, "detail", s->detail);
+    }
     if (moved && s->o.on_change)
         s->o.on_change(s->o.data);
     if (s->again && s->active) {
@@ -300,12 +307,15 @@ static void round_start(mc_dns_sync *s)
     if (s->closing || !s->active)
         return;
     s->running = true;
+    s->forced = false;
     s->ip[0] = '\0';
     k8s_request_opts ro = {.verb = K8S_VERB_GET, .ref = dnsconfig_ref()};
     req_send(s, &ro, on_dnsconfig_read);
 }
 
 /* ---- step 2: coredns-custom, when the distribution imports it ------------------------------- */
+
+static void custom_apply(mc_dns_sync *s, const cJSON *have);
 
 static void on_cm_written(k8s_request *req, k8s_response *res, void *data)
 {
@@ -320,7 +330,15 @@ static void on_cm_written(k8s_request *req, k8s_response *res, void *data)
         round_end(s, s->state, s->detail);
         return;
     }
-    if (res->err.code == K8S_ERR_CONFLICT) { /* another manager owns our key: never forced */
+    /* Our key changed by a person through kubectl is drift, taken back as phase 1 takes back
+     * kubectl edits of our objects; another controller's value is a conflict, never forced. */
+    if (res->err.code == K8S_ERR_CONFLICT && !s->forced &&
+        mc_conflicts_only_with_kubectl(&res->err)) {
+        s->forced = true;
+        custom_apply(s, NULL);
+        return;
+    }
+    if (res->err.code == K8S_ERR_CONFLICT) {
         round_fail(s, MC_DNS_COREFILE_CONFLICT, "coredns-custom key " MC_DNS_CUSTOM_KEY, res);
         return;
     }
@@ -334,8 +352,7 @@ static void on_cm_written(k8s_request *req, k8s_response *res, void *data)
 
 /* Our key of coredns-custom, applied alone: server-side apply makes us its only owner and
  * leaves every other key (the distribution's, the user's) to theirs; applying without it
- * withdraws it. A key another manager already owns with another value is a conflict we report,
- * never force. */
+ * withdraws it. have: the ConfigMap as read, NULL to send without comparing (the forced retry). */
 static void custom_apply(mc_dns_sync *s, const cJSON *have)
 {
     char block[512];
@@ -346,7 +363,7 @@ static void custom_apply(mc_dns_sync *s, const cJSON *have)
         round_end(s, MC_DNS_NAMESERVER_PENDING, "the nameserver is not an IP address");
         return;
     }
-    if (s->zone ? cJSON_IsString(cur) && strcmp(cur->valuestring, block) == 0 : !cur) {
+    if (have && (s->zone ? cJSON_IsString(cur) && strcmp(cur->valuestring, block) == 0 : !cur)) {
         round_end(s, s->zone ? MC_DNS_CONFIGURED : MC_DNS_UNCHECKED, s->zone);
         return;
     }
@@ -362,6 +379,7 @@ static void custom_apply(mc_dns_sync *s, const cJSON *have)
                            .ref = cm_ref(s, MC_DNS_CUSTOM_CM),
                            .patch_type = K8S_PATCH_APPLY,
                            .field_manager = MC_FIELD_MANAGER,
+                           .force = s->forced,
                            .body = body};
     req_send(s, &ro, on_cm_written);
     cJSON_Delete(body);

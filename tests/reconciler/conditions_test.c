@@ -423,13 +423,15 @@ static void test_order_and_address(void **state)
     o.local = true;
     mc_conditions_decide(&o, &cs);
     assert_null(find(&cs, "PeerAPIReachable"));
-    /* DNSReady: local with dns: managed only, right before Ready; absent for external. */
+    /* DNSReady: local with dns: managed only, last (server-side apply appends a new type);
+     * absent for external. */
     assert_null(find(&cs, "DNSReady"));
     o = observe(DNS_CONFIGURED);
     mc_conditions_decide(&o, &cs);
     assert_int_equal(cs.n, 8);
-    assert_string_equal(mc_cond_type_name(cs.c[5].type), "DNSReady");
-    assert_string_equal(mc_cond_type_name(cs.c[6].type), "Ready");
+    assert_string_equal(mc_cond_type_name(cs.c[5].type), "Ready");
+    assert_string_equal(mc_cond_type_name(cs.c[6].type), "TrustVerified");
+    assert_string_equal(mc_cond_type_name(cs.c[7].type), "DNSReady");
     o.local = false;
     mc_conditions_decide(&o, &cs);
     assert_null(find(&cs, "DNSReady"));
