@@ -38,6 +38,9 @@ enum mc_dns_state {
     MC_DNS_WRITE_FAILED,       /* a ConfigMap write failed */
 };
 
+/* The state's name for logs ("Configured", "NameserverPending", ...); static. */
+const char *mc_dns_state_name(enum mc_dns_state s);
+
 /* The block for the coredns-custom shape: the same server block the editor writes between the
  * markers, as a whole value. Returns the length written (snprintf's), -1 on a bad zone or
  * nameserver (the editor's rules: a DNS name and an IP literal). */
@@ -47,5 +50,24 @@ int mc_dns_server_block(const char *zone, const char *nameserver, char *buf, siz
  * status.nameserver.ip; the guide says status.nameserverStatus.ip: both are read. */
 struct cJSON;
 const char *mc_dns_nameserver_ip(const struct cJSON *dnsconfig);
+
+/* ---- `meshctl doctor`'s lookup through cluster DNS: the DNS wire format, pure ---------------- */
+
+/* A query for name's A record with id into buf; returns its length, or -1 when name is not a
+ * DNS name or buf (512 bytes suffice) is too small. */
+int mc_dns_query(const char *name, unsigned short id, unsigned char *buf, size_t len);
+
+enum mc_dns_answer {
+    MC_DNS_ANSWER_RESOLVED,  /* NOERROR with at least one answer record */
+    MC_DNS_ANSWER_NXDOMAIN,  /* the name does not exist (the zone is not forwarded) */
+    MC_DNS_ANSWER_NODATA,    /* NOERROR without answers */
+    MC_DNS_ANSWER_ERROR,     /* SERVFAIL, REFUSED, ...: *rcode says which */
+    MC_DNS_ANSWER_MALFORMED, /* not an answer to our query (short, wrong id, not a response) */
+};
+
+/* Reads an answer (len bytes from the network: hostile) to the query with id; *rcode (may be
+ * NULL) gets the response code. Only the 12-byte header is trusted, nothing else is parsed. */
+enum mc_dns_answer mc_dns_read_answer(const unsigned char *buf, size_t len, unsigned short id,
+                                      int *rcode);
 
 #endif

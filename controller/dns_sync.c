@@ -179,11 +179,11 @@ static void round_end(mc_dns_sync *s, enum mc_dns_state state, const char *detai
     bool moved = state != s->state || strcmp(detail ? detail : "", s->detail) != 0;
     s->state = state;
     snprintf(s->detail, sizeof(s->detail), "%s", detail ? detail : "");
-    if (moved && s->o.log) {
-        char st[16];
-        snprintf(st, sizeof(st), "%d", (int)state);
-        k8s_log_info(s->o.log, "cluster DNS", "state", st, "detail", s->detail);
-    }
+    if (moved && s->o.log) /* once per change: a retry every retry_ms must not flood */
+        k8s_log_write(
+            s->o.log,
+            state == MC_DNS_CONFIGURED || state == MC_DNS_UNCHECKED ? K8S_LOG_INFO : K8S_LOG_WARN,
+            "cluster DNS", "state", mc_dns_state_name(state), "detail", s->detail, (const char *)0);
     if (moved && s->o.on_change)
         s->o.on_change(s->o.data);
     if (s->again && s->active) {
@@ -203,8 +203,6 @@ static void round_fail(mc_dns_sync *s, enum mc_dns_state state, const char *what
     snprintf(d, sizeof(d), "%s: HTTP %d %s", what, res->http_status,
              res->err.message && res->err.message[0] ? res->err.message
                                                      : k8s_err_name(res->err.code));
-    if (s->o.log)
-        k8s_log_warn(s->o.log, "cluster DNS", "step", what, "error", d);
     /* Removing: nothing is reported (no MeshCluster has DNSReady), only retried. */
     round_end(s, s->zone ? state : MC_DNS_WRITE_FAILED, d);
 }

@@ -25,11 +25,11 @@
 static const char *const peer_conditions[] = {"PeerAPIReachable", "PeerGatewayReachable",
                                               "IstiodSynced"};
 
-static const char *const result_names[] = {"PASS", "WARN", "FAIL"};
+static const char *const result_names[] = {"PASS", "WARN", "FAIL", "SKIP"};
 
 const char *mc_check_result_name(enum mc_check_result r)
 {
-    return (unsigned)r < 3 ? result_names[r] : "FAIL";
+    return (unsigned)r < 4 ? result_names[r] : "FAIL";
 }
 
 /* Everything one cluster's checks share. */
@@ -68,7 +68,7 @@ static struct mc_doctor_finding *add_finding(struct doctor_ctx *x, const char *c
     f->check = check;
     f->result = res;
     f->fix = res == MC_CHECK_PASS ? "" : fix;
-    if (res > r->worst)
+    if (res != MC_CHECK_SKIP && res > r->worst)
         r->worst = res;
     return f;
 }
@@ -651,14 +651,81 @@ static void check_peer_conditions(struct doctor_ctx *x)
                 "%zu probe and istiod-sync conditions are True", seen);
 }
 
+/* The guide's Step 3, checked where it matters: does the cluster's own DNS resolve each peer's
+ * API-server name (what istiod dials)? The lookups are the caller's (I/O); this judges them. */
+char *mc_doctor_api_name(const cJSON *meshcluster)
+{
+    struct mc_meshcluster mc;
+    if (mc_meshcluster_parse(meshcluster, &mc, NULL) != 0)
+        return NULL;
+    size_t n = strlen(mc.api_proxy_hostname) + strlen(mc.tailnet) + 2;
+    char *name = malloc(n);
+    if (name)
+        snprintf(name, n, "%s.%s", mc.api_proxy_hostname, mc.tailnet);
+    mc_meshcluster_clear(&mc);
+    return name;
+}
+
+static const struct mc_doctor_lookup *lookup_of(const struct mc_doctor_snapshot *s,
+                                                const char *name)
+{
+    for (size_t i = 0; i < s->nlookups; i++)
+        if (s->lookups[i].name && strcmp(s->lookups[i].name, name) == 0)
+            return &s->lookups[i];
+    return NULL;
+}
+
+static const char *const answer_words[] = {"resolved", "NXDOMAIN", "no A record", "error",
+                                           "malformed answer"};
+
+static void check_dns(struct doctor_ctx *x)
+{
+    const char *cmd = "kubectl run dnstest --rm -it --image=busybox --restart=Never -- nslookup "
+                      "<peer>-k8s-operator.<tailnet>";
+    const char *fix = "forward the tailnet's domain to the Tailscale nameserver (guide Step 3): "
+                      "set spec.tailscale.dns: managed, or edit CoreDNS by hand";
+    if (x->s->dns_skip) {
+        finding(x, "dns", MC_CHECK_SKIP, cmd,
+                "run meshctl doctor where the kube-dns Service IP "
+                "is reachable (in the cluster), or use the command",
+                "cannot check from here: %s", x->s->dns_skip);
+        return;
+    }
+    char bad[600] = "";
+    size_t asked = 0;
+    for (size_t i = 0; i < x->nmcs; i++) {
+        if (&x->mcs[i] == x->self)
+            continue;
+        char name[400];
+        snprintf(name, sizeof(name), "%s.%s", x->mcs[i].api_proxy_hostname, x->mcs[i].tailnet);
+        const struct mc_doctor_lookup *l = lookup_of(x->s, name);
+        if (!l)
+            continue;
+        asked++;
+        if (l->answer == MC_DNS_ANSWER_RESOLVED)
+            continue;
+        char item[480];
+        snprintf(item, sizeof(item), "%s: %s", name,
+                 (unsigned)l->answer < 5 ? answer_words[l->answer] : "?");
+        list_append(bad, sizeof(bad), item);
+    }
+    if (!asked)
+        return; /* not run, or no peers */
+    if (bad[0])
+        finding(x, "dns", MC_CHECK_FAIL, cmd, fix, "cluster DNS does not resolve %s", bad);
+    else
+        finding(x, "dns", MC_CHECK_PASS, cmd, "",
+                "cluster DNS resolves the API-server names of %zu peer(s)", asked);
+}
+
 /* ---- driver ---------------------------------------------------------------------------- */
 
 typedef void (*check_fn)(struct doctor_ctx *x);
 
 /* Checks that need to know which MeshCluster is local (what the daemon should have applied). */
 static const check_fn local_checks[] = {
-    check_gateway_address, check_egress,        check_mesh_networks,
-    check_remote_secrets,  check_network_label, check_peer_conditions,
+    check_gateway_address, check_egress,          check_mesh_networks, check_remote_secrets,
+    check_network_label,   check_peer_conditions, check_dns,
 };
 
 static int ctx_prepare(struct doctor_ctx *x)

@@ -236,8 +236,9 @@ def main():
                     check(r.get("resourceNames") == ["istio-system"] and set(r["verbs"]) <= {"get", "list", "watch", "patch"},
                           "namespaces: only read and patch istio-system")
                 if res == "dnsconfigs":  # cluster DNS (issue 21): the one DNSConfig, by name
-                    check(r.get("resourceNames") == ["ts-dns"] and set(r["verbs"]) <= {"get", "patch", "delete"},
-                          "dnsconfigs: only ts-dns, get/patch/delete")
+                    check((r.get("resourceNames") == ["ts-dns"] and set(r["verbs"]) <= {"get", "patch", "delete"})
+                          or (not r.get("resourceNames") and r["verbs"] == ["create"]),
+                          "dnsconfigs: only ts-dns for get/patch/delete, and create (unnameable)")
         check("*" not in r["verbs"] and "*" not in r["resources"], "no wildcards in cluster rules")
     for o in kinds.get("Role", []):
         ns = o["metadata"]["namespace"]

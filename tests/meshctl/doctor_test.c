@@ -636,6 +636,96 @@ static void test_remote_identity_across_clusters(void **state)
     cluster_free(&cs[1]);
 }
 
+/* The dns check judges the caller's lookups of each peer's API-server name: resolved is PASS,
+ * NXDOMAIN a FAIL naming the peer, unreachable cluster DNS a SKIP that leaves the verdict alone. */
+static struct mc_doctor_report dns_run(const struct cluster *c, const struct mc_doctor_lookup *l,
+                                       size_t n, const char *skip)
+{
+    struct mc_doctor_snapshot s = snapshot_of(c, "kc1");
+    s.lookups = l, s.nlookups = n, s.dns_skip = skip;
+    struct mc_doctor_options o;
+    mc_desired_options_default(&o.desired);
+    o.now = time(NULL);
+    struct mc_doctor_report rep;
+    assert_int_equal(mc_doctor_run(&s, 1, &o, &rep), 0);
+    return rep;
+}
+
+static void test_dns_lookups(void **state)
+{
+    struct cluster c;
+    cluster_healthy(&c, "cluster1", &W->shared);
+    char *peer = mc_doctor_api_name(named(c.mcs, "cluster2"));
+    char *self = mc_doctor_api_name(named(c.mcs, "cluster1"));
+    assert_string_equal(peer, "cluster2-k8s-operator.your-tailnet.ts.net");
+    struct mc_doctor_lookup l[2] = {{.name = self, .answer = MC_DNS_ANSWER_NXDOMAIN},
+                                    {.name = peer, .answer = MC_DNS_ANSWER_RESOLVED}};
+
+    struct mc_doctor_report rep = dns_run(&c, l, 2, NULL); /* its own name is not judged */
+    const struct mc_doctor_finding *f = find(&rep, 0, "dns");
+    assert_non_null(f);
+    assert_int_equal(f->result, MC_CHECK_PASS);
+    assert_non_null(strstr(f->message, "1 peer"));
+    mc_doctor_report_free(&rep);
+
+    l[1].answer = MC_DNS_ANSWER_NXDOMAIN;
+    rep = dns_run(&c, l, 2, NULL);
+    f = find(&rep, 0, "dns");
+    assert_int_equal(f->result, MC_CHECK_FAIL);
+    assert_non_null(strstr(f->message, "cluster2-k8s-operator.your-tailnet.ts.net: NXDOMAIN"));
+    assert_non_null(strstr(f->fix, "spec.tailscale.dns: managed"));
+    assert_int_equal(rep.worst, MC_CHECK_FAIL);
+    mc_doctor_report_free(&rep);
+
+    rep = dns_run(&c, NULL, 0, "cluster DNS at 10.96.0.10 did not answer");
+    f = find(&rep, 0, "dns");
+    assert_int_equal(f->result, MC_CHECK_SKIP);
+    assert_non_null(strstr(f->message, "cannot check from here"));
+    assert_string_equal(mc_check_result_name(f->result), "SKIP");
+    for (size_t i = 0; i < rep.nfindings; i++) /* a SKIP alone never makes the verdict worse */
+        if (rep.findings[i].result != MC_CHECK_SKIP && rep.findings[i].result != MC_CHECK_PASS)
+            fail_msg("%s: %s", rep.findings[i].check, rep.findings[i].message);
+    assert_int_equal(rep.worst, MC_CHECK_PASS);
+    mc_doctor_report_free(&rep);
+
+    rep = dns_run(&c, NULL, 0, NULL); /* not run: silent */
+    assert_null(find(&rep, 0, "dns"));
+    mc_doctor_report_free(&rep);
+    free(peer);
+    free(self);
+    cluster_free(&c);
+}
+
+/* The query's bytes and the answer's header, read from hostile bytes. */
+static void test_dns_wire(void **state)
+{
+    (void)state;
+    unsigned char q[512];
+    int n = mc_dns_query("a.b.ts.net", 0x1234, q, sizeof(q));
+    static const unsigned char want[] = {0x12, 0x34, 1, 0,   0,   1, 0,   0,   0,   0, 0, 0, 1, 'a',
+                                         1,    'b',  2, 't', 's', 3, 'n', 'e', 't', 0, 0, 1, 0, 1};
+    assert_int_equal(n, (int)sizeof(want));
+    assert_memory_equal(q, want, sizeof(want));
+    assert_int_equal(mc_dns_query("not a name", 1, q, sizeof(q)), -1);
+    assert_int_equal(mc_dns_query("a.b", 1, q, 10), -1);
+
+    unsigned char a[12] = {0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0};
+    int rcode;
+    assert_int_equal(mc_dns_read_answer(a, 12, 0x1234, &rcode), MC_DNS_ANSWER_RESOLVED);
+    assert_int_equal(rcode, 0);
+    a[7] = 0;
+    assert_int_equal(mc_dns_read_answer(a, 12, 0x1234, NULL), MC_DNS_ANSWER_NODATA);
+    a[3] = 0x83;
+    assert_int_equal(mc_dns_read_answer(a, 12, 0x1234, &rcode), MC_DNS_ANSWER_NXDOMAIN);
+    assert_int_equal(rcode, 3);
+    a[3] = 0x82;
+    assert_int_equal(mc_dns_read_answer(a, 12, 0x1234, NULL), MC_DNS_ANSWER_ERROR);
+    assert_int_equal(mc_dns_read_answer(a, 12, 0x1235, NULL), MC_DNS_ANSWER_MALFORMED);
+    assert_int_equal(mc_dns_read_answer(a, 11, 0x1234, NULL), MC_DNS_ANSWER_MALFORMED);
+    a[2] = 0x01; /* a query, not a response */
+    assert_int_equal(mc_dns_read_answer(a, 12, 0x1234, NULL), MC_DNS_ANSWER_MALFORMED);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -644,6 +734,8 @@ int main(void)
         cmocka_unit_test(test_shared_root_across_clusters),
         cmocka_unit_test(test_unreadable_cluster),
         cmocka_unit_test(test_remote_identity_across_clusters),
+        cmocka_unit_test(test_dns_lookups),
+        cmocka_unit_test(test_dns_wire),
     };
     return cmocka_run_group_tests(tests, world_setup, world_teardown);
 }
