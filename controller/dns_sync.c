@@ -176,9 +176,11 @@ static void round_end(mc_dns_sync *s, enum mc_dns_state state, const char *detai
     s->running = false;
     if (s->closing)
         return;
-    bool moved = state != s->state || strcmp(detail ? detail : "", s->detail) != 0;
+    char d[DETAIL_LEN]; /* detail may be s->detail itself (a round that changed nothing) */
+    snprintf(d, sizeof(d), "%s", detail ? detail : "");
+    bool moved = state != s->state || strcmp(d, s->detail) != 0;
     s->state = state;
-    snprintf(s->detail, sizeof(s->detail), "%s", detail ? detail : "");
+    memcpy(s->detail, d, sizeof(d));
     if (moved && s->o.log) /* once per change: a retry every retry_ms must not flood */
         k8s_log_write(
             s->o.log,
