@@ -9,8 +9,9 @@ kubectl, meshclusterd for cluster1 reading CoreDNS back every 300 ms. For both C
 
 it proves that the block is added with the DNSConfig's nameserver IP and DNSReady=True, that
 the steady state writes nothing, that foreign text outside our block (and foreign keys) is
-kept byte for byte, that drift inside the block is repaired, and that deleting the local
-MeshCluster removes the block and the DNSConfig. The corefile shape also reports a
+kept byte for byte, that drift inside the block is repaired, that a restarted daemon writes
+nothing, that switching to dns: external withdraws everything (and DNSReady), and that deleting
+the local MeshCluster removes the block and the DNSConfig. The corefile shape also reports a
 conflicting server block as DNSReady=False CorefileConflict without writing.
 """
 import json
@@ -123,6 +124,11 @@ def corefile_shape(c):
     check((dnsconfig(c)["metadata"].get("labels") or {}).get("app.kubernetes.io/managed-by")
           == "meshcluster-controller", "the DNSConfig is labelled ours")
     quiet(c, "steady state")
+    # A restarted daemon finds everything in place: reads, no write.
+    check(c.stop_daemon() == 0, "daemon exit after SIGTERM")
+    c.start_daemon("--dns-interval", "300ms")
+    L.wait_for("Ready after the restart", lambda: (dns_ready(c) or {}).get("status") == "True", 30)
+    quiet(c, "after a restart")
 
     # A foreign edit outside our markers: kept, nothing written.
     edited = corefile(c).replace("    cache 30\n    loop", "    cache 60\n    loop")
@@ -173,6 +179,15 @@ def custom_shape(c):
     L.wait_for("our key repaired", lambda: custom(c).get("tailnet.server") == BLOCK, 15)
     check(custom(c).get("more.server") == "x:53 {\n}\n", "a foreign key added later is kept")
     quiet(c, "after the repair (custom)")
+
+    # Switched to external: ours withdrawn, DNSReady gone; and back.
+    set_dns(c, "external")
+    L.wait_for("our key withdrawn", lambda: "tailnet.server" not in custom(c), 15)
+    L.wait_for("the DNSConfig deleted", lambda: dnsconfig(c) is None, 15)
+    L.wait_for("no DNSReady for external", lambda: dns_ready(c) is None, 15)
+    check(custom(c).get(FOREIGN_KEY) == FOREIGN_SERVER, "the foreign key is kept")
+    set_dns(c, "managed")
+    L.wait_for("our key back", lambda: custom(c).get("tailnet.server") == BLOCK, 15)
 
     c.kubectl("delete", "meshcluster", "cluster1")
     L.wait_for("our key removed", lambda: "tailnet.server" not in custom(c), 15)
