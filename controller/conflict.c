@@ -21,3 +21,12 @@ bool mc_conflicts_only_with_kubectl(const k8s_error *e)
     }
     return n > 0;
 }
+
+bool mc_conflicts_any(const k8s_error *e)
+{
+    for (size_t i = 0; i < e->ncauses; i++)
+        if (e->causes[i].reason &&
+            strcmp(e->causes[i].reason, K8S_CAUSE_FIELD_MANAGER_CONFLICT) == 0)
+            return true;
+    return false;
+}

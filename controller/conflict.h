@@ -17,4 +17,8 @@ bool mc_is_kubectl_manager(const char *manager);
  * conflict whose manager is unknown counts as another controller's. */
 bool mc_conflicts_only_with_kubectl(const k8s_error *e);
 
+/* True when e (a 409) names field-manager conflicts: a server-side apply's, not a stale
+ * resourceVersion's ("the object has been modified"). */
+bool mc_conflicts_any(const k8s_error *e);
+
 #endif

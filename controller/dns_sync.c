@@ -323,8 +323,7 @@ static void on_cm_written(k8s_request *req, k8s_response *res, void *data)
     mc_dns_sync *s = data;
     if (!done(s, res))
         return;
-    if (res->err.code == K8S_ERR_CONFLICT && res->err.message &&
-        !strstr(res->err.message, "conflict with")) {
+    if (res->err.code == K8S_ERR_CONFLICT && !mc_conflicts_any(&res->err)) {
         /* The Corefile moved under our edit (optimistic concurrency): read it again now. */
         s->again = true;
         round_end(s, s->state, s->detail);
@@ -432,10 +431,15 @@ static void corefile_edit(mc_dns_sync *s, cJSON *cm)
     }
     cJSON_ReplaceItemInObjectCaseSensitive(data, MC_DNS_COREFILE_KEY, cJSON_CreateString(out));
     free(out);
+    /* Sent back, managedFields would replace the server's record as is: left out, the server
+     * records this write under our manager beside the distribution's. */
+    cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(cm, "metadata"),
+                                            "managedFields");
     const cJSON *rv = cJSON_GetObjectItemCaseSensitive(
         cJSON_GetObjectItemCaseSensitive(cm, "metadata"), "resourceVersion");
     k8s_request_opts ro = {.verb = K8S_VERB_UPDATE,
                            .ref = cm_ref(s, MC_DNS_COREDNS_CM),
+                           .field_manager = MC_FIELD_MANAGER,
                            .body = cm,
                            .resource_version = cJSON_IsString(rv) ? rv->valuestring : NULL};
     req_send(s, &ro, on_cm_written);
