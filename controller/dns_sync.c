@@ -36,7 +36,6 @@ struct mc_dns_sync {
     bool forced; /* this round's coredns-custom apply was sent again with force */
     enum mc_dns_state state;
     char detail[DETAIL_LEN];
-    unsigned long writes;
     /* Closing: cb once the timer is closed and no request is in flight. */
     bool closing, timer_closed;
     bool timer_inited; /* on first use: a daemon that never manages DNS has no handle */
@@ -117,11 +116,6 @@ enum mc_dns_state mc_dns_sync_state(const mc_dns_sync *s, const char **detail)
     if (detail)
         *detail = s->detail;
     return s->state;
-}
-
-unsigned long mc_dns_sync_writes(const mc_dns_sync *s)
-{
-    return s->writes;
 }
 
 int mc_dns_sync_want(mc_dns_sync *s, bool active, const char *zone, const cJSON *dns_config)
@@ -261,7 +255,6 @@ static void on_dnsconfig_written(k8s_request *req, k8s_response *res, void *data
                    res);
         return;
     }
-    s->writes++;
     const char *ip = s->zone ? mc_dns_nameserver_ip(res->body) : NULL;
     snprintf(s->ip, sizeof(s->ip), "%s", ip ? ip : "");
     coredns_start(s);
@@ -345,7 +338,6 @@ static void on_cm_written(k8s_request *req, k8s_response *res, void *data)
         round_fail(s, MC_DNS_WRITE_FAILED, "write CoreDNS ConfigMap", res);
         return;
     }
-    s->writes++;
     round_end(s, s->zone ? MC_DNS_CONFIGURED : MC_DNS_UNCHECKED, s->zone ? s->zone : NULL);
 }
 

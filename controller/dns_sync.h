@@ -50,9 +50,6 @@ int mc_dns_sync_want(mc_dns_sync *s, bool active, const char *zone, const cJSON 
 /* The last round's outcome; *detail (may be NULL) borrowed until the next round ends. */
 enum mc_dns_state mc_dns_sync_state(const mc_dns_sync *s, const char **detail);
 
-/* Writes made so far (applies, updates, deletes): what tests read to see a quiet steady state. */
-unsigned long mc_dns_sync_writes(const mc_dns_sync *s);
-
 /* Cancels what is in flight; cb runs once everything is done and s is freed. */
 void mc_dns_sync_close(mc_dns_sync *s, void (*cb)(void *data), void *data);
 
