@@ -52,16 +52,21 @@ static void coredns_start(mc_dns_sync *s);
 
 /* ---- lifecycle ------------------------------------------------------------------------------ */
 
+static void sync_free(mc_dns_sync *s)
+{
+    free(s->zone);
+    free(s->want_text);
+    cJSON_Delete(s->dns_config);
+    free(s);
+}
+
 static void maybe_closed(mc_dns_sync *s)
 {
     if (!s->closing || !s->timer_closed || s->req)
         return;
     void (*cb)(void *) = s->close_cb;
     void *data = s->close_data;
-    free(s->zone);
-    free(s->want_text);
-    cJSON_Delete(s->dns_config);
-    free(s);
+    sync_free(s);
     if (cb)
         cb(data);
 }
@@ -95,6 +100,12 @@ int mc_dns_sync_new(k8s_client *c, const struct mc_dns_sync_opts *o, mc_dns_sync
     s->o.namespace_ = s->ns;
     *out = s;
     return 0;
+}
+
+void mc_dns_sync_free(mc_dns_sync *s)
+{
+    if (s && !s->timer_inited) /* with a handle open only mc_dns_sync_close may end it */
+        sync_free(s);
 }
 
 void mc_dns_sync_close(mc_dns_sync *s, void (*cb)(void *data), void *data)

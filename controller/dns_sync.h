@@ -50,6 +50,10 @@ int mc_dns_sync_want(mc_dns_sync *s, bool active, const char *zone, const cJSON 
 /* The last round's outcome; *detail (may be NULL) borrowed until the next round ends. */
 enum mc_dns_state mc_dns_sync_state(const mc_dns_sync *s, const char **detail);
 
+/* Frees s when it was never given a want (it holds no libuv handle yet); NULL is fine. For a
+ * constructor's failure path; everything else closes. */
+void mc_dns_sync_free(mc_dns_sync *s);
+
 /* Cancels what is in flight; cb runs once everything is done and s is freed. */
 void mc_dns_sync_close(mc_dns_sync *s, void (*cb)(void *data), void *data);
 

@@ -858,6 +858,39 @@ static void on_work(k8s_queue *q, const char *key, void *data)
 
 /* ---- life cycle --------------------------------------------------------------------------- */
 
+/* The parts beside the informers: the prober and istiod's watch when asked for, and cluster
+ * DNS (idle until a MeshCluster asks for it). 0 or a negative errno; the caller frees r. */
+static int parts_new(mc_reconciler *r, k8s_client *c, const struct mc_reconciler_opts *opts)
+{
+    int rc = 0;
+    if (opts->probe_http && opts->probe_interval_ms > 0) {
+        struct mc_prober_opts po = {.interval_ms = opts->probe_interval_ms,
+                                    .connect_to = opts->probe_connect_to,
+                                    .nconnect_to = opts->nprobe_connect_to,
+                                    .seed = (uint64_t)(uintptr_t)r ^ mc__now_ms(r),
+                                    .metrics = r->metrics,
+                                    .metrics_prefix = "meshcluster",
+                                    .on_change = on_probe_change,
+                                    .data = r};
+        rc = mc_prober_new(opts->probe_http, k8s_client_loop(c), &po, &r->prober);
+    }
+    if (!rc && opts->probe_http && opts->istiod_url && opts->istiod_url[0]) {
+        struct mc_istiod_watch_opts wo = {
+            .url = opts->istiod_url,
+            .token_file = opts->istiod_token_file,
+            .interval_ms = opts->istiod_interval_ms ? opts->istiod_interval_ms : 30000,
+            .on_change = on_istiod_change,
+            .data = r};
+        rc = mc_istiod_watch_new(opts->probe_http, k8s_client_loop(c), &wo, &r->istiod);
+    }
+    struct mc_dns_sync_opts dso = {.interval_ms = opts->dns_interval_ms,
+                                   .retry_ms = opts->dns_retry_ms,
+                                   .log = r->log,
+                                   .on_change = on_dns_change,
+                                   .data = r};
+    return rc ? rc : mc_dns_sync_new(c, &dso, &r->dns);
+}
+
 int mc_reconciler_new(k8s_client *c, const struct mc_reconciler_opts *opts, mc_reconciler **out)
 {
     if (!c || !opts || !opts->cluster_name || !out)
@@ -928,40 +961,7 @@ int mc_reconciler_new(k8s_client *c, const struct mc_reconciler_opts *opts, mc_r
         mc_reconciler_free(r);
         return rc;
     }
-    if (opts->probe_http && opts->probe_interval_ms > 0) {
-        struct mc_prober_opts po = {.interval_ms = opts->probe_interval_ms,
-                                    .connect_to = opts->probe_connect_to,
-                                    .nconnect_to = opts->nprobe_connect_to,
-                                    .seed = (uint64_t)(uintptr_t)r ^ mc__now_ms(r),
-                                    .metrics = r->metrics,
-                                    .metrics_prefix = "meshcluster",
-                                    .on_change = on_probe_change,
-                                    .data = r};
-        rc = mc_prober_new(opts->probe_http, k8s_client_loop(c), &po, &r->prober);
-        if (rc) {
-            mc_reconciler_free(r);
-            return rc;
-        }
-    }
-    if (opts->probe_http && opts->istiod_url && opts->istiod_url[0]) {
-        struct mc_istiod_watch_opts wo = {
-            .url = opts->istiod_url,
-            .token_file = opts->istiod_token_file,
-            .interval_ms = opts->istiod_interval_ms ? opts->istiod_interval_ms : 30000,
-            .on_change = on_istiod_change,
-            .data = r};
-        rc = mc_istiod_watch_new(opts->probe_http, k8s_client_loop(c), &wo, &r->istiod);
-        if (rc) {
-            mc_reconciler_free(r);
-            return rc;
-        }
-    }
-    struct mc_dns_sync_opts dso = {.interval_ms = opts->dns_interval_ms,
-                                   .retry_ms = opts->dns_retry_ms,
-                                   .log = r->log,
-                                   .on_change = on_dns_change,
-                                   .data = r};
-    rc = mc_dns_sync_new(c, &dso, &r->dns);
+    rc = parts_new(r, c, opts);
     if (rc) {
         mc_reconciler_free(r);
         return rc;
@@ -1123,6 +1123,7 @@ void mc_reconciler_free(mc_reconciler *r)
     if (r->queue)
         k8s_queue_free(r->queue);
     pass_free(r->pass);
+    mc_dns_sync_free(r->dns); /* set only when new failed after making it: never used */
     free(r->cluster_name);
     free(r->istio_ns);
     free(r->ts_ns);
