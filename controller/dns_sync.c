@@ -39,10 +39,11 @@ struct mc_dns_sync {
     /* Closing: cb once the timer is closed and no request is in flight. */
     bool closing, timer_closed;
     bool timer_inited; /* on first use: a daemon that never manages DNS has no handle */
-    /* A managed zone was wanted once in this process's life: only then is there anything of
-     * ours to remove. Without it every install would read kube-system forever for nothing (a
-     * MeshCluster deleted while the controller was down leaves its block: see the README). */
+    /* A managed zone was wanted in this process's life, or the startup look found our
+     * DNSConfig from an earlier one: only then is there anything of ours to keep or remove.
+     * Without it an install that never manages DNS would read kube-system forever. */
     bool ever_managed;
+    bool looked; /* the startup look (one GET of the DNSConfig) is done */
     void (*close_cb)(void *data);
     void *close_data;
 };
@@ -156,7 +157,7 @@ int mc_dns_sync_want(mc_dns_sync *s, bool active, const char *zone, const cJSON 
     if ((zone && !s->zone) || (dns_config && !s->dns_config))
         return -ENOMEM;
     s->ever_managed |= zone != NULL;
-    if (!s->ever_managed)
+    if (!s->ever_managed && (s->looked || !active))
         return 0;
     if (!s->timer_inited) {
         uv_timer_init(k8s_client_loop(s->client), &s->timer);
@@ -271,6 +272,35 @@ static void on_dnsconfig_written(k8s_request *req, k8s_response *res, void *data
     coredns_start(s);
 }
 
+static bool labelled_ours(const cJSON *obj)
+{
+    const cJSON *labels = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "labels");
+    const cJSON *by = cJSON_GetObjectItemCaseSensitive(labels, MC_LABEL_MANAGED_BY);
+    return cJSON_IsString(by) && strcmp(by->valuestring, MC_FIELD_MANAGER) == 0;
+}
+
+/*
+ * The startup look, made once by a controller that has not been asked to manage DNS: a
+ * DNSConfig labelled ours means an earlier run managed DNS and its MeshCluster went while no
+ * controller ran, so this round goes on and removes what is ours (true). Anything else (none,
+ * not ours, cannot read) ends it quietly, for good (false).
+ */
+static bool startup_look(mc_dns_sync *s, const cJSON *dnsconfig)
+{
+    s->looked = true;
+    if (dnsconfig && labelled_ours(dnsconfig)) {
+        s->ever_managed = true;
+        return true;
+    }
+    s->running = false;
+    if (s->again && s->active && s->ever_managed) { /* a want came meanwhile */
+        s->again = false;
+        round_start(s);
+    }
+    return false;
+}
+
 /* The DNSConfig as read: applied when wanted and not as wanted, deleted when not wanted and
  * carrying our label (one a person made by hand stays: it was never ours). */
 static void on_dnsconfig_read(k8s_request *req, k8s_response *res, void *data)
@@ -280,6 +310,8 @@ static void on_dnsconfig_read(k8s_request *req, k8s_response *res, void *data)
     if (!done(s, res))
         return;
     bool found = res->err.code == K8S_OK;
+    if (!s->ever_managed && !startup_look(s, found ? res->body : NULL))
+        return;
     if (!found && res->err.code != K8S_ERR_NOT_FOUND) {
         round_fail(s, MC_DNS_DNSCONFIG_FAILED, "read DNSConfig", res);
         return;
@@ -293,10 +325,7 @@ static void on_dnsconfig_read(k8s_request *req, k8s_response *res, void *data)
         req_send(s, &ro, on_dnsconfig_written);
         return;
     }
-    const cJSON *labels = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(res->body, "metadata"), "labels");
-    const cJSON *by = cJSON_GetObjectItemCaseSensitive(labels, MC_LABEL_MANAGED_BY);
-    if (!s->zone && found && cJSON_IsString(by) && strcmp(by->valuestring, MC_FIELD_MANAGER) == 0) {
+    if (!s->zone && found && labelled_ours(res->body)) {
         ro.verb = K8S_VERB_DELETE;
         req_send(s, &ro, on_dnsconfig_written);
         return;

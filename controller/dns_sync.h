@@ -42,8 +42,9 @@ int mc_dns_sync_new(k8s_client *c, const struct mc_dns_sync_opts *o, mc_dns_sync
 /*
  * What to keep: zone (the tailnet) and dns_config (the DNSConfig apply body, borrowed for the
  * call) for the local cluster, or both NULL to remove what we made. A round starts at once when
- * this differs from the last call. active false (not leading) stops acting until called again
- * with true.
+ * this differs from the last call. The first call without a zone makes one startup look (a GET
+ * of the DNSConfig): only a DNSConfig labelled ours, left by an earlier run, starts removal. active
+ * false (not leading) stops acting until called again with true.
  */
 int mc_dns_sync_want(mc_dns_sync *s, bool active, const char *zone, const cJSON *dns_config);
 

@@ -12,7 +12,8 @@ the steady state writes nothing, that foreign text outside our block (and foreig
 kept byte for byte, that drift inside the block is repaired (also after an update that loses a
 race with a 409, on the lite server), that a restarted daemon writes
 nothing, that switching to dns: external withdraws everything (and DNSReady), and that deleting
-the local MeshCluster removes the block and the DNSConfig. The corefile shape also reports a
+the local MeshCluster removes the block and the DNSConfig (corefile: while no controller runs,
+found by the next one's startup look; custom: live). The corefile shape also reports a
 conflicting server block as DNSReady=False CorefileConflict without writing.
 """
 import json
@@ -169,8 +170,11 @@ def corefile_shape(c):
     replace_corefile(c, edited)
     L.wait_for("DNSReady=True again", lambda: (dns_ready(c) or {}).get("status") == "True", 15)
 
-    # No MeshCluster needs it any more: block and DNSConfig go, the rest stays.
+    # No MeshCluster needs it any more, and it went while no controller ran: the next one
+    # finds its DNSConfig from the earlier run and removes block and DNSConfig; the rest stays.
+    check(c.stop_daemon() == 0, "daemon exit after SIGTERM")
     c.kubectl("delete", "meshcluster", "cluster1")
+    c.start_daemon("--dns-interval", "300ms")
     want = edited.replace(BEGIN + "\n" + BLOCK + END + "\n", "")
     L.wait_for("the block removed", lambda: corefile(c) == want, 15)
     L.wait_for("the DNSConfig deleted", lambda: dnsconfig(c) is None, 15)
