@@ -20,6 +20,11 @@ AUDIT_METHODS = {"create": "POST", "update": "PUT", "patch": "PATCH", "delete": 
                  "deletecollection": "DELETE"}
 
 
+# The lite server's control paths that the fault proxy (real-cluster up --fault-proxy) serves.
+FAULT_PATHS = ("/fail", "/latency", "/drop-watches", "/listener", "/compact", "/requests",
+               "/requests/clear", "/state")
+
+
 def server_kind():
     kind = os.environ.get("MC_TEST_SERVER") or "real"
     if kind not in ("real", "lite"):

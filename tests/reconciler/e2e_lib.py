@@ -57,8 +57,7 @@ WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 # Lite server flags that the simulators take in real mode; the others are lite-only.
 SIMULATOR_FLAGS = {"--tailscale-ready-delay": 1, "--tailscale-fail": 0}
 # The lite server's control paths that the fault proxy serves in real mode (faults=True).
-FAULT_PATHS = ("/fail", "/latency", "/drop-watches", "/listener", "/compact", "/requests",
-               "/requests/clear", "/state")
+FAULT_PATHS = realserver.FAULT_PATHS
 
 
 def gateway_crd(tmp):
