@@ -4,7 +4,7 @@ through proxy_kubeconfig), streams watches as events come, and its control API d
 lite server's does: /fail (count, code, Retry-After, path and query patterns, the "not a watch"
 look-ahead, plain text, clear), /requests and /requests/clear, /drop-watches (clean end, or the
 connection cut with abort; over HTTP/1.1 and HTTP/2), /compact (a watch resuming from before it
-gets an ERROR event with a 410 Expired Status) and /listener (down refuses connections and ends
+gets an ERROR event with a 410 Expired Status, a list continued from before it 410) and /listener (down refuses connections and ends
 open watches; up serves again on the same port)."""
 import http.client
 import json
@@ -168,10 +168,15 @@ def test_watch_drop(p):
 
 
 def test_compact(p):
-    old = p.get("/api/v1/namespaces/default/configmaps")[2]["metadata"]["resourceVersion"]
+    page = p.get("/api/v1/namespaces/default/configmaps?limit=1")[2]["metadata"]
+    check(page.get("continue"), "a first page with a continue token: %r" % page)
+    old = page["resourceVersion"]
     kubectl(p.info, "create", "configmap", "w2", "-n", "default")
     now = p.ctl("/compact", {})["resourceVersion"]
     check(now > int(old), "compact at %r, after %s" % (now, old))
+    code, _, body = p.get("/api/v1/namespaces/default/configmaps?limit=1&continue=" + page["continue"])
+    check(code == 410 and body["reason"] == "Expired" and "continue parameter is too old" in body["message"],
+          "a continue token from before the compaction: %d %r" % (code, body))
     c, r = p.watch("/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=" + old)
     ev = read_event(r)
     check(ev["type"] == "ERROR" and ev["object"]["code"] == 410 and ev["object"]["reason"] == "Expired",

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -91,6 +93,9 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if watch && p.tooOld(rec, r) {
 		return
 	}
+	if !watch && p.continueExpired(rec, r) {
+		return
+	}
 	p.forward(rec, r, watch)
 }
 
@@ -108,6 +113,42 @@ func (p *proxy) tooOld(w http.ResponseWriter, r *http.Request) bool {
 	ev := map[string]any{"type": "ERROR", "object": status(410, "Expired",
 		fmt.Sprintf("too old resource version: %d (%d)", rv, floor), nil)}
 	writeJSON(w, http.StatusOK, ev)
+	return true
+}
+
+// continueExpiredMsg is the API server's message for a continue token older than the
+// compaction (k8s.io/apiserver storage errors).
+const continueExpiredMsg = "The provided continue parameter is too old to display a consistent list result. " +
+	"You can start a new list without the continue parameter, or use the continue token in this response to " +
+	"retrieve the remainder of the results. Continuing with the provided token results in an inconsistent " +
+	"list - objects that were created, modified, or deleted between the time the first chunk was returned " +
+	"and now may show up in the list."
+
+// continueExpired answers a list page whose continue token was issued before the last
+// /compact as the API server does: 410 Expired. The token is the API server's base64 JSON
+// {"v", "rv", "start"}; one the proxy cannot read is forwarded as it is.
+func (p *proxy) continueExpired(w http.ResponseWriter, r *http.Request) bool {
+	tok := r.URL.Query().Get("continue")
+	if tok == "" {
+		return false
+	}
+	var raw []byte
+	var err error
+	for _, enc := range []*base64.Encoding{base64.RawURLEncoding, base64.URLEncoding, base64.StdEncoding} {
+		if raw, err = enc.DecodeString(tok); err == nil {
+			break
+		}
+	}
+	var c struct {
+		RV int64 `json:"rv"`
+	}
+	if err != nil || json.Unmarshal(raw, &c) != nil {
+		return false
+	}
+	if _, expired := p.faults.expired(c.RV); !expired {
+		return false
+	}
+	writeJSON(w, http.StatusGone, status(410, "Expired", continueExpiredMsg, nil))
 	return true
 }
 
