@@ -19,15 +19,8 @@ import time
 import urllib.parse
 import urllib.request
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.environ.get("MC_SOURCE_DIR") or os.path.dirname(os.path.dirname(HERE))
-REAL_CLUSTER = os.path.join(REPO, "tests", "support", "real-cluster")
-KUBECTL = os.path.join(REPO, "tools", "kubectl")
-
-
-def check(cond, what):
-    if not cond:
-        raise AssertionError(what)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_real_cluster import KUBECTL, REAL_CLUSTER, check  # noqa: E402
 
 
 def wait_for(what, fn, timeout=30.0):
