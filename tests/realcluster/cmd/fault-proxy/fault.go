@@ -186,8 +186,11 @@ func writeFault(w http.ResponseWriter, r *rule) {
 	writeJSON(w, r.code, status(r.code, reason, msg, details))
 }
 
+// writeJSON ends the body with a newline, as the API server's encoder does (a watch event is
+// one line).
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	data, _ := json.Marshal(v)
+	data = append(data, '\n')
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", fmt.Sprint(len(data)))
 	w.WriteHeader(code)
