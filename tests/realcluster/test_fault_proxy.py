@@ -140,6 +140,12 @@ def test_watch_drop(p):
     p.ctl("/drop-watches", {"abort": False})
     check(r.read() == b"", "a clean drop ends the body")  # IncompleteRead if cut
     c.close()
+    # watch=True, as python-kubernetes spells it, is a watch too (the API server parses a bool).
+    c, r = p.watch("/api/v1/namespaces/default/configmaps?watch=True&resourceVersion=" + rv)
+    read_event(r)
+    p.ctl("/drop-watches", {"abort": False})
+    check(r.read() == b"", "a clean drop ends a watch=True body")
+    c.close()
     c, r = p.watch("/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=" + rv)
     read_event(r)
     p.ctl("/drop-watches", {"abort": True})

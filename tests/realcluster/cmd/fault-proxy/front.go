@@ -74,9 +74,11 @@ func copyHeader(dst, src http.Header) {
 	}
 }
 
+// isWatch: the API server parses watch= with strconv.ParseBool (python-kubernetes sends
+// "True"); /watch/ is the old path form.
 func isWatch(r *http.Request) bool {
-	w := r.URL.Query().Get("watch")
-	return w == "true" || w == "1" || strings.Contains(r.URL.Path, "/watch/")
+	w, _ := strconv.ParseBool(r.URL.Query().Get("watch"))
+	return w || strings.Contains(r.URL.Path, "/watch/")
 }
 
 // ServeHTTP: latency, then an injected failure or a forced 410, else the upstream's answer.
