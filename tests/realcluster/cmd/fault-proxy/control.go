@@ -104,37 +104,48 @@ func optional(body map[string]json.RawMessage, key string, v any) error {
 	return nil
 }
 
-// compact makes every resourceVersion older than the current one too old to resume a watch
-// from, as an etcd compaction at the current revision does. (The lite server expires the
-// current one too; here a relist that finds no newer write would then loop on 410.) The
-// current one is read from the API server (a one-item list of namespaces, with --token-file),
-// since the proxy cannot tell it from the traffic alone.
+// compact makes every resourceVersion issued until now too old to resume a watch from or to
+// continue a list at, as the lite server's /compact does. The proxy cannot tell the current
+// resourceVersion from the traffic, and a floor at the current one would make a client that
+// relists before anything else is written get that same version back and 410 again, in a
+// loop. So compact writes once (server-side apply of the Lease kube-system/fault-proxy-
+// compaction, with --token-file) and puts the floor at that write: everything before it is
+// expired, every list from then on returns the floor or later.
 func (p *proxy) compact() (int64, error) {
 	token, err := os.ReadFile(p.cfg.tokenFile)
 	if err != nil {
 		return 0, fmt.Errorf("/compact needs --token-file: %w", err)
 	}
-	req, err := http.NewRequest("GET", p.cfg.upstream+"/api/v1/namespaces?limit=1", nil)
+	p.faults.mu.Lock()
+	p.faults.compactions++
+	n := p.faults.compactions
+	p.faults.mu.Unlock()
+	lease := fmt.Sprintf(`{"apiVersion":"coordination.k8s.io/v1","kind":"Lease","metadata":{"name":"fault-proxy-compaction",`+
+		`"namespace":"kube-system"},"spec":{"holderIdentity":"fault-proxy-%d-%d"}}`, os.Getpid(), n)
+	req, err := http.NewRequest("PATCH", p.cfg.upstream+
+		"/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/fault-proxy-compaction?fieldManager=fault-proxy&force=true",
+		strings.NewReader(lease))
 	if err != nil {
 		return 0, err
 	}
 	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+	req.Header.Set("Content-Type", "application/apply-patch+yaml")
 	resp, err := p.client.RoundTrip(req)
 	if err != nil {
 		return 0, err
 	}
 	defer resp.Body.Close()
-	var list struct {
+	var obj struct {
 		Metadata struct {
 			ResourceVersion string `json:"resourceVersion"`
 		} `json:"metadata"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
-		return 0, fmt.Errorf("reading the resourceVersion: %s: %w", resp.Status, err)
+	if err := json.NewDecoder(resp.Body).Decode(&obj); err != nil || resp.StatusCode/100 != 2 { // 201: created
+		return 0, fmt.Errorf("writing the compaction Lease: %s (%v)", resp.Status, err)
 	}
-	rv, err := strconv.ParseInt(list.Metadata.ResourceVersion, 10, 64)
+	rv, err := strconv.ParseInt(obj.Metadata.ResourceVersion, 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("resourceVersion %q: %w", list.Metadata.ResourceVersion, err)
+		return 0, fmt.Errorf("resourceVersion %q: %w", obj.Metadata.ResourceVersion, err)
 	}
 	p.faults.mu.Lock()
 	p.faults.floor = rv

@@ -51,9 +51,11 @@ type faults struct {
 	mu      sync.Mutex
 	rules   []*rule
 	latency time.Duration
-	// floor: a watch resuming from a resourceVersion below it is told 410 Expired, as after
-	// an etcd compaction at floor (0: none).
+	// floor: a watch resuming from, or a list continuing at, a resourceVersion below it is
+	// told 410 Expired, as after an etcd compaction at floor (0: none).
 	floor int64
+	// compactions counts /compact calls, so that each one's Lease write changes something.
+	compactions int
 }
 
 // failBody is /fail's JSON body, with the lite server's field names and defaults.

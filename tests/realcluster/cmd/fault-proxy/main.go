@@ -14,8 +14,8 @@
 //	POST /latency         {"ms"}: delay before each forwarded request
 //	POST /drop-watches    {"abort"}: end every watch in flight (abort: close its client connection)
 //	POST /listener        {"up"}: close the front port and every client connection, or open it again
-//	POST /compact         resuming a watch from, or continuing a list issued at, a resourceVersion
-//	                      older than the current one gets 410 Expired
+//	POST /compact         resuming a watch from, or continuing a list issued at, any resourceVersion
+//	                      issued until now gets 410 Expired (writes the Lease kube-system/fault-proxy-compaction)
 //	GET  /requests, POST /requests/clear, GET /state
 //
 // Files: fault.go (the rules), front.go (forwarding), control.go (the control API).
