@@ -1027,7 +1027,7 @@ static void release_stop_hold(void *data)
     on_part_stopped(data);
 }
 
-void mc_reconciler_stop(mc_reconciler *r, void (*cb)(mc_reconciler *r, void *data), void *data)
+void mc_reconciler_close(mc_reconciler *r, void (*cb)(mc_reconciler *r, void *data), void *data)
 {
     if (r->stopping)
         return;
@@ -1038,12 +1038,12 @@ void mc_reconciler_stop(mc_reconciler *r, void (*cb)(mc_reconciler *r, void *dat
     for (int i = 0; i < INF_COUNT; i++) {
         if (r->inf[i]) {
             r->stop_pending++;
-            k8s_informer_stop(r->inf[i], on_informer_stopped, r);
+            k8s_informer_close(r->inf[i], on_informer_stopped, r);
         }
     }
     if (r->started) {
         r->stop_pending++;
-        k8s_runner_stop(r->runner, on_runner_stopped, r);
+        k8s_runner_close(r->runner, on_runner_stopped, r);
     }
     if (r->prober) {
         r->stop_pending++;
