@@ -705,23 +705,23 @@ static void check_locality_failover(struct doctor_ctx *x)
         finding(x, "locality-failover", MC_CHECK_PASS, cmd, "",
                 "the set spans fewer than two regions (spec.locality.region): no failover "
                 "between clusters");
-    else if (!(x->o->desired.mesh_networks_mode & MC_MESHNET_HELM_VALUES))
-        finding(x, "locality-failover", MC_CHECK_WARN, cmd,
-                "run the daemon with --mesh-networks helm-values or both, or set "
-                "meshConfig.localityLbSetting in istiod's installation yourself",
-                "failover %s is wanted but written nowhere: --mesh-networks configmap does not "
-                "edit the installer's mesh key",
+    else if (x->live_locality && cJSON_Compare(x->live_locality, want, 1))
+        finding(x, "locality-failover", MC_CHECK_PASS, cmd, "", "istiod runs with failover %s",
                 pairs);
-    else if (!x->live_locality || !cJSON_Compare(x->live_locality, want, 1))
+    else if (!mc_json_find_named(x->s->configmaps, istio_ns(x), x->o->desired.helm_values_name))
+        finding(x, "locality-failover", MC_CHECK_WARN, cmd,
+                "run the daemon with --mesh-networks helm-values or both, or copy "
+                "meshConfig.localityLbSetting from `meshctl render` into istiod's installation",
+                "failover %s is wanted but written nowhere: no ConfigMap %s (--mesh-networks "
+                "configmap never edits the installer's mesh key)",
+                pairs, x->o->desired.helm_values_name);
+    else
         finding(x, "locality-failover", MC_CHECK_WARN, cmd,
                 "give istiod's Helm release the values ConfigMap (README \"meshNetworks with "
                 "Helm, Flux and Argo CD\")",
                 "failover %s is in ConfigMap %s but istiod's mesh config %s", pairs,
                 x->o->desired.helm_values_name,
                 x->live_locality ? "has other pairs" : "has no localityLbSetting");
-    else
-        finding(x, "locality-failover", MC_CHECK_PASS, cmd, "", "istiod runs with failover %s",
-                pairs);
 }
 
 /* The extension point for checks the daemon makes itself (probes, istiod sync): report the

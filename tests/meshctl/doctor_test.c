@@ -422,6 +422,11 @@ static void f_regions_not_installed(struct cluster *c)
 {
     regions(c, NULL);
 }
+static void f_regions_written_nowhere(struct cluster *c)
+{
+    regions(c, NULL);
+    drop(c->cms, "meshcluster-istiod-values");
+}
 static void f_regions_installed(struct cluster *c)
 {
     regions(c, NULL);
@@ -530,6 +535,8 @@ static const struct row rows[] = {
      "every DestinationRule"},
     {"regions, values not given to istiod", f_regions_not_installed, "locality-failover",
      MC_CHECK_WARN, "failover us>eu, eu>us is in ConfigMap meshcluster-istiod-values"},
+    {"regions, no values ConfigMap", f_regions_written_nowhere, "locality-failover", MC_CHECK_WARN,
+     "written nowhere"},
     {"regions, istiod runs with them", f_regions_installed, "locality-failover", MC_CHECK_PASS,
      "istiod runs with failover us>eu, eu>us"},
     {"regions, istiod runs other pairs", f_regions_installed_stale, "locality-failover",

@@ -427,6 +427,7 @@ static const struct {
                                        "InvalidNetwork",
                                        "InvalidMeshID",
                                        "InvalidLocality",
+                                       "InvalidFailover",
                                        "InvalidProxyClass",
                                        "InvalidServer",
                                        "InvalidFingerprint",
