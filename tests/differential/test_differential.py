@@ -10,9 +10,12 @@ server's known differences (real-only tests cover the ones the controller depend
 reconciler_e2e_http2, real_cluster_updown for CEL and date-time, the e2e on real for RBAC).
 Not covered yet: watch resume/410/bookmarks/sendInitialEvents, label-selected watch
 DELETED objects, namespace termination."""
+import base64
 import json
 import os
+import re
 import sys
+import time
 
 sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -24,6 +27,7 @@ CRD = os.path.join(REPO, "deploy", "crds", "meshcluster.yaml")
 MC = "/apis/meshcluster.io/v1alpha1/meshclusters"
 CM = "/api/v1/namespaces/default/configmaps"
 LEASES = "/apis/coordination.k8s.io/v1/namespaces/default/leases"
+SVC = "/api/v1/namespaces/default/services"
 APPLY = "application/apply-patch+yaml"
 
 # Scenarios that matched when this list was last updated: each must keep matching.
@@ -47,15 +51,33 @@ def cm(name, data=None, annotations=None, labels=None):
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": md, "data": data or {}}
 
 
+def svc(name, ports, **spec):
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
+            "spec": dict(spec, ports=ports)}
+
+
 def lease(name, **spec):
     return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": name}, "spec": spec}
 
 
-def step(method, path, body=None, ctype="application/json", headers=None, look=None, show_headers=()):
+def step(method, path, body=None, ctype="application/json", headers=None, look=None, show_headers=(),
+         save=None):
     """One request; `look` picks fields of a successful response to compare (a function),
-    show_headers names response headers to compare."""
+    show_headers names response headers to compare, `save` names the answer's resourceVersion
+    so that later paths can say {name} and later answers show it as $name."""
     return {"method": method, "path": path, "body": body, "ctype": ctype, "headers": headers, "look": look,
-            "show_headers": show_headers}
+            "show_headers": show_headers, "save": save}
+
+
+def watch(path, look=None):
+    """A watch that ends by itself (the path carries timeoutSeconds): compares the events'
+    types, names, `look` of each object, and resourceVersions as saved names."""
+    return {"watch": path, "look": look}
+
+
+def pause(seconds):
+    """Lets controllers (namespace lifecycle, garbage collector) catch up."""
+    return {"pause": seconds}
 
 
 def generation(obj):
@@ -122,25 +144,227 @@ SCENARIOS = {
         "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
         "spec": {"user": "nobody", "resourceAttributes": {"verb": "get", "resource": "configmaps"}}},
         look=lambda o: o["status"].get("allowed"))],
+    # Watches: resume, 410, too-new, bookmarks, sendInitialEvents, selector transitions.
+    "watch-resume": [step("POST", CM, cm("w1", {"k": "1"}), save="a"),
+                     step("PUT", CM + "/w1", cm("w1", {"k": "2"}), save="b"),
+                     step("DELETE", CM + "/w1", save="c"),
+                     watch(CM + "?watch=1&resourceVersion={a}&timeoutSeconds=1&fieldSelector=metadata.name%3Dw1",
+                           look=lambda o: o.get("data"))],
+    # Etcd keeps every revision until it compacts (every 5 min): a resume from long ago replays
+    # the history; a forced 410 needs a compaction (the fault proxy's).
+    "watch-from-long-ago": [step("POST", CM, cm("wo", {"k": "1"})), step("DELETE", CM + "/wo"),
+                            watch(CM + "?watch=1&resourceVersion=2&timeoutSeconds=1&fieldSelector=metadata.name%3Dwo")],
+    "watch-too-new": [watch(CM + "?watch=1&resourceVersion=999999999&timeoutSeconds=5")],
+    "watch-bad-resource-version": [watch(CM + "?watch=1&resourceVersion=abc&timeoutSeconds=1")],
+    "watch-initial-events": [
+        step("POST", CM, cm("ie1", labels={"ie": "x"})), step("POST", CM, cm("ie2", labels={"ie": "x"}), save="b"),
+        watch(CM + "?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true"
+              "&timeoutSeconds=1&labelSelector=ie%3Dx")],
+    "watch-initial-events-needs-bookmarks": [
+        step("POST", CM, cm("nb1", labels={"nb": "x"})),
+        watch(CM + "?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&timeoutSeconds=1"
+              "&labelSelector=nb%3Dx")],
+    "watch-initial-events-needs-match": [
+        watch(CM + "?watch=1&sendInitialEvents=true&allowWatchBookmarks=true&timeoutSeconds=1")],
+    "watch-selector-leave": [
+        step("POST", CM, cm("sl", {"k": "1"}, labels={"sel": "in"}), save="a"),
+        step("PUT", CM + "/sl", cm("sl", {"k": "2"}, labels={"sel": "out"}), save="b"),
+        watch(CM + "?watch=1&resourceVersion={a}&timeoutSeconds=1&labelSelector=sel%3Din",
+              look=lambda o: [o["metadata"].get("labels"), o.get("data")])],
+    "watch-selector-enter": [
+        step("POST", CM, cm("se", {"k": "1"}, labels={"sel2": "out"}), save="a"),
+        step("PUT", CM + "/se", cm("se", {"k": "2"}, labels={"sel2": "in"}), save="b"),
+        watch(CM + "?watch=1&resourceVersion={a}&timeoutSeconds=1&labelSelector=sel2%3Din",
+              look=lambda o: [o["metadata"].get("labels"), o.get("data")])],
+    # Optimistic concurrency.
+    "update-with-current-rv": [step("POST", CM, cm("oc", {"k": "1"}), save="a"),
+                               step("PUT", CM + "/oc", dict(cm("oc", {"k": "2"}), metadata={
+                                   "name": "oc", "resourceVersion": "{a}"}), save="b"),
+                               step("PUT", CM + "/oc", dict(cm("oc", {"k": "3"}), metadata={
+                                   "name": "oc", "resourceVersion": "{a}"}))],
+    "patch-stale-rv": [step("POST", CM, cm("pr", {"k": "1"}), save="a"),
+                       step("PATCH", CM + "/pr", {"data": {"k": "2"}}, "application/merge-patch+json", save="b"),
+                       step("PATCH", CM + "/pr", '{"metadata":{"resourceVersion":"{a}"},"data":{"k":"3"}}',
+                            "application/merge-patch+json")],
+    "delete-precondition": [step("POST", CM, cm("dp"), save="a"),
+                            step("PATCH", CM + "/dp", {"data": {"k": "2"}}, "application/merge-patch+json"),
+                            step("DELETE", CM + "/dp", {"apiVersion": "v1", "kind": "DeleteOptions",
+                                                        "preconditions": {"resourceVersion": "{a}"}}),
+                            step("DELETE", CM + "/dp", {"apiVersion": "v1", "kind": "DeleteOptions",
+                                                        "preconditions": {"uid": "not-the-uid"}})],
+    "noop-update-keeps-rv": [step("PATCH", CM + "/nu?fieldManager=m", json.dumps(cm("nu", {"k": "1"})), APPLY,
+                                  save="a"),
+                             step("PATCH", CM + "/nu?fieldManager=m", json.dumps(cm("nu", {"k": "1"})), APPLY,
+                                  save="b")],
+    # Server-side apply: list-map keys and conflicts inside them.
+    "ssa-list-map-merge": [
+        step("PATCH", SVC + "/lm?fieldManager=one", json.dumps(svc("lm", [{"name": "a", "port": 80}])), APPLY),
+        step("PATCH", SVC + "/lm?fieldManager=two", json.dumps(svc("lm", [{"name": "b", "port": 81}])), APPLY,
+             look=lambda o: sorted(p["port"] for p in o["spec"]["ports"]))],
+    "ssa-list-map-conflict": [
+        step("PATCH", SVC + "/lc?fieldManager=one", json.dumps(svc("lc", [{"port": 80, "targetPort": 8080}])),
+             APPLY),
+        step("PATCH", SVC + "/lc?fieldManager=two", json.dumps(svc("lc", [{"port": 80, "targetPort": 9090}])),
+             APPLY)],
+    "ssa-list-map-duplicate-key": [
+        step("PATCH", SVC + "/ld?fieldManager=one", json.dumps(svc("ld", [{"name": "a", "port": 80},
+                                                                           {"name": "b", "port": 80}])), APPLY)],
+    "ssa-missing-key": [
+        step("PATCH", SVC + "/lk?fieldManager=one", json.dumps(svc("lk", [{"name": "a"}])), APPLY)],
+    "apply-wrong-apiversion": [step("PATCH", CM + "/wv?fieldManager=t", json.dumps(
+        {"apiVersion": "v2", "kind": "ConfigMap", "metadata": {"name": "wv"}}), APPLY)],
+    "apply-missing-kind": [step("PATCH", CM + "/mk?fieldManager=t", json.dumps(
+        {"apiVersion": "v1", "metadata": {"name": "mk"}}), APPLY)],
+    "apply-without-field-manager": [step("PATCH", CM + "/nf", json.dumps(cm("nf")), APPLY)],
+    "managed-fields-reset": [
+        step("PATCH", CM + "/mr?fieldManager=m", json.dumps(cm("mr", {"k": "1"})), APPLY,
+             look=lambda o: len(o["metadata"].get("managedFields") or [])),
+        step("PATCH", CM + "/mr", {"metadata": {"managedFields": [{}]}}, "application/merge-patch+json",
+             look=lambda o: len(o["metadata"].get("managedFields") or []))],
+    # Generation and status rules.
+    "crd-status-ignored-on-main": [
+        step("POST", MC, mc("sm", {"network": "n", "tailscale": {"tailnet": "t.ts.net"}})),
+        step("PATCH", MC + "/sm", {"status": {"observedGeneration": 7}}, "application/merge-patch+json",
+             look=lambda o: [generation(o), o.get("status")]),
+        step("PATCH", MC + "/sm/status", {"spec": {"network": "x"}, "status": {"observedGeneration": 1}},
+             "application/merge-patch+json", look=lambda o: [generation(o), o["spec"]["network"],
+                                                             o.get("status")])],
+    "crd-metadata-keeps-generation": [
+        step("POST", MC, mc("mg", {"network": "n", "tailscale": {"tailnet": "t.ts.net"}})),
+        step("PATCH", MC + "/mg", {"metadata": {"labels": {"a": "b"}}}, "application/merge-patch+json",
+             look=generation)],
+    "configmap-no-generation": [step("POST", CM, cm("ng"), look=generation)],
+    # Namespace termination.
+    "namespace-termination": [
+        step("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "term"}},
+             look=lambda o: o["status"].get("phase")),
+        step("POST", "/api/v1/namespaces/term/configmaps", cm("x")),
+        step("DELETE", "/api/v1/namespaces/term", look=lambda o: [o["status"].get("phase"),
+                                                                  o["spec"].get("finalizers")]),
+        pause(0.2),
+        step("POST", "/api/v1/namespaces/term/configmaps", cm("y")),
+        step("POST", "/api/v1/namespaces/missing/configmaps", cm("z"))],
+    # More of item 9 and 10.
+    "service-clusterip-taken": [
+        step("POST", SVC, svc("ip1", [{"port": 80}], clusterIP="10.96.100.100")),
+        step("POST", SVC, svc("ip2", [{"port": 80}], clusterIP="10.96.100.100"))],
+    "secret-over-1mib": [step("POST", "/api/v1/namespaces/default/secrets", {
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "bigs"},
+        "data": {"k": base64.b64encode(b"x" * (1024 * 1024 + 1)).decode()}})],
+    "event-bad-time": [step("POST", "/api/v1/namespaces/default/events", {
+        "apiVersion": "v1", "kind": "Event", "metadata": {"name": "evt"},
+        "involvedObject": {"kind": "ConfigMap", "name": "x", "namespace": "default"},
+        "reason": "R", "message": "m", "type": "Normal", "firstTimestamp": "yesterday"})],
+    "gzip": [step("POST", CM, cm("gz", {"k": "x" * (200 * 1024)})),
+             step("GET", CM, headers={"Accept-Encoding": "gzip"}, show_headers=("Content-Encoding",))],
 }
 
 
-def outcome(server, st):
-    code, headers, obj = server.request(st["method"], st["path"], body=st["body"], ctype=st["ctype"],
-                                        headers=st["headers"])
+def fill(value, saved):
+    """value with each {name} of a saved resourceVersion replaced by it (in paths and bodies)."""
+    if isinstance(value, str):
+        return re.sub(r"\{(\w+)\}", lambda m: saved.get(m.group(1), m.group(0)), value)
+    if isinstance(value, dict):
+        return {k: fill(v, saved) for k, v in value.items()}
+    if isinstance(value, list):
+        return [fill(v, saved) for v in value]
+    return value
+
+
+def rv_of(obj):
+    md = (obj or {}).get("metadata") if isinstance(obj, dict) else None
+    return (md or {}).get("resourceVersion")
+
+
+def rv_name(saved, rv):
+    """A resourceVersion as the name it was saved under; "new" if none was saved for it."""
+    for k, v in saved.items():
+        if v == rv:
+            return "$" + k
+    return "new" if rv else None
+
+
+def status_sig(obj):
+    causes = (obj.get("details") or {}).get("causes") or []
+    return {"reason": obj.get("reason"), "code": obj.get("code"),
+            "causes": sorted({(c.get("field"), c.get("reason")) for c in causes})}
+
+
+def watch_events(server, path):
+    c = server.conn(timeout=30)
+    c.request("GET", path, headers={"Authorization": "Bearer %s" % server.token, "Accept": "application/json"})
+    r = c.getresponse()
+    if r.status != 200:
+        data = r.read()
+        c.close()
+        try:
+            return r.status, json.loads(data)
+        except ValueError:
+            return r.status, data.decode(errors="replace")
+    events = []
+    try:
+        while True:
+            line = r.readline()
+            if not line:
+                break
+            events.append(json.loads(line))
+    finally:
+        c.close()
+    return 200, events
+
+
+def watch_outcome(server, st, saved):
+    code, events = watch_events(server, fill(st["watch"], saved))
+    sig = {"code": code}
+    if code != 200:
+        if isinstance(events, dict) and events.get("kind") == "Status":
+            sig.update(status_sig(events))
+        return sig
+    out = []
+    for ev in events:
+        obj = ev.get("object") or {}
+        if ev.get("type") == "ERROR":
+            out.append(("ERROR", status_sig(obj)))
+            continue
+        md = obj.get("metadata") or {}
+        item = [ev.get("type"), md.get("name"), rv_name(saved, md.get("resourceVersion"))]
+        if ev.get("type") == "BOOKMARK":
+            item.append(sorted((md.get("annotations") or {}).items()))
+        elif st["look"]:
+            item.append(st["look"](obj))
+        out.append(tuple(item))
+    sig["events"] = out
+    return sig
+
+
+def outcome(server, st, saved):
+    if "pause" in st:
+        time.sleep(st["pause"])
+        return {"pause": st["pause"]}
+    if "watch" in st:
+        return watch_outcome(server, st, saved)
+    code, headers, obj = server.request(st["method"], fill(st["path"], saved), body=fill(st["body"], saved),
+                                        ctype=st["ctype"], headers=st["headers"])
     sig = {"code": code}
     if st["show_headers"]:
         sig["headers"] = {h: headers.get(h) for h in st["show_headers"]}
     if isinstance(obj, dict) and obj.get("kind") == "Status":
-        sig["reason"] = obj.get("reason")
-        causes = (obj.get("details") or {}).get("causes") or []
-        sig["causes"] = sorted({(c.get("field"), c.get("reason")) for c in causes})
+        sig.update(status_sig(obj))
+        sig["code"] = code
     elif st["look"] and 200 <= code < 300:
         try:
             sig["look"] = st["look"](obj)
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             sig["look"] = "unreadable: %s" % type(e).__name__
+    if st["save"] and 200 <= code < 300:
+        sig["rv"] = rv_name(saved, rv_of(obj))
+        saved[st["save"]] = rv_of(obj)
     return sig
+
+
+def run(server, steps):
+    saved = {}
+    return [outcome(server, st, saved) for st in steps]
 
 
 def prepare(server):
@@ -157,7 +381,7 @@ def main():
         for name, steps in SCENARIOS.items():
             got = {}
             for label, s in (("real", real), ("lite", lite)):
-                got[label] = [outcome(s, st) for st in steps]
+                got[label] = run(s, steps)
             results[name] = got
     matching = sorted(n for n, g in results.items() if g["real"] == g["lite"])
     for name, g in results.items():
