@@ -27,6 +27,18 @@ SERVER_METADATA = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGra
                    "generation", "resourceVersion", "selfLink")
 
 
+# Schema failures after which the real server does not run a CRD's CEL rules
+# (apiextensions' hasBlockingErr).
+CEL_BLOCKING = ("FieldValueNotSupported", "FieldValueRequired", "FieldValueTooLong", "FieldValueTooMany",
+                "FieldValueTypeInvalid")
+
+
+# Built-ins whose registry strategy says AllowCreateOnUpdate (a PUT to a missing name creates)
+# and those that refuse an update without resourceVersion (AllowUnconditionalUpdate false).
+CREATE_ON_UPDATE = (("coordination.k8s.io", "leases"), ("", "events"), ("events.k8s.io", "events"))
+CONDITIONAL_UPDATE_ONLY = (("coordination.k8s.io", "leases"),)
+
+
 def now():
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -144,7 +156,8 @@ class Api:
         causes = list(result.causes)
         if old is None:
             causes = meta.name_causes(res, name) + causes
-        causes += meta.label_causes(obj["metadata"]) + meta.owner_causes(obj["metadata"])
+        causes += meta.label_causes(obj["metadata"]) + meta.annotation_causes(obj["metadata"])
+        causes += meta.owner_causes(obj["metadata"])
         causes += meta.finalizer_checks(res, obj["metadata"], ctx)
         fixed = self.schemas.apply_defaults_and_prune(res.gvk, obj)
         if fixed is not None:
@@ -157,6 +170,11 @@ class Api:
                 seen.add(key)
                 unique.append(c)
         causes = unique
+        if any(c.get("reason") in CEL_BLOCKING for c in causes) and self.schemas.has_cel_rules(res.gvk):
+            # the real server skips the CEL rules of an object that fails these checks, and says so
+            causes.append({"reason": "FieldValueInvalid", "field": "<nil>",
+                           "message": "Invalid value: \"null\": some validation rules were not checked because "
+                                      "the object was invalid; correct the existing errors to complete validation"})
         if causes:
             raise status.invalid(res, name, causes)
         return obj
@@ -267,7 +285,7 @@ class Api:
             if res.generation or not res.builtin:
                 md["generation"] = 1
             obj = managed(obj) if managed else self._manage(res, None, obj, ctx)
-            builtins.allocate(self, res, None, obj)
+            builtins.allocate(self, res, None, obj, ctx.dry_run)
             if ctx.dry_run:
                 return 201, self.out(res, obj)
             stored = self.store.put(res.gr, obj)
@@ -300,10 +318,14 @@ class Api:
                                      "namespace sent on the request")
         with self.store.lock:
             old = self.store.get(res.gr, ns, name)
+            if old is None and res.gr in CREATE_ON_UPDATE and sub is None:
+                md["name"] = name
+                md.pop("resourceVersion", None)  # ignored when the PUT creates
+                return self.create(res, ns, obj, ctx)
             if old is None:
                 raise status.not_found(res, name)
             rv = md.get("resourceVersion")
-            if not rv and not res.builtin:
+            if not rv and (not res.builtin or res.gr in CONDITIONAL_UPDATE_ONLY):
                 raise status.invalid(res, name, [{"reason": "FieldValueInvalid",
                                                   "field": "metadata.resourceVersion",
                                                   "message": "Invalid value: 0x0: must be specified for an update"}])
@@ -356,7 +378,7 @@ class Api:
             md["generation"] = int(md["generation"]) + 1
         if not managed:
             new = self._manage(res, old, new, ctx, op, sub)
-        builtins.allocate(self, res, old, new)
+        builtins.allocate(self, res, old, new, ctx.dry_run)
         if _comparable(new) == _comparable(old):
             return 200, self.out(res, old)
         if ctx.dry_run:
@@ -529,6 +551,7 @@ class Api:
             return 200, status.success(res, name, omd.get("uid"))
 
     def _after_remove(self, res, last):
+        builtins.on_removed(self, res, last)
         hook = self.after_write.get(res.gr)
         if hook:
             hook(self, res, last, None)

@@ -6,6 +6,8 @@ import ipaddress
 import random
 import threading
 
+from . import status
+
 
 CRD_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
 
@@ -16,7 +18,7 @@ class IpAllocator:
     def __init__(self):
         self._lock = threading.Lock()
         self._net = ipaddress.ip_network("10.96.0.0/12")
-        self._used = {"10.96.0.1"}
+        self._used = set()  # the seeded kubernetes Service takes 10.96.0.1
         self._ports = set()
 
     def ip(self):
@@ -33,6 +35,24 @@ class IpAllocator:
                 return False
             self._used.add(ip)
             return True
+
+    def check(self, ip):
+        """Why a client's own cluster IP cannot be had, or None (as the real allocator says)."""
+        try:
+            addr = ipaddress.ip_address(ip)
+        except ValueError:
+            return None  # the schema rules report the syntax
+        with self._lock:
+            if addr not in self._net:
+                return "the provided network does not match the current range"
+            if ip in self._used:
+                return "provided IP is already allocated"
+        return None
+
+    def release(self, ip):
+        with self._lock:
+            if ip != "10.96.0.1":
+                self._used.discard(ip)
 
     def node_port(self):
         with self._lock:
@@ -75,7 +95,7 @@ def _service_defaults(old, svc, creating):
         svc["status"] = {"loadBalancer": {}}
 
 
-def _service_allocate(api, old, svc):
+def _service_allocate(api, old, svc, dry_run):
     """What the Service storage fills in after ownership is recorded (cluster IPs, IP families,
     node ports): no manager owns these unless a client sets them itself."""
     spec = svc.setdefault("spec", {})
@@ -89,7 +109,13 @@ def _service_allocate(api, old, svc):
     if not spec.get("clusterIP"):
         spec["clusterIP"] = api.ips.ip()
     elif old is None and spec["clusterIP"] != "None":
-        api.ips.take(spec["clusterIP"])
+        why = api.ips.check(spec["clusterIP"])
+        if why:
+            raise status.invalid(api.reg.get("", "v1", "services"), svc["metadata"].get("name", ""), [
+                _cause("FieldValueInvalid", "spec.clusterIPs", 'Invalid value: ["%s"]: failed to allocate IP %s: %s'
+                       % (spec["clusterIP"], spec["clusterIP"], why))])
+        if not dry_run:
+            api.ips.take(spec["clusterIP"])
     spec.setdefault("clusterIPs", [spec["clusterIP"]])
     spec.setdefault("ipFamilies", ["IPv4"])
     spec.setdefault("ipFamilyPolicy", "SingleStack")
@@ -128,6 +154,41 @@ def _service_causes(old, svc):
     return out
 
 
+DATA_MAX = 1024 * 1024  # ConfigMap and Secret payloads (core validation's MaxSecretSize)
+
+
+def _data_size(obj, binary_fields):
+    size = 0
+    for fld in ("data", "binaryData"):
+        for k, v in (obj.get(fld) or {}).items() if isinstance(obj.get(fld), dict) else ():
+            n = len(str(v or "").encode())
+            if fld in binary_fields:
+                try:
+                    n = len(base64.b64decode(v or "", validate=True))
+                except (ValueError, TypeError):
+                    pass  # reported as bad base64
+            size += len(k.encode()) + n
+    return size
+
+
+def _configmap_causes(cm):
+    if _data_size(cm, ("binaryData",)) > DATA_MAX:
+        # the real server reports the whole object (an empty field path)
+        return [_cause("FieldValueTooLong", "[]", "Too long: may not be more than %d bytes" % DATA_MAX)]
+    return []
+
+
+def _event_causes(ev):
+    """core/v1 Events: involvedObject.namespace must be the Event's (an empty one only in
+    `default` or for a cluster-scoped event), as the v1 legacy validation says."""
+    ns = ev["metadata"].get("namespace") or ""
+    ins = (ev.get("involvedObject") or {}).get("namespace") or ""
+    if (not ins and ns not in ("", "default")) or (ins and ins != ns):
+        return [_cause("FieldValueInvalid", "involvedObject.namespace",
+                       'Invalid value: "%s": does not match event.namespace' % ins)]
+    return []
+
+
 def _fold_string_data(secret):
     sd = secret.pop("stringData", None)
     if isinstance(sd, dict):
@@ -140,6 +201,8 @@ def _fold_string_data(secret):
 
 def _secret_causes(old, secret):
     out = []
+    if _data_size(secret, ("data",)) > DATA_MAX:
+        out.append(_cause("FieldValueTooLong", "data", "Too long: may not be more than %d bytes" % DATA_MAX))
     for k, v in (secret.get("data") or {}).items():
         try:
             base64.b64decode(v or "", validate=True)
@@ -195,6 +258,10 @@ def validate(api, res, old, obj):
         return _secret_causes(old, obj)
     if gr == ("apiextensions.k8s.io", "customresourcedefinitions"):
         return _crd_causes(old, obj)
+    if gr == ("", "configmaps"):
+        return _configmap_causes(obj)
+    if gr == ("", "events"):
+        return _event_causes(obj)
     if gr == ("", "namespaces"):
         obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
         if old is None:
@@ -204,10 +271,18 @@ def validate(api, res, old, obj):
     return []
 
 
-def allocate(api, res, old, obj):
+def allocate(api, res, old, obj, dry_run=False):
     """Values the registry assigns after managedFields are recorded (no manager owns them)."""
     if res.gr == ("", "services"):
-        _service_allocate(api, old, obj)
+        _service_allocate(api, old, obj, dry_run)
+
+
+def on_removed(api, res, obj):
+    """Gives back what allocate took once the object is gone."""
+    if res.gr == ("", "services"):
+        ip = (obj.get("spec") or {}).get("clusterIP")
+        if ip and ip != "None":
+            api.ips.release(ip)
 
 
 def on_create(api, res, obj):

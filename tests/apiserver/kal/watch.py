@@ -1,6 +1,7 @@
 """Watch streaming: line-delimited JSON events over chunked HTTP/1.1, from a resourceVersion or a
 snapshot, with selector transitions, BOOKMARKs, timeoutSeconds, 410 as an ERROR event and
 sendInitialEvents."""
+import copy
 import json
 import socket
 import time
@@ -39,9 +40,6 @@ def serve(h, app, res, ns, name, ctx):
         if initial_events == "true" and ctx.q("resourceVersionMatch") != "NotOlderThan":
             raise status.invalid_plain("resourceVersionMatch", "Forbidden: sendInitialEvents requires "
                                        "setting resourceVersionMatch to NotOlderThan")
-        if initial_events == "true" and not bookmarks:
-            raise status.invalid_plain("allowWatchBookmarks", "Required value: allowWatchBookmarks must "
-                                       "be set to true when sendInitialEvents is set")
     rv = ctx.q("resourceVersion", "")
     timeout = float(ctx.q("timeoutSeconds") or app.default_watch_timeout)
     expired = None
@@ -88,7 +86,7 @@ def serve(h, app, res, ns, name, ctx):
         for o in initial:
             if keep(o):
                 send("ADDED", app.api.out(res, o))
-        if initial_events == "true":
+        if initial_events == "true" and bookmarks:
             bookmark(start_rv, {"k8s.io/initial-events-end": "true"})
         deadline = time.monotonic() + timeout
 
@@ -134,7 +132,10 @@ def serve(h, app, res, ns, name, ctx):
                 elif b:
                     send("ADDED", app.api.out(res, ev.obj))
                 elif a:
-                    send("DELETED", app.api.out(res, ev.obj))
+                    # the watch cache sends the object the client last matched, at the new version
+                    gone = copy.deepcopy(ev.prev)
+                    gone["metadata"]["resourceVersion"] = ev.obj["metadata"]["resourceVersion"]
+                    send("DELETED", app.api.out(res, gone))
             elif ev.type == "DELETED" and b:
                 send("DELETED", app.api.out(res, ev.obj))
         end_chunks(h)
