@@ -32,15 +32,18 @@ APPLY = "application/apply-patch+yaml"
 
 # Scenarios that matched when this list was last updated: each must keep matching.
 MATCHING = {
-    "already-exists", "annotations-over-256kib", "apply-without-field-manager", "apply-wrong-kind",
-    "configmap-no-generation", "configmap-over-1mib", "crd-generation-status",
-    "crd-metadata-keeps-generation", "crd-status-ignored-on-main", "create-get-delete", "date-time-format",
-    "delete-precondition", "event-bad-time", "event-namespace-mismatch", "label-key-syntax",
+    "already-exists", "annotations-over-256kib", "apply-missing-kind", "apply-without-field-manager",
+    "apply-wrong-apiversion", "apply-wrong-kind", "body-over-3mib", "configmap-no-generation",
+    "configmap-over-1mib", "crd-generation-status", "crd-metadata-keeps-generation",
+    "crd-status-ignored-on-main", "create-get-delete", "date-time-format", "delete-precondition",
+    "event-bad-time", "event-namespace-mismatch", "gzip", "impersonation", "label-key-syntax",
     "lease-bad-microtime", "lease-put-missing", "lease-put-without-rv", "list-limit-continue",
-    "namespace-termination", "noop-update-keeps-rv", "not-found", "patch-stale-rv", "secret-over-1mib",
-    "service-clusterip-out-of-range", "service-clusterip-taken", "service-port-name-syntax", "ssa-conflict",
-    "ssa-force", "ssa-list-map-conflict", "ssa-list-map-merge", "ssa-missing-key", "stale-update-409",
-    "structural-enum", "update-with-current-rv", "watch-from-long-ago", "watch-initial-events",
+    "managed-fields-reset", "namespace-termination", "noop-update-keeps-rv", "not-acceptable-406",
+    "not-found", "patch-stale-rv", "secret-over-1mib", "service-clusterip-out-of-range",
+    "service-clusterip-taken", "service-port-name-syntax", "ssa-conflict", "ssa-force",
+    "ssa-list-map-conflict", "ssa-list-map-duplicate-key", "ssa-list-map-merge", "ssa-missing-key",
+    "stale-update-409", "structural-enum", "subjectaccessreview", "update-with-current-rv",
+    "watch-bad-resource-version", "watch-from-long-ago", "watch-initial-events",
     "watch-initial-events-needs-bookmarks", "watch-initial-events-needs-match", "watch-resume",
     "watch-selector-enter", "watch-selector-leave",
 }

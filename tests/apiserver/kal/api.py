@@ -356,6 +356,8 @@ class Api:
             else:
                 new.pop("status", None)
         md = new.setdefault("metadata", {})
+        # managedFields: [{}] is how a client resets them (the write itself is not recorded)
+        reset_fields = md.get("managedFields") == [{}] and not managed
         omd = old["metadata"]
         for k in SERVER_METADATA:
             if k in omd:
@@ -376,7 +378,9 @@ class Api:
         md = new["metadata"]
         if "generation" in md and _spec_part(res, new) != _spec_part(res, old):
             md["generation"] = int(md["generation"]) + 1
-        if not managed:
+        if reset_fields:
+            new["metadata"].pop("managedFields", None)
+        elif not managed:
             new = self._manage(res, old, new, ctx, op, sub)
         builtins.allocate(self, res, old, new, ctx.dry_run)
         if _comparable(new) == _comparable(old):
@@ -446,6 +450,10 @@ class Api:
                                               "message": "Required value: is required for apply patch"}])
         if not isinstance(applied, dict):
             raise status.bad_request("error decoding YAML: the applied configuration must be an object")
+        gvk_sent = "%s, Kind=%s" % (_group_version(applied.get("apiVersion")), applied.get("kind") or "")
+        if gvk_sent != "%s, Kind=%s" % (_group_version(res.gv), res.kind):
+            # the apply body is decoded as the endpoint's own kind, nothing else
+            raise status.bad_request("invalid object type: " + gvk_sent)
         force = ctx.flag("force")
         amd = applied.get("metadata") or {}
         if amd.get("managedFields"):
@@ -461,6 +469,11 @@ class Api:
                 raise status.bad_request("failed to create typed patch object (%s/%s; %s, Kind=%s): %s" % (
                     ns or "", name, res.gv if res.group else "/" + res.version, res.kind,
                     "\n".join(".%s: field not declared in schema" % f for f in unknown)))
+
+        dup = pure.duplicate_key(applied, self.schemas, res.gvk)
+        if dup:  # the real server's typed conversion fails: an internal error, not a 422
+            raise ApiError(500, "", "failed to create typed patch object (%s/%s; %s, Kind=%s): %s" % (
+                ns or "", name, _group_version(res.gv), res.kind, dup), None)
 
         def do_apply(live):
             try:
@@ -588,6 +601,12 @@ class Api:
             return self.delete(res, ns, name, Ctx({"propagationPolicy": policy}))
         except ApiError:
             return None
+
+
+def _group_version(api_version):
+    """apiVersion as Go prints a GroupVersion in a GVK: "/v1", "apps/v1", "/" when empty."""
+    av = api_version or ""
+    return av if "/" in av else "/" + av
 
 
 def _with_fields(obj, managed_fields):

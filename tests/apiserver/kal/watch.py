@@ -50,7 +50,9 @@ def serve(h, app, res, ns, name, ctx):
             try:
                 since = int(rv)
             except ValueError:
-                raise status.bad_request('invalid resource version "%s"' % rv)
+                # the real server fails to parse it deep in storage: a 500 without a reason
+                raise ApiError(500, "", 'resourceVersion: Invalid value: "%s": strconv.ParseUint: parsing "%s": '
+                               "invalid syntax" % (rv, rv), None)
             if since > store.rv:
                 raise ApiError(504, "Timeout", "Too large resource version: %d, current: %d" % (since, store.rv),
                                {"causes": [{"reason": "ResourceVersionTooLarge",
