@@ -355,6 +355,10 @@ class Handler(BaseHTTPRequestHandler):
             ctype = (self.headers.get("Content-Type") or "application/json").split(";")[0].strip()
             return self._access_review(app, user, rules, self._decode(body, ctype))
         app.auth.authorize(user, rules, verb, group, res.plural, sub, ns, name or _selected_name(verb, query, res))
+        if verb == "patch" and rules is not None and (self.headers.get("Content-Type") or "").startswith(
+                "application/apply-patch") and app.store.get(res.gr, ns, name) is None:
+            # an apply that creates needs create too (the real PatchResource asks for both)
+            app.auth.authorize(user, rules, "create", group, res.plural, sub, ns, name)
         ctx = Ctx(query, self.headers.get("User-Agent", ""), user)
         api = app.api
         ctype = (self.headers.get("Content-Type") or "application/json").split(";")[0].strip()

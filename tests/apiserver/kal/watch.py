@@ -53,11 +53,8 @@ def serve(h, app, res, ns, name, ctx):
                 # the real server fails to parse it deep in storage: a 500 without a reason
                 raise ApiError(500, "", 'resourceVersion: Invalid value: "%s": strconv.ParseUint: parsing "%s": '
                                "invalid syntax" % (rv, rv), None)
-            if since > store.rv:
-                raise ApiError(504, "Timeout", "Too large resource version: %d, current: %d" % (since, store.rv),
-                               {"causes": [{"reason": "ResourceVersionTooLarge",
-                                            "message": "Too large resource version"}],
-                                "retryAfterSeconds": 1}, {"Retry-After": "1"})
+            # a version from the future: the watch cache waits for it (no 504), sending only
+            # what comes after it
             if store.too_old(since):
                 expired = "too old resource version: %d (%d)" % (since, store.floor)
         w, initial, start_rv, backlog = store.watch(res.gr, since, snapshot, ns or None)
@@ -124,6 +121,8 @@ def serve(h, app, res, ns, name, ctx):
                         bookmark(last_rv)
                         next_bm = next_bookmark(time.monotonic())
                     continue
+            if since is not None and ev.rv <= since:
+                continue
             last_rv = ev.rv
             a, b = keep(ev.prev), keep(ev.obj)
             if ev.type == "ADDED" and b:

@@ -273,5 +273,34 @@ class HttpSemantics(unittest.TestCase):
         self.assertEqual((obj["metadata"]["name"], obj["data"]), ("proto-cm", {"k": "v"}))
 
 
+class Authorization(unittest.TestCase):
+    """Where the token allow-list must act like RBAC: an apply that creates needs `create`
+    (a patch-only token gets 403 on a missing object, 200 on an existing one), and only the
+    admin may impersonate (as a user with no rules, it is refused)."""
+
+    def test_apply_create_needs_create_and_impersonation(self):
+        patch_only = {"user": "patcher", "allow": [{"verbs": ["patch", "get"], "resources": ["configmaps"]}]}
+        with Server(tokens={"patch-only": patch_only}) as s:
+            body = json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ap"}})
+            apply = "application/apply-patch+yaml"
+            code, _, st = s.request("PATCH", CMS + "/ap?fieldManager=t", body, ctype=apply, token="patch-only")
+            self.assertEqual((code, st["reason"]), (403, "Forbidden"), st)
+            self.assertIn("cannot create resource", st["message"])
+            self.assertEqual(s.request("PATCH", CMS + "/ap?fieldManager=t", body, ctype=apply)[0], 201)
+            code, _, obj = s.request("PATCH", CMS + "/ap?fieldManager=t", body, ctype=apply, token="patch-only")
+            self.assertEqual(code, 200, obj)
+            code, _, st = s.get(CMS, headers={"Impersonate-User": "nobody"})
+            self.assertEqual((code, st["reason"]), (403, "Forbidden"), st)
+            self.assertIn('User "nobody" cannot list', st["message"])
+            self.assertEqual(s.get(CMS + "/ap", headers={"Impersonate-User": "patcher"})[0], 200)
+            code, _, st = s.get(CMS, headers={"Impersonate-User": "patcher"})
+            self.assertEqual(code, 403, st)
+            self.assertEqual(s.get(CMS, headers={"Impersonate-User": "x", "Impersonate-Group": "system:masters"})[0],
+                             200)
+            code, _, st = s.get(CMS, token="patch-only", headers={"Impersonate-User": "admin"})
+            self.assertEqual(code, 403, st)
+            self.assertIn("cannot impersonate", st["message"])
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
