@@ -302,5 +302,38 @@ class Authorization(unittest.TestCase):
             self.assertIn("cannot impersonate", st["message"])
 
 
+class RealServerRules(unittest.TestCase):
+    """Rules measured on real kube-apiserver 1.34 (tests/differential) that the lite server
+    keeps without a real cluster: Lease updates, size limits, MicroTime, a selector-leaving
+    DELETED carrying the old object."""
+
+    def test_rules(self):
+        leases = "/apis/coordination.k8s.io/v1/namespaces/default/leases"
+        lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "l"},
+                 "spec": {"holderIdentity": "a"}}
+        with Server() as s:
+            self.assertEqual(s.request("PUT", leases + "/l", lease)[0], 201)  # creates
+            code, _, st = s.request("PUT", leases + "/l", lease)
+            self.assertEqual((code, st["details"]["causes"][0]["field"]), (422, "metadata.resourceVersion"))
+            bad = dict(lease, metadata={"name": "m"}, spec={"renewTime": "2020-01-01T00:00:00Z"})
+            self.assertEqual(s.request("POST", leases, bad)[0], 400)  # MicroTime needs .000000
+            big = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "big"},
+                   "data": {"k": "x" * (1024 * 1024)}}
+            code, _, st = s.request("POST", CMS, big)
+            self.assertEqual((code, st["details"]["causes"][0]["reason"]), (422, "FieldValueTooLong"))
+            big["data"] = {"k%d" % i: "x" * (512 * 1024) for i in range(7)}
+            self.assertEqual(s.request("POST", CMS, big)[0], 413)
+            cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "sel", "labels": {"a": "in"}},
+                  "data": {"k": "1"}}
+            rv = s.request("POST", CMS, cm)[2]["metadata"]["resourceVersion"]
+            cm["metadata"]["labels"] = {"a": "out"}
+            cm["data"] = {"k": "2"}
+            rv2 = s.request("PUT", CMS + "/sel", cm)[2]["metadata"]["resourceVersion"]
+            evs = list(s.watch(CMS + "?watch=1&timeoutSeconds=1&labelSelector=a%3Din&resourceVersion=" + rv))
+            self.assertEqual([(e["type"], e["object"]["metadata"]["labels"], e["object"]["data"],
+                               e["object"]["metadata"]["resourceVersion"]) for e in evs],
+                             [("DELETED", {"a": "in"}, {"k": "1"}, rv2)])
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
