@@ -218,6 +218,9 @@ class Api:
                                                 "message": "Too large resource version"}],
                                     "retryAfterSeconds": 1}, {"Retry-After": "1"})
                 match = ctx.q("resourceVersionMatch")
+                if match and match not in ("Exact", "NotOlderThan"):
+                    raise status.invalid_plain("resourceVersionMatch", 'Unsupported value: "%s": supported values: '
+                                               '"Exact", "NotOlderThan", ""' % match)
                 if match and not want:
                     raise status.invalid_plain("resourceVersionMatch", "Forbidden: resourceVersionMatch is "
                                                "forbidden unless resourceVersion is provided")
@@ -466,9 +469,12 @@ class Api:
             # the typed conversion of the apply body fails before ownership is looked at
             unknown = self.schemas.validate(res.gvk, applied, True).unknown_fields
             if unknown:
-                raise status.bad_request("failed to create typed patch object (%s/%s; %s, Kind=%s): %s" % (
+                msg = "failed to create typed patch object (%s/%s; %s, Kind=%s): %s" % (
                     ns or "", name, res.gv if res.group else "/" + res.version, res.kind,
-                    "\n".join(".%s: field not declared in schema" % f for f in unknown)))
+                    "\n".join(".%s: field not declared in schema" % f for f in unknown))
+                if not res.builtin:  # a custom resource's typed conversion fails as an internal error
+                    raise ApiError(500, "", msg, None)
+                raise status.bad_request(msg)
 
         dup = pure.duplicate_key(applied, self.schemas, res.gvk)
         if dup:  # the real server's typed conversion fails: an internal error, not a 422

@@ -189,6 +189,17 @@ def _event_causes(ev):
     return []
 
 
+def _lease_causes(lease):
+    spec = lease.get("spec") or {}
+    out = []
+    for fld, least in (("leaseDurationSeconds", 1), ("leaseTransitions", 0)):
+        v = spec.get(fld)
+        if isinstance(v, int) and not isinstance(v, bool) and v < least:
+            out.append(_cause("FieldValueInvalid", "spec." + fld, "Invalid value: %d: must be %s" % (
+                v, "greater than 0" if least else "greater than or equal to 0")))
+    return out
+
+
 def _fold_string_data(secret):
     sd = secret.pop("stringData", None)
     if isinstance(sd, dict):
@@ -262,6 +273,8 @@ def validate(api, res, old, obj):
         return _configmap_causes(obj)
     if gr == ("", "events"):
         return _event_causes(obj)
+    if gr == ("coordination.k8s.io", "leases"):
+        return _lease_causes(obj)
     if gr == ("", "namespaces"):
         obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
         if old is None:
