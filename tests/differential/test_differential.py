@@ -34,10 +34,11 @@ APPLY = "application/apply-patch+yaml"
 # Scenarios that matched when this list was last updated: each must keep matching.
 MATCHING = {
     "already-exists", "annotations-over-256kib", "apply-missing-kind", "apply-without-field-manager",
-    "apply-wrong-apiversion", "apply-wrong-kind", "body-over-3mib", "configmap-no-generation",
-    "configmap-over-1mib", "crd-generation-status", "crd-metadata-keeps-generation",
-    "crd-status-ignored-on-main", "crd-strict-apply-unknown", "create-get-delete", "date-time-format",
-    "delete-precondition", "deletecollection", "dry-run-create", "event-bad-time", "event-namespace-mismatch",
+    "apply-wrong-apiversion", "apply-wrong-kind", "body-over-3mib", "cel-rule", "cel-rule-defaulted-ports",
+    "cel-rule-on-update", "cel-rule-spec-level", "configmap-no-generation", "configmap-over-1mib",
+    "crd-generation-status", "crd-metadata-keeps-generation", "crd-status-ignored-on-main",
+    "crd-strict-apply-unknown", "create-get-delete", "date-time-format", "delete-precondition",
+    "deletecollection", "dry-run-create", "event-bad-time", "event-namespace-mismatch",
     "field-selector-unsupported", "finalizer-delete", "generate-name", "gzip", "impersonation",
     "json-patch-test-fails", "label-key-syntax", "label-selector-bad", "lease-bad-microtime",
     "lease-negative-duration", "lease-put-missing", "lease-put-without-rv", "list-bad-continue",
@@ -128,6 +129,14 @@ SCENARIOS = {
     # The list of differences (items 2-10; 1, HTTP/2, is tested by reconciler_e2e_http2).
     "cel-rule": [step("POST", MC, mc("cel", {"tailscale": {"tailnet": "t.ts.net"},
                                               "remoteSecret": {"auth": "secret"}}))],
+    "cel-rule-spec-level": [step("POST", MC, mc("celh", {"tailscale": {
+        "tailnet": "t.ts.net", "apiServerProxyHostname": "same", "eastWestGatewayHostname": "same"}}))],
+    "cel-rule-defaulted-ports": [step("POST", MC, mc("celp", {"tailscale": {"tailnet": "t.ts.net"},
+                                                            "gateway": {"ports": {"tls": 15021}}}))],
+    "cel-rule-on-update": [
+        step("POST", MC, mc("celu", {"tailscale": {"tailnet": "t.ts.net"}})),
+        step("PATCH", MC + "/celu", {"spec": {"remoteSecret": {"auth": "secret"}}}, "application/merge-patch+json"),
+        step("PATCH", MC + "/celu/status", {"status": {"observedGeneration": 1}}, "application/merge-patch+json")],
     "date-time-format": [
         step("POST", MC, mc("dt", {"tailscale": {"tailnet": "t.ts.net"}})),
         step("PATCH", MC + "/dt/status", {"status": {"conditions": [{

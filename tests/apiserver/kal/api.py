@@ -170,7 +170,9 @@ class Api:
                 seen.add(key)
                 unique.append(c)
         causes = unique
-        if any(c.get("reason") in CEL_BLOCKING for c in causes) and self.schemas.has_cel_rules(res.gvk):
+        if not res.builtin and not any(c.get("reason") in CEL_BLOCKING for c in causes):
+            causes += self.schemas.cel_causes(res.gvk, obj, old)
+        elif any(c.get("reason") in CEL_BLOCKING for c in causes) and self.schemas.has_cel_rules(res.gvk):
             # the real server skips the CEL rules of an object that fails these checks, and says so
             causes.append({"reason": "FieldValueInvalid", "field": "<nil>",
                            "message": "Invalid value: \"null\": some validation rules were not checked because "

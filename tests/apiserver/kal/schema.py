@@ -16,6 +16,8 @@ import json
 import os
 import re
 
+from . import cel
+
 META = "io.k8s.apimachinery.pkg.apis.meta.v1."
 OBJECT_META = META + "ObjectMeta"
 
@@ -197,6 +199,13 @@ class SchemaRegistry:
             if v.crd is not None and (v.crd.get("metadata") or {}).get("name") == crd_name:
                 del self._kinds[k]
         self._norm_cache.clear()
+
+    def cel_causes(self, gvk, obj, old=None):
+        """Failed CEL rules of a custom resource (kal.cel's subset; what it cannot judge passes)."""
+        k = self._kinds.get(_gvk(gvk))
+        if k is None or k.crd is None:
+            return []
+        return cel.causes(k.schema, obj) if old is None else cel.causes(k.schema, obj, old)
 
     def has_cel_rules(self, gvk):
         """Whether a custom kind's schema has x-kubernetes-validations anywhere."""
