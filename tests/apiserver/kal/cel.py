@@ -190,8 +190,12 @@ def _arith(op, a, b):
     if op in ("/", "%") and b == 0:
         raise EvalError("division by zero")
     if op == "/":
-        return a // b if isinstance(a, int) and isinstance(b, int) else a / b
-    return {"+": a + b, "-": a - b, "*": a * b, "%": a % b if isinstance(a, int) else a % b}[op]
+        return int(a / b) if isinstance(a, int) and isinstance(b, int) else a / b  # CEL truncates
+    if op == "%":
+        if not (isinstance(a, int) and isinstance(b, int)):
+            raise EvalError("no such overload: %")
+        return a - b * int(a / b)
+    return a + b if op == "+" else a - b if op == "-" else a * b
 
 
 _STRING_FUNCS = {
@@ -332,7 +336,7 @@ def evaluate(rule, value, old=None, has_old=False):
         if has_old:
             env["oldSelf"] = old
         v = _Eval(env).run(ast)
-    except (Unsupported, EvalError, RecursionError, re.error):
+    except (Unsupported, EvalError, RecursionError, re.error, ArithmeticError, TypeError, ValueError):
         return None
     return v if isinstance(v, bool) else None
 

@@ -62,12 +62,18 @@ def serve(h, app, res, ns, name, ctx):
         h.code = h.entry["code"] = 200
         h._headers(200, "application/json")
         last_rv = start_rv
+        # the newest version the client has from this watch (or asked to start from)
+        seen = [since if since is not None else start_rv]
 
         cols = h._table_columns(app, res)
 
         def send(type_, obj):
             if cols is not None and type_ in ("ADDED", "MODIFIED", "DELETED"):
                 obj = table.table([obj], cols)
+            try:
+                seen[0] = max(seen[0], int(obj["metadata"]["resourceVersion"]))
+            except (KeyError, TypeError, ValueError):
+                pass
             line = json.dumps({"type": type_, "object": obj}, separators=(",", ":")).encode() + b"\n"
             h.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
             h.wfile.flush()
@@ -118,7 +124,9 @@ def serve(h, app, res, ns, name, ctx):
                         with store.lock:
                             if w.q.empty():
                                 last_rv = max(last_rv, store.rv)
-                        bookmark(last_rv)
+                        if last_rv > seen[0]:
+                            # as the watch cache: a bookmark only carries a version the client lacks
+                            bookmark(last_rv)
                         next_bm = next_bookmark(time.monotonic())
                     continue
             if since is not None and ev.rv <= since:

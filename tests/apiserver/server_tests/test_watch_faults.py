@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Proves watch semantics and fault injection: synthetic ADDED on a fresh watch, resume from a
-resourceVersion, selector transitions (MODIFIED out of the selector is DELETED), BOOKMARKs,
-timeoutSeconds, 410 Expired as a 200 + ERROR event once history is gone (window and compaction),
+resourceVersion, selector transitions (MODIFIED out of the selector is DELETED), BOOKMARKs
+(only with a version the client lacks), timeoutSeconds, 410 Expired as a 200 + ERROR event once
+history is gone (window and compaction),
 a resourceVersion from the future waited for, sendInitialEvents; injected failures (Status with
 Retry-After), dropped watches, listener stop/restart keeping the store, and the request log."""
 import http.client
@@ -59,9 +60,18 @@ class WatchFaults(unittest.TestCase):
     def test_bookmarks_and_expiry(self):
         s = self.s
         rv0 = s.get(CMS)[2]["metadata"]["resourceVersion"]
+        # nothing new: no bookmark (the real watch cache sends none that the client has)
         evs = list(s.watch(CMS + "?watch=true&allowWatchBookmarks=true&timeoutSeconds=1&resourceVersion=" + rv0))
+        self.assertEqual(evs, [])
+        # a write elsewhere moves the version on: bookmarks carry it
+        t = threading.Timer(0.1, lambda: s.request("POST", "/api/v1/namespaces/default/secrets", {
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "elsewhere"}}))
+        t.start()
+        evs = list(s.watch(CMS + "?watch=true&allowWatchBookmarks=true&timeoutSeconds=1&resourceVersion=" + rv0))
+        t.join()
         self.assertTrue(evs and all(e["type"] == "BOOKMARK" for e in evs), evs)
         self.assertEqual(set(evs[0]["object"]["metadata"]), {"resourceVersion"})
+        self.assertGreater(int(evs[0]["object"]["metadata"]["resourceVersion"]), int(rv0))
         for i in range(8):  # history window is 5
             s.request("POST", CMS, cm("h%d" % i))
         evs = list(s.watch(CMS + "?watch=true&timeoutSeconds=2&resourceVersion=" + rv0))

@@ -23,6 +23,11 @@ class Cel(unittest.TestCase):
         self.assertIs(ev("'a' in self.m && self.s.matches('^[a-z]+$')", {"m": {"a": 1}, "s": "abc"}), True)
         self.assertIs(ev("self.l.filter(i, i > 1).size() == 2", {"l": [1, 2, 3]}), True)
         self.assertIs(ev("self.x == oldSelf.x", {"x": 1}, {"x": 1}, True), True)
+        # every operator is computed only when asked for (a % 0 once broke a + b)
+        self.assertIs(ev("self.a + self.b == 3 && self.a - self.b == -1 && self.a * self.b == 2",
+                         {"a": 1, "b": 2}), True)
+        self.assertIs(ev("self.n % 2 == 1 && -7 / 2 == -3 && -7 % 2 == -1", {"n": 3}), True)
+        self.assertIsNone(ev("self.n % 0 == 1", {"n": 3}))
 
     def test_unjudged(self):
         ev = cel.evaluate
