@@ -49,9 +49,9 @@ MATCHING = {
     "ssa-list-map-duplicate-key", "ssa-list-map-merge", "ssa-missing-key", "ssa-status-subresource",
     "stale-update-409", "strategic-merge-on-crd", "strict-unknown-field", "structural-enum",
     "subjectaccessreview", "update-name-mismatch", "update-with-current-rv", "watch-bad-resource-version",
-    "watch-from-long-ago", "watch-initial-events", "watch-initial-events-empty",
-    "watch-initial-events-needs-bookmarks", "watch-initial-events-needs-match", "watch-resume",
-    "watch-selector-enter", "watch-selector-leave", "watch-too-new",
+    "watch-bookmark-before-timeout", "watch-from-long-ago", "watch-initial-events",
+    "watch-initial-events-empty", "watch-initial-events-needs-bookmarks", "watch-initial-events-needs-match",
+    "watch-resume", "watch-selector-enter", "watch-selector-leave", "watch-too-new",
 }
 
 
