@@ -93,6 +93,11 @@ def watch(path, look=None):
     return {"watch": path, "look": look}
 
 
+def kubectl(*args, input=None):
+    """kubectl 1.34 against the server; compares its exit code."""
+    return {"kubectl": args, "input": input}
+
+
 def pause(seconds):
     """Lets controllers (namespace lifecycle, garbage collector) catch up."""
     return {"pause": seconds}
@@ -164,6 +169,9 @@ SCENARIOS = {
         "apiVersion": "v1", "kind": "Service", "metadata": {"name": "ip"},
         "spec": {"clusterIP": "192.0.2.10", "ports": [{"port": 80}]}})],
     "openapi-v2": [step("GET", "/openapi/v2")],
+    # kubectl validates a List's items with the OpenAPI v2 document (gnostic protobuf)
+    "kubectl-apply-list": [kubectl("apply", "-f", "-", input=json.dumps({
+        "apiVersion": "v1", "kind": "List", "items": [cm("li1", {"a": "b"})]}))],
     "not-acceptable-406": [step("GET", CM, headers={"Accept": "application/xml"})],
     "impersonation": [step("GET", CM, headers={"Impersonate-User": "nobody"})],
     "subjectaccessreview": [step("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", {
@@ -422,6 +430,9 @@ def outcome(server, st, saved):
         return {"pause": st["pause"]}
     if "watch" in st:
         return watch_outcome(server, st, saved)
+    if "kubectl" in st:
+        p = server.kubectl("1.34", *st["kubectl"], input=st["input"], check=False)
+        return {"kubectl": p.returncode}
     code, headers, obj = server.request(st["method"], fill(st["path"], saved), body=fill(st["body"], saved),
                                         ctype=st["ctype"], headers=st["headers"])
     sig = {"code": code}
