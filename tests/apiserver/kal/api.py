@@ -202,6 +202,8 @@ class Api:
         keep = self._filters(res, ctx)
         token = ctx.q("continue")
         limit = int(ctx.q("limit", "0") or 0)
+        if ctx.q("resourceVersion") == "0" and not ctx.q("continue"):
+            limit = 0  # served from the watch cache, which ignores limit
         start = at = None
         with self.store.lock:
             expired = status.CONTINUE_EXPIRED

@@ -54,6 +54,23 @@ class IpAllocator:
             if ip != "10.96.0.1":
                 self._used.discard(ip)
 
+    def check_node_port(self, port):
+        """Why a client's own node port cannot be had, or None."""
+        with self._lock:
+            if not 30000 <= port <= 32767:
+                return "provided port is not in the valid range. The range of valid ports is 30000-32767"
+            if port in self._ports:
+                return "provided port is already allocated"
+        return None
+
+    def take_node_port(self, port):
+        with self._lock:
+            self._ports.add(port)
+
+    def release_node_port(self, port):
+        with self._lock:
+            self._ports.discard(port)
+
     def node_port(self):
         with self._lock:
             while True:
@@ -119,11 +136,22 @@ def _service_allocate(api, old, svc, dry_run):
     spec.setdefault("clusterIPs", [spec["clusterIP"]])
     spec.setdefault("ipFamilies", ["IPv4"])
     spec.setdefault("ipFamilyPolicy", "SingleStack")
-    for p in spec.get("ports") or []:
-        if isinstance(p, dict) and t in ("NodePort", "LoadBalancer") and not p.get("nodePort"):
+    held = {q.get("nodePort") for q in ospec.get("ports") or [] if isinstance(q, dict)}
+    for i, p in enumerate(spec.get("ports") or []):
+        if not isinstance(p, dict) or t not in ("NodePort", "LoadBalancer"):
+            continue
+        if not p.get("nodePort"):
             old_np = [q.get("nodePort") for q in ospec.get("ports") or []
                       if isinstance(q, dict) and q.get("port") == p.get("port") and q.get("nodePort")]
             p["nodePort"] = old_np[0] if old_np else api.ips.node_port()
+        elif isinstance(p["nodePort"], int) and p["nodePort"] not in held:
+            why = api.ips.check_node_port(p["nodePort"])
+            if why:
+                raise status.invalid(api.reg.get("", "v1", "services"), svc["metadata"].get("name", ""), [
+                    _cause("FieldValueInvalid", "spec.ports[%d].nodePort" % i,
+                           "Invalid value: %d: %s" % (p["nodePort"], why))])
+            if not dry_run:
+                api.ips.take_node_port(p["nodePort"])
 
 
 def _service_causes(old, svc):
@@ -171,11 +199,28 @@ def _data_size(obj, binary_fields):
     return size
 
 
-def _configmap_causes(cm):
+def _configmap_causes(old, cm):
+    out = _immutable_causes(old, cm, ("data", "binaryData"))
     if _data_size(cm, ("binaryData",)) > DATA_MAX:
         # the real server reports the whole object (an empty field path)
-        return [_cause("FieldValueTooLong", "[]", "Too long: may not be more than %d bytes" % DATA_MAX)]
-    return []
+        out.append(_cause("FieldValueTooLong", "[]", "Too long: may not be more than %d bytes" % DATA_MAX))
+    return out
+
+
+def _immutable_causes(old, obj, fields):
+    """An object stored with immutable: true keeps its payload and the flag."""
+    if old is None or not old.get("immutable"):
+        return []
+    out = [_cause("FieldValueForbidden", f, "Forbidden: field is immutable when `immutable` is set")
+           for f in fields if (old.get(f) or {}) != (obj.get(f) or {})]
+    if not obj.get("immutable"):
+        out.append(_cause("FieldValueForbidden", "immutable", "Forbidden: field is immutable when `immutable` is set"))
+    return out
+
+
+# Keys a Secret of a given type must carry (core validation's ValidateSecret).
+SECRET_TYPE_KEYS = {"kubernetes.io/tls": ("tls.crt", "tls.key"), "kubernetes.io/ssh-auth": ("ssh-privatekey",),
+                    "kubernetes.io/dockerconfigjson": (".dockerconfigjson",), "kubernetes.io/dockercfg": (".dockercfg",)}
 
 
 def _event_causes(ev):
@@ -222,9 +267,10 @@ def _secret_causes(old, secret):
     if old is not None and old.get("type", "Opaque") != secret.get("type", "Opaque"):
         out.append(_cause("FieldValueInvalid", "type", 'Invalid value: "%s": field is immutable'
                           % secret.get("type")))
-    if old is not None and old.get("immutable") and (old.get("data") != secret.get("data")):
-        out.append(_cause("FieldValueForbidden", "data",
-                          "Forbidden: field is immutable when `immutable` is set"))
+    out += _immutable_causes(old, secret, ("data",))
+    for key in SECRET_TYPE_KEYS.get(secret.get("type"), ()):
+        if key not in (secret.get("data") or {}):
+            out.append(_cause("FieldValueRequired", "data[%s]" % key, "Required value"))
     return out
 
 
@@ -270,7 +316,7 @@ def validate(api, res, old, obj):
     if gr == ("apiextensions.k8s.io", "customresourcedefinitions"):
         return _crd_causes(old, obj)
     if gr == ("", "configmaps"):
-        return _configmap_causes(obj)
+        return _configmap_causes(old, obj)
     if gr == ("", "events"):
         return _event_causes(obj)
     if gr == ("coordination.k8s.io", "leases"):
@@ -296,6 +342,9 @@ def on_removed(api, res, obj):
         ip = (obj.get("spec") or {}).get("clusterIP")
         if ip and ip != "None":
             api.ips.release(ip)
+        for p in (obj.get("spec") or {}).get("ports") or []:
+            if isinstance(p, dict) and isinstance(p.get("nodePort"), int):
+                api.ips.release_node_port(p["nodePort"])
 
 
 def on_create(api, res, obj):
