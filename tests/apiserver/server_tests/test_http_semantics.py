@@ -305,7 +305,8 @@ class Authorization(unittest.TestCase):
 class RealServerRules(unittest.TestCase):
     """Rules measured on real kube-apiserver 1.34 (tests/differential) that the lite server
     keeps without a real cluster: Lease updates, size limits, MicroTime, a selector-leaving
-    DELETED carrying the old object."""
+    DELETED carrying the old object, node-port allocation, immutable ConfigMaps, and lists at
+    resourceVersion=0 served whole."""
 
     def test_rules(self):
         leases = "/apis/coordination.k8s.io/v1/namespaces/default/leases"
@@ -333,6 +334,30 @@ class RealServerRules(unittest.TestCase):
             self.assertEqual([(e["type"], e["object"]["metadata"]["labels"], e["object"]["data"],
                                e["object"]["metadata"]["resourceVersion"]) for e in evs],
                              [("DELETED", {"a": "in"}, {"k": "1"}, rv2)])
+
+    def test_allocations_and_immutability(self):
+        def svc(name, **port):
+            return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
+                    "spec": {"type": "NodePort", "ports": [dict(port, port=80)]}}
+        with Server() as s:
+            self.assertEqual(s.request("POST", SVCS, svc("a", nodePort=30123))[0], 201)
+            for name, port in (("b", 30123), ("c", 20000)):
+                code, _, st = s.request("POST", SVCS, svc(name, nodePort=port))
+                self.assertEqual((code, st["details"]["causes"][0]["field"]), (422, "spec.ports[0].nodePort"))
+            self.assertEqual(s.request("DELETE", SVCS + "/a")[0], 200)
+            self.assertEqual(s.request("POST", SVCS, svc("b", nodePort=30123))[0], 201)  # freed
+            cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "im"}, "data": {"k": "1"},
+                  "immutable": True}
+            self.assertEqual(s.request("POST", CMS, cm)[0], 201)
+            merge = "application/merge-patch+json"
+            code, _, st = s.request("PATCH", CMS + "/im", {"data": {"k": "2"}}, ctype=merge)
+            self.assertEqual((code, st["details"]["causes"][0]["field"]), (422, "data"))
+            code, _, st = s.request("PATCH", CMS + "/im", {"immutable": False}, ctype=merge)
+            self.assertEqual((code, st["details"]["causes"][0]["field"]), (422, "immutable"))
+            for i in range(3):
+                s.request("POST", CMS, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "p%d" % i}})
+            got = s.get(CMS + "?limit=1&resourceVersion=0")[2]
+            self.assertEqual((len(got["items"]) > 1, got["metadata"].get("continue")), (True, None))
 
 
 if __name__ == "__main__":
