@@ -205,7 +205,9 @@ class SchemaRegistry:
         k = self._kinds.get(_gvk(gvk))
         if k is None or k.crd is None:
             return []
-        return cel.causes(k.schema, obj) if old is None else cel.causes(k.schema, obj, old)
+        out = []
+        _cel_walk(k.schema, obj, _NOT_THERE if old is None else old, [], out)
+        return out
 
     def has_cel_rules(self, gvk):
         """Whether a custom kind's schema has x-kubernetes-validations anywhere."""
@@ -1001,3 +1003,39 @@ def _crd_paths(group, version, kind, plural, schema_name, namespaced, status, sc
                         patch=True),
         }
     return paths
+
+
+# ---- CRD x-kubernetes-validations ---------------------------------------------------------------
+_CEL_REASONS = ("FieldValueInvalid", "FieldValueForbidden", "FieldValueRequired", "FieldValueDuplicate")
+_NOT_THERE = object()
+
+
+def _cel_walk(s, v, old, path, out):
+    """Evaluates the rules of schema s on value v and below; old is the stored value, if any."""
+    if not isinstance(s, dict) or v is None:
+        return
+    has_old = old is not _NOT_THERE
+    if has_old and old == v:
+        return  # ratcheting: an unchanged value is not judged again
+    for rule in s.get("x-kubernetes-validations") or []:
+        if cel.evaluate(rule.get("rule", ""), v, old if has_old else None, has_old) is False:
+            out.append(_cel_cause(rule, v, path))
+    if isinstance(v, dict):
+        props = s.get("properties") or {}
+        extra = s.get("additionalProperties")
+        for k, child in v.items():
+            cs = props.get(k, extra if isinstance(extra, dict) else None)
+            if cs is not None:
+                o = old.get(k, _NOT_THERE) if has_old and isinstance(old, dict) else _NOT_THERE
+                _cel_walk(cs, child, o, path + [k], out)
+    elif isinstance(v, list) and isinstance(s.get("items"), dict):
+        for i, child in enumerate(v):
+            _cel_walk(s["items"], child, _NOT_THERE, path + [i], out)
+
+
+def _cel_cause(rule, v, path):
+    fp = rule.get("fieldPath") or ""
+    field = fmt_path(path) + fp if path else fp.lstrip(".")
+    reason = rule.get("reason") if rule.get("reason") in _CEL_REASONS else "FieldValueInvalid"
+    msg = rule.get("message") or "failed rule: %s" % rule.get("rule", "")
+    return _cause(reason, field or "<nil>", 'Invalid value: "%s": %s' % (json_type(v), msg))

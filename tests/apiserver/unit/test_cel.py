@@ -2,6 +2,7 @@
 import unittest
 
 from kal import cel
+from kal.schema import SchemaRegistry
 
 
 class Cel(unittest.TestCase):
@@ -39,19 +40,25 @@ class Cel(unittest.TestCase):
         self.assertIs(ev("self.missing == 1 || true", {}), True)
 
     def test_causes_field_paths_and_ratcheting(self):
-        schema = {"type": "object", "properties": {"spec": {"type": "object", "properties": {
-            "remote": {"type": "object", "x-kubernetes-validations": [
-                {"rule": "has(self.ref)", "message": "needs ref", "fieldPath": ".ref"}]},
-            "items": {"type": "array", "items": {"type": "object", "x-kubernetes-validations": [
-                {"rule": "self.n > 0", "reason": "FieldValueForbidden"}]}}}}}}
+        crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+               "metadata": {"name": "ws.example.com"},
+               "spec": {"group": "example.com", "names": {"kind": "W", "plural": "ws"}, "scope": "Namespaced",
+                        "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
+                            "type": "object", "properties": {"spec": {"type": "object", "properties": {
+                                "remote": {"type": "object", "x-kubernetes-validations": [
+                                    {"rule": "has(self.ref)", "message": "needs ref", "fieldPath": ".ref"}]},
+                                "items": {"type": "array", "items": {"type": "object", "x-kubernetes-validations": [
+                                    {"rule": "self.n > 0", "reason": "FieldValueForbidden"}]}}}}}}}}]}}
+        reg = SchemaRegistry()
+        reg.add_crd(crd)
+        gvk = ("example.com", "v1", "W")
         obj = {"spec": {"remote": {}, "items": [{"n": 1}, {"n": 0}]}}
-        got = cel.causes(schema, obj)
+        got = reg.cel_causes(gvk, obj)
         self.assertEqual(sorted((c["field"], c["reason"]) for c in got),
                          [("spec.items[1]", "FieldValueForbidden"), ("spec.remote.ref", "FieldValueInvalid")])
         self.assertEqual([c["message"] for c in got if c["field"] == "spec.remote.ref"],
                          ['Invalid value: "object": needs ref'])
-        self.assertEqual(cel.causes(schema, obj, obj), [])  # unchanged: ratcheted
-
+        self.assertEqual(reg.cel_causes(gvk, obj, obj), [])  # unchanged: ratcheted
 
 if __name__ == "__main__":
     unittest.main()
