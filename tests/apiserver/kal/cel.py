@@ -7,6 +7,7 @@ unknown function), is not judged: the lite server accepts what it cannot check r
 reject what the real server might accept. As on the real server: rules run only when the
 schema checks found no blocking error (the caller decides), a rule with oldSelf runs only on
 update, and on update a value equal to the stored one is not judged again (ratcheting)."""
+import functools
 import re
 
 
@@ -150,7 +151,9 @@ class _Parser:
         raise Unsupported("unexpected %r" % text)
 
 
+@functools.lru_cache(maxsize=1024)
 def parse(rule):
+    """The AST of a rule (cached: every write of a custom resource judges its CRD's rules)."""
     return _Parser(rule).parse()
 
 
