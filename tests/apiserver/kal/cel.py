@@ -41,7 +41,12 @@ def _tokens(src):
         kind = m.lastgroup
         text = m.group(kind)
         if kind == "str":
-            out.append(("lit", bytes(text[1:-1], "utf-8").decode("unicode_escape")))
+            body = text[1:-1]
+            if "\\" in body:
+                if not body.isascii():
+                    raise Unsupported("escapes beside non-ASCII text")
+                body = body.encode().decode("unicode_escape")
+            out.append(("lit", body))
         elif kind == "num":
             out.append(("lit", float(text) if "." in text else int(text.rstrip("uU"))))
         elif kind == "id" and text in ("true", "false", "null"):

@@ -29,6 +29,7 @@ class Cel(unittest.TestCase):
                          {"a": 1, "b": 2}), True)
         self.assertIs(ev("self.n % 2 == 1 && -7 / 2 == -3 && -7 % 2 == -1", {"n": 3}), True)
         self.assertIsNone(ev("self.n % 0 == 1", {"n": 3}))
+        self.assertIs(ev("self.s == 'é' && self.t == 'a\\'b'", {"s": "é", "t": "a'b"}), True)
 
     def test_unjudged(self):
         ev = cel.evaluate
