@@ -352,6 +352,10 @@ static void pass_finish(struct pass *p)
          * is only the backstop. */
         if (p->deferred && !r->stopping)
             k8s_queue_add_after(r->queue, MESH_KEY, TOKEN_RETRY_MS);
+        /* A status held while it settles is written by a later pass at the latest when its
+         * hold ends; an event usually brings one sooner. */
+        if (p->status_recheck_ms && !r->stopping)
+            k8s_queue_add_after(r->queue, MESH_KEY, p->status_recheck_ms);
     }
     if (!r->stopping)
         mc__probe_targets_update(r, p);
