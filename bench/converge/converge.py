@@ -149,10 +149,18 @@ class Tracker:
 
     def start(self):
         for (ver, kind), path in WATCHED.items():
-            conn = self.api.connect(timeout=None)
-            conn.request("GET", path + "?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan"
-                         "&allowWatchBookmarks=true&timeoutSeconds=3600", headers=self.api.headers())
-            resp = conn.getresponse()
+            # A real API server answers 429 "storage is (re)initializing" for a CRD's kind for a
+            # moment after the CRD is created: wait that out as its Retry-After says.
+            for attempt in range(60):
+                conn = self.api.connect(timeout=None)
+                conn.request("GET", path + "?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan"
+                             "&allowWatchBookmarks=true&timeoutSeconds=3600", headers=self.api.headers())
+                resp = conn.getresponse()
+                if resp.status != 429:
+                    break
+                resp.read()
+                conn.close()
+                time.sleep(float(resp.getheader("Retry-After") or 1))
             if resp.status != 200:
                 raise RuntimeError("watch %s: %d %s" % (path, resp.status, resp.read()[:300]))
             self.conns.append(conn)
