@@ -23,6 +23,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import e2e_lib as L  # noqa: E402
+import test_e2e_quiet_edit as Q  # noqa: E402  (settle: wait for the daemon to go quiet)
 
 LOCAL = "cluster1"
 BATCHES, OPS_PER_BATCH = 4, 4
@@ -53,16 +54,8 @@ def edits(rng):
     ])
 
 
-def settle(c, quiet=QUIET, limit=60):
-    deadline, last, since = time.monotonic() + limit, -1, time.monotonic()
-    while time.monotonic() < deadline:
-        n = len(c.daemon_writes())
-        if n != last:
-            last, since = n, time.monotonic()
-        elif time.monotonic() - since >= quiet:
-            return
-        time.sleep(0.25)
-    raise AssertionError("the daemon did not go quiet: %s" % c.daemon_writes()[-5:])
+def settle(c):
+    Q.settle(c, quiet=QUIET, limit=60)
 
 
 def names(c):
