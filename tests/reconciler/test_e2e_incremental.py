@@ -49,8 +49,9 @@ def edits(rng):
         {"spec": {"tailscale": {"proxyClass": "class-%d" % n}}},
         {"spec": {"gateway": {"ports": {"tls": 20000 + n}}}},
         {"spec": {"remoteSecret": {"server": "https://api-%d.example.com" % n}}},
-        # Invalid: two ports alike; the MeshCluster becomes Accepted=False and loses its objects.
-        {"spec": {"gateway": {"ports": {"tls": 16000 + n, "status": 16000 + n}}}},
+        # Invalid for the controller, not for the CRD: another mesh's ID (MeshIDConflict). The
+        # MeshCluster becomes Accepted=False; what was made for it stays.
+        {"spec": {"meshID": "other-mesh-%d" % n}},
     ])
 
 
@@ -85,8 +86,10 @@ def op(c, rng, state):
             return "foreign delete %s %s/%s" % (o["kind"], md["namespace"], md["name"])
     name = rng.choice(remotes + [LOCAL])
     patch = edits(rng)
-    if name == LOCAL and "status" in json.dumps(patch):
-        name = rng.choice(remotes)  # an invalid local MeshCluster is leaving the mesh: not here
+    if (c.get("mc", name) or {}).get("spec", {}).get("meshID", "mesh1") != "mesh1":
+        patch = {"spec": {"meshID": "mesh1"}}  # valid again: the mesh must not drift into all-invalid
+    if name == LOCAL and "meshID" in patch["spec"]:
+        name = rng.choice(remotes)  # the local meshID is the mesh's: every remote would conflict
     c.kubectl("patch", "mc", name, "--type=merge", "-p", json.dumps(patch))
     return "edit %s %s" % (name, json.dumps(patch))
 
@@ -143,6 +146,7 @@ def passes_done(c, since):
 def full_pass_agrees(c, tmp, batch, done):
     """Replaces the running daemon by a fresh one, whose first pass is a full one: it must
     write nothing."""
+    before = {o["metadata"]["name"]: o.get("status") for o in c.list("mc")}
     c.stop_daemon()
     c.clear_requests()
     since = len(c.daemon_log())
@@ -151,6 +155,12 @@ def full_pass_agrees(c, tmp, batch, done):
     settle(c)
     writes = c.daemon_writes()
     if writes:
+        for r in writes:  # what the full pass changed in a status, to see why
+            if r["path"].endswith("/status"):
+                name = r["path"].split("/")[-2]
+                print("%s status before: %s\nafter: %s" % (
+                    name, json.dumps(before.get(name), sort_keys=True),
+                    json.dumps((c.get("mc", name) or {}).get("status"), sort_keys=True)))
         raise AssertionError(
             "batch %d: a full pass disagrees with the incremental ones, it wrote %s\n"
             "operations so far:\n  %s" % (batch, ["%s %s" % (r["method"], r["path"])
