@@ -876,7 +876,10 @@ int mc_reconciler_new(k8s_client *c, const struct mc_reconciler_opts *opts, mc_r
 
     /* Our objects carry our cluster label; those another tool manages (a Helm-installed
      * gateway Service, adopted in place) keep their managed-by label, so it cannot select. */
-    const char *owned = MC_LABEL_CLUSTER;
+    /* Owned objects carry a cluster label; what meshctl makes for the user carries one too
+     * (the cacerts Secret) and is never ours: cached as owned, every pass "gave back" fields we
+     * never had in it, a write each pass. */
+    const char *owned = MC_LABEL_CLUSTER "," MC_LABEL_MANAGED_BY "!=meshctl";
     char ns_field[384];
     snprintf(ns_field, sizeof(ns_field), "metadata.name=%s", r->istio_ns);
     int rc = informer_new(r, INF_MC, NULL, NULL, NULL);
