@@ -391,3 +391,31 @@ void mc_conditions_decide(const struct mc_observation *o, struct mc_conditions *
     if (dns.type == MC_CT_DNS_READY)
         out->c[out->n++] = dns;
 }
+
+/* The reasons of states that pass by themselves: see mc_conditions_settled. A proxy the
+ * Tailscale operator has not reported ready is one; a token Secret that is missing is not
+ * (someone has to create it). */
+static bool passing_reason(enum mc_reason r)
+{
+    switch (r) {
+    case MC_REASON_EGRESS_SERVICE_MISSING:
+    case MC_REASON_PROXY_NOT_READY:
+    case MC_REASON_SECRET_MISSING:
+    case MC_REASON_GATEWAY_SERVICE_MISSING:
+    case MC_REASON_ADDRESS_PENDING:
+    case MC_REASON_PENDING:
+    case MC_REASON_NOT_PROBED_YET:
+    case MC_REASON_SYNCING:
+        return true;
+    default:
+        return false;
+    }
+}
+
+bool mc_conditions_settled(const struct mc_conditions *cs)
+{
+    for (size_t i = 0; i < cs->n; i++)
+        if (cs->c[i].status != MC_CS_TRUE && passing_reason(cs->c[i].reason))
+            return false;
+    return true;
+}

@@ -199,6 +199,16 @@ struct mc_conditions {
  */
 void mc_conditions_decide(const struct mc_observation *o, struct mc_conditions *out);
 
+/*
+ * Whether the decided conditions are settled: none reports a state that resolves by itself in
+ * a moment without anyone acting (an object just applied and not yet cached, an address or a
+ * proxy not yet published, meshNetworks being written, a first probe or istiod sync not yet
+ * answered). The reconciler holds back a status that is not settled for a short while
+ * (reconcile_status.c), so a MeshCluster coming up is written once, Ready, instead of once
+ * Pending and once Ready, and a repaired object never shows as a passing False. Pure.
+ */
+bool mc_conditions_settled(const struct mc_conditions *cs);
+
 /* MeshNetworksReady from phase 1's view of meshNetworks. */
 struct mc_cond mc_conditions_meshnet(const struct mc_meshnet_observation *m);
 

@@ -430,6 +430,33 @@ static void status_send(struct pass *p, const struct mc_cluster_result *cr, stru
     cJSON_Delete(body);
 }
 
+/*
+ * Whether to hold back a status that differs from the written one: while it is not settled
+ * (mc_conditions_settled), for up to STATUS_SETTLE_MS since it was first held. A MeshCluster
+ * coming up then gets one write, Ready, instead of "Pending" and "Ready" a moment apart, and
+ * an object deleted and repaired within the hold never shows as a passing False. Settled
+ * statuses are never held: Ready is not delayed, nor a failure someone must act on.
+ */
+static bool status_hold(struct pass *p, struct status_memo *sm, const struct mc_conditions *cs)
+{
+    if (mc_conditions_settled(cs)) {
+        sm->unsettled_since = 0;
+        return false;
+    }
+    uint64_t now = mc__now_ms(p->r);
+    if (!sm->unsettled_since)
+        sm->unsettled_since = now ? now : 1;
+    uint64_t held = now - sm->unsettled_since;
+    if (held >= STATUS_SETTLE_MS) {
+        sm->unsettled_since = 0; /* written now; a later unsettled change is held afresh */
+        return false;
+    }
+    uint64_t due = STATUS_SETTLE_MS - held;
+    if (!p->status_recheck_ms || due < p->status_recheck_ms)
+        p->status_recheck_ms = due;
+    return true;
+}
+
 /* Phase 2: one MeshCluster's status: observe, decide (pure), write when it changed. */
 static void reconcile_status(struct pass *p, size_t ci)
 {
@@ -468,6 +495,9 @@ static void reconcile_status(struct pass *p, size_t ci)
     } else if (same) {
         cJSON_Delete(st);
         sm->fp = fp;
+        sm->unsettled_since = 0;
+    } else if (status_hold(p, sm, &cs)) {
+        cJSON_Delete(st); /* built for Events and the comparison; rebuilt when due */
     } else {
         status_send(p, cr, sm, v.rvs[0], st);
     }

@@ -342,14 +342,19 @@ static void pass_free(struct pass *p)
 static void maybe_stopped(mc_reconciler *r);
 
 /* What the runner does with the mesh key next: retry with backoff after an error; after a
- * pass that held deletions back, a late look (the writes that let them go bring us back
- * through the watches; this is only the backstop). */
+ * pass that held deletions back or held a settling status, a late look (the writes that let
+ * deletions go, or the awaited event, usually bring us back sooner; this is the backstop). */
 static k8s_result pass_result(const struct pass *p)
 {
     if (p->errors)
         return (k8s_result){.kind = K8S_RESULT_ERROR};
-    if (p->deferred)
-        return (k8s_result){.kind = K8S_RESULT_REQUEUE_AFTER, .after_ms = TOKEN_RETRY_MS};
+    /* A status held while it settles is written by a later pass at the latest when its hold
+     * ends; an event usually brings one sooner. */
+    uint64_t after = p->deferred ? TOKEN_RETRY_MS : 0;
+    if (p->status_recheck_ms && (!after || p->status_recheck_ms < after))
+        after = p->status_recheck_ms;
+    if (after)
+        return (k8s_result){.kind = K8S_RESULT_REQUEUE_AFTER, .after_ms = after};
     return (k8s_result){.kind = K8S_RESULT_DONE};
 }
 
@@ -917,7 +922,10 @@ int mc_reconciler_new(k8s_client *c, const struct mc_reconciler_opts *opts, mc_r
 
     /* Our objects carry our cluster label; those another tool manages (a Helm-installed
      * gateway Service, adopted in place) keep their managed-by label, so it cannot select. */
-    const char *owned = MC_LABEL_CLUSTER;
+    /* Owned objects carry a cluster label; what meshctl makes for the user carries one too
+     * (the cacerts Secret) and is never ours: cached as owned, every pass "gave back" fields we
+     * never had in it, a write each pass. */
+    const char *owned = MC_LABEL_CLUSTER "," MC_LABEL_MANAGED_BY "!=meshctl";
     char ns_field[384];
     snprintf(ns_field, sizeof(ns_field), "metadata.name=%s", r->istio_ns);
     int rc = informer_new(r, INF_MC, NULL, NULL, NULL);

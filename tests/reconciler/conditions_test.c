@@ -97,6 +97,13 @@ enum change {
     DNS_WRITE_FAILED,
 };
 
+/* The changes whose conditions pass by themselves (mc_conditions_settled says not settled): the
+ * reconciler holds their status back a moment. Every other change is settled. */
+static const enum change passing[] = {
+    LOCAL_NO_ADDRESS, EGRESS_MISSING, PROXY_NOT_READY, SECRET_MISSING, GATEWAY_MISSING,
+    MESHNET_PENDING,  PROBES_UNKNOWN, GATEWAY_UNKNOWN, ISTIOD_SYNCING,
+};
+
 /* The failure of each *_DOWN_* change, in the order of K8S_PROBE_RESOLVE... */
 static const char *const down_detail[] = {
     "Could not resolve host", "connection refused", "SSL certificate problem", "", "HTTP 401",
@@ -598,14 +605,34 @@ static void test_readme_reasons_have_rows(void **state)
     assert_true(checked >= 30);
 }
 
+static bool is_passing(enum change c)
+{
+    for (size_t i = 0; i < sizeof(passing) / sizeof(passing[0]); i++)
+        if (passing[i] == c)
+            return true;
+    return false;
+}
+
+/* Settled or not, per change: Ready, a rejection, a failed apply, a token someone must create,
+ * a probe that failed are settled (written at once); an object being made is not. */
+static void test_settled(void **state)
+{
+    (void)state;
+    for (int c = NOTHING; c <= ISTIOD_OTHER; c++) {
+        struct mc_observation o = observe((enum change)c);
+        struct mc_conditions cs;
+        mc_conditions_decide(&o, &cs);
+        if (mc_conditions_settled(&cs) == is_passing((enum change)c))
+            fail_msg("change %d: settled is %d", c, mc_conditions_settled(&cs));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_table),
-        cmocka_unit_test(test_order_and_address),
-        cmocka_unit_test(test_ready_unknown),
-        cmocka_unit_test(test_passthrough),
-        cmocka_unit_test(test_readme_reasons_have_rows),
+        cmocka_unit_test(test_table),         cmocka_unit_test(test_order_and_address),
+        cmocka_unit_test(test_ready_unknown), cmocka_unit_test(test_settled),
+        cmocka_unit_test(test_passthrough),   cmocka_unit_test(test_readme_reasons_have_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
