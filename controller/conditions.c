@@ -15,6 +15,7 @@ const char *mc_cond_type_name(enum mc_cond_type t)
         [MC_CT_PEER_API] = MC_COND_PEER_API,
         [MC_CT_PEER_GATEWAY] = MC_COND_PEER_GATEWAY,
         [MC_CT_ISTIOD_SYNCED] = MC_COND_ISTIOD_SYNCED,
+        [MC_CT_DNS_READY] = MC_COND_DNS_READY,
         [MC_CT_READY] = MC_COND_READY,
         [MC_CT_TRUST_VERIFIED] = "TrustVerified",
     };
@@ -80,6 +81,14 @@ const char *mc_reason_name(enum mc_reason r)
         [MC_REASON_NOT_LOADED] = "NotLoaded",
         [MC_REASON_ISTIOD_UNREACHABLE] = "IstiodUnreachable",
         [MC_REASON_SYNC_UNKNOWN] = "SyncStatusUnknown",
+        [MC_REASON_DNS_CONFIGURED] = "Configured",
+        [MC_REASON_DNS_NOT_CHECKED] = "NotCheckedYet",
+        [MC_REASON_NAMESERVER_PENDING] = "NameserverPending",
+        [MC_REASON_COREFILE_CONFLICT] = "CorefileConflict",
+        [MC_REASON_COREFILE_MALFORMED] = "CorefileMalformed",
+        [MC_REASON_COREDNS_MISSING] = "CoreDNSConfigMissing",
+        [MC_REASON_DNSCONFIG_FAILED] = "DNSConfigFailed",
+        [MC_REASON_DNS_WRITE_FAILED] = "WriteFailed",
     };
     return (unsigned)r < MC_REASON_COUNT ? names[r] : "";
 }
@@ -283,6 +292,45 @@ static struct mc_cond istiod_cond(const struct mc_observation *o, struct mc_cond
 }
 
 /* Ready sums up the conditions before it: the first that is not True names why. */
+/*
+ * Whether cluster DNS forwards the tailnet's domain (spec.tailscale.dns: managed). A state
+ * that waits on someone else (the operator's nameserver, the first check) is Unknown; one
+ * that needs a person (a conflicting block, a Corefile we will not edit) is False.
+ */
+static struct mc_cond dns_cond(const struct mc_observation *o, struct mc_conditions *out)
+{
+    static const struct {
+        enum mc_cond_status status;
+        enum mc_reason reason;
+        const char *what;
+    } table[] = {
+        [MC_DNS_UNCHECKED] = {MC_CS_UNKNOWN, MC_REASON_DNS_NOT_CHECKED,
+                              "cluster DNS has not been checked yet"},
+        [MC_DNS_CONFIGURED] = {MC_CS_TRUE, MC_REASON_DNS_CONFIGURED,
+                               "cluster DNS forwards the tailnet's domain"},
+        [MC_DNS_NAMESERVER_PENDING] = {MC_CS_UNKNOWN, MC_REASON_NAMESERVER_PENDING,
+                                       "the DNSConfig has no nameserver IP yet: is the "
+                                       "Tailscale operator running?"},
+        [MC_DNS_COREFILE_CONFLICT] = {MC_CS_FALSE, MC_REASON_COREFILE_CONFLICT,
+                                      "the Corefile already serves the tailnet's domain"},
+        [MC_DNS_COREFILE_MALFORMED] = {MC_CS_FALSE, MC_REASON_COREFILE_MALFORMED,
+                                       "the Corefile cannot be edited safely; left alone"},
+        [MC_DNS_COREDNS_MISSING] = {MC_CS_FALSE, MC_REASON_COREDNS_MISSING,
+                                    "neither kube-system/coredns nor coredns-custom exists"},
+        [MC_DNS_DNSCONFIG_FAILED] = {MC_CS_FALSE, MC_REASON_DNSCONFIG_FAILED,
+                                     "the DNSConfig cannot be applied: are the Tailscale "
+                                     "operator's CRDs installed?"},
+        [MC_DNS_WRITE_FAILED] = {MC_CS_UNKNOWN, MC_REASON_DNS_WRITE_FAILED,
+                                 "writing the CoreDNS configuration failed; retrying"},
+    };
+    unsigned s = (unsigned)o->dns < sizeof(table) / sizeof(table[0]) ? (unsigned)o->dns : 0;
+    if (o->dns_detail && o->dns_detail[0])
+        snprintf(out->dns_msg, sizeof(out->dns_msg), "%s: %s", table[s].what, o->dns_detail);
+    else
+        snprintf(out->dns_msg, sizeof(out->dns_msg), "%s", table[s].what);
+    return cond(MC_CT_DNS_READY, table[s].status, table[s].reason, out->dns_msg);
+}
+
 static struct mc_cond ready_cond(const struct mc_observation *o, struct mc_conditions *out)
 {
     for (size_t i = 0; i < out->n; i++) {
@@ -316,13 +364,58 @@ void mc_conditions_decide(const struct mc_observation *o, struct mc_conditions *
                                           sizeof(out->probe_msg[1]));
         if (!o->local && o->istiod_watched)
             out->c[out->n++] = istiod_cond(o, out);
+        /* Gating Ready: without the forwarding istiod cannot resolve any remote's API
+         * server, the failure the guide's Step 3 is about. Decided here so that Ready sees
+         * it; written last (below). */
+        if (o->local && o->dns_managed)
+            out->c[out->n++] = dns_cond(o, out);
     }
     out->c[out->n] = ready_cond(o, out);
     out->n++;
+    /* DNSReady goes after TrustVerified: it comes and goes with spec.tailscale.dns, and
+     * server-side apply appends a condition type new to the list at its end, while the
+     * status is compared position by position (status.h); written in the middle, it would
+     * never read back equal and every pass would write again. */
+    struct mc_cond dns = {.type = MC_CT_COUNT};
+    if (out->n >= 2 && out->c[out->n - 2].type == MC_CT_DNS_READY) {
+        dns = out->c[out->n - 2];
+        out->c[out->n - 2] = out->c[out->n - 1];
+        out->n--;
+    }
     /* TrustVerified comes after Ready on purpose: it does not gate Ready. A mesh without
      * cacerts (or with istiod on a stale root) still wires up; Ready keeps meaning "the
      * objects of this cluster are in place", and a False TrustVerified warns that
      * cross-cluster mTLS will fail until the roots agree. */
     out->c[out->n++] = observed(MC_CT_TRUST_VERIFIED, mc_cond_status_parse(o->trust_status),
                                 o->trust_reason, o->trust_message);
+    if (dns.type == MC_CT_DNS_READY)
+        out->c[out->n++] = dns;
+}
+
+/* The reasons of states that pass by themselves: see mc_conditions_settled. A proxy the
+ * Tailscale operator has not reported ready is one; a token Secret that is missing is not
+ * (someone has to create it). */
+static bool passing_reason(enum mc_reason r)
+{
+    switch (r) {
+    case MC_REASON_EGRESS_SERVICE_MISSING:
+    case MC_REASON_PROXY_NOT_READY:
+    case MC_REASON_SECRET_MISSING:
+    case MC_REASON_GATEWAY_SERVICE_MISSING:
+    case MC_REASON_ADDRESS_PENDING:
+    case MC_REASON_PENDING:
+    case MC_REASON_NOT_PROBED_YET:
+    case MC_REASON_SYNCING:
+        return true;
+    default:
+        return false;
+    }
+}
+
+bool mc_conditions_settled(const struct mc_conditions *cs)
+{
+    for (size_t i = 0; i < cs->n; i++)
+        if (cs->c[i].status != MC_CS_TRUE && passing_reason(cs->c[i].reason))
+            return false;
+    return true;
 }

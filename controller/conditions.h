@@ -16,12 +16,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "controller/dns.h"
 #include "controller/meshcluster.h"
 #include "controller/istiod_sync.h"
 #include "controller/probe_state.h"
 #include "controller/status.h"
 
-/* In the order the controller writes them; TrustVerified after Ready (it does not gate it). */
+/* In the order the controller writes them; TrustVerified after Ready (it does not gate it), and
+ * DNSReady last (it gates Ready; see mc_conditions_decide for why it is written last). */
 enum mc_cond_type {
     MC_CT_ACCEPTED,
     MC_CT_EGRESS_READY,
@@ -31,6 +33,7 @@ enum mc_cond_type {
     MC_CT_PEER_API,      /* remote only, when probing is on: its API server answers */
     MC_CT_PEER_GATEWAY,  /* remote only, when probing is on: its gateway accepts and is ready */
     MC_CT_ISTIOD_SYNCED, /* remote only, when istiod is watched: istiod loaded and synced it */
+    MC_CT_DNS_READY,     /* local only, with spec.tailscale.dns: managed */
     MC_CT_READY,
     MC_CT_TRUST_VERIFIED,
     MC_CT_COUNT
@@ -80,6 +83,14 @@ enum mc_reason {
     MC_REASON_NOT_LOADED,
     MC_REASON_ISTIOD_UNREACHABLE,
     MC_REASON_SYNC_UNKNOWN,
+    MC_REASON_DNS_CONFIGURED,
+    MC_REASON_DNS_NOT_CHECKED,
+    MC_REASON_NAMESERVER_PENDING,
+    MC_REASON_COREFILE_CONFLICT,
+    MC_REASON_COREFILE_MALFORMED,
+    MC_REASON_COREDNS_MISSING,
+    MC_REASON_DNSCONFIG_FAILED,
+    MC_REASON_DNS_WRITE_FAILED,
     MC_REASON_COUNT
 };
 
@@ -154,6 +165,11 @@ struct mc_observation {
     bool istiod_watched;
     enum mc_istiod_sync istiod;
     const char *istiod_error;
+    /* Local with spec.tailscale.dns: managed: what the last DNS check found
+     * (controller/dns.h) and its detail (NULL: none). */
+    bool dns_managed;
+    enum mc_dns_state dns;
+    const char *dns_detail;
 };
 
 /* Room for "<field>: <message>" of a struct mc_field_error, and for the one-line messages
@@ -173,6 +189,7 @@ struct mc_conditions {
     char ready_msg[MC_CONDITION_NOTE];
     char probe_msg[2][MC_CONDITION_NOTE]; /* PeerAPIReachable, PeerGatewayReachable */
     char istiod_msg[MC_CONDITION_NOTE];
+    char dns_msg[MC_CONDITION_NOTE];
 };
 
 /*
@@ -181,6 +198,16 @@ struct mc_conditions {
  * TrustVerified. Pure: the same observation always gives the same set.
  */
 void mc_conditions_decide(const struct mc_observation *o, struct mc_conditions *out);
+
+/*
+ * Whether the decided conditions are settled: none reports a state that resolves by itself in
+ * a moment without anyone acting (an object just applied and not yet cached, an address or a
+ * proxy not yet published, meshNetworks being written, a first probe or istiod sync not yet
+ * answered). The reconciler holds back a status that is not settled for a short while
+ * (reconcile_status.c), so a MeshCluster coming up is written once, Ready, instead of once
+ * Pending and once Ready, and a repaired object never shows as a passing False. Pure.
+ */
+bool mc_conditions_settled(const struct mc_conditions *cs);
 
 /* MeshNetworksReady from phase 1's view of meshNetworks. */
 struct mc_cond mc_conditions_meshnet(const struct mc_meshnet_observation *m);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "controller/locality.h"
 #include "k8s/base64.h"
 #include "k8s/frozen.h"
 #include "k8s/store.h"
@@ -545,6 +546,17 @@ static char *yaml_text(struct ctx *c, const cJSON *v)
     return s;
 }
 
+/* meshConfig.localityLbSetting into the Helm values, when the set has one. Helm merges maps
+ * from several values sources, so the user's own meshConfig keys stay theirs. */
+static void locality_values(struct ctx *c, cJSON *values)
+{
+    if (!c->out->locality_lb)
+        return;
+    cJSON *mesh = add_obj(c, values, "meshConfig");
+    if (!mesh || !cJSON_AddItemReferenceToObject(mesh, "localityLbSetting", c->out->locality_lb))
+        c->oom = 1;
+}
+
 static void mesh_networks_objects(struct ctx *c, const char *local)
 {
     const struct mc_desired_options *o = c->o;
@@ -566,6 +578,7 @@ static void mesh_networks_objects(struct ctx *c, const char *local)
         cJSON *global = add_obj(c, values, "global");
         if (!cJSON_AddItemReferenceToObject(global, "meshNetworks", c->out->mesh_networks))
             c->oom = 1;
+        locality_values(c, values);
         char *text = k8s_yaml_emit(values);
         if (!text)
             c->oom = 1;
@@ -796,6 +809,24 @@ static void remotes(struct ctx *c, struct judged *j, const char *proxy_class,
     }
 }
 
+/* The local cluster's DNS (Step 3) when it asks for it: the guide's DNSConfig (the nameserver
+ * image left to the operator's default, so an operator upgrade brings its matching nameserver)
+ * and the zone to forward. */
+static void dns(struct ctx *c, const struct mc_meshcluster *l)
+{
+    if (!l || l->dns != MC_DNS_MANAGED || c->oom)
+        return;
+    cJSON *meta;
+    cJSON *o = new_object(c, "tailscale.com/v1alpha1", "DNSConfig", NULL, MC_DNSCONFIG_NAME,
+                          l->name, 1, &meta);
+    cJSON *spec = add_obj(c, o, "spec");
+    add_obj(c, spec, "nameserver");
+    c->out->dns.dns_config = o;
+    c->out->dns.zone = strdup(l->tailnet);
+    if (!o || !c->out->dns.zone)
+        c->oom = 1;
+}
+
 /* Every object of the accepted MeshClusters: the local cluster's, the remotes', then
  * meshNetworks (without the local cluster's identity there is no network map to write). */
 static void objects(struct ctx *c, struct judged *j, const struct mc_remote_token *tokens,
@@ -820,9 +851,11 @@ static void objects(struct ctx *c, struct judged *j, const struct mc_remote_toke
     remotes(c, j, proxy_class, tokens, ntokens);
     if (l && !c->oom) {
         c->out->mesh_networks = mesh_networks(c, j->acc, j->nacc, l->name);
+        c->out->locality_lb = mc_locality_lb_setting(j->acc, j->nacc, &c->oom);
         if (c->out->mesh_networks && !c->oom)
             mesh_networks_objects(c, l->name);
     }
+    dns(c, l);
 }
 
 static int compute(const cJSON *meshclusters, const char *local,
@@ -916,7 +949,10 @@ void mc_desired_free(struct mc_desired *d)
         free(d->clusters[i].name);
     free(d->clusters);
     cJSON_Delete(d->mesh_networks);
+    cJSON_Delete(d->locality_lb);
     source_free(d->source);
+    free(d->dns.zone);
+    cJSON_Delete(d->dns.dns_config);
     memset(d, 0, sizeof(*d));
 }
 
@@ -949,6 +985,14 @@ cJSON *mc_desired_objects_array(const struct mc_desired *d)
     cJSON *arr = cJSON_CreateArray();
     for (size_t i = 0; arr && i < d->nobjects; i++) {
         cJSON *copy = mc_desired_body(d, i);
+        if (!copy || !cJSON_AddItemToArray(arr, copy)) {
+            cJSON_Delete(copy);
+            cJSON_Delete(arr);
+            return NULL;
+        }
+    }
+    if (arr && d->dns.dns_config) {
+        cJSON *copy = cJSON_Duplicate(d->dns.dns_config, 1);
         if (!copy || !cJSON_AddItemToArray(arr, copy)) {
             cJSON_Delete(copy);
             cJSON_Delete(arr);

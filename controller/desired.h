@@ -15,7 +15,10 @@
  *     Service istio-system/<R>-istio-eastwestgateway      ExternalName alias (Step 8)
  *     Secret  istio-system/istio-remote-secret-<R>        kubeconfig under data[<R>] (Step 6)
  *   ConfigMap istio-system/istio, key meshNetworks only   (MC_DESIRED_KEY, Step 9)
- *   ConfigMap istio-system/<helm values name>             values.yaml: global.meshNetworks
+ *   ConfigMap istio-system/<helm values name>             values.yaml: global.meshNetworks, and
+ *                                    meshConfig.localityLbSetting when the set spans two regions
+ *                                    or more (controller/locality.h; never in the istio
+ *                                    ConfigMap's mesh key, README "Locality failover" says why)
  *
  * How the reconciler must treat the flags:
  *  - MC_DESIRED_CREATE_ONLY: fields listed in create_only (dotted paths, e.g.
@@ -134,13 +137,33 @@ struct mc_cluster_result {
 
 struct mc_desired_source;
 
+/* The DNSConfig's name: the guide's, so a DNSConfig made by hand from Step 3 is adopted (the
+ * operator allows one DNSConfig per cluster). Cluster-scoped. */
+#define MC_DNSCONFIG_NAME "ts-dns"
+
+/*
+ * The guide's Step 3 for the local cluster, when its MeshCluster says spec.tailscale.dns:
+ * managed (else zone and dns_config are NULL): a Tailscale DNSConfig to keep applied and the
+ * tailnet's domain that cluster DNS must forward to its nameserver (controller/corefile.h).
+ * Not one of objects[]: the phase-1 machinery caches and repairs only the kinds every install
+ * has, while DNSConfig exists only where the Tailscale operator is installed; controller/dns.h
+ * keeps it instead.
+ */
+struct mc_desired_dns {
+    char *zone;        /* the local cluster's tailnet, e.g. acme.ts.net; owned */
+    cJSON *dns_config; /* the apply body; owned */
+};
+
 struct mc_desired {
     struct mc_desired_object *objects;
     size_t nobjects;
     struct mc_cluster_result *clusters; /* sorted by name */
     size_t nclusters;
-    cJSON *mesh_networks;             /* {"<network>": {endpoints, gateways}}; owned */
+    cJSON *mesh_networks; /* {"<network>": {endpoints, gateways}}; owned */
+    cJSON
+        *locality_lb; /* meshConfig.localityLbSetting (controller/locality.h), NULL: none; owned */
     struct mc_desired_source *source; /* compact: what remote bodies are rebuilt from; owned */
+    struct mc_desired_dns dns;
 };
 
 /*
@@ -186,7 +209,8 @@ cJSON *mc_desired_object_for_update(const struct mc_desired_object *obj);
 /* Drops obj's create-only fields from body (a tree of obj's body the caller owns). */
 void mc_desired_strip_create_only(cJSON *body, const struct mc_desired_object *obj);
 
-/* All objects as a cJSON array (copies), in order. Caller owns the result. */
+/* All objects as a cJSON array (copies), in order, then the DNSConfig when DNS is managed
+ * (what `meshctl render` prints). Caller owns the result. */
 cJSON *mc_desired_objects_array(const struct mc_desired *d);
 
 #endif

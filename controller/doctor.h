@@ -7,7 +7,7 @@
  * Per cluster:   local-meshcluster, gateway-crd, east-west-gateway, gateway-address,
  *                egress-proxies, mesh-networks, remote-secrets, network-label, cacerts,
  *                cacerts-root, istiod-root, intermediate-expiry, outlier-detection,
- *                peer-conditions
+ *                peer-conditions, dns
  * Across them:   shared-root (every cluster's root fingerprint, compared across clusters),
  *                remote-identity (the account a remote secret's token names must not be
  *                cluster-admin in the cluster it reaches)
@@ -28,10 +28,12 @@
 #include <cjson/cJSON.h>
 
 #include "controller/desired.h"
+#include "controller/dns.h"
 
-enum mc_check_result { MC_CHECK_PASS = 0, MC_CHECK_WARN, MC_CHECK_FAIL };
+/* SKIP: the check could not run from where meshctl runs; it never makes the report worse. */
+enum mc_check_result { MC_CHECK_PASS = 0, MC_CHECK_WARN, MC_CHECK_FAIL, MC_CHECK_SKIP };
 
-/* "PASS", "WARN", "FAIL". */
+/* "PASS", "WARN", "FAIL", "SKIP". */
 const char *mc_check_result_name(enum mc_check_result r);
 
 /* What doctor reads from one cluster. Borrowed; NULL means absent (not found / not served). */
@@ -47,7 +49,23 @@ struct mc_doctor_snapshot {
     const cJSON *configmaps;            /* array: ConfigMaps of the istio namespace */
     const cJSON *destination_rules;     /* array: DestinationRules of every namespace */
     const cJSON *cluster_role_bindings; /* array; NULL also when not readable (RBAC) */
+    /* Check "dns": each MeshCluster's API-server name (mc_doctor_api_name) asked of the
+     * cluster's DNS (the kube-dns Service) by the caller, or why it could not be asked
+     * (dns_skip, e.g. the Service IP is not reachable from here). Both empty: not run. */
+    const char *dns_skip;
+    const struct mc_doctor_lookup *lookups;
+    size_t nlookups;
 };
+
+struct mc_doctor_lookup {
+    const char *name;          /* <apiServerProxyHostname>.<tailnet> */
+    enum mc_dns_answer answer; /* controller/dns.h */
+    int rcode;
+};
+
+/* A MeshCluster's API-server proxy name, "<apiServerProxyHostname>.<tailnet>", what istiod
+ * dials through its remote secret (caller frees); NULL when it does not parse or no memory. */
+char *mc_doctor_api_name(const cJSON *meshcluster);
 
 struct mc_doctor_options {
     struct mc_desired_options desired; /* the daemon's flags (mc_desired_options_default) */
@@ -82,7 +100,7 @@ void mc_doctor_report_free(struct mc_doctor_report *r);
 
 /*
  * The documented, stable -o json form (README "meshctl doctor"):
- *   {"result": "PASS|WARN|FAIL", "clusters": [names],
+ *   {"result": "PASS|WARN|FAIL", "clusters": [names],   (a check's result may also be SKIP)
  *    "checks": [{"cluster": name or "*", "check", "result", "message", "command", "fix"?}]}
  * New object owned by the caller, NULL on allocation failure.
  */

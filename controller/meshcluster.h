@@ -34,6 +34,12 @@ enum mc_remote_auth {
     MC_AUTH_SECRET,    /* a real token read from a Secret by the caller */
 };
 
+/* spec.tailscale.dns: who makes cluster DNS resolve the tailnet's names (the guide's Step 3). */
+enum mc_dns_mode {
+    MC_DNS_EXTERNAL, /* the default: someone else (the guide by hand, an addon) does */
+    MC_DNS_MANAGED,  /* the controller keeps a DNSConfig and a CoreDNS forwarding block */
+};
+
 struct mc_gateway_ports {
     int status;  /* 15021 status-port */
     int tls;     /* 15443 tls: cross-network traffic */
@@ -50,6 +56,10 @@ struct mc_meshcluster {
     char *network;
     char *mesh_id; /* "" when unset */
     char *region, *zone;
+    /* spec.locality.failover: the regions this cluster's region fails over to, most preferred
+     * first (controller/locality.h decides which one counts); empty when unset. */
+    char **failover;
+    size_t nfailover;
 
     char *tailnet; /* MagicDNS suffix, e.g. your-tailnet.ts.net */
     char *api_proxy_hostname;
@@ -57,6 +67,7 @@ struct mc_meshcluster {
     char **gateway_tags;
     size_t ngateway_tags;
     char *proxy_class;
+    enum mc_dns_mode dns; /* read for the local cluster only */
 
     struct mc_gateway_ports ports;
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "controller/reconcile_ops.h"
+#include "controller/conflict.h"
 
 /* ---- requests ----------------------------------------------------------------------------- */
 
@@ -410,29 +411,6 @@ static void apply_desired(struct op *op, const cJSON *existing)
     send_apply(op);
 }
 
-/* A field manager of kubectl's (kubectl-client-side-apply, kubectl-edit, kubectl-patch,
- * kubectl-label, ...): a person's edit. */
-static bool is_kubectl(const char *manager)
-{
-    return manager && strncmp(manager, "kubectl", 7) == 0;
-}
-
-/* True when a failed apply has field conflicts and every one is with a kubectl manager; a
- * conflict whose manager is unknown counts as another controller's. */
-static bool conflicts_only_with_kubectl(const k8s_error *e)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < e->ncauses; i++) {
-        const k8s_status_cause *c = &e->causes[i];
-        if (!c->reason || strcmp(c->reason, K8S_CAUSE_FIELD_MANAGER_CONFLICT) != 0)
-            continue;
-        n++;
-        if (!is_kubectl(c->manager))
-            return false;
-    }
-    return n > 0;
-}
-
 /* An apply conflict names the managed-by label among its fields. */
 static bool conflicts_on_managed_by(const k8s_error *e)
 {
@@ -627,7 +605,7 @@ static bool apply_retried(struct op *op, const k8s_error *e, const char *msg)
      * take the fields over. A conflict with any other manager (another controller) is
      * reported, never forced.
      */
-    if (conflict && !op->forced && conflicts_only_with_kubectl(e)) {
+    if (conflict && !op->forced && mc_conflicts_only_with_kubectl(e)) {
         k8s_log_info(r->log, "taking over fields set by hand", "kind", op->ki->kind, "namespace",
                      op->ns, "name", op->name, "meshcluster", op->cluster, "message", msg);
         mc__event(r, op->cluster, "Normal", op->ours ? "DriftReverted" : "Adopted", msg);

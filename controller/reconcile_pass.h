@@ -24,6 +24,7 @@
 
 #include "controller/conditions.h"
 #include "controller/desired.h"
+#include "controller/dns_sync.h"
 #include "controller/istiod_watch.h"
 #include "controller/prober.h"
 #include "controller/subset.h"
@@ -86,6 +87,12 @@ struct note {
 /* Passes to wait for the watch event of our own write before deciding without it. */
 #define OWN_WRITE_WAIT_PASSES 3
 
+/* How long a MeshCluster's status that is not settled (an object just made, an address not yet
+ * published) is held back before it is written anyway: long enough for the Tailscale operator
+ * and our own watch events on a healthy cluster, short enough that a stuck one shows. A settled
+ * status (Ready, or a failure someone must act on) is never held. */
+#define STATUS_SETTLE_MS 3000
+
 /* What is kept per cluster result's status for as long as the desired state lives. */
 struct status_memo {
     /* A hash of everything the status was last built from when it needed no write (0: none):
@@ -96,6 +103,9 @@ struct status_memo {
      * event is on its way and a second write would be a duplicate. */
     char written_over[MATCHED_RV_LEN];
     unsigned long written_pass;
+    /* When a status that is not settled (mc_conditions_settled) was first held back (mc__now_ms;
+     * 0: none held). Reset by a write and by a settled status; see STATUS_SETTLE_MS. */
+    uint64_t unsettled_since;
 };
 
 /* What is kept per desired object for as long as the desired state lives. */
@@ -175,8 +185,11 @@ struct pass {
     size_t owned_local, owned_other; /* our objects labelled for this cluster, for others */
     int withdrawing;                 /* withdrawals of our fields issued this pass */
     bool deferred;                   /* deletions held for a later pass */
-    unsigned long mc_version;        /* r->mc_version when the desired state was taken */
-    bool desired_ok;                 /* d, memo and by_key are complete (reusable) */
+    /* The soonest a held status (STATUS_SETTLE_MS) is due, in ms from now; 0: none held. The
+     * pass queues itself again after it, in case no event comes first. */
+    uint64_t status_recheck_ms;
+    unsigned long mc_version; /* r->mc_version when the desired state was taken */
+    bool desired_ok;          /* d, memo and by_key are complete (reusable) */
     /* One request of the pass finished (set by reconciler.c): moves to the next phase after
      * the last one. */
     void (*op_done)(struct pass *p);
@@ -256,6 +269,7 @@ struct mc_reconciler {
     size_t nannounced;
     mc_prober *prober;       /* NULL: probing is off */
     mc_istiod_watch *istiod; /* NULL: istiod is not asked */
+    mc_dns_sync *dns;        /* cluster DNS (Step 3); idle unless a local dns: managed */
 };
 
 /* ---- pure helpers ---------------------------------------------------------------------------- */

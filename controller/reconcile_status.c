@@ -345,6 +345,25 @@ static void status_observe(const struct pass *p, size_t ci, const struct status_
         o->istiod = mc__istiod_verdict(p->r, cr->name, v->secret);
         o->istiod_error = mc_istiod_watch_error(p->r->istiod);
     }
+    /* The desired state has a zone only for an accepted local cluster with dns: managed. */
+    if (o->local && cr->accepted && p->d.dns.zone && p->r->dns) {
+        o->dns_managed = true;
+        o->dns = mc_dns_sync_state(p->r->dns, &o->dns_detail);
+    }
+}
+
+/* A hash of cluster DNS's outcome for the local cluster's status fingerprint (0: not managed). */
+static uint64_t dns_fingerprint(const struct pass *p, bool local)
+{
+    if (!local || !p->d.dns.zone || !p->r->dns)
+        return 0;
+    const char *detail;
+    char state[16];
+    snprintf(state, sizeof(state), "%d", (int)mc_dns_sync_state(p->r->dns, &detail));
+    uint64_t h = 14695981039346656037u;
+    fp_str(&h, state);
+    fp_str(&h, detail);
+    return h;
 }
 
 /* The status object the decided conditions make, .status.trust included; NULL when out of
@@ -411,6 +430,33 @@ static void status_send(struct pass *p, const struct mc_cluster_result *cr, stru
     cJSON_Delete(body);
 }
 
+/*
+ * Whether to hold back a status that differs from the written one: while it is not settled
+ * (mc_conditions_settled), for up to STATUS_SETTLE_MS since it was first held. A MeshCluster
+ * coming up then gets one write, Ready, instead of "Pending" and "Ready" a moment apart, and
+ * an object deleted and repaired within the hold never shows as a passing False. Settled
+ * statuses are never held: Ready is not delayed, nor a failure someone must act on.
+ */
+static bool status_hold(struct pass *p, struct status_memo *sm, const struct mc_conditions *cs)
+{
+    if (mc_conditions_settled(cs)) {
+        sm->unsettled_since = 0;
+        return false;
+    }
+    uint64_t now = mc__now_ms(p->r);
+    if (!sm->unsettled_since)
+        sm->unsettled_since = now ? now : 1;
+    uint64_t held = now - sm->unsettled_since;
+    if (held >= STATUS_SETTLE_MS) {
+        sm->unsettled_since = 0; /* written now; a later unsettled change is held afresh */
+        return false;
+    }
+    uint64_t due = STATUS_SETTLE_MS - held;
+    if (!p->status_recheck_ms || due < p->status_recheck_ms)
+        p->status_recheck_ms = due;
+    return true;
+}
+
 /* Phase 2: one MeshCluster's status: observe, decide (pure), write when it changed. */
 static void reconcile_status(struct pass *p, size_t ci)
 {
@@ -428,7 +474,8 @@ static void reconcile_status(struct pass *p, size_t ci)
         cr->remote_secret_pending ? mc__token_problem(p, cr->name) : NULL;
     uint64_t fp = status_fingerprint(
         cr, p->notes[ci] ? p->notes[ci] : &no_note, tp ? tp->why.message : "", v.rvs,
-        p->status_shared_fp ^ mc__probe_fingerprint(r, cr->name, v.secret));
+        p->status_shared_fp ^ mc__probe_fingerprint(r, cr->name, v.secret) ^
+            dns_fingerprint(p, local));
     if (sm->fp == fp)
         return;
     if (sm->written_over[0] && strcmp(v.rvs[0] ? v.rvs[0] : "", sm->written_over) == 0 &&
@@ -448,6 +495,9 @@ static void reconcile_status(struct pass *p, size_t ci)
     } else if (same) {
         cJSON_Delete(st);
         sm->fp = fp;
+        sm->unsettled_since = 0;
+    } else if (status_hold(p, sm, &cs)) {
+        cJSON_Delete(st); /* built for Events and the comparison; rebuilt when due */
     } else {
         status_send(p, cr, sm, v.rvs[0], st);
     }

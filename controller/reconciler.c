@@ -82,6 +82,27 @@ static void on_probe_change(const char *cluster, enum mc_probe_kind kind,
     enqueue(r);
 }
 
+/* Cluster DNS's outcome moved: DNSReady follows in a pass. */
+static void on_dns_change(void *data)
+{
+    enqueue(data);
+}
+
+/*
+ * After a pass, cluster DNS follows its desired state: the local cluster's zone and DNSConfig,
+ * or nothing (removal) once no accepted local MeshCluster asks for them. A local MeshCluster
+ * that is not accepted leaves DNS as it was, like its other objects: a typo must not pull the
+ * tailnet's names out of cluster DNS.
+ */
+static void dns_follow(mc_reconciler *r, const struct pass *p)
+{
+    size_t ci = mc__cluster_index(p, r->cluster_name);
+    if (ci < p->d.nclusters && !p->d.clusters[ci].accepted)
+        return;
+    if (mc_dns_sync_want(r->dns, r->leading, p->d.dns.zone, p->d.dns.dns_config) != 0)
+        k8s_log_warn(r->log, "cluster DNS", "error", "out of memory");
+}
+
 /* ---- informers ---------------------------------------------------------------------------- */
 
 static void note_mc_change(mc_reconciler *r, const k8s_informer *inf)
@@ -321,14 +342,19 @@ static void pass_free(struct pass *p)
 static void maybe_stopped(mc_reconciler *r);
 
 /* What the runner does with the mesh key next: retry with backoff after an error; after a
- * pass that held deletions back, a late look (the writes that let them go bring us back
- * through the watches; this is only the backstop). */
+ * pass that held deletions back or held a settling status, a late look (the writes that let
+ * deletions go, or the awaited event, usually bring us back sooner; this is the backstop). */
 static k8s_result pass_result(const struct pass *p)
 {
     if (p->errors)
         return (k8s_result){.kind = K8S_RESULT_ERROR};
-    if (p->deferred)
-        return (k8s_result){.kind = K8S_RESULT_REQUEUE_AFTER, .after_ms = TOKEN_RETRY_MS};
+    /* A status held while it settles is written by a later pass at the latest when its hold
+     * ends; an event usually brings one sooner. */
+    uint64_t after = p->deferred ? TOKEN_RETRY_MS : 0;
+    if (p->status_recheck_ms && (!after || p->status_recheck_ms < after))
+        after = p->status_recheck_ms;
+    if (after)
+        return (k8s_result){.kind = K8S_RESULT_REQUEUE_AFTER, .after_ms = after};
     return (k8s_result){.kind = K8S_RESULT_DONE};
 }
 
@@ -345,8 +371,10 @@ static void pass_finish(struct pass *p)
         k8s_log_debug(r->log, "reconciled", "writes", w, "errors", e);
     }
     r->pass = NULL;
-    if (!r->stopping)
+    if (!r->stopping) {
         mc__probe_targets_update(r, p);
+        dns_follow(r, p);
+    }
     k8s_runner_job *job = p->job;
     k8s_result res = pass_result(p);
     pass_free(p);
@@ -824,6 +852,39 @@ static void reconcile_mesh(k8s_runner_job *job, void *data)
 
 /* ---- life cycle --------------------------------------------------------------------------- */
 
+/* The parts beside the informers: the prober and istiod's watch when asked for, and cluster
+ * DNS (idle until a MeshCluster asks for it). 0 or a negative errno; the caller frees r. */
+static int parts_new(mc_reconciler *r, k8s_client *c, const struct mc_reconciler_opts *opts)
+{
+    int rc = 0;
+    if (opts->probe_http && opts->probe_interval_ms > 0) {
+        struct mc_prober_opts po = {.interval_ms = opts->probe_interval_ms,
+                                    .connect_to = opts->probe_connect_to,
+                                    .nconnect_to = opts->nprobe_connect_to,
+                                    .seed = (uint64_t)(uintptr_t)r ^ mc__now_ms(r),
+                                    .metrics = r->metrics,
+                                    .metrics_prefix = "meshcluster",
+                                    .on_change = on_probe_change,
+                                    .data = r};
+        rc = mc_prober_new(opts->probe_http, k8s_client_loop(c), &po, &r->prober);
+    }
+    if (!rc && opts->probe_http && opts->istiod_url && opts->istiod_url[0]) {
+        struct mc_istiod_watch_opts wo = {
+            .url = opts->istiod_url,
+            .token_file = opts->istiod_token_file,
+            .interval_ms = opts->istiod_interval_ms ? opts->istiod_interval_ms : 30000,
+            .on_change = on_istiod_change,
+            .data = r};
+        rc = mc_istiod_watch_new(opts->probe_http, k8s_client_loop(c), &wo, &r->istiod);
+    }
+    struct mc_dns_sync_opts dso = {.interval_ms = opts->dns_interval_ms,
+                                   .retry_ms = opts->dns_retry_ms,
+                                   .log = r->log,
+                                   .on_change = on_dns_change,
+                                   .data = r};
+    return rc ? rc : mc_dns_sync_new(c, &dso, &r->dns);
+}
+
 int mc_reconciler_new(k8s_client *c, const struct mc_reconciler_opts *opts, mc_reconciler **out)
 {
     if (!c || !opts || !opts->cluster_name || !out)
@@ -861,7 +922,10 @@ int mc_reconciler_new(k8s_client *c, const struct mc_reconciler_opts *opts, mc_r
 
     /* Our objects carry our cluster label; those another tool manages (a Helm-installed
      * gateway Service, adopted in place) keep their managed-by label, so it cannot select. */
-    const char *owned = MC_LABEL_CLUSTER;
+    /* Owned objects carry a cluster label; what meshctl makes for the user carries one too
+     * (the cacerts Secret) and is never ours: cached as owned, every pass "gave back" fields we
+     * never had in it, a write each pass. */
+    const char *owned = MC_LABEL_CLUSTER "," MC_LABEL_MANAGED_BY "!=meshctl";
     char ns_field[384];
     snprintf(ns_field, sizeof(ns_field), "metadata.name=%s", r->istio_ns);
     int rc = informer_new(r, INF_MC, NULL, NULL, NULL);
@@ -894,33 +958,10 @@ int mc_reconciler_new(k8s_client *c, const struct mc_reconciler_opts *opts, mc_r
         mc_reconciler_free(r);
         return rc;
     }
-    if (opts->probe_http && opts->probe_interval_ms > 0) {
-        struct mc_prober_opts po = {.interval_ms = opts->probe_interval_ms,
-                                    .connect_to = opts->probe_connect_to,
-                                    .nconnect_to = opts->nprobe_connect_to,
-                                    .seed = (uint64_t)(uintptr_t)r ^ mc__now_ms(r),
-                                    .metrics = r->metrics,
-                                    .metrics_prefix = "meshcluster",
-                                    .on_change = on_probe_change,
-                                    .data = r};
-        rc = mc_prober_new(opts->probe_http, k8s_client_loop(c), &po, &r->prober);
-        if (rc) {
-            mc_reconciler_free(r);
-            return rc;
-        }
-    }
-    if (opts->probe_http && opts->istiod_url && opts->istiod_url[0]) {
-        struct mc_istiod_watch_opts wo = {
-            .url = opts->istiod_url,
-            .token_file = opts->istiod_token_file,
-            .interval_ms = opts->istiod_interval_ms ? opts->istiod_interval_ms : 30000,
-            .on_change = on_istiod_change,
-            .data = r};
-        rc = mc_istiod_watch_new(opts->probe_http, k8s_client_loop(c), &wo, &r->istiod);
-        if (rc) {
-            mc_reconciler_free(r);
-            return rc;
-        }
+    rc = parts_new(r, c, opts);
+    if (rc) {
+        mc_reconciler_free(r);
+        return rc;
     }
     k8s_runner_opts ro = {.name = CONTROLLER_NAME,
                           .metrics = r->metrics,
@@ -953,6 +994,9 @@ int mc_reconciler_start(mc_reconciler *r)
 void mc_reconciler_set_leader(mc_reconciler *r, bool leading)
 {
     r->leading = leading;
+    /* A follower must not touch cluster DNS; the next pass as leader says what to keep. */
+    if (!leading && r->dns)
+        mc_dns_sync_want(r->dns, false, NULL, NULL);
     if (leading)
         enqueue(r);
 }
@@ -1015,6 +1059,13 @@ static void on_istiod_closed(void *data)
     on_part_stopped(r);
 }
 
+static void on_dns_closed(void *data)
+{
+    mc_reconciler *r = data;
+    r->dns = NULL;
+    on_part_stopped(r);
+}
+
 static void on_prober_closed(void *data)
 {
     mc_reconciler *r = data;
@@ -1027,7 +1078,7 @@ static void release_stop_hold(void *data)
     on_part_stopped(data);
 }
 
-void mc_reconciler_stop(mc_reconciler *r, void (*cb)(mc_reconciler *r, void *data), void *data)
+void mc_reconciler_close(mc_reconciler *r, void (*cb)(mc_reconciler *r, void *data), void *data)
 {
     if (r->stopping)
         return;
@@ -1038,12 +1089,12 @@ void mc_reconciler_stop(mc_reconciler *r, void (*cb)(mc_reconciler *r, void *dat
     for (int i = 0; i < INF_COUNT; i++) {
         if (r->inf[i]) {
             r->stop_pending++;
-            k8s_informer_stop(r->inf[i], on_informer_stopped, r);
+            k8s_informer_close(r->inf[i], on_informer_stopped, r);
         }
     }
     if (r->started) {
         r->stop_pending++;
-        k8s_runner_stop(r->runner, on_runner_stopped, r);
+        k8s_runner_close(r->runner, on_runner_stopped, r);
     }
     if (r->prober) {
         r->stop_pending++;
@@ -1052,6 +1103,10 @@ void mc_reconciler_stop(mc_reconciler *r, void (*cb)(mc_reconciler *r, void *dat
     if (r->istiod) {
         r->stop_pending++;
         mc_istiod_watch_close(r->istiod, on_istiod_closed, r);
+    }
+    if (r->dns) {
+        r->stop_pending++;
+        mc_dns_sync_close(r->dns, on_dns_closed, r);
     }
     /* The hold is released on a later turn, so cb never runs from inside this call even when
      * every part had already stopped. */
@@ -1067,6 +1122,7 @@ void mc_reconciler_free(mc_reconciler *r)
         k8s_informer_free(r->inf[i]);
     k8s_runner_free(r->runner);
     pass_free(r->pass);
+    mc_dns_sync_free(r->dns); /* set only when new failed after making it: never used */
     free(r->cluster_name);
     free(r->istio_ns);
     free(r->ts_ns);

@@ -66,6 +66,11 @@ struct mc_reconciler_opts {
     const char *istiod_url;
     const char *istiod_token_file;
     uint64_t istiod_interval_ms;
+    /* Cluster DNS for spec.tailscale.dns: managed (controller/dns_sync.h): how often CoreDNS's
+     * ConfigMaps and the DNSConfig are read back once settled (0: 30 s), and after a trouble
+     * or while the nameserver is pending (0: 2 s). */
+    uint64_t dns_interval_ms;
+    uint64_t dns_retry_ms;
 };
 
 /* c is borrowed and must outlive the reconciler. Returns 0, -EINVAL or -ENOMEM. */
@@ -87,7 +92,7 @@ void mc_reconciler_counts(const mc_reconciler *r, unsigned long *passes, unsigne
  * Stops taking work, lets the requests in flight finish (they are not cancelled), stops the
  * informers; cb (may be NULL) runs when all is quiet, after which mc_reconciler_free().
  */
-void mc_reconciler_stop(mc_reconciler *r, void (*cb)(mc_reconciler *r, void *data), void *data);
+void mc_reconciler_close(mc_reconciler *r, void (*cb)(mc_reconciler *r, void *data), void *data);
 
 void mc_reconciler_free(mc_reconciler *r);
 

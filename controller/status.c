@@ -105,9 +105,9 @@ static const char *condition_type(const cJSON *c, char *buf, size_t len)
     return buf;
 }
 
-static const cJSON *find_any(const cJSON *status, const char *type)
+/* The condition of that type in the array conds (either form), or NULL. */
+static const cJSON *condition_in(const cJSON *conds, const char *type)
 {
-    const cJSON *conds = cJSON_GetObjectItemCaseSensitive(status, "conditions");
     const cJSON *c;
     cJSON_ArrayForEach(c, conds)
     {
@@ -117,6 +117,11 @@ static const cJSON *find_any(const cJSON *status, const char *type)
             return c;
     }
     return NULL;
+}
+
+static const cJSON *find_any(const cJSON *status, const char *type)
+{
+    return condition_in(cJSON_GetObjectItemCaseSensitive(status, "conditions"), type);
 }
 
 bool mc_status_condition(const cJSON *status, const char *type, struct mc_condition_seen *seen)
@@ -195,16 +200,27 @@ fail:
     return NULL;
 }
 
-/* want's conditions (objects) against existing's, in either form, position by position. */
+/*
+ * want's conditions (objects) against existing's, in either form, by type. Not by position:
+ * conditions are a map keyed by type (the CRD's listType map), and server-side apply keeps the
+ * order the list has on the server, appending the types it did not hold. A MeshCluster once
+ * rejected (three conditions) and accepted again holds them in another order than we build
+ * them; compared by position, every restart and every pass that looked at it wrote the same
+ * status again, a write that changes nothing.
+ */
 static bool conditions_equal(const cJSON *want, const cJSON *have)
 {
     if (!cJSON_IsArray(want))
         return mc_subset(want, have);
     if (!cJSON_IsArray(have) || cJSON_GetArraySize(want) != cJSON_GetArraySize(have))
         return false;
-    const cJSON *h = have->child;
-    for (const cJSON *w = want->child; w; w = w->next, h = h->next) {
+    for (const cJSON *w = want->child; w; w = w->next) {
+        char tb[MC_CONDITION_WORD];
+        const char *type = condition_type(w, tb, sizeof(tb));
+        const cJSON *h = type ? condition_in(have, type) : NULL;
         char lw[MC_CONDITION_LINE], lh[MC_CONDITION_LINE];
+        if (!h)
+            return false;
         if (condition_line(w, lw, sizeof(lw)) && condition_line(h, lh, sizeof(lh))) {
             if (strcmp(lw, lh) != 0)
                 return false;

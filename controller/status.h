@@ -21,6 +21,7 @@
 #define MC_COND_PEER_API      "PeerAPIReachable"
 #define MC_COND_PEER_GATEWAY  "PeerGatewayReachable"
 #define MC_COND_ISTIOD_SYNCED "IstiodSynced"
+#define MC_COND_DNS_READY     "DNSReady"
 
 /* One condition as the controller decides it; strings borrowed. status is "True", "False"
  * or "Unknown"; reason is CamelCase (the CRD's pattern); message may be "". */

@@ -415,8 +415,8 @@ int k8s_event_recorder_new(k8s_client *c, const k8s_event_recorder_opts *opts,
     return 0;
 }
 
-void k8s_event_recorder_stop(k8s_event_recorder *r, void (*cb)(k8s_event_recorder *r, void *data),
-                             void *data)
+void k8s_event_recorder_close(k8s_event_recorder *r, void (*cb)(k8s_event_recorder *r, void *data),
+                              void *data)
 {
     if (r->stopping)
         return;
@@ -442,7 +442,7 @@ void k8s_event_recorder_free(k8s_event_recorder *r)
     if (!r)
         return;
     k8s__strmap_clear(&r->entries, free_entry_value);
-    k8s_event_filter_close(&r->filter);
+    k8s_event_filter_clear(&r->filter);
     free(r->component);
     free(r->instance);
     free(r);

@@ -173,7 +173,7 @@ static void on_drained(k8s_queue *q, void *data)
     k8s_queue_close(q, on_closed, data);
 }
 
-void k8s_runner_stop(k8s_runner *rn, void (*cb)(k8s_runner *rn, void *data), void *data)
+void k8s_runner_close(k8s_runner *rn, void (*cb)(k8s_runner *rn, void *data), void *data)
 {
     if (rn->stopping)
         return;

@@ -6,7 +6,7 @@
  * it owns the queue's bookkeeping (done/forget/requeue), the reconcile metrics and the
  * shutdown order, so a reconciler only decides.
  *
- *   k8s_runner_new -> k8s_runner_start -> k8s_runner_add ... -> k8s_runner_stop(cb) ->
+ *   k8s_runner_new -> k8s_runner_start -> k8s_runner_add ... -> k8s_runner_close(cb) ->
  *   k8s_runner_free (after cb)
  */
 #ifndef MC_K8S_RUNNER_H
@@ -69,7 +69,7 @@ void k8s_runner_finish(k8s_runner_job *job, k8s_result res);
  * cb on a later loop turn (never inside this call). A runner never started has nothing to
  * stop: cb is not called and it may be freed at once.
  */
-void k8s_runner_stop(k8s_runner *rn, void (*cb)(k8s_runner *rn, void *data), void *data);
+void k8s_runner_close(k8s_runner *rn, void (*cb)(k8s_runner *rn, void *data), void *data);
 void k8s_runner_free(k8s_runner *rn);
 
 #endif

@@ -13,8 +13,10 @@ Events. The minimum is computed, not assumed: the objects whose rendered form (m
 the MeshCluster set before and after) differs, plus one status write for the edited
 MeshCluster (its generation moved). A watch on every MeshCluster records each condition that
 went from True to anything else on a MeshCluster that was not edited: "transient" counts them
-(they should be 0: recomputing must not look like an outage). The edit is then undone and the
-daemon allowed to settle before the next field. Prints one table per N; asserts nothing.
+(they should be 0: recomputing must not look like an outage); "elsewhere" counts status writes
+to MeshClusters other than the edited one. The edit is then undone and the daemon allowed to
+settle before the next field. Prints one table per N; asserts nothing. MC_TEST_SERVER picks
+the server (lite or real, as for the e2e tests).
 """
 import argparse
 import copy
@@ -162,8 +164,9 @@ def run_one(n, args):
                 w = converge.classify(converge.daemon_writes(c), {converge.object_path(o)
                                                                   for o in base_render.values()})
                 transient = watch.take()
+                elsewhere = sum(1 for r in w["status"] if r["path"].split("/")[-2] != name)
                 rows.append((label, who, len(w["object"]) + len(w["other"]), len(w["status"]),
-                             len(w["event"]), minimum, quiet, transient))
+                             elsewhere, len(w["event"]), minimum, quiet, transient))
                 # Undo the edit: put the original spec back whole.
                 orig = next(m for m in mcs if m["metadata"]["name"] == name)
                 code, cur = api.request("GET", converge.MC_API + "/" + name)
@@ -175,13 +178,13 @@ def run_one(n, args):
         c.close()
         e2e_lib.cleanup(tmp)
     print("\nN=%d: one edit at a time (writes by the daemon until 2 s of quiet)" % n)
-    print("| field | MeshCluster | object writes | status writes | Events | minimum | "
+    print("| field | MeshCluster | object writes | status writes (elsewhere) | Events | minimum | "
           "quiet after | transient non-True conditions elsewhere |")
     print("|---|---|---|---|---|---|---|---|")
-    for label, who, objw, statw, evw, minimum, quiet, transient in rows:
+    for label, who, objw, statw, elsewhere, evw, minimum, quiet, transient in rows:
         ex = ", ".join("%s %s=%s" % t for t in transient[:3])
-        print("| %s | %s | %d | %d | %d | %d | %.2f s | %d%s |" % (
-            label, who, objw, statw, evw, minimum, quiet, len(transient),
+        print("| %s | %s | %d | %d (%d) | %d | %d | %.2f s | %d%s |" % (
+            label, who, objw, statw, elsewhere, evw, minimum, quiet, len(transient),
             " (%s)" % ex if ex else ""), flush=True)
 
 

@@ -39,6 +39,7 @@ enum mcd_flag_id {
     F_PROBE_CONNECT_TO,
     F_ISTIOD_URL,
     F_ISTIOD_TOKEN_FILE,
+    F_DNS_INTERVAL,
     F_COUNT
 };
 
@@ -120,6 +121,9 @@ static const struct mcd_flag_def mcd_flag_defs[F_COUNT] = {
     [F_ISTIOD_TOKEN_FILE] = {"istiod-token-file", "MC_ISTIOD_TOKEN_FILE", NULL, false,
                              "bearer token for istiod's debug endpoint, re-read before every "
                              "poll (a projected ServiceAccount token for audience istio-ca)"},
+    [F_DNS_INTERVAL] = {"dns-interval", "MC_DNS_INTERVAL", "30s", false,
+                        "with spec.tailscale.dns: managed, how often CoreDNS's ConfigMaps and "
+                        "the DNSConfig are read back to repair drift (reads only)"},
 };
 
 enum mcd_flag_source { MCD_SRC_DEFAULT, MCD_SRC_ENV, MCD_SRC_CLI };
@@ -408,6 +412,9 @@ static int mcd_flags_convert(mcd_flags *f, const struct mcd_flag_value *v, bool 
         strncmp(f->istiod_url, "https://", 8) != 0)
         BAD(F_ISTIOD_URL, "must be an http:// or https:// URL");
     f->istiod_token_file = v[F_ISTIOD_TOKEN_FILE].value;
+    if (mcd_parse_duration(v[F_DNS_INTERVAL].value, &f->dns_interval_ms) != 0 ||
+        f->dns_interval_ms < 100)
+        BAD(F_DNS_INTERVAL, "must be a duration of at least 100ms, e.g. 30s");
     if (v[F_PROBE_CONNECT_TO].value && mcd_split_connect_to(f, v[F_PROBE_CONNECT_TO].value) != 0)
         BAD(F_PROBE_CONNECT_TO, "must be comma-separated HOST:PORT:CONNECT-HOST:CONNECT-PORT "
                                 "(at most " MCD_STR(MCD_MAX_CONNECT_TO) ")");

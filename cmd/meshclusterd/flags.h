@@ -56,6 +56,7 @@ typedef struct mcd_flags {
     bool allow_gateway_replacement;
     bool force_mesh_networks;
     long probe_interval_ms; /* 0: no probes */
+    long dns_interval_ms;   /* cluster DNS read-back (controller/dns_sync.h) */
     const char *probe_connect_to[MCD_MAX_CONNECT_TO];
     size_t nprobe_connect_to;
     char probe_connect_to_buf[4096]; /* the lines above point into it */

@@ -9,6 +9,7 @@
 
 #include "cmd/meshctl/clusters.h"
 #include "cmd/meshctl/commands.h"
+#include "cmd/meshctl/doctor_dns.h"
 #include "controller/doctor.h"
 #include "controller/meshcluster.h"
 
@@ -25,14 +26,19 @@ static void doctor_usage(FILE *f)
             "  -o, --output FMT        text (default) or json\n"
             "  --istio-namespace NS    default istio-system\n"
             "  --tailscale-namespace NS  default tailscale\n"
-            "  --helm-values-name NAME default meshcluster-istiod-values\n\n"
-            "Exit status: 0 all PASS, 1 any WARN or FAIL, 2 usage error.\n");
+            "  --helm-values-name NAME default meshcluster-istiod-values\n"
+            "  --dns-server IP[:PORT]  ask this DNS server for the dns check instead of the\n"
+            "                          kube-dns Service's ClusterIP (every named cluster)\n\n"
+            "A check that cannot run from here (dns, when the cluster's DNS is not reachable)\n"
+            "prints SKIP and changes nothing.\n"
+            "Exit status: 0 all PASS (or SKIP), 1 any WARN or FAIL, 2 usage error.\n");
 }
 
 struct doctor_opts {
     struct meshctl_targets targets;
     struct mc_doctor_options checks;
     bool json;
+    const char *dns_server; /* NULL: each cluster's kube-dns ClusterIP */
 };
 
 static int doctor_parse(int argc, char **argv, struct doctor_opts *o, FILE *out, FILE *err)
@@ -63,6 +69,8 @@ static int doctor_parse(int argc, char **argv, struct doctor_opts *o, FILE *out,
             o->checks.desired.tailscale_namespace = argv[++i];
         } else if (!strcmp(a, "--helm-values-name") && has_value) {
             o->checks.desired.helm_values_name = argv[++i];
+        } else if (!strcmp(a, "--dns-server") && has_value) {
+            o->dns_server = argv[++i];
         } else {
             fprintf(err, "meshctl doctor: unknown option or missing value \"%s\" (see --help)\n",
                     a);
@@ -76,6 +84,7 @@ static int doctor_parse(int argc, char **argv, struct doctor_opts *o, FILE *out,
 struct doctor_read {
     cJSON *mcs, *crd, *gw, *ns, *svc_istio, *svc_ts, *secrets, *cms, *drs, *crbs;
     char error[512];
+    struct doctor_dns dns;
 };
 
 static void doctor_read_free(struct doctor_read *r)
@@ -84,11 +93,33 @@ static void doctor_read_free(struct doctor_read *r)
                     r->svc_ts, r->secrets, r->cms, r->drs, r->crbs};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         cJSON_Delete(all[i]);
+    doctor_dns_free(&r->dns);
+}
+
+/* The dns check's lookups: through --dns-server, else the kube-dns Service's ClusterIP. */
+static void doctor_read_dns(k8s_sync_client *c, const char *server, struct doctor_read *r)
+{
+    char err[200] = "", why[256] = "", ip[64] = "";
+    cJSON *svc = NULL;
+    if (!server) {
+        if (meshctl_fetch(c, NULL, "v1", "services", "kube-system", "kube-dns", NULL, &svc, err,
+                          sizeof(err)) != 0 ||
+            !svc)
+            snprintf(why, sizeof(why), "no kube-system/kube-dns Service to ask%s%s",
+                     err[0] ? ": " : "", err);
+        const cJSON *cip = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(svc, "spec"), "clusterIP");
+        if (cJSON_IsString(cip) && strcmp(cip->valuestring, "None") != 0)
+            snprintf(ip, sizeof(ip), "%s", cip->valuestring);
+        server = ip;
+    }
+    doctor_dns_ask(server, why, r->mcs, &r->dns);
+    cJSON_Delete(svc);
 }
 
 /* The reads, in order; the first failure (not a 404) makes the cluster unreadable. */
 static void doctor_read(const struct meshctl_target *t, const struct mc_desired_options *d,
-                        struct doctor_read *r)
+                        const char *dns_server, struct doctor_read *r)
 {
     memset(r, 0, sizeof(*r));
     k8s_sync_client *c = meshctl_connect(t, r->error, sizeof(r->error));
@@ -127,6 +158,8 @@ static void doctor_read(const struct meshctl_target *t, const struct mc_desired_
         meshctl_fetch(c, "rbac.authorization.k8s.io", "v1", "clusterrolebindings", NULL, NULL, NULL,
                       &r->crbs, ignored, sizeof(ignored)) != 0)
         r->crbs = NULL;
+    if (rc == 0 && r->mcs)
+        doctor_read_dns(c, dns_server, r);
     /* Services of both namespaces in one array, as the checks look them up by namespace. */
     if (r->svc_ts && r->svc_istio)
         while (r->svc_ts->child)
@@ -138,7 +171,7 @@ static void doctor_read(const struct meshctl_target *t, const struct mc_desired_
 static void doctor_text(const struct mc_doctor_report *rep, FILE *out)
 {
     bool colour = meshctl_use_colour(out);
-    static const char *const colours[] = {"\033[32m", "\033[33m", "\033[31m"};
+    static const char *const colours[] = {"\033[32m", "\033[33m", "\033[31m", "\033[36m"};
     size_t last = (size_t)-2;
     for (size_t i = 0; i < rep->nfindings; i++) {
         const struct mc_doctor_finding *f = &rep->findings[i];
@@ -148,15 +181,18 @@ static void doctor_text(const struct mc_doctor_report *rep, FILE *out)
         last = f->cluster;
         fprintf(out, "%s%s%s %-20s %s\n", colour ? colours[f->result] : "",
                 mc_check_result_name(f->result), colour ? "\033[0m" : "", f->check, f->message);
-        if (f->result != MC_CHECK_PASS) {
+        if (f->result != MC_CHECK_PASS && f->result != MC_CHECK_SKIP) {
             fprintf(out, "     see: %s\n", f->command);
             fprintf(out, "     fix: %s\n", f->fix);
         }
     }
-    size_t count[3] = {0};
+    size_t count[4] = {0};
     for (size_t i = 0; i < rep->nfindings; i++)
         count[rep->findings[i].result]++;
-    fprintf(out, "\n%zu passed, %zu warnings, %zu failed.\n", count[0], count[1], count[2]);
+    fprintf(out, "\n%zu passed, %zu warnings, %zu failed", count[0], count[1], count[2]);
+    if (count[MC_CHECK_SKIP])
+        fprintf(out, ", %zu skipped", count[MC_CHECK_SKIP]);
+    fprintf(out, ".\n");
 }
 
 int meshctl_cmd_doctor(int argc, char **argv, FILE *out, FILE *err)
@@ -177,7 +213,7 @@ int meshctl_cmd_doctor(int argc, char **argv, FILE *out, FILE *err)
     }
     for (size_t i = 0; i < n; i++) {
         struct doctor_read *r = &reads[i];
-        doctor_read(&o.targets.t[i], &o.checks.desired, r);
+        doctor_read(&o.targets.t[i], &o.checks.desired, o.dns_server, r);
         snaps[i] = (struct mc_doctor_snapshot){
             .source = o.targets.t[i].label,
             .error = r->error[0] ? r->error : NULL,
@@ -190,6 +226,9 @@ int meshctl_cmd_doctor(int argc, char **argv, FILE *out, FILE *err)
             .configmaps = r->cms,
             .destination_rules = r->drs,
             .cluster_role_bindings = r->crbs,
+            .dns_skip = r->dns.skip[0] ? r->dns.skip : NULL,
+            .lookups = r->dns.lookups,
+            .nlookups = r->dns.nlookups,
         };
     }
     struct mc_doctor_report rep;

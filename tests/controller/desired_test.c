@@ -864,6 +864,52 @@ static void test_objects_by_role(void **state)
     cJSON_Delete(mcs);
 }
 
+/* Step 3: a DNSConfig and the zone to forward only for the local cluster with dns: managed;
+ * the default (external) and a remote's choice change nothing; render shows the DNSConfig. */
+static void test_dns_managed_local_only(void **state)
+{
+    (void)state;
+    cJSON *mcs = mesh(2);
+    struct mc_desired d;
+    compute(mcs, "cluster1", &d);
+    assert_null(d.dns.dns_config);
+    assert_null(d.dns.zone);
+    size_t plain = d.nobjects;
+    mc_desired_free(&d);
+
+    cJSON *ts2 = cJSON_GetObjectItem(spec_of(cJSON_GetArrayItem(mcs, 1)), "tailscale");
+    cJSON_AddStringToObject(ts2, "dns", "managed");
+    compute(mcs, "cluster1", &d);
+    assert_null(d.dns.dns_config); /* cluster2 is a remote here */
+    mc_desired_free(&d);
+
+    compute(mcs, "cluster2", &d);
+    assert_non_null(d.dns.dns_config);
+    assert_string_equal(d.dns.zone, "your-tailnet.ts.net");
+    const cJSON *c = d.dns.dns_config;
+    assert_string_equal(cJSON_GetObjectItem(c, "kind")->valuestring, "DNSConfig");
+    assert_string_equal(cJSON_GetObjectItem(c, "apiVersion")->valuestring,
+                        "tailscale.com/v1alpha1");
+    const cJSON *meta = cJSON_GetObjectItem(c, "metadata");
+    assert_string_equal(cJSON_GetObjectItem(meta, "name")->valuestring, MC_DNSCONFIG_NAME);
+    assert_null(cJSON_GetObjectItem(meta, "namespace")); /* cluster-scoped */
+    assert_non_null(cJSON_GetObjectItem(cJSON_GetObjectItem(c, "spec"), "nameserver"));
+    assert_int_equal(d.nobjects, plain); /* not one of the phase-1 objects */
+    cJSON *arr = mc_desired_objects_array(&d);
+    assert_int_equal(cJSON_GetArraySize(arr), (int)plain + 1);
+    cJSON_Delete(arr);
+    mc_desired_free(&d);
+
+    cJSON_ReplaceItemInObject(ts2, "dns", cJSON_CreateString("sometimes"));
+    compute(mcs, "cluster2", &d);
+    assert_null(d.dns.dns_config); /* rejected: nothing made for it */
+    assert_false(d.clusters[mc_desired_cluster_index(&d, "cluster2")].accepted);
+    assert_non_null(strstr(d.clusters[mc_desired_cluster_index(&d, "cluster2")].why.message,
+                           "spec.tailscale.dns must be"));
+    mc_desired_free(&d);
+    cJSON_Delete(mcs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -883,6 +929,7 @@ int main(void)
         cmocka_unit_test(test_secret_auth_token),
         cmocka_unit_test(test_defaults_and_custom_values),
         cmocka_unit_test(test_objects_by_role),
+        cmocka_unit_test(test_dns_managed_local_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,9 +5,11 @@
 - `helm template` renders the same objects as `kubectl kustomize`
   of the kustomize base (field for field, apart from the Namespace object that kustomize
   carries and Helm leaves to --create-namespace);
-- the RBAC is least-privilege (nothing cluster-wide but MeshClusters, their Events and the
+- the RBAC is least-privilege (nothing cluster-wide but MeshClusters, their Events, the DNSConfig
+  ts-dns by name and the
   istio-system namespace's label; Services/Secrets/ConfigMaps/Gateways only in istio-system
-  and tailscale; Leases only in the controller's namespace);
+  and tailscale; CoreDNS's two ConfigMaps by name in kube-system; Leases only in the
+  controller's namespace);
 - the Deployment meets the restricted Pod Security profile, with probes on the health port;
 - both install into the test API server with real helm and kubectl, and uninstall cleanly.
 """
@@ -251,7 +253,7 @@ def main():
     check(url_rules == [("meshcluster-metrics-reader", {"nonResourceURLs": ["/metrics"], "verbs": ["get"]})],
           "the only non-resource rule is meshcluster-metrics-reader's get /metrics (%s)" % url_rules)
     allowed_cluster = {("meshcluster.io", "meshclusters"), ("meshcluster.io", "meshclusters/status"),
-                       ("", "events"), ("", "namespaces")}
+                       ("", "events"), ("", "namespaces"), ("tailscale.com", "dnsconfigs")}
     for r in cluster_rules:
         for g in r["apiGroups"]:
             for res in r["resources"]:
@@ -259,28 +261,39 @@ def main():
                 if res == "namespaces":
                     check(r.get("resourceNames") == ["istio-system"] and set(r["verbs"]) <= {"get", "list", "watch", "patch"},
                           "namespaces: only read and patch istio-system")
+                if res == "dnsconfigs":  # cluster DNS (issue 21): the one DNSConfig, by name
+                    check((r.get("resourceNames") == ["ts-dns"] and set(r["verbs"]) <= {"get", "patch", "delete"})
+                          or (not r.get("resourceNames") and r["verbs"] == ["create"]),
+                          "dnsconfigs: only ts-dns for get/patch/delete, and create (unnameable)")
         check("*" not in r["verbs"] and "*" not in r["resources"], "no wildcards in cluster rules")
     for o in kinds.get("Role", []):
         ns = o["metadata"]["namespace"]
         res = {x for r in o["rules"] for x in r["resources"]}
         allowed = {"istio-system": {"services", "secrets", "configmaps", "gateways"},
-                   "tailscale": {"services", "secrets"}, NS: {"leases"}}.get(ns, set())
+                   "tailscale": {"services", "secrets"}, NS: {"leases"},
+                   "kube-system": {"configmaps"}}.get(ns, set())
         check(res <= allowed, f"Role in {ns} grants only {sorted(allowed)} (has {sorted(res)})")
+        if ns == "kube-system":  # cluster DNS (issue 21): CoreDNS's two ConfigMaps by name, no list
+            check(all(r.get("resourceNames") == ["coredns", "coredns-custom"] and
+                      set(r["verbs"]) <= {"get", "update", "patch"} for r in o["rules"]),
+                  "kube-system: only coredns and coredns-custom, get/update/patch")
         if ns == "tailscale":  # token Secrets (issue 14.6): read-only, list and watch
             verbs = {v for r in o["rules"] if "secrets" in r["resources"] for v in r["verbs"]}
             check(verbs == {"list", "watch"}, f"tailscale secrets: list and watch only (has {sorted(verbs)})")
         # The daemon writes by server-side apply (PATCH) and never PUTs, except its Lease
-        # (leader election updates with the Lease's resourceVersion): no other rule may grant
-        # update, nor read the status subresource it only patches.
+        # (leader election updates with the Lease's resourceVersion) and CoreDNS's Corefile
+        # (issue 21: one string the distribution owns, updated under its resourceVersion, by
+        # name): no other rule may grant update, nor read the status subresource it only patches.
         for r in o["rules"]:
-            if r["resources"] != ["leases"]:
+            if r["resources"] != ["leases"] and not (ns == "kube-system" and r.get("resourceNames")):
                 check("update" not in r["verbs"], f"Role in {ns}: {r['resources']} without update")
     for r in cluster_rules:
         check("update" not in r["verbs"], f"cluster rule {r['resources']} without update")
         if r["resources"] == ["meshclusters/status"]:
             check(r["verbs"] == ["patch"], "meshclusters/status: patch only")
-    check({o["metadata"]["namespace"] for o in kinds.get("Role", [])} == {"istio-system", "tailscale", NS},
-          "Roles exist only in istio-system, tailscale and the controller's namespace")
+    check({o["metadata"]["namespace"] for o in kinds.get("Role", [])} == {"istio-system", "tailscale", NS,
+                                                                            "kube-system"},
+          "Roles exist only in istio-system, tailscale, kube-system and the controller's namespace")
 
     # Restricted Pod Security profile and probes.
     dep = kinds["Deployment"][0]

@@ -4,7 +4,7 @@
  * reconcile metrics count each result; requeue_after brings it back by itself; a finish on a
  * later loop turn (asynchronous reconcile) works; ready() = false drops the key until the
  * next add; stop lets the running job finish and calls back on a later turn, never inside
- * k8s_runner_stop, after which adds are refused.
+ * k8s_runner_close, after which adds are refused.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -109,7 +109,7 @@ static void on_stopped(k8s_runner *rn, void *data)
 {
     (void)rn;
     struct world *w = data;
-    assert_true(w->stop_returned); /* never inside k8s_runner_stop */
+    assert_true(w->stop_returned); /* never inside k8s_runner_close */
     w->stopped = true;
     uv_close((uv_handle_t *)&w->finish_timer, NULL);
     uv_close((uv_handle_t *)&w->stop_timer, NULL);
@@ -117,7 +117,7 @@ static void on_stopped(k8s_runner *rn, void *data)
 
 static void stop(struct world *w)
 {
-    k8s_runner_stop(w->rn, on_stopped, w);
+    k8s_runner_close(w->rn, on_stopped, w);
     w->stop_returned = true;
 }
 

@@ -395,6 +395,81 @@ static void f_dr_locality_disabled(struct cluster *c)
                                "\"spec\":{\"trafficPolicy\":{\"loadBalancer\":{"
                                "\"localityLbSetting\":{\"enabled\":false}}}}}"));
 }
+/* cluster1 in region us, cluster2 in eu (cluster1 also prefers pref, when not NULL). */
+static void regions(struct cluster *c, const char *pref)
+{
+    const char *names[] = {"cluster1", "cluster2"}, *region[] = {"us", "eu"};
+    for (size_t i = 0; i < 2; i++) {
+        cJSON *spec = cJSON_GetObjectItem(named(c->mcs, names[i]), "spec");
+        cJSON *loc = cJSON_AddObjectToObject(spec, "locality");
+        cJSON_AddStringToObject(loc, "region", region[i]);
+        if (i == 0 && pref)
+            cJSON_AddItemToObject(loc, "failover", cJSON_CreateStringArray(&pref, 1));
+    }
+}
+/* istiod's installed mesh config (the istio ConfigMap's mesh key) holding failover pairs. */
+static void installed_mesh(struct cluster *c, const char *pairs_yaml)
+{
+    cJSON *data = cJSON_GetObjectItem(named(c->cms, "istio"), "data");
+    char mesh[512];
+    snprintf(mesh, sizeof(mesh),
+             "trustDomain: cluster.local\nlocalityLbSetting:\n  enabled: true\n  failover:\n%s",
+             pairs_yaml);
+    cJSON_AddStringToObject(data, "mesh", mesh);
+}
+#define US_EU "  - from: us\n    to: eu\n  - from: eu\n    to: us\n"
+static void f_regions_not_installed(struct cluster *c)
+{
+    regions(c, NULL);
+}
+static void f_regions_written_nowhere(struct cluster *c)
+{
+    regions(c, NULL);
+    drop(c->cms, "meshcluster-istiod-values");
+}
+static void f_regions_installed(struct cluster *c)
+{
+    regions(c, NULL);
+    installed_mesh(c, US_EU);
+}
+static void f_regions_installed_stale(struct cluster *c)
+{
+    regions(c, NULL);
+    installed_mesh(c, "  - from: us\n    to: ap\n");
+}
+static void f_regions_unknown_preference(struct cluster *c)
+{
+    regions(c, "mars");
+    installed_mesh(c, US_EU);
+}
+static void add_dr(struct cluster *c, const char *host, const char *policy)
+{
+    char buf[512];
+    snprintf(buf, sizeof(buf),
+             "{\"metadata\":{\"name\":\"payments\",\"namespace\":\"prod\"},"
+             "\"spec\":{\"host\":\"%s\",\"trafficPolicy\":%s}}",
+             host, policy);
+    cJSON_AddItemToArray(c->drs, parse(buf));
+}
+static void f_mesh_failover_dr_no_outlier(struct cluster *c)
+{
+    f_regions_installed(c);
+    add_dr(c, "payments.prod.svc.cluster.local", "{\"connectionPool\":{}}");
+}
+static void f_mesh_failover_dr_outlier(struct cluster *c)
+{
+    f_regions_installed(c);
+    add_dr(c, "payments", "{\"outlierDetection\":{\"consecutive5xxErrors\":3}}");
+}
+static void f_mesh_failover_external_host(struct cluster *c)
+{
+    f_regions_installed(c);
+    add_dr(c, "api.example.com", "{\"connectionPool\":{}}");
+}
+static void f_one_region_dr_no_outlier(struct cluster *c)
+{
+    add_dr(c, "payments.prod.svc.cluster.local", "{\"connectionPool\":{}}");
+}
 static void f_peer_probe_failed(struct cluster *c)
 {
     cJSON *st = cJSON_GetObjectItem(named(c->mcs, "cluster2"), "status");
@@ -458,6 +533,24 @@ static const struct row rows[] = {
      MC_CHECK_PASS, "every DestinationRule"},
     {"locality disabled", f_dr_locality_disabled, "outlier-detection", MC_CHECK_PASS,
      "every DestinationRule"},
+    {"regions, values not given to istiod", f_regions_not_installed, "locality-failover",
+     MC_CHECK_WARN, "failover us>eu, eu>us is in ConfigMap meshcluster-istiod-values"},
+    {"regions, no values ConfigMap", f_regions_written_nowhere, "locality-failover", MC_CHECK_WARN,
+     "written nowhere"},
+    {"regions, istiod runs with them", f_regions_installed, "locality-failover", MC_CHECK_PASS,
+     "istiod runs with failover us>eu, eu>us"},
+    {"regions, istiod runs other pairs", f_regions_installed_stale, "locality-failover",
+     MC_CHECK_WARN, "has other pairs"},
+    {"failover preference names no region", f_regions_unknown_preference, "locality-failover",
+     MC_CHECK_WARN, "cluster1: mars"},
+    {"mesh failover, DR without outlier", f_mesh_failover_dr_no_outlier, "outlier-detection",
+     MC_CHECK_WARN, "locality failover is on mesh-wide, and 1 DestinationRule(s)"},
+    {"mesh failover, DR with outlier", f_mesh_failover_dr_outlier, "outlier-detection",
+     MC_CHECK_PASS, "locality failover is on mesh-wide"},
+    {"mesh failover, external host", f_mesh_failover_external_host, "outlier-detection",
+     MC_CHECK_PASS, "every DestinationRule"},
+    {"one region, DR without outlier", f_one_region_dr_no_outlier, "outlier-detection",
+     MC_CHECK_PASS, "every DestinationRule"},
     {"peer probe failed", f_peer_probe_failed, "peer-conditions", MC_CHECK_FAIL,
      "cluster2 PeerAPIReachable=False ConnectTimeout"},
     {"peer istiod synced", f_peer_probe_ok, "peer-conditions", MC_CHECK_PASS, "True"},
@@ -476,10 +569,10 @@ static void test_healthy_passes_everything(void **state)
                      mc_check_result_name(rep.findings[i].result), rep.findings[i].message);
     assert_int_equal(rep.worst, MC_CHECK_PASS);
     static const char *const every[] = {
-        "local-meshcluster", "gateway-crd",   "east-west-gateway", "gateway-address",
-        "egress-proxies",    "mesh-networks", "remote-secrets",    "network-label",
-        "cacerts",           "cacerts-root",  "istiod-root",       "intermediate-expiry",
-        "outlier-detection"};
+        "local-meshcluster", "gateway-crd",      "east-west-gateway", "gateway-address",
+        "egress-proxies",    "mesh-networks",    "remote-secrets",    "network-label",
+        "cacerts",           "cacerts-root",     "istiod-root",       "intermediate-expiry",
+        "outlier-detection", "locality-failover"};
     for (size_t c = 0; c < 2; c++)
         for (size_t i = 0; i < sizeof(every) / sizeof(every[0]); i++)
             if (!find(&rep, c, every[i]))
@@ -636,6 +729,96 @@ static void test_remote_identity_across_clusters(void **state)
     cluster_free(&cs[1]);
 }
 
+/* The dns check judges the caller's lookups of each peer's API-server name: resolved is PASS,
+ * NXDOMAIN a FAIL naming the peer, unreachable cluster DNS a SKIP that leaves the verdict alone. */
+static struct mc_doctor_report dns_run(const struct cluster *c, const struct mc_doctor_lookup *l,
+                                       size_t n, const char *skip)
+{
+    struct mc_doctor_snapshot s = snapshot_of(c, "kc1");
+    s.lookups = l, s.nlookups = n, s.dns_skip = skip;
+    struct mc_doctor_options o;
+    mc_desired_options_default(&o.desired);
+    o.now = time(NULL);
+    struct mc_doctor_report rep;
+    assert_int_equal(mc_doctor_run(&s, 1, &o, &rep), 0);
+    return rep;
+}
+
+static void test_dns_lookups(void **state)
+{
+    struct cluster c;
+    cluster_healthy(&c, "cluster1", &W->shared);
+    char *peer = mc_doctor_api_name(named(c.mcs, "cluster2"));
+    char *self = mc_doctor_api_name(named(c.mcs, "cluster1"));
+    assert_string_equal(peer, "cluster2-k8s-operator.your-tailnet.ts.net");
+    struct mc_doctor_lookup l[2] = {{.name = self, .answer = MC_DNS_ANSWER_NXDOMAIN},
+                                    {.name = peer, .answer = MC_DNS_ANSWER_RESOLVED}};
+
+    struct mc_doctor_report rep = dns_run(&c, l, 2, NULL); /* its own name is not judged */
+    const struct mc_doctor_finding *f = find(&rep, 0, "dns");
+    assert_non_null(f);
+    assert_int_equal(f->result, MC_CHECK_PASS);
+    assert_non_null(strstr(f->message, "1 peer"));
+    mc_doctor_report_free(&rep);
+
+    l[1].answer = MC_DNS_ANSWER_NXDOMAIN;
+    rep = dns_run(&c, l, 2, NULL);
+    f = find(&rep, 0, "dns");
+    assert_int_equal(f->result, MC_CHECK_FAIL);
+    assert_non_null(strstr(f->message, "cluster2-k8s-operator.your-tailnet.ts.net: NXDOMAIN"));
+    assert_non_null(strstr(f->fix, "spec.tailscale.dns: managed"));
+    assert_int_equal(rep.worst, MC_CHECK_FAIL);
+    mc_doctor_report_free(&rep);
+
+    rep = dns_run(&c, NULL, 0, "cluster DNS at 10.96.0.10 did not answer");
+    f = find(&rep, 0, "dns");
+    assert_int_equal(f->result, MC_CHECK_SKIP);
+    assert_non_null(strstr(f->message, "cannot check from here"));
+    assert_string_equal(mc_check_result_name(f->result), "SKIP");
+    for (size_t i = 0; i < rep.nfindings; i++) /* a SKIP alone never makes the verdict worse */
+        if (rep.findings[i].result != MC_CHECK_SKIP && rep.findings[i].result != MC_CHECK_PASS)
+            fail_msg("%s: %s", rep.findings[i].check, rep.findings[i].message);
+    assert_int_equal(rep.worst, MC_CHECK_PASS);
+    mc_doctor_report_free(&rep);
+
+    rep = dns_run(&c, NULL, 0, NULL); /* not run: silent */
+    assert_null(find(&rep, 0, "dns"));
+    mc_doctor_report_free(&rep);
+    free(peer);
+    free(self);
+    cluster_free(&c);
+}
+
+/* The query's bytes and the answer's header, read from hostile bytes. */
+static void test_dns_wire(void **state)
+{
+    (void)state;
+    unsigned char q[512];
+    int n = mc_dns_query("a.b.ts.net", 0x1234, q, sizeof(q));
+    static const unsigned char want[] = {0x12, 0x34, 1, 0,   0,   1, 0,   0,   0,   0, 0, 0, 1, 'a',
+                                         1,    'b',  2, 't', 's', 3, 'n', 'e', 't', 0, 0, 1, 0, 1};
+    assert_int_equal(n, (int)sizeof(want));
+    assert_memory_equal(q, want, sizeof(want));
+    assert_int_equal(mc_dns_query("not a name", 1, q, sizeof(q)), -1);
+    assert_int_equal(mc_dns_query("a.b", 1, q, 10), -1);
+
+    unsigned char a[12] = {0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0};
+    int rcode;
+    assert_int_equal(mc_dns_read_answer(a, 12, 0x1234, &rcode), MC_DNS_ANSWER_RESOLVED);
+    assert_int_equal(rcode, 0);
+    a[7] = 0;
+    assert_int_equal(mc_dns_read_answer(a, 12, 0x1234, NULL), MC_DNS_ANSWER_NODATA);
+    a[3] = 0x83;
+    assert_int_equal(mc_dns_read_answer(a, 12, 0x1234, &rcode), MC_DNS_ANSWER_NXDOMAIN);
+    assert_int_equal(rcode, 3);
+    a[3] = 0x82;
+    assert_int_equal(mc_dns_read_answer(a, 12, 0x1234, NULL), MC_DNS_ANSWER_ERROR);
+    assert_int_equal(mc_dns_read_answer(a, 12, 0x1235, NULL), MC_DNS_ANSWER_MALFORMED);
+    assert_int_equal(mc_dns_read_answer(a, 11, 0x1234, NULL), MC_DNS_ANSWER_MALFORMED);
+    a[2] = 0x01; /* a query, not a response */
+    assert_int_equal(mc_dns_read_answer(a, 12, 0x1234, NULL), MC_DNS_ANSWER_MALFORMED);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -644,6 +827,8 @@ int main(void)
         cmocka_unit_test(test_shared_root_across_clusters),
         cmocka_unit_test(test_unreadable_cluster),
         cmocka_unit_test(test_remote_identity_across_clusters),
+        cmocka_unit_test(test_dns_lookups),
+        cmocka_unit_test(test_dns_wire),
     };
     return cmocka_run_group_tests(tests, world_setup, world_teardown);
 }

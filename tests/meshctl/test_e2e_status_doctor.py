@@ -1,4 +1,4 @@
-"""End to end, with real processes: three "clusters" (test API servers with the Tailscale and
+"""End to end, with real processes: three "clusters" (real or lite API servers with the Tailscale and
 istiod simulators), cacerts from one root made with `meshctl pki`, the same MeshClusters
 everywhere, one meshclusterd per cluster. Proves that:
   - on the healthy set `meshctl status --wait` exits 0 with a 3x3 matrix of ok cells (and
@@ -13,14 +13,20 @@ everywhere, one meshclusterd per cluster. Proves that:
     outlierDetection, cacerts from another root with istiod not restarted (per-cluster and the
     cross-cluster shared-root), an intermediate expiring in 10 days, cacerts deleted, and the
     Gateway CRD deleted;
-  - status exits 1 with a row of Unreachable when a cluster's API server is stopped, and
+  - doctor's dns check asks a DNS server (here a fake one on loopback, --dns-server) for each
+    peer's API-server name: PASS while it resolves them, FAIL naming the name on NXDOMAIN, and
+    SKIP "cannot check from here" (exit still 0) without a reachable cluster DNS;
+  - status exits 1 with a row of Unreachable when a cluster's API server is stopped (on a real
+    server: the fault proxy in front of it closes its port), and
     `--wait` that times out exits 1; colour only on a terminal; five clusters fit 80 columns;
   - usage errors exit 2.
 """
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "reconciler"))
@@ -30,6 +36,33 @@ MESHCTL = os.path.join(L.BUILD, "meshctl")
 TAILNET = "your-tailnet.ts.net"
 ISTIO = "istio-system"
 NAMES = ["cluster1", "cluster2", "cluster3"]
+
+
+class FakeDNS:
+    """Cluster DNS as doctor sees it: A 100.64.0.1 for the names in known, NXDOMAIN otherwise."""
+
+    def __init__(self, known):
+        self.known = set(known)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.addr = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            q, peer = self.sock.recvfrom(512)
+            labels, at = [], 12
+            while at < len(q) and q[at]:
+                labels.append(q[at + 1:at + 1 + q[at]].decode())
+                at += 1 + q[at]
+            question = q[12:at + 5]
+            found = ".".join(labels) in self.known
+            head = q[:2] + bytes([0x81, 0x80 if found else 0x83, 0, 1, 0, 1 if found else 0, 0, 0, 0, 0])
+            answer = b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x1e\x00\x04" + bytes([100, 64, 0, 1])
+            self.sock.sendto(head + question + (answer if found else b""), peer)
+
+
+DNS = FakeDNS("%s-k8s-operator.%s" % (n, TAILNET) for n in NAMES)
 
 
 def check(cond, what):
@@ -57,8 +90,8 @@ def status_json(cs):
     return rc, json.loads(out)
 
 
-def doctor(cs):
-    rc, out, err = meshctl(cs, "doctor", "-o", "json")
+def doctor(cs, *extra):
+    rc, out, err = meshctl(cs, "doctor", "-o", "json", "--dns-server", DNS.addr, *extra)
     check(rc in (0, 1), "doctor exit %d: %s" % (rc, err))
     rep = json.loads(out)
     check((rc == 0) == (rep["result"] == "PASS"), "exit %d vs result %s" % (rc, rep["result"]))
@@ -174,6 +207,12 @@ def healthy(cs):
                  "cacerts-root", "istiod-root", "intermediate-expiry", "outlier-detection"):
         check(want in ids, "no %s check: %r" % (want, sorted(ids)))
     check(finding(rep, "*", "shared-root")["result"] == "PASS", "shared root")
+    check("2 peer" in finding(rep, "cluster1", "dns")["message"], "dns: %r" % finding(rep, "cluster1", "dns"))
+    # Without a DNS server to ask (the lite server has no kube-dns Service): SKIP, still exit 0.
+    rc, out, err = meshctl(cs, "doctor", "-o", "json")
+    f = finding(json.loads(out), "cluster1", "dns")
+    check(rc == 0 and f["result"] == "SKIP" and "cannot check from here" in f["message"],
+          "dns without cluster DNS: exit %d %r" % (rc, f))
 
 
 def merged_kubeconfig(tmp, cs):
@@ -294,6 +333,9 @@ def faults(tmp, pki, cs):
     c1.kubectl("delete", "crd", "gateways.networking.istio.io")
     expect(cs, "cluster1", "gateway-crd", "FAIL", "not installed")
 
+    DNS.known.discard("cluster3-k8s-operator.%s" % TAILNET)  # Step 3 undone for one peer
+    expect(cs, "cluster1", "dns", "FAIL", "cluster3-k8s-operator.%s: NXDOMAIN" % TAILNET)
+
     rc, out, err = meshctl(cs, "doctor")
     print(out, flush=True)
     check(rc == 1 and "FAIL" in out and "fix:" in out, "doctor text exit %d" % rc)
@@ -302,16 +344,24 @@ def faults(tmp, pki, cs):
 def api_server_stopped(cs):
     rc, st = status_json(cs)
     check(rc == 0, "status before stopping an API server: %r" % st["problems"])
-    cs[2].server.terminate()
-    cs[2].server.wait(timeout=10)
+    if L.REAL:
+        # The fault proxy in front of cluster3's API server closes its port, as a dead
+        # server's would be.
+        cs[2].ctl("POST", "/listener", {"up": False})
+    else:
+        cs[2].server.terminate()
+        cs[2].server.wait(timeout=10)
     rc, out, err = meshctl(cs, "status")
     print(out, flush=True)
     check(rc == 1, "status with cluster3's API server stopped: exit %d" % rc)
-    # The row is named by the kubeconfig's context, since no MeshCluster can name it.
-    check("?kube-apis~ unreachable unreachable unreachable" in out, "row: %s" % out)
+    # The row is named by the kubeconfig's context, since no MeshCluster can name it (the
+    # lite server names its context kube-apiserver-lite, real-cluster the cluster).
+    ctx = "?" + ("cluster3" if L.REAL else "kube-apiserver-lite")
+    label = ctx if len(ctx) <= 11 else ctx[:10] + "~"
+    check("%-11s unreachable unreachable unreachable" % label in out, "row: %s" % out)
     rc, st = status_json(cs)
     check(rc == 1 and st["sources"][2].get("error") and
-          st["sources"][2]["cluster"] == "?kube-apiserver-lite", "sources: %r" % st["sources"])
+          st["sources"][2]["cluster"] == ctx, "sources: %r" % st["sources"])
     check(all(p["state"] == "Unreachable" for p in st["pairs"] if p["from"].startswith("?")) and
           sum(p["state"] == "Unreachable" for p in st["pairs"]) == 3, "pairs: %r" % st["pairs"])
 
@@ -342,7 +392,7 @@ def usage(cs):
 
 
 def main():
-    tmp, cs = L.mesh(NAMES)
+    tmp, cs = L.mesh(NAMES, faults=True)
     ok = False
     try:
         pki = setup(tmp, cs)

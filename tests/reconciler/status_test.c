@@ -76,6 +76,20 @@ static void test_equal_means_no_write(void **state)
     assert_false(mc_status_equal(have, no_addr)); /* withdrawing the address is a write */
     assert_false(mc_status_equal(NULL, same));
 
+    /* The same conditions in another order (server-side apply keeps the server's order, and a
+     * MeshCluster accepted again after a rejection has its conditions in another one): no
+     * write. */
+    cJSON *reordered = cJSON_Duplicate(have, true);
+    cJSON *rc = cJSON_GetObjectItem(reordered, "conditions");
+    cJSON_AddItemToArray(rc, cJSON_DetachItemFromArray(rc, 0)); /* the first goes last */
+    assert_true(mc_status_equal(reordered, same));
+    cJSON *mc = cJSON_CreateObject();
+    cJSON_AddItemToObject(mc, "status", reordered);
+    mc_status_compact(mc, NULL); /* as the cache holds it: one line per condition */
+    assert_true(mc_status_equal(reordered, same));
+    assert_false(mc_status_equal(reordered, reason));
+    cJSON_Delete(mc);
+
     cJSON_Delete(have);
     cJSON_Delete(same);
     cJSON_Delete(reason);

@@ -117,6 +117,13 @@ def main():
         time.sleep(3.0)
         w = c.daemon_writes()
         check(w == [], "writes in steady state: %r" % [(r["method"], r["path"]) for r in w])
+        # A pass with nothing to do writes nothing either. meshctl's cacerts Secret carries our
+        # cluster label; cached as an owned object, every pass gave "our" fields in it back.
+        c.kubectl("annotate", "mc", "cluster2", "test/poke=1", "--overwrite")
+        time.sleep(2.0)
+        w = c.daemon_writes()
+        check(w == [], "writes after an event that changes nothing: %r"
+              % [(r["method"], r["path"]) for r in w])
         check(expiring_events(c) == [], "no expiry warning for a 730-day intermediate")
 
         # 5. Seed failure 1: this cluster's cacerts comes from another root than the mesh's,

@@ -10,7 +10,7 @@ import sys
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+[<"]([^>"]+)[>"]', re.M)
 PURE = ("meshcluster", "validate", "desired", "conditions", "status", "trust", "subset",
-        "matrix", "doctor", "json_get")
+        "matrix", "doctor", "json_get", "dns", "corefile", "conflict")
 # (files, forbidden include prefixes)
 RULES = [
     ("k8s/*.[ch]", ("controller/", "pki/", "cmd/")),

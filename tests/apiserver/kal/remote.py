@@ -21,7 +21,10 @@ from .store import Event, Watcher
 
 # What the simulators read: Services (Tailscale), Namespaces, ConfigMaps and Secrets (istiod).
 WATCHED = (("", "services"), ("", "namespaces"), ("", "configmaps"), ("", "secrets"))
-KINDS = {"services": "Service", "namespaces": "Namespace", "configmaps": "ConfigMap", "secrets": "Secret"}
+KINDS = {"services": "Service", "namespaces": "Namespace", "configmaps": "ConfigMap", "secrets": "Secret",
+         "dnsconfigs": "DNSConfig"}
+# Read on demand, not cached: the Tailscale operator's kinds (their CRDs may be missing).
+VERSIONS = {"tailscale.com": "v1alpha1"}
 
 
 class RemoteError(Exception):
@@ -51,7 +54,7 @@ class Resource:
 
 
 def _resource(gr):
-    return Resource(gr[0], "v1", gr[1])
+    return Resource(gr[0], VERSIONS.get(gr[0], "v1"), gr[1])
 
 
 class Client:
@@ -129,6 +132,23 @@ class RemoteStore:
     def peek(self, gr, ns=None):
         with self.lock:
             return self._sorted(gr, ns)
+
+    def list_any(self, gr):
+        """A collection that may not exist, read now (not cached): [] when it does not."""
+        if gr in WATCHED:
+            return self.list(gr)[0]
+        res = _resource(gr)
+        try:
+            lst = self.client.call("GET", res.path())
+        except RemoteError as e:
+            if e.code == 404:
+                return []
+            raise
+        items = lst.get("items") or []
+        for o in items:
+            o.setdefault("apiVersion", (res.group + "/" if res.group else "") + res.version)
+            o.setdefault("kind", res.kind)
+        return items
 
     def peek_object(self, gr, ns, name):
         with self.lock:

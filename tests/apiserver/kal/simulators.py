@@ -4,7 +4,9 @@ Tailscale operator (cmd/k8s-operator/svc.go): for a Service annotated tailscale.
 (or tailnet-ip) it adds its finalizer, creates a headless Service in the `tailscale` namespace,
 rewrites the Service to type ExternalName pointing at it with an Update under field manager
 `tailscale-operator`, and sets the TailscaleProxyReady condition. For a LoadBalancer Service with
-loadBalancerClass tailscale it publishes a MagicDNS hostname and a 100.64.0.0/10 address.
+loadBalancerClass tailscale it publishes a MagicDNS hostname and a 100.64.0.0/10 address. For a
+DNSConfig (when its CRD is installed) it puts the nameserver's Service IP in status.nameserver.ip,
+as the operator does once its nameserver Deployment runs (POST /tailscale {dns_ip} changes it).
 
 istiod: on start-up (and POST /istiod/restart) takes its root from Secret istio-system/cacerts'
 root-cert.pem, or makes a self-signed one when cacerts does not exist yet, and keeps ConfigMap
@@ -29,6 +31,8 @@ TIP = "tailscale.com/tailnet-ip"
 FINALIZER = "tailscale.com/finalizer"
 MANAGER = "tailscale-operator"
 OPERATOR_NS = "tailscale"
+DNSCONFIG = ("tailscale.com", "dnsconfigs")
+DNS_CHECK_S = 0.25  # DNSConfigs are polled, not watched: their CRD may not be installed
 
 
 def _ensure_namespace(app, name, manager):
@@ -44,6 +48,8 @@ class Tailscale:
         self.ready_delay = ready_delay
         self.fail = fail
         self.tailnet = "tail0000.ts.net"
+        self.dns_ip = "10.96.200.53"
+        self.dns_checked = 0.0
         self.first_seen = {}
         self.ips = {}
         self.headless = {}  # (parent namespace, parent name) -> {name: its headless Service}
@@ -58,6 +64,9 @@ class Tailscale:
                 self.fail = bool(body["fail"])
             if "tailnet" in body:
                 self.tailnet = body["tailnet"]
+            if "dns_ip" in body:
+                self.dns_ip = body["dns_ip"]
+                self.dns_checked = 0.0
         self.watcher.q.put(True)
 
     def start(self):
@@ -104,6 +113,24 @@ class Tailscale:
                         self._reconcile(svc)
             except Exception as e:
                 print("tailscale simulator: %r" % (e,), flush=True)
+            if time.monotonic() - self.dns_checked >= DNS_CHECK_S:
+                self.dns_checked = time.monotonic()
+                try:
+                    self._dnsconfigs()
+                except Exception as e:
+                    print("tailscale simulator: dnsconfigs: %r" % (e,), flush=True)
+
+    def _dnsconfigs(self):
+        """The nameserver's IP into each DNSConfig's status (the operator allows one)."""
+        with self.lock:
+            ip, fail = self.dns_ip, self.fail
+        for dc in self.app.store.list_any(DNSCONFIG):
+            st = dc.get("status") or {}
+            if fail or (st.get("nameserver") or {}).get("ip") == ip or dc["metadata"].get("deletionTimestamp"):
+                continue
+            dc = copy.deepcopy(dc)
+            dc.setdefault("status", {})["nameserver"] = {"ip": ip}
+            self.app.api.internal_update(DNSCONFIG, dc, MANAGER, sub="status")
 
     def _note(self, ev):
         """Keeps the headless index current from one event; returns the keys to reconcile."""

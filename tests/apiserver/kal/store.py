@@ -46,7 +46,9 @@ class Store:
         self.rv = 100
         self.objects = collections.defaultdict(dict)
         self.history = collections.deque(maxlen=max(1, history))
-        self.floor = self.rv
+        # nothing forgotten yet: a resume from any older version replays the whole history, as
+        # etcd does until it compacts
+        self.floor = 0
         self.epoch = 0  # bumped by compaction; continue tokens carry it
         self.watchers = set()
         self.uids = {}  # uid -> (gr, ns, name)
@@ -65,6 +67,10 @@ class Store:
             keys = self.keys[gr]
             lo, hi = _bounds(keys, ns)
             return [copy.deepcopy(objs[keys[i]]) for i in range(lo, hi)], self.rv
+
+    def list_any(self, gr):
+        """Every object of a collection that may not exist (a CRD not installed): [] then."""
+        return self.list(gr)[0]
 
     def peek(self, gr, ns=None):
         """The stored objects themselves, in key order, not copies: for internal controllers
