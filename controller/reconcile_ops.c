@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "controller/reconcile_ops.h"
+#include "controller/reconcile_status.h"
 
 /* ---- requests ----------------------------------------------------------------------------- */
 
@@ -106,6 +107,8 @@ static void op_send(struct op *op, k8s_request_opts *ro)
     ro->data = op;
     if (k8s_request_start(op->p->r->client, ro, NULL) != 0) {
         op->p->errors++;
+        if (op->stage == OP_STATUS)
+            mc__status_write_failed(op->p, op->cluster);
         op_finish(op);
     }
 }
@@ -661,6 +664,8 @@ static void op_failed(struct op *op, const k8s_error *e, const char *msg)
         mc__note(p, op, MC_REASON_APPLY_FAILED, msg);
         if (op->stage != OP_STATUS)
             mc__event(r, op->cluster, "Warning", "Failed", msg);
+        else
+            mc__status_write_failed(p, op->cluster);
     }
     k8s_log_warn(r->log, "request failed", "kind", op->ki->kind, "namespace", op->ns, "name",
                  op->name, "meshcluster", op->cluster, "error", k8s_err_name(e->code), "message",
