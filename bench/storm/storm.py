@@ -111,9 +111,13 @@ class Api(M.Api):
         return obj.get("items") or []
 
 
-def mc_body(name, spec):
-    return {"apiVersion": "meshcluster.io/v1alpha1", "kind": "MeshCluster", "metadata": {"name": name},
-            "spec": spec}
+def mc_body(name, spec, created=None):
+    """A MeshCluster; created (its creationTimestamp) decides which of two conflicting claims
+    wins (the older one), so render must have it as the daemon does."""
+    md = {"name": name}
+    if created:
+        md["creationTimestamp"] = created
+    return {"apiVersion": "meshcluster.io/v1alpha1", "kind": "MeshCluster", "metadata": md, "spec": spec}
 
 
 def token_value(rng):
@@ -156,6 +160,7 @@ class Storm:
         self.c, self.api, self.tmp, self.seed = c, api, tmp, seed
         self.model = {LOCAL: valid_spec(random.Random("%d:init" % seed), LOCAL)}
         self.tokens = {}  # remote name -> token of its Secret, while it exists
+        self.created = {}  # name -> creationTimestamp, from the server's answers
         # MeshClusters render accepted at some point since their creation: only those may have
         # objects while rejected ("nothing is changed for that cluster meanwhile", README).
         self.ever_valid = {LOCAL}
@@ -184,6 +189,7 @@ class Storm:
         code, obj = self.apply_mc(name, spec)
         if code < 300:
             self.model[name] = spec
+            self.created[name] = ((obj or {}).get("metadata") or {}).get("creationTimestamp")
             self.note_valid()
         return [name], "apply %s %s -> %d" % (name, why, code)
 
@@ -194,18 +200,21 @@ class Storm:
         name = rng.choice(remotes)
         code, _ = self.api.call("DELETE", MC_PATH + "/" + name)
         self.model.pop(name, None)
+        self.created.pop(name, None)
         self.ever_valid.discard(name)
         return [name], "delete %s -> %d" % (name, code)
 
+    def docs(self):
+        return {n: mc_body(n, s, self.created.get(n)) for n, s in self.model.items()}
+
     def note_valid(self):
-        docs = {n: mc_body(n, s) for n, s in self.model.items()}
+        docs = self.docs()
         _, rejected, _ = render(self.tmp, docs, self.tokens)
         self.ever_valid |= set(self.model) - set(rejected)
 
     # -- foreign edits of what the daemon manages (as render says for the model)
     def managed(self):
-        docs = {n: mc_body(n, s) for n, s in self.model.items()}
-        objs, _, _ = render(self.tmp, docs, self.tokens)
+        objs, _, _ = render(self.tmp, self.docs(), self.tokens)
         return [M.Managed(o) for o in objs or []]
 
     def op_foreign(self, rng):
@@ -414,7 +423,7 @@ class Oracle:
         """{diffs: [(subjects, text)], duplicates: [...], orphans: [...]}."""
         res = {"diffs": [], "duplicates": [], "orphans": []}
         mcs, tokens = self.live_state()
-        docs = {n: mc_body(n, m.get("spec") or {}) for n, m in mcs.items()}
+        docs = {n: mc_body(n, m.get("spec") or {}, m["metadata"].get("creationTimestamp")) for n, m in mcs.items()}
         rendered, rejected, waiting = render(self.tmp, docs, tokens)
         for n, m in mcs.items():
             self.check_mc(n, m, rejected.get(n), res)
@@ -548,25 +557,35 @@ def main():
     print("storm: seed=%d ops=%d kills=%d server=%s (replay with --seed %d)" % (a.seed, a.ops, a.kills, a.server, a.seed),
           flush=True)
     kill_at = kill_points(a.seed, a.ops, a.kills, a.kill_at)
+    if a.summary_out and os.path.exists(a.summary_out):
+        os.remove(a.summary_out)  # no stale line from an earlier run
     tmp, (c,) = L.mesh([LOCAL])
     ok = False
     storm = None
     try:
         api = Api(c)
         storm = Storm(c, api, tmp, a.seed)
-        storm.apply_mc(LOCAL, storm.model[LOCAL])
+        code, obj = storm.apply_mc(LOCAL, storm.model[LOCAL])
+        if code >= 300:
+            raise AssertionError("the local MeshCluster: %s %r" % (code, obj))
+        storm.created[LOCAL] = obj["metadata"].get("creationTimestamp")
         c.start_daemon()
+        t_start = time.monotonic()
         for i in range(a.ops):
             if i in kill_at:
                 storm.kill()
                 storm.log.append((i, "kill", ["*"], "kill -9 and restart"))
             storm.step(i)
+        t_ops = time.monotonic() - t_start
         if storm.fault_url:
             storm.clear_faults()
         if c.daemon.poll() is not None:
             raise AssertionError("the daemon exited: %s" % c.daemon.returncode)
         oracle = Oracle(api, tmp)
+        t_conv = time.monotonic()
         res = converge(oracle, c, a.converge, storm.ever_valid)
+        print("storm: %d operations in %.1f s (%.1f ops/s), oracle satisfied after %.1f s"
+              % (a.ops, t_ops, a.ops / t_ops if t_ops else 0, time.monotonic() - t_conv), flush=True)
         c.clear_requests()
         time.sleep(a.steady)
         writes = c.daemon_writes()
