@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "controller/reconcile_ops.h"
-#include "controller/reconcile_status.h"
 
 /* ---- requests ----------------------------------------------------------------------------- */
 

@@ -453,13 +453,6 @@ static void reconcile_status(struct pass *p, size_t ci)
     }
 }
 
-void mc__status_write_failed(struct pass *p, const char *cluster)
-{
-    for (size_t ci = 0; ci < p->d.nclusters; ci++)
-        if (strcmp(p->d.clusters[ci].name, cluster) == 0)
-            p->status_fp[ci].written_over[0] = '\0';
-}
-
 /* Passes in a row that may hold back status writes while meshNetworks is only pending. */
 #define MESHNET_PENDING_HOLD 3
 

@@ -17,9 +17,5 @@ void mc__pass_status(struct pass *p);
 /* Reconciles statuses from p->next_status on while fewer than PASS_WINDOW requests are out;
  * true once every cluster's has been. */
 bool mc__pass_status_issue(struct pass *p);
-/* A status write for cluster failed: nothing of it will come back through the watch, so the
- * retry pass the error brings must not wait for it (it used to, and then the status stayed
- * stale until some other event). */
-void mc__status_write_failed(struct pass *p, const char *cluster);
 
 #endif

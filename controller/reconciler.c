@@ -416,8 +416,10 @@ static int gc_visit(void *data, const char *key, const cJSON *obj)
     for (size_t i = p->teardown ? p->d.nclusters : mc__cluster_index(p, cluster);
          i < p->d.nclusters && strcmp(p->d.clusters[i].name, cluster) == 0; i++) {
         const struct mc_cluster_result *cr = &p->d.clusters[i];
-        if (!cr->accepted)
+        if (!cr->accepted && !mc__left_by_deleted(p->r, cr->name))
             return 0; /* its MeshCluster is rejected: touch nothing of it */
+        if (!cr->accepted)
+            break; /* left by a deleted MeshCluster of that name: an orphan */
         if (cr->remote_secret_pending && strcmp(kind, "Secret") == 0)
             return 0; /* keep a working remote secret while its token cannot be read */
     }
@@ -718,7 +720,7 @@ static void pass_objects(struct pass *p)
         if (rc != 0)
             goto fail;
         p->status_fp = calloc(p->d.nclusters ? p->d.nclusters : 1, sizeof(*p->status_fp));
-        if (!p->status_fp || index_desired(r, p) != 0)
+        if (!p->status_fp || index_desired(r, p) != 0 || mc__accepted_remember(r, &p->d) != 0)
             goto fail;
     }
     p->desired_ok = true;
@@ -1082,6 +1084,7 @@ void mc_reconciler_free(mc_reconciler *r)
     free(r->cluster_domain);
     cache_clear(&r->cache);
     mc__parsed_meshclusters_clear(r);
+    mc__accepted_clear(r);
     free(r->helm_values_name);
     free(r->token_ns);
     free(r->announced);
