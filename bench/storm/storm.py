@@ -356,7 +356,7 @@ class Storm:
             self.latency_ops -= 1
             if not self.latency_ops:
                 self.ctl("/latency", {"ms": 0})
-        time.sleep(rng.choice([0, 0, 0.02, 0.05, 0.1, 0.3]))
+        time.sleep(rng.choice([0, 0, 0.02, 0.05, 0.1]))  # mid-pass, or after it
 
 
 # ---- the oracle --------------------------------------------------------------------------
