@@ -65,6 +65,7 @@ struct op *mc__op_new(struct pass *p, const cJSON *obj, const char *kind, long i
         return NULL;
     op->p = p;
     op->idx = idx;
+    op->inf = -1;
     op->ki = mc__kind_lookup(kind ? kind : jstr(obj, "kind"));
     const cJSON *md = jpath(obj, "metadata", NULL);
     snprintf(op->ns, sizeof(op->ns), "%s", jstr(md, "namespace") ? jstr(md, "namespace") : "");
@@ -589,6 +590,8 @@ static bool on_expected(struct op *op, const k8s_response *res)
     case OP_DELETE:
         if (code != K8S_OK && code != K8S_ERR_NOT_FOUND && code != K8S_ERR_CONFLICT)
             return false;
+        /* Gone or going (a 409 is our uid precondition: that object is gone too). */
+        mc__deletion_remember(op->p->r, op->inf, op->ns, op->name, op->uid);
         on_deleted(op);
         return true;
     case OP_HEAL:

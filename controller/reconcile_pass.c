@@ -258,3 +258,58 @@ void mc__status_write_failed(struct pass *p, const char *cluster)
         if (strcmp(p->d.clusters[ci].name, cluster) == 0)
             p->status_fp[ci].written_over[0] = '\0';
 }
+
+bool mc__deletion_sent(const mc_reconciler *r, int inf, const char *key, const char *uid)
+{
+    for (size_t i = 0; uid && i < r->ndeleted; i++)
+        if (r->deleted[i].inf == inf && strcmp(r->deleted[i].uid, uid) == 0 &&
+            strcmp(r->deleted[i].key, key) == 0)
+            return true;
+    return false;
+}
+
+void mc__deletion_remember(mc_reconciler *r, int inf, const char *ns, const char *name,
+                           const char *uid)
+{
+    char key[512];
+    if (inf < 0 || !uid || !*uid || strlen(uid) >= MC_UID_LEN)
+        return;
+    store_key(key, sizeof(key), ns, name);
+    if (mc__deletion_sent(r, inf, key, uid))
+        return;
+    struct deletion_sent *grown = realloc(r->deleted, (r->ndeleted + 1) * sizeof(*grown));
+    if (!grown)
+        return; /* out of memory: at worst the next pass deletes it again */
+    r->deleted = grown;
+    struct deletion_sent *d = &r->deleted[r->ndeleted];
+    d->key = strdup(key);
+    if (!d->key)
+        return;
+    d->inf = inf;
+    strcpy(d->uid, uid);
+    r->ndeleted++;
+}
+
+void mc__deletions_prune(mc_reconciler *r)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < r->ndeleted; i++) {
+        struct deletion_sent *d = &r->deleted[i];
+        const cJSON *o = mc__cached_key(r, d->inf, d->key, NULL);
+        const char *uid = jstr(jpath(o, "metadata", NULL), "uid");
+        if (uid && strcmp(uid, d->uid) == 0)
+            r->deleted[n++] = *d; /* still shown: its watch event is on its way */
+        else
+            free(d->key);
+    }
+    r->ndeleted = n;
+}
+
+void mc__deletions_clear(mc_reconciler *r)
+{
+    for (size_t i = 0; i < r->ndeleted; i++)
+        free(r->deleted[i].key);
+    free(r->deleted);
+    r->deleted = NULL;
+    r->ndeleted = 0;
+}

@@ -201,6 +201,17 @@ struct token_problem {
     struct mc_field_error why;
 };
 
+/* Room for a Kubernetes uid (36 characters) with its terminator. */
+#define MC_UID_LEN 40
+
+/* An object we deleted (200, or 404/409: gone already) that the cache still shows: its
+ * informer, cache key (owned) and uid. */
+struct deletion_sent {
+    int inf;
+    char *key;
+    char uid[MC_UID_LEN];
+};
+
 /* A MeshCluster last seen accepted: its name and uid (both owned). */
 struct accepted_uid {
     char *name;
@@ -268,6 +279,11 @@ struct mc_reconciler {
      * Owned; see mc__accepted_remember. */
     struct accepted_uid *accepted;
     size_t naccepted;
+    /* The objects deleted whose watch events have not come yet: until they do, a pass skips
+     * them instead of deleting again (each pass used to send another DELETE and record another
+     * Event while the cache lagged; found by bench/storm). Few; owned. */
+    struct deletion_sent *deleted;
+    size_t ndeleted;
     mc_prober *prober;       /* NULL: probing is off */
     mc_istiod_watch *istiod; /* NULL: istiod is not asked */
 };
@@ -344,6 +360,15 @@ bool mc__left_by_deleted(const mc_reconciler *r, const char *name);
  * retry pass the error brings must not wait for it (it used to, and then the status stayed
  * stale until some other event). */
 void mc__status_write_failed(struct pass *p, const char *cluster);
+
+/* Records that op's deletion is done (the object is gone or going); whether a cached object
+ * (informer inf, key, uid) is one already deleted; and forgets the deletions the cache has
+ * caught up with (at the start of a pass's collection). */
+void mc__deletion_remember(mc_reconciler *r, int inf, const char *ns, const char *name,
+                           const char *uid);
+bool mc__deletion_sent(const mc_reconciler *r, int inf, const char *key, const char *uid);
+void mc__deletions_prune(mc_reconciler *r);
+void mc__deletions_clear(mc_reconciler *r);
 
 /* Probing and istiod (reconcile_probes.c). After a pass, the prober's targets follow its
  * desired state; a remote's probe states and istiod verdict go into its status fingerprint

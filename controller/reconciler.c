@@ -403,7 +403,8 @@ static int gc_visit(void *data, const char *key, const cJSON *obj)
     struct pass *p = g->p;
     const char *kind = inf_kind[g->inf];
     const cJSON *md = jpath(obj, "metadata", NULL);
-    if (terminating(obj) || is_desired(p, g->inf, key))
+    if (terminating(obj) || is_desired(p, g->inf, key) ||
+        mc__deletion_sent(p->r, g->inf, key, jstr(md, "uid")))
         return 0;
     const char *cluster = label_of(obj, MC_LABEL_CLUSTER);
     if (p->teardown) {
@@ -435,7 +436,10 @@ static int gc_visit(void *data, const char *key, const cJSON *obj)
         mc__op_withdraw(op, obj);
         return 0;
     }
-    mc__op_delete(op, jstr(md, "uid"), OP_DELETE);
+    const char *uid = jstr(md, "uid");
+    op->inf = g->inf;
+    snprintf(op->uid, sizeof(op->uid), "%s", uid ? uid : "");
+    mc__op_delete(op, uid, OP_DELETE);
     return 0;
 }
 
@@ -780,6 +784,7 @@ static void pass_objects_continue(struct pass *p)
     }
     /* Every cached object of ours is a desired one (keys are unique): nothing to collect,
      * and no need to look each one up, which at 1,000 clusters is most of a quiet pass. */
+    mc__deletions_prune(r); /* the deletions the cache has caught up with */
     size_t owned = 0;
     for (int i = INF_FIRST_OWNED; i < INF_COUNT; i++)
         owned += k8s_store_size(k8s_informer_store(r->inf[i]));
@@ -1085,6 +1090,7 @@ void mc_reconciler_free(mc_reconciler *r)
     cache_clear(&r->cache);
     mc__parsed_meshclusters_clear(r);
     mc__accepted_clear(r);
+    mc__deletions_clear(r);
     free(r->helm_values_name);
     free(r->token_ns);
     free(r->announced);
