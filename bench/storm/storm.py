@@ -45,7 +45,6 @@ import json
 import os
 import random
 import re
-import ssl
 import subprocess
 import sys
 import tempfile
