@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "controller/locality.h"
 #include "k8s/base64.h"
 #include "k8s/frozen.h"
 #include "k8s/store.h"
@@ -545,6 +546,17 @@ static char *yaml_text(struct ctx *c, const cJSON *v)
     return s;
 }
 
+/* meshConfig.localityLbSetting into the Helm values, when the set has one. Helm merges maps
+ * from several values sources, so the user's own meshConfig keys stay theirs. */
+static void locality_values(struct ctx *c, cJSON *values)
+{
+    if (!c->out->locality_lb)
+        return;
+    cJSON *mesh = add_obj(c, values, "meshConfig");
+    if (!mesh || !cJSON_AddItemReferenceToObject(mesh, "localityLbSetting", c->out->locality_lb))
+        c->oom = 1;
+}
+
 static void mesh_networks_objects(struct ctx *c, const char *local)
 {
     const struct mc_desired_options *o = c->o;
@@ -566,6 +578,7 @@ static void mesh_networks_objects(struct ctx *c, const char *local)
         cJSON *global = add_obj(c, values, "global");
         if (!cJSON_AddItemReferenceToObject(global, "meshNetworks", c->out->mesh_networks))
             c->oom = 1;
+        locality_values(c, values);
         char *text = k8s_yaml_emit(values);
         if (!text)
             c->oom = 1;
@@ -820,6 +833,7 @@ static void objects(struct ctx *c, struct judged *j, const struct mc_remote_toke
     remotes(c, j, proxy_class, tokens, ntokens);
     if (l && !c->oom) {
         c->out->mesh_networks = mesh_networks(c, j->acc, j->nacc, l->name);
+        c->out->locality_lb = mc_locality_lb_setting(j->acc, j->nacc, &c->oom);
         if (c->out->mesh_networks && !c->oom)
             mesh_networks_objects(c, l->name);
     }
@@ -916,6 +930,7 @@ void mc_desired_free(struct mc_desired *d)
         free(d->clusters[i].name);
     free(d->clusters);
     cJSON_Delete(d->mesh_networks);
+    cJSON_Delete(d->locality_lb);
     source_free(d->source);
     memset(d, 0, sizeof(*d));
 }

@@ -15,7 +15,10 @@
  *     Service istio-system/<R>-istio-eastwestgateway      ExternalName alias (Step 8)
  *     Secret  istio-system/istio-remote-secret-<R>        kubeconfig under data[<R>] (Step 6)
  *   ConfigMap istio-system/istio, key meshNetworks only   (MC_DESIRED_KEY, Step 9)
- *   ConfigMap istio-system/<helm values name>             values.yaml: global.meshNetworks
+ *   ConfigMap istio-system/<helm values name>             values.yaml: global.meshNetworks, and
+ *                                    meshConfig.localityLbSetting when the set spans two regions
+ *                                    or more (controller/locality.h; never in the istio
+ *                                    ConfigMap's mesh key, README "Locality failover" says why)
  *
  * How the reconciler must treat the flags:
  *  - MC_DESIRED_CREATE_ONLY: fields listed in create_only (dotted paths, e.g.
@@ -139,7 +142,9 @@ struct mc_desired {
     size_t nobjects;
     struct mc_cluster_result *clusters; /* sorted by name */
     size_t nclusters;
-    cJSON *mesh_networks;             /* {"<network>": {endpoints, gateways}}; owned */
+    cJSON *mesh_networks; /* {"<network>": {endpoints, gateways}}; owned */
+    cJSON
+        *locality_lb; /* meshConfig.localityLbSetting (controller/locality.h), NULL: none; owned */
     struct mc_desired_source *source; /* compact: what remote bodies are rebuilt from; owned */
 };
 

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "controller/json_get.h"
+#include "controller/locality.h"
 #include "controller/matrix.h"
 #include "controller/meshcluster.h"
 #include "controller/rbac_check.h"
@@ -45,6 +46,10 @@ struct doctor_ctx {
     struct mc_desired desired;         /* what the daemon keeps applied here (when local known) */
     bool have_desired;
     struct mc_trust_result trust;
+    /* localityLbSetting of istiod's mesh config as installed (the istio ConfigMap's mesh key),
+     * NULL when absent or unreadable; points into live_mesh, which is owned. */
+    const cJSON *live_locality;
+    cJSON *live_mesh;
     int err; /* first allocation failure */
 };
 
@@ -566,38 +571,71 @@ static void check_trust(struct doctor_ctx *x)
 }
 
 /* True when a trafficPolicy enables locality load balancing without outlier detection (its
- * own or, for a subset or port, inherited from the enclosing policy). */
-static bool policy_unguarded(const cJSON *policy, bool inherited_od)
+ * own or, for a subset or port, inherited from the enclosing policy). mesh_failover: the mesh
+ * config enables it for every host, so a policy that does not turn it off enables it too. */
+static bool policy_unguarded(const cJSON *policy, bool inherited_od, bool mesh_failover)
 {
     bool od = inherited_od || mc_json_obj(policy, "outlierDetection");
     const cJSON *lb = mc_json_obj(policy, "loadBalancer");
     const cJSON *loc = mc_json_obj(lb, "localityLbSetting");
     const cJSON *enabled = cJSON_GetObjectItemCaseSensitive(loc, "enabled");
-    if (loc && !cJSON_IsFalse(enabled) && !od)
+    if ((loc || mesh_failover) && !cJSON_IsFalse(enabled) && !od)
         return true;
     const cJSON *ports = mc_json_arr(policy, "portLevelSettings");
     for (const cJSON *p = ports ? ports->child : NULL; p; p = p->next)
-        if (policy_unguarded(p, od))
+        if (policy_unguarded(p, od, false))
             return true;
     return false;
+}
+
+/* A host that names a Kubernetes Service of the mesh ("name", "name.ns", "*.ns.svc.<domain>",
+ * "name.ns.svc.<domain>"): the services mesh-wide failover spreads across clusters; external
+ * hosts (ServiceEntries) have no endpoints in other clusters to fail over to. */
+static bool mesh_host(const struct doctor_ctx *x, const char *host)
+{
+    if (!host)
+        return false;
+    const char *dot = strchr(host, '.');
+    if (!dot || !strchr(dot + 1, '.'))
+        return true;
+    char suffix[300];
+    snprintf(suffix, sizeof(suffix), ".svc.%s", x->o->desired.cluster_domain);
+    size_t n = strlen(host), k = strlen(suffix);
+    return n > k && strcmp(host + n - k, suffix) == 0;
+}
+
+/* Mesh-wide failover is on: what the daemon writes for this set, or what istiod runs with. */
+static bool mesh_failover(const struct doctor_ctx *x)
+{
+    const cJSON *enabled = cJSON_GetObjectItemCaseSensitive(x->live_locality, "enabled");
+    return (x->have_desired && x->desired.locality_lb) ||
+           (x->live_locality && !cJSON_IsFalse(enabled) &&
+            cJSON_GetArraySize(mc_json_arr(x->live_locality, "failover")) > 0);
+}
+
+static bool dr_unguarded(const struct doctor_ctx *x, const cJSON *dr, bool failover)
+{
+    const cJSON *spec = mc_json_obj(dr, "spec");
+    const cJSON *top = mc_json_obj(spec, "trafficPolicy");
+    bool mesh = failover && mesh_host(x, mc_json_str(spec, "host"));
+    bool unguarded = policy_unguarded(top, false, mesh);
+    const cJSON *subsets = mc_json_arr(spec, "subsets");
+    for (const cJSON *sub = subsets ? subsets->child : NULL; sub && !unguarded; sub = sub->next)
+        unguarded = policy_unguarded(mc_json_obj(sub, "trafficPolicy"),
+                                     mc_json_obj(top, "outlierDetection") != NULL, mesh);
+    return unguarded;
 }
 
 static void check_outlier_detection(struct doctor_ctx *x)
 {
     const char *cmd = "kubectl get destinationrules -A -o yaml | grep -n "
-                      "'localityLbSetting\\|outlierDetection'";
+                      "'host:\\|localityLbSetting\\|outlierDetection'";
+    bool failover = mesh_failover(x);
     char bad[600] = "";
     size_t n = 0;
     for (const cJSON *dr = x->s->destination_rules ? x->s->destination_rules->child : NULL; dr;
          dr = dr->next) {
-        const cJSON *spec = mc_json_obj(dr, "spec");
-        const cJSON *top = mc_json_obj(spec, "trafficPolicy");
-        bool unguarded = policy_unguarded(top, false);
-        const cJSON *subsets = mc_json_arr(spec, "subsets");
-        for (const cJSON *sub = subsets ? subsets->child : NULL; sub && !unguarded; sub = sub->next)
-            unguarded = policy_unguarded(mc_json_obj(sub, "trafficPolicy"),
-                                         mc_json_obj(top, "outlierDetection") != NULL);
-        if (!unguarded)
+        if (!dr_unguarded(x, dr, failover))
             continue;
         char item[256];
         snprintf(item, sizeof(item), "%s/%s",
@@ -606,15 +644,84 @@ static void check_outlier_detection(struct doctor_ctx *x)
         list_append(bad, sizeof(bad), item);
         n++;
     }
+    const char *scope = failover ? "locality failover is on mesh-wide, and " : "";
     if (n)
         finding(x, "outlier-detection", MC_CHECK_WARN, cmd,
                 "add trafficPolicy.outlierDetection (e.g. consecutive5xxErrors: 3, "
                 "baseEjectionTime: 30s): without it failover never ejects a failing cluster",
-                "%zu DestinationRule(s) enable localityLbSetting without outlierDetection: %s", n,
-                bad);
+                "%s%zu DestinationRule(s) enable localityLbSetting without outlierDetection: %s",
+                scope, n, bad);
     else
         finding(x, "outlier-detection", MC_CHECK_PASS, cmd, "",
-                "every DestinationRule with localityLbSetting has outlierDetection");
+                "%severy DestinationRule with localityLbSetting has outlierDetection%s", scope,
+                failover ? " (a mesh service with no DestinationRule has none: it never fails "
+                           "over)"
+                         : "");
+}
+
+/* The pairs of a localityLbSetting as "from>to, ..." into buf. */
+static void pairs_text(const cJSON *lb, char *buf, size_t size)
+{
+    const cJSON *failover = mc_json_arr(lb, "failover");
+    buf[0] = '\0';
+    for (const cJSON *p = failover ? failover->child : NULL; p; p = p->next) {
+        char item[140];
+        snprintf(item, sizeof(item), "%s>%s", mc_json_str(p, "from") ? mc_json_str(p, "from") : "",
+                 mc_json_str(p, "to") ? mc_json_str(p, "to") : "");
+        list_append(buf, size, item);
+    }
+}
+
+/* Preferences naming a region no MeshCluster has: skipped by the daemon, listed here. */
+static void unknown_preferences(const struct doctor_ctx *x, char *buf, size_t size)
+{
+    const struct mc_meshcluster *set[64];
+    size_t n = x->nmcs < 64 ? x->nmcs : 64;
+    for (size_t i = 0; i < n; i++)
+        set[i] = &x->mcs[i];
+    for (size_t i = 0; i < n; i++) {
+        const char *u = mc_locality_unknown_preference(set[i], set, n);
+        char item[160];
+        snprintf(item, sizeof(item), "%s: %s", set[i]->name, u ? u : "");
+        if (u)
+            list_append(buf, size, item);
+    }
+}
+
+/* The set's failover pairs, where they are written, and whether istiod runs with them. */
+static void check_locality_failover(struct doctor_ctx *x)
+{
+    const char *cmd = "kubectl get cm istio -n istio-system -o jsonpath='{.data.mesh}' | grep -A20 "
+                      "localityLbSetting";
+    const cJSON *want = x->desired.locality_lb;
+    char pairs[400], unknown[400] = "";
+    pairs_text(want, pairs, sizeof(pairs));
+    unknown_preferences(x, unknown, sizeof(unknown));
+    if (unknown[0])
+        finding(x, "locality-failover", MC_CHECK_WARN, "kubectl get meshclusters -o yaml",
+                "name a region some MeshCluster has in spec.locality.failover, or drop the entry",
+                "spec.locality.failover names regions no MeshCluster has (skipped): %s", unknown);
+    else if (!want)
+        finding(x, "locality-failover", MC_CHECK_PASS, cmd, "",
+                "the set spans fewer than two regions (spec.locality.region): no failover "
+                "between clusters");
+    else if (x->live_locality && cJSON_Compare(x->live_locality, want, 1))
+        finding(x, "locality-failover", MC_CHECK_PASS, cmd, "", "istiod runs with failover %s",
+                pairs);
+    else if (!mc_json_find_named(x->s->configmaps, istio_ns(x), x->o->desired.helm_values_name))
+        finding(x, "locality-failover", MC_CHECK_WARN, cmd,
+                "run the daemon with --mesh-networks helm-values or both, or copy "
+                "meshConfig.localityLbSetting from `meshctl render` into istiod's installation",
+                "failover %s is wanted but written nowhere: no ConfigMap %s (--mesh-networks "
+                "configmap never edits the installer's mesh key)",
+                pairs, x->o->desired.helm_values_name);
+    else
+        finding(x, "locality-failover", MC_CHECK_WARN, cmd,
+                "give istiod's Helm release the values ConfigMap (README \"meshNetworks with "
+                "Helm, Flux and Argo CD\")",
+                "failover %s is in ConfigMap %s but istiod's mesh config %s", pairs,
+                x->o->desired.helm_values_name,
+                x->live_locality ? "has other pairs" : "has no localityLbSetting");
 }
 
 /* The extension point for checks the daemon makes itself (probes, istiod sync): report the
@@ -657,9 +764,19 @@ typedef void (*check_fn)(struct doctor_ctx *x);
 
 /* Checks that need to know which MeshCluster is local (what the daemon should have applied). */
 static const check_fn local_checks[] = {
-    check_gateway_address, check_egress,        check_mesh_networks,
-    check_remote_secrets,  check_network_label, check_peer_conditions,
+    check_gateway_address, check_egress,          check_mesh_networks,     check_remote_secrets,
+    check_network_label,   check_peer_conditions, check_locality_failover,
 };
+
+/* The installed mesh config's localityLbSetting (a mesh key that does not parse has none). */
+static void live_mesh(struct doctor_ctx *x)
+{
+    const cJSON *cm = mc_json_find_named(x->s->configmaps, istio_ns(x), MC_ISTIO_CONFIGMAP);
+    const char *mesh = mc_json_str(mc_json_obj(cm, "data"), "mesh");
+    char err[128];
+    x->live_mesh = mesh ? k8s_yaml_parse_one(mesh, strlen(mesh), err, sizeof(err)) : NULL;
+    x->live_locality = mc_json_obj(x->live_mesh, "localityLbSetting");
+}
 
 static int ctx_prepare(struct doctor_ctx *x)
 {
@@ -680,6 +797,7 @@ static int ctx_prepare(struct doctor_ctx *x)
             return -ENOMEM;
         x->have_desired = true;
     }
+    live_mesh(x);
     struct mc_trust_input ti = {
         .cacerts_secret = mc_json_find_named(x->s->secrets, istio_ns(x), MC_TRUST_CACERTS_SECRET),
         .root_configmap =
@@ -698,6 +816,7 @@ static void ctx_clear(struct doctor_ctx *x)
     free(x->mcs);
     if (x->have_desired)
         mc_desired_free(&x->desired);
+    cJSON_Delete(x->live_mesh);
 }
 
 static int run_cluster(struct mc_doctor_report *rep, const struct mc_doctor_snapshot *s,

@@ -97,38 +97,46 @@ static const cJSON *get_obj(const cJSON *obj, const char *key, const char *path,
             goto fail;                                                                             \
     } while (0)
 
+/* The list of strings at obj[key] (absent or null: empty) into *out and *n; 0, -EINVAL with
+ * *err filled, or -ENOMEM. What was allocated stays in *out for mc_meshcluster_clear. */
+static int get_str_list(const cJSON *obj, const char *key, const char *path, char ***out, size_t *n,
+                        struct mc_field_error *err)
+{
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (list && !cJSON_IsNull(list) && !cJSON_IsArray(list)) {
+        mc_field_error_set(err, "InvalidSpec", path, "%s must be a list of strings", path);
+        return -EINVAL;
+    }
+    size_t len = cJSON_IsArray(list) ? (size_t)cJSON_GetArraySize(list) : 0;
+    *out = calloc(len ? len : 1, sizeof(char *));
+    if (!*out)
+        return -ENOMEM;
+    for (const cJSON *t = cJSON_IsArray(list) ? list->child : NULL; t; t = t->next) {
+        if (!cJSON_IsString(t)) {
+            mc_field_error_set(err, "InvalidSpec", path, "%s must be a list of strings", path);
+            return -EINVAL;
+        }
+        (*out)[*n] = strdup(t->valuestring);
+        if (!(*out)[*n])
+            return -ENOMEM;
+        (*n)++;
+    }
+    return 0;
+}
+
 /* spec.tailscale.gatewayTags into mc (default: tag:istio-eastwestgateway); 0, -EINVAL with
  * *err filled, or -ENOMEM. What was allocated stays in mc for mc_meshcluster_clear. */
 static int get_tags(const cJSON *ts, struct mc_meshcluster *mc, struct mc_field_error *err)
 {
-    const cJSON *tags = cJSON_GetObjectItemCaseSensitive(ts, "gatewayTags");
-    if (tags && !cJSON_IsNull(tags) && !cJSON_IsArray(tags)) {
-        mc_field_error_set(err, "InvalidSpec", "spec.tailscale.gatewayTags",
-                           "spec.tailscale.gatewayTags must be a list of strings");
-        return -EINVAL;
-    }
-    size_t ntags = cJSON_IsArray(tags) ? (size_t)cJSON_GetArraySize(tags) : 0;
-    mc->gateway_tags = calloc(ntags ? ntags : 1, sizeof(char *));
-    if (!mc->gateway_tags)
-        return -ENOMEM;
-    if (ntags == 0) {
+    int rc = get_str_list(ts, "gatewayTags", "spec.tailscale.gatewayTags", &mc->gateway_tags,
+                          &mc->ngateway_tags, err);
+    if (rc == 0 && mc->ngateway_tags == 0) {
         mc->gateway_tags[0] = strdup("tag:istio-eastwestgateway");
         if (!mc->gateway_tags[0])
             return -ENOMEM;
         mc->ngateway_tags = 1;
     }
-    for (const cJSON *t = cJSON_IsArray(tags) ? tags->child : NULL; t; t = t->next) {
-        if (!cJSON_IsString(t)) {
-            mc_field_error_set(err, "InvalidSpec", "spec.tailscale.gatewayTags",
-                               "spec.tailscale.gatewayTags must be a list of strings");
-            return -EINVAL;
-        }
-        mc->gateway_tags[mc->ngateway_tags] = strdup(t->valuestring);
-        if (!mc->gateway_tags[mc->ngateway_tags])
-            return -ENOMEM;
-        mc->ngateway_tags++;
-    }
-    return 0;
+    return rc;
 }
 
 /* spec.remoteSecret.auth into mc->auth (default tailscale); 0, -EINVAL or -ENOMEM. */
@@ -208,6 +216,8 @@ int mc_meshcluster_parse(const cJSON *obj, struct mc_meshcluster *mc, struct mc_
     }
     TRY(get_str(loc, "region", "", &mc->region, "spec.locality.region", err));
     TRY(get_str(loc, "zone", "", &mc->zone, "spec.locality.zone", err));
+    TRY(get_str_list(loc, "failover", "spec.locality.failover", &mc->failover, &mc->nfailover,
+                     err));
 
     TRY(get_tailscale(ts, mc, err));
 
@@ -256,6 +266,9 @@ void mc_meshcluster_clear(struct mc_meshcluster *mc)
     for (size_t i = 0; i < mc->ngateway_tags; i++)
         free(mc->gateway_tags[i]);
     free(mc->gateway_tags);
+    for (size_t i = 0; i < mc->nfailover; i++)
+        free(mc->failover[i]);
+    free(mc->failover);
     memset(mc, 0, sizeof(*mc));
 }
 

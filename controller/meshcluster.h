@@ -50,6 +50,10 @@ struct mc_meshcluster {
     char *network;
     char *mesh_id; /* "" when unset */
     char *region, *zone;
+    /* spec.locality.failover: the regions this cluster's region fails over to, most preferred
+     * first (controller/locality.h decides which one counts); empty when unset. */
+    char **failover;
+    size_t nfailover;
 
     char *tailnet; /* MagicDNS suffix, e.g. your-tailnet.ts.net */
     char *api_proxy_hostname;

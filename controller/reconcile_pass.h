@@ -33,7 +33,7 @@
 #include "k8s/informer.h"
 #include "k8s/log.h"
 #include "k8s/metrics.h"
-#include "k8s/queue.h"
+#include "k8s/runner.h"
 
 /* The public handle (controller/reconciler.h), whose definition is below: the parts of the
  * reconciler see the state, not the public API, which only reconciler.c implements. */
@@ -159,8 +159,8 @@ struct pass {
     bool issuing;              /* phase 1 or 2 is inside its issuing loop */
     int errors;
     int writes;
-    int phase; /* 0 token reads, 1 objects, 2 status */
-    uint64_t started_ms;
+    int phase;                      /* 0 token reads, 1 objects, 2 status */
+    k8s_runner_job *job;            /* the runner's handle for this pass's key; finished with it */
     struct mc_remote_token *tokens; /* for remotes with remoteSecret auth "secret"; owned */
     size_t ntokens, tokens_cap;
     struct token_problem *token_problems; /* one per remote whose token is missing; owned */
@@ -241,7 +241,7 @@ struct mc_reconciler {
     k8s_event_recorder *events;
 
     k8s_informer *inf[INF_COUNT];
-    k8s_queue *queue;
+    k8s_runner *runner;
     bool started;
     bool leading;
     bool stopping;

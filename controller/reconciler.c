@@ -1,5 +1,5 @@
-/* The live MeshCluster controller: informers, the work queue, the phases of a pass and the
- * life cycle; see reconciler.h for what a pass does and why. */
+/* The live MeshCluster controller: informers, the pass as the k8s/runner reconcile function,
+ * the phases of a pass and the life cycle; see reconciler.h for what a pass does and why. */
 #include "controller/reconciler.h"
 
 #include <errno.h>
@@ -13,6 +13,7 @@
 #include "controller/reconcile_pass.h"
 #include "controller/reconcile_status.h"
 #include "k8s/base64.h"
+#include "k8s/defer.h"
 
 static const char *const inf_kind[INF_COUNT] = {
     "MeshCluster", "Namespace", "ConfigMap", "Secret",    "ConfigMap", "Secret",
@@ -47,10 +48,8 @@ static int inf_for(const mc_reconciler *r, const char *kind, const char *ns, uns
 
 static void enqueue(mc_reconciler *r)
 {
-    if (r->stopping || !r->queue)
-        return;
-    if (k8s_queue_add(r->queue, MESH_KEY) == 0)
-        mc__metric_inc(r, K8S_M_WORKQUEUE_ADDS, (const char *[]){CONTROLLER_NAME, CONTROLLER_NAME});
+    if (!r->stopping && r->runner)
+        (void)k8s_runner_add(r->runner, MESH_KEY); /* -ESHUTDOWN only: nothing to do then */
 }
 
 /* istiod's answer changed (or it stopped or started answering): statuses follow in a pass. */
@@ -321,17 +320,21 @@ static void pass_free(struct pass *p)
 
 static void maybe_stopped(mc_reconciler *r);
 
+/* What the runner does with the mesh key next: retry with backoff after an error; after a
+ * pass that held deletions back, a late look (the writes that let them go bring us back
+ * through the watches; this is only the backstop). */
+static k8s_result pass_result(const struct pass *p)
+{
+    if (p->errors)
+        return (k8s_result){.kind = K8S_RESULT_ERROR};
+    if (p->deferred)
+        return (k8s_result){.kind = K8S_RESULT_REQUEUE_AFTER, .after_ms = TOKEN_RETRY_MS};
+    return (k8s_result){.kind = K8S_RESULT_DONE};
+}
+
 static void pass_finish(struct pass *p)
 {
     mc_reconciler *r = p->r;
-    double secs = (double)(mc__now_ms(r) - p->started_ms) / 1000.0;
-    const char *result = p->errors ? "error" : "success";
-    mc__metric_inc(r, K8S_M_RECONCILE_TOTAL, (const char *[]){CONTROLLER_NAME, result});
-    if (p->errors)
-        mc__metric_inc(r, K8S_M_RECONCILE_ERRORS, (const char *[]){CONTROLLER_NAME});
-    k8s_metric *t = r->metrics ? k8s_metrics_find(r->metrics, K8S_M_RECONCILE_TIME) : NULL;
-    if (t)
-        k8s_metric_observe(t, (const char *[]){CONTROLLER_NAME}, secs);
     r->passes++;
     if (p->writes == 0)
         r->idle_passes++;
@@ -342,21 +345,12 @@ static void pass_finish(struct pass *p)
         k8s_log_debug(r->log, "reconciled", "writes", w, "errors", e);
     }
     r->pass = NULL;
-    if (p->errors && !r->stopping) {
-        k8s_queue_add_rate_limited(r->queue, MESH_KEY);
-        mc__metric_inc(r, K8S_M_WORKQUEUE_RETRIES,
-                       (const char *[]){CONTROLLER_NAME, CONTROLLER_NAME});
-    } else {
-        k8s_queue_forget(r->queue, MESH_KEY);
-        /* The writes that let held deletions go bring us back through the watches; this
-         * is only the backstop. */
-        if (p->deferred && !r->stopping)
-            k8s_queue_add_after(r->queue, MESH_KEY, TOKEN_RETRY_MS);
-    }
     if (!r->stopping)
         mc__probe_targets_update(r, p);
+    k8s_runner_job *job = p->job;
+    k8s_result res = pass_result(p);
     pass_free(p);
-    k8s_queue_done(r->queue, MESH_KEY);
+    k8s_runner_finish(job, res);
     maybe_stopped(r);
 }
 
@@ -641,18 +635,17 @@ static void read_token(struct pass *p, const struct mc_meshcluster *mc)
         free(token);
 }
 
-static void pass_start(mc_reconciler *r)
+static void pass_start(mc_reconciler *r, k8s_runner_job *job)
 {
     struct pass *p = calloc(1, sizeof(*p));
     if (!p) {
         k8s_log_error(r->log, "reconcile could not start: out of memory");
-        k8s_queue_add_rate_limited(r->queue, MESH_KEY);
-        k8s_queue_done(r->queue, MESH_KEY);
+        k8s_runner_finish(job, (k8s_result){.kind = K8S_RESULT_ERROR});
         return;
     }
     p->r = r;
+    p->job = job;
     p->op_done = pass_op_done;
-    p->started_ms = mc__now_ms(r);
     p->phase = 0;
     r->pass = p;
     p->pending = 1; /* phase 0 reads caches only: done when this returns */
@@ -824,20 +817,16 @@ static void pass_status_continue(struct pass *p)
         mc__pass_op_done(p); /* the hold taken when phase 2 began */
 }
 
-static void on_work(k8s_queue *q, const char *key, void *data)
+/* Before every cache is complete a pass could delete what it has not seen yet. */
+static bool ready_to_reconcile(void *data)
 {
-    (void)key;
     mc_reconciler *r = data;
-    k8s_metric *depth = r->metrics ? k8s_metrics_find(r->metrics, K8S_M_WORKQUEUE_DEPTH) : NULL;
-    if (depth)
-        k8s_metric_set(depth, (const char *[]){CONTROLLER_NAME, CONTROLLER_NAME},
-                       (double)k8s_queue_len(q));
-    /* Before every cache is complete a pass could delete what it has not seen yet. */
-    if (r->stopping || !r->leading || !mc_reconciler_synced(r)) {
-        k8s_queue_done(q, MESH_KEY);
-        return;
-    }
-    pass_start(r);
+    return !r->stopping && r->leading && mc_reconciler_synced(r);
+}
+
+static void reconcile_mesh(k8s_runner_job *job, void *data)
+{
+    pass_start(data, job);
 }
 
 /* ---- life cycle --------------------------------------------------------------------------- */
@@ -940,14 +929,14 @@ int mc_reconciler_new(k8s_client *c, const struct mc_reconciler_opts *opts, mc_r
             return rc;
         }
     }
-    /* The queue times its own keys into the workqueue duration histograms. */
-    k8s_queue_opts qo = {.metrics = r->metrics, .metrics_name = CONTROLLER_NAME};
-    r->queue = k8s_queue_new(&qo);
-    if (!r->queue)
-        goto nomem;
-    if (r->metrics) {
-        k8s_metrics_register_workqueue(r->metrics, CONTROLLER_NAME);
-        k8s_metrics_register_controller(r->metrics, CONTROLLER_NAME);
+    k8s_runner_opts ro = {.name = CONTROLLER_NAME,
+                          .metrics = r->metrics,
+                          .reconcile = reconcile_mesh,
+                          .ready = ready_to_reconcile,
+                          .data = r};
+    if ((rc = k8s_runner_new(&ro, &r->runner)) != 0) {
+        mc_reconciler_free(r);
+        return rc;
     }
     *out = r;
     return 0;
@@ -958,7 +947,7 @@ nomem:
 
 int mc_reconciler_start(mc_reconciler *r)
 {
-    int rc = k8s_queue_start(r->queue, k8s_client_loop(r->client), 1, on_work, r);
+    int rc = k8s_runner_start(r->runner, k8s_client_loop(r->client));
     if (rc)
         return rc;
     r->started = true;
@@ -1020,9 +1009,9 @@ static void on_informer_stopped(k8s_informer *inf, void *data)
     on_part_stopped(data);
 }
 
-static void on_queue_closed(k8s_queue *q, void *data)
+static void on_runner_stopped(k8s_runner *rn, void *data)
 {
-    (void)q;
+    (void)rn;
     on_part_stopped(data);
 }
 
@@ -1040,12 +1029,12 @@ static void on_prober_closed(void *data)
     on_part_stopped(r);
 }
 
-static void on_queue_drained(k8s_queue *q, void *data)
+static void release_stop_hold(void *data)
 {
-    k8s_queue_close(q, on_queue_closed, data);
+    on_part_stopped(data);
 }
 
-void mc_reconciler_stop(mc_reconciler *r, void (*cb)(mc_reconciler *r, void *data), void *data)
+void mc_reconciler_close(mc_reconciler *r, void (*cb)(mc_reconciler *r, void *data), void *data)
 {
     if (r->stopping)
         return;
@@ -1056,12 +1045,12 @@ void mc_reconciler_stop(mc_reconciler *r, void (*cb)(mc_reconciler *r, void *dat
     for (int i = 0; i < INF_COUNT; i++) {
         if (r->inf[i]) {
             r->stop_pending++;
-            k8s_informer_stop(r->inf[i], on_informer_stopped, r);
+            k8s_informer_close(r->inf[i], on_informer_stopped, r);
         }
     }
     if (r->started) {
         r->stop_pending++;
-        k8s_queue_shutdown(r->queue, on_queue_drained, r);
+        k8s_runner_close(r->runner, on_runner_stopped, r);
     }
     if (r->prober) {
         r->stop_pending++;
@@ -1071,7 +1060,10 @@ void mc_reconciler_stop(mc_reconciler *r, void (*cb)(mc_reconciler *r, void *dat
         r->stop_pending++;
         mc_istiod_watch_close(r->istiod, on_istiod_closed, r);
     }
-    on_part_stopped(r);
+    /* The hold is released on a later turn, so cb never runs from inside this call even when
+     * every part had already stopped. */
+    if (k8s_defer(k8s_client_loop(r->client), release_stop_hold, r) != 0)
+        on_part_stopped(r); /* out of memory: release now */
 }
 
 void mc_reconciler_free(mc_reconciler *r)
@@ -1080,8 +1072,7 @@ void mc_reconciler_free(mc_reconciler *r)
         return;
     for (int i = 0; i < INF_COUNT; i++)
         k8s_informer_free(r->inf[i]);
-    if (r->queue)
-        k8s_queue_free(r->queue);
+    k8s_runner_free(r->runner);
     pass_free(r->pass);
     free(r->cluster_name);
     free(r->istio_ns);

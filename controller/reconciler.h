@@ -87,7 +87,7 @@ void mc_reconciler_counts(const mc_reconciler *r, unsigned long *passes, unsigne
  * Stops taking work, lets the requests in flight finish (they are not cancelled), stops the
  * informers; cb (may be NULL) runs when all is quiet, after which mc_reconciler_free().
  */
-void mc_reconciler_stop(mc_reconciler *r, void (*cb)(mc_reconciler *r, void *data), void *data);
+void mc_reconciler_close(mc_reconciler *r, void (*cb)(mc_reconciler *r, void *data), void *data);
 
 void mc_reconciler_free(mc_reconciler *r);
 

@@ -13,6 +13,7 @@
 
 #include <curl/curl.h>
 
+#include "controller/locality.h"
 #include "k8s/base64.h"
 #include "pki/pki.h"
 
@@ -324,6 +325,44 @@ static void check_names(const struct mc_meshcluster *c, struct mc_verdict *v)
               "is not a valid label value for topology.kubernetes.io/zone");
 }
 
+static int is_region(const char *s)
+{
+    return s[0] && mc_is_label_value(s);
+}
+
+/*
+ * spec.locality.failover on its own: a bounded list of distinct region names, none of them
+ * the cluster's own region, on a cluster that has one. Whether each names a region of the
+ * set is not a reason to refuse (controller/locality.h says why); the pure function skips
+ * those and doctor names them.
+ */
+static void check_failover(const struct mc_meshcluster *c, struct mc_verdict *v)
+{
+    if (c->nfailover && !c->region[0])
+        reject(v, "InvalidFailover", "spec.locality.failover",
+               "a failover preference needs spec.locality.region: it orders where that region's "
+               "traffic goes");
+    if (c->nfailover > MC_MAX_FAILOVER)
+        reject(v, "InvalidFailover", "spec.locality.failover", "%zu regions, at most %d allowed",
+               c->nfailover, MC_MAX_FAILOVER);
+    for (size_t i = 0; i < c->nfailover && i < MC_MAX_FAILOVER; i++) {
+        char field[64], q[MC_QUOTE_MAX + 1];
+        snprintf(field, sizeof(field), "spec.locality.failover[%zu]", i);
+        check_str(v, field, c->failover[i], 63, is_region, "InvalidFailover",
+                  "is not a region name (a non-empty label value)");
+        if (c->region[0] && strcmp(c->failover[i], c->region) == 0)
+            reject(v, "InvalidFailover", field,
+                   "\"%s\" is this cluster's own region: a region cannot fail over to itself",
+                   quoted(q, c->failover[i]));
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(c->failover[k], c->failover[i]) == 0) {
+                reject(v, "InvalidFailover", field, "\"%s\" is listed twice",
+                       quoted(q, c->failover[i]));
+                break;
+            }
+    }
+}
+
 static void check_tailscale(const struct mc_meshcluster *c, struct mc_verdict *v)
 {
     if (!c->tailnet[0])
@@ -412,6 +451,7 @@ static void check_one(const struct mc_meshcluster *c, struct mc_verdict *v)
         return;
     }
     check_names(c, v);
+    check_failover(c, v);
     check_tailscale(c, v);
     check_ports(c, v);
     check_remote_secret(c, v);

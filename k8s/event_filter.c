@@ -37,7 +37,7 @@ void k8s_event_filter_init(k8s_event_filter *f, const k8s_event_filter_opts *opt
         f->o.max_tracked = 4096;
 }
 
-void k8s_event_filter_close(k8s_event_filter *f)
+void k8s_event_filter_clear(k8s_event_filter *f)
 {
     k8s__strmap_clear(&f->buckets, free);
     k8s__strmap_clear(&f->aggregates, free);

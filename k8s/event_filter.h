@@ -58,7 +58,7 @@ typedef struct {
 } k8s_event_filter;
 
 void k8s_event_filter_init(k8s_event_filter *f, const k8s_event_filter_opts *opts);
-void k8s_event_filter_close(k8s_event_filter *f);
+void k8s_event_filter_clear(k8s_event_filter *f);
 
 /*
  * The verdict for one event. object_key identifies the involved object and the event's type

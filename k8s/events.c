@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "k8s/defer.h"
 #include "k8s/strmap.h"
 
 typedef struct ev_entry {
@@ -129,6 +130,11 @@ static void maybe_finish_stop(k8s_event_recorder *r)
         r->stop_cb = NULL;
         cb(r, r->stop_data);
     }
+}
+
+static void finish_stop_later(void *data)
+{
+    maybe_finish_stop(data);
 }
 
 static void on_write_done(k8s_request *req, k8s_response *res, void *data)
@@ -409,8 +415,8 @@ int k8s_event_recorder_new(k8s_client *c, const k8s_event_recorder_opts *opts,
     return 0;
 }
 
-void k8s_event_recorder_stop(k8s_event_recorder *r, void (*cb)(k8s_event_recorder *r, void *data),
-                             void *data)
+void k8s_event_recorder_close(k8s_event_recorder *r, void (*cb)(k8s_event_recorder *r, void *data),
+                              void *data)
 {
     if (r->stopping)
         return;
@@ -420,8 +426,10 @@ void k8s_event_recorder_stop(k8s_event_recorder *r, void (*cb)(k8s_event_recorde
     for (ev_entry *e = r->head; e; e = e->next)
         if (e->req)
             k8s_request_cancel(e->req);
-    /* With nothing in flight there is nothing to wait for; cb then runs from here. */
-    maybe_finish_stop(r);
+    /* With nothing in flight (and none can start now) there is nothing to wait for; cb
+     * still runs on a later turn, never from here. */
+    if (r->in_flight == 0 && k8s_defer(k8s_client_loop(r->client), finish_stop_later, r) != 0)
+        maybe_finish_stop(r); /* out of memory: late is impossible, so now */
 }
 
 static void free_entry_value(void *p)
@@ -434,7 +442,7 @@ void k8s_event_recorder_free(k8s_event_recorder *r)
     if (!r)
         return;
     k8s__strmap_clear(&r->entries, free_entry_value);
-    k8s_event_filter_close(&r->filter);
+    k8s_event_filter_clear(&r->filter);
     free(r->component);
     free(r->instance);
     free(r);

@@ -57,8 +57,8 @@ int k8s_event_record(k8s_event_recorder *r, const cJSON *obj, const char *type, 
  * Cancels writes in flight; cb (may be NULL) runs when none is left (from inside this call when
  * nothing was in flight), after which free is allowed.
  */
-void k8s_event_recorder_stop(k8s_event_recorder *r, void (*cb)(k8s_event_recorder *r, void *data),
-                             void *data);
+void k8s_event_recorder_close(k8s_event_recorder *r, void (*cb)(k8s_event_recorder *r, void *data),
+                              void *data);
 
 void k8s_event_recorder_free(k8s_event_recorder *r);
 

@@ -207,7 +207,7 @@ static void on_resync_closed(uv_handle_t *h)
     maybe_finish_stop(inf);
 }
 
-void k8s_informer_stop(k8s_informer *inf, void (*cb)(k8s_informer *inf, void *data), void *data)
+void k8s_informer_close(k8s_informer *inf, void (*cb)(k8s_informer *inf, void *data), void *data)
 {
     if (inf->stopping)
         return;
@@ -216,7 +216,7 @@ void k8s_informer_stop(k8s_informer *inf, void (*cb)(k8s_informer *inf, void *da
     inf->stop_data = data;
     if (!inf->started)
         return;
-    k8s_watcher_stop(inf->watcher, on_watcher_stopped, inf);
+    k8s_watcher_close(inf->watcher, on_watcher_stopped, inf);
     if (inf->resync_open)
         uv_close((uv_handle_t *)&inf->resync, on_resync_closed);
 }

@@ -65,7 +65,7 @@ int k8s_informer_new(k8s_client *c, const k8s_informer_opts *opts, k8s_informer 
 int k8s_informer_start(k8s_informer *inf);
 
 /* Stops watching and resyncing; cb (may be NULL) runs when quiet, then free is allowed. */
-void k8s_informer_stop(k8s_informer *inf, void (*cb)(k8s_informer *inf, void *data), void *data);
+void k8s_informer_close(k8s_informer *inf, void (*cb)(k8s_informer *inf, void *data), void *data);
 
 void k8s_informer_free(k8s_informer *inf);
 

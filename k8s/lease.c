@@ -408,7 +408,7 @@ static void maybe_finish_stop(k8s_lease *l)
         l->stop_cb(l, l->stop_data);
 }
 
-void k8s_lease_stop(k8s_lease *l, bool release, void (*cb)(k8s_lease *l, void *data), void *data)
+void k8s_lease_close(k8s_lease *l, bool release, void (*cb)(k8s_lease *l, void *data), void *data)
 {
     if (l->state != L_RUNNING) {
         if (l->state == L_NEW)

@@ -51,7 +51,7 @@ int k8s_lease_start(k8s_lease *l);
  * runs when nothing is in flight, after which k8s_lease_free() is allowed. Without release a
  * leader just goes quiet: standbys take over once the lease expires.
  */
-void k8s_lease_stop(k8s_lease *l, bool release, void (*cb)(k8s_lease *l, void *data), void *data);
+void k8s_lease_close(k8s_lease *l, bool release, void (*cb)(k8s_lease *l, void *data), void *data);
 
 void k8s_lease_free(k8s_lease *l);
 

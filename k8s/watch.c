@@ -512,7 +512,7 @@ static void on_timer_closed(uv_handle_t *h)
     maybe_finish_stop(w);
 }
 
-void k8s_watcher_stop(k8s_watcher *w, void (*cb)(k8s_watcher *w, void *data), void *data)
+void k8s_watcher_close(k8s_watcher *w, void (*cb)(k8s_watcher *w, void *data), void *data)
 {
     if (stopping(w))
         return;

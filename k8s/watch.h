@@ -87,7 +87,7 @@ int k8s_watcher_start(k8s_watcher *w);
  * Cancels any call in flight and stops timers; no event is delivered after this call. cb (may
  * be NULL) runs once everything is quiet; then, and only then, k8s_watcher_free() may be called.
  */
-void k8s_watcher_stop(k8s_watcher *w, void (*cb)(k8s_watcher *w, void *data), void *data);
+void k8s_watcher_close(k8s_watcher *w, void (*cb)(k8s_watcher *w, void *data), void *data);
 
 /* Frees a watcher that was never started, or whose stop callback has run. */
 void k8s_watcher_free(k8s_watcher *w);

@@ -93,6 +93,21 @@ static int decide_istiod(const struct pki_trust_input *in, struct pki_trust_verd
     return 1;
 }
 
+/* Whether istiod's distributed roots (istio-ca-root-cert) include fp. Without cacerts this is
+ * what tells an external CA (cert-manager's istio-csr, a plug-in signer) from istiod's own
+ * self-signed root: the key then never lives in a Secret this controller can read. */
+static bool istiod_serves(const struct pki_trust_input *in, const char *fp)
+{
+    STACK_OF(X509) *certs = NULL;
+    char err[64];
+    if (!in->istiod_root_cert.data ||
+        pki_pem_parse_certs(in->istiod_root_cert, &certs, err, sizeof(err)) != 0)
+        return false;
+    bool serves = has_fingerprint(certs, fp);
+    sk_X509_pop_free(certs, X509_free);
+    return serves;
+}
+
 static bool cacerts_absent(const struct pki_trust_input *in)
 {
     return !in->ca_cert.data && !in->ca_key.data && !in->root_cert.data && !in->cert_chain.data;
@@ -116,6 +131,11 @@ static int decide(const struct pki_trust_input *in, struct pki_trust_verdict *v,
     const char *declared = v->declared_root_fingerprint;
 
     if (cacerts_absent(in)) {
+        if (declared[0] && istiod_serves(in, declared))
+            return finish(v, true, PKI_REASON_ROOT_MATCHES,
+                          "no istio-system/cacerts Secret, and istiod distributes the declared "
+                          "root %s (an external CA signs for it)",
+                          declared);
         if (declared[0])
             return finish(v, false, PKI_REASON_NO_CACERTS,
                           "no istio-system/cacerts Secret: istiod is using its own self-signed "

@@ -192,7 +192,7 @@ static int consume(long n)
            objects, secs, (double)objects / secs, peak_kib, base_kib,
            (double)(rss_kib("VmRSS:") - base_kib) * 1000.0 / (double)objects);
     int stopped = 0;
-    k8s_informer_stop(inf, on_stopped, &stopped);
+    k8s_informer_close(inf, on_stopped, &stopped);
     while (!stopped)
         uv_run(&loop, UV_RUN_ONCE);
     k8s_informer_free(inf);

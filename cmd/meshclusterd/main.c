@@ -194,7 +194,7 @@ static void on_lease_stopped(k8s_lease *l, void *data)
     daemon_state *d = data;
     k8s_log_debug(d->log, "shutdown step", "done", "on_lease_stopped");
     if (d->events)
-        k8s_event_recorder_stop(d->events, on_events_stopped, d);
+        k8s_event_recorder_close(d->events, on_events_stopped, d);
     else
         on_events_stopped(NULL, d);
 }
@@ -209,7 +209,7 @@ static void on_reconciler_stopped(mc_reconciler *r, void *data)
         d->probe_http = NULL;
     }
     if (d->lease)
-        k8s_lease_stop(d->lease, true, on_lease_stopped, d);
+        k8s_lease_close(d->lease, true, on_lease_stopped, d);
     else
         on_lease_stopped(NULL, d);
 }
@@ -249,7 +249,7 @@ static void begin_shutdown(daemon_state *d, const char *why)
     uv_timer_start(&d->deadline, on_deadline, SHUTDOWN_DEADLINE_MS, 0);
     uv_unref((uv_handle_t *)&d->deadline);
     if (d->rec)
-        mc_reconciler_stop(d->rec, on_reconciler_stopped, d);
+        mc_reconciler_close(d->rec, on_reconciler_stopped, d);
     else
         on_reconciler_stopped(NULL, d);
 }

@@ -4,7 +4,10 @@ endpoint, kubectl (several versions) and helm. Shared by tests/apiserver and tes
 Server(real=True) starts a real cluster instead (tests/apiserver/realserver.py); the
 conformance suite asks for one unless MC_TEST_SERVER=lite. There the control endpoint offers
 /requests and /requests/clear (from the audit log) and the simulators' paths; the lite
-server's fault paths skip the calling test, and --tokens-file is lite-only."""
+server's fault paths skip the calling test, and --tokens-file is lite-only. Server(real=True,
+faults=True) puts tests/realcluster's fault proxy in front of the real server: every client
+of the harness talks through it, and the fault paths it serves (realserver.FAULT_PATHS: /fail,
+/latency, /drop-watches, /listener, /compact, /requests...) go to its control port."""
 import http.client
 import json
 import os
@@ -37,18 +40,19 @@ def have(path):
 
 
 class Server:
-    def __init__(self, *args, tokens=None, real=False):
+    def __init__(self, *args, tokens=None, real=False, faults=False):
         self.tmp = tempfile.mkdtemp(prefix="kal-test-")
         self.log = open(os.path.join(self.tmp, "server.log"), "w")
         self.real = None
         self.proc = None
+        self.faults = real and faults
         if real:
             self._start_real(args, tokens)
         else:
             self._start_lite(args, tokens)
-        self.url = self.info["url"]
+        self.url = self.info["proxy_url" if self.faults else "url"]
         self.token = self.info["token"]
-        self.kubeconfig = self.info["kubeconfig"]
+        self.kubeconfig = self.info["proxy_kubeconfig" if self.faults else "kubeconfig"]
         u = urllib.parse.urlsplit(self.url)
         self.host, self.port = u.hostname, u.port
         self.ssl = ssl.create_default_context(cafile=self.info["ca_file"])
@@ -89,7 +93,7 @@ class Server:
                 self.stop()
                 raise unittest.SkipTest("%s is a lite-server flag" % flag)
         try:
-            self.real = realserver.RealServer(self.tmp, "kal-test", self.log, sims)
+            self.real = realserver.RealServer(self.tmp, "kal-test", self.log, sims, fault_proxy=self.faults)
         except RuntimeError:
             self.stop()
             raise
@@ -169,7 +173,10 @@ class Server:
             c.close()
 
     def control(self, path, body=None):
-        if self.real is not None:
+        port = self.control_port
+        if self.faults and path in realserver.FAULT_PATHS:
+            port = urllib.parse.urlsplit(self.info["proxy_control_url"]).port
+        elif self.real is not None:
             if path == "/requests":
                 return self.real.requests()
             if path == "/requests/clear":
@@ -177,7 +184,7 @@ class Server:
                 return {"ok": True}
             if not path.startswith(("/tailscale", "/istiod")):
                 raise unittest.SkipTest("control %s is the lite server's fault injection" % path)
-        c = http.client.HTTPConnection("127.0.0.1", self.control_port, timeout=10)
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         if body is None and path in ("/requests", "/state"):
             c.request("GET", path)
         else:

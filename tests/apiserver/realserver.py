@@ -20,6 +20,11 @@ AUDIT_METHODS = {"create": "POST", "update": "PUT", "patch": "PATCH", "delete": 
                  "deletecollection": "DELETE"}
 
 
+# The lite server's control paths that the fault proxy (real-cluster up --fault-proxy) serves.
+FAULT_PATHS = ("/fail", "/latency", "/drop-watches", "/listener", "/compact", "/requests",
+               "/requests/clear", "/state")
+
+
 def server_kind():
     kind = os.environ.get("MC_TEST_SERVER") or "real"
     if kind not in ("real", "lite"):
@@ -61,12 +66,15 @@ class RealServer:
     """One real cluster whose files live in folder/real; `info` is real-cluster's info.json
     plus control_url when simulators run."""
 
-    def __init__(self, folder, name, log, simulators=(), sim_args=(), apiserver_args=()):
+    def __init__(self, folder, name, log, simulators=(), sim_args=(), apiserver_args=(), fault_proxy=False):
+        """fault_proxy: also the fault proxy in front of kube-apiserver (info: proxy_url,
+        proxy_control_url, proxy_kubeconfig)."""
         self.real_dir = os.path.join(folder, "real")
         self.sim = None
         # --owner-pid: if this process is killed (a test runner's timeout), the cluster goes too.
         cmd = [REAL_CLUSTER, "up", self.real_dir, "--name", name, "--owner-pid", str(os.getpid())]
         cmd += ["--apiserver-arg=" + a for a in apiserver_args]
+        cmd += ["--fault-proxy"] if fault_proxy else []
         p = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, timeout=240)
         if p.returncode != 0:
             raise RuntimeError("real-cluster up %s failed (%d); see %s" % (name, p.returncode, log.name))

@@ -5,13 +5,26 @@ paginated lists (later pages from the first page's snapshot) with continue token
 (410) after compaction, 403 Forbidden with the real message for a least-privilege token (and
 `kubectl auth can-i` agreeing), RBAC resourceNames granting list and watch only when a
 `metadata.name` field selector names the object, 401 after the admin token is rotated, and a
-plain-text 429 with Retry-After that the client waits out and retries."""
+plain-text 429 with Retry-After that the client waits out and retries.
+
+On a real server (the default) the faults come from the fault proxy (Server(faults=True)), the
+least-privilege tokens are ServiceAccounts' under Roles, and the token rotation, which a real
+server's static token file cannot do, is left out."""
+import json
 import threading
 import unittest
 
 from kubernetes import client, config, watch
 
-from common import Server, main, wait_for
+from common import REAL, Server, main, wait_for
+
+# kube-root-ca.crt: a real cluster's root-CA publisher puts it in every namespace.
+SYSTEM_CMS = ["kube-root-ca.crt"] if REAL else []
+
+
+def cms(**vs):
+    """An informer's expected state: our ConfigMaps' v values and the cluster's own (no v)."""
+    return dict({n: None for n in SYSTEM_CMS}, **vs)
 
 
 def cm(name, v):
@@ -59,6 +72,27 @@ class Informer:
         return lst.metadata.resource_version
 
 
+def real_users(s):
+    """The lite server's allow-list tokens as ServiceAccounts under Roles on a real server:
+    reader may get, list and watch ConfigMaps in default; one only ConfigMap a."""
+    out = {}
+    for token, sa, names in (("reader-token", "reader", None), ("one-token", "one", ["a"])):
+        rule = {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]}
+        if names:
+            rule["resourceNames"] = names
+        s.kubectl("1.32", "create", "serviceaccount", sa, "-n", "default")
+        s.kubectl("1.32", "apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": [
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+             "metadata": {"name": sa, "namespace": "default"}, "rules": [rule]},
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+             "metadata": {"name": sa, "namespace": "default"},
+             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": sa},
+             "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": "default"}]}]}))
+        out[token] = (s.kubectl("1.32", "create", "token", sa, "-n", "default").stdout.strip(),
+                      "system:serviceaccount:default:" + sa)
+    return out
+
+
 class PythonClientScenario(unittest.TestCase):
     def test_client(self):
         tokens = {"reader-token": {"user": "reader", "allow": [
@@ -67,15 +101,18 @@ class PythonClientScenario(unittest.TestCase):
                   "one-token": {"user": "one", "allow": [
             {"verbs": ["get", "list", "watch"], "apiGroups": [""], "resources": ["configmaps"],
              "namespaces": ["default"], "resourceNames": ["a"]}]}}
-        with Server("--history", "50", tokens=tokens) as s:
+        with Server("--history", "50", tokens=None if REAL else tokens, faults=True) as s:
             cfg = client.Configuration()
             config.load_kube_config(s.kubeconfig, client_configuration=cfg)
             api = client.CoreV1Api(client.ApiClient(cfg))
+            # token name -> (bearer token, user name in the API server's messages)
+            self.users = real_users(s) if REAL else {t: (t, v["user"]) for t, v in tokens.items()}
             self.informer(s, api)
             self.pagination(s, api)
             self.forbidden(s, cfg)
             self.throttled(s, api)
-            self.unauthorized(s, api)
+            if not REAL:
+                self.unauthorized(s, api)
 
     def informer(self, s, api):
         inf = Informer(api)
@@ -85,13 +122,13 @@ class PythonClientScenario(unittest.TestCase):
         wait_for(lambda: inf.state.get("a") == "1", what="informer sees a")
         api.create_namespaced_config_map("default", cm("b", "1"))
         api.patch_namespaced_config_map("a", "default", {"data": {"v": "2"}})
-        wait_for(lambda: inf.state == {"a": "2", "b": "1"}, what="informer state")
+        wait_for(lambda: inf.state == cms(a="2", b="1"), what="informer state")
         # forget all history, then cut the watch: the resume from the last seen version is 410
         s.control("/compact")
         s.control("/drop-watches")
         wait_for(lambda: inf.relists >= 2, timeout=15, what="relist after 410")
         api.create_namespaced_config_map("default", cm("c", "1"))
-        wait_for(lambda: inf.state == {"a": "2", "b": "1", "c": "1"}, what="informer state after relist")
+        wait_for(lambda: inf.state == cms(a="2", b="1", c="1"), what="informer state after relist")
         self.assertGreaterEqual(inf.expired, 1)
         api.delete_namespaced_config_map("b", "default")
         wait_for(lambda: "b" not in inf.state, what="informer sees delete")
@@ -118,8 +155,8 @@ class PythonClientScenario(unittest.TestCase):
                 self.assertIsNone(lst.metadata.remaining_item_count)
                 break
             self.assertIsNotNone(lst.metadata.remaining_item_count)
-        self.assertEqual(names, ["a", "c"] + ["p%d" % i for i in range(7)])
-        self.assertEqual((pages, len(rvs)), (3, 1))
+        self.assertEqual(names, ["a", "c"] + SYSTEM_CMS + ["p%d" % i for i in range(7)])
+        self.assertEqual((pages, len(rvs)), ((len(names) + 2) // 3, 1))
         # later pages come from the first page's snapshot: changes made meanwhile do not show
         first = api.list_namespaced_config_map("default", limit=3)
         api.create_namespaced_config_map("default", cm("p9", "9"))
@@ -130,7 +167,7 @@ class PythonClientScenario(unittest.TestCase):
             self.assertEqual(lst.metadata.resource_version, first.metadata.resource_version)
             rest += [i.metadata.name for i in lst.items]
             token = lst.metadata._continue
-        self.assertEqual(rest, ["p1", "p2", "p3", "p4", "p5", "p6"])
+        self.assertEqual(rest, names[3:])  # p5 still there, p9 not yet
         s.control("/compact")
         with self.assertRaises(client.ApiException) as e:
             api.list_namespaced_config_map("default", limit=3, _continue=first.metadata._continue)
@@ -142,14 +179,15 @@ class PythonClientScenario(unittest.TestCase):
         cfg = client.Configuration()
         cfg.host = admin_cfg.host
         cfg.ssl_ca_cert = admin_cfg.ssl_ca_cert
-        cfg.api_key = {"authorization": "Bearer reader-token"}
+        reader, reader_user = self.users["reader-token"]
+        cfg.api_key = {"authorization": "Bearer " + reader}
         api = client.CoreV1Api(client.ApiClient(cfg))
         self.assertTrue(len(api.list_namespaced_config_map("default").items) > 0)
         with self.assertRaises(client.ApiException) as e:
             api.list_namespaced_secret("default")
         self.assertEqual(e.exception.status, 403)
-        self.assertIn('secrets is forbidden: User \\"reader\\" cannot list resource \\"secrets\\" in API group '
-                      '\\"\\" in the namespace \\"default\\"', e.exception.body)
+        self.assertIn('secrets is forbidden: User \\"%s\\" cannot list resource \\"secrets\\" in API group '
+                      '\\"\\" in the namespace \\"default\\"' % reader_user, e.exception.body)
         with self.assertRaises(client.ApiException) as e:
             api.list_namespaced_config_map("kube-system")
         self.assertEqual(e.exception.status, 403)
@@ -157,13 +195,14 @@ class PythonClientScenario(unittest.TestCase):
             api.create_namespaced_config_map("default", cm("nope", "1"))
         self.assertEqual(e.exception.status, 403)
         # kubectl auth can-i asks the same allow-list (SelfSubjectAccessReview)
-        can = lambda *a: s.kubectl("1.32", "auth", "can-i", *a, "--token", "reader-token", check=False).stdout.strip()  # noqa: E731
+        can = lambda *a: s.kubectl("1.32", "auth", "can-i", *a, "--token", reader, check=False).stdout.strip()  # noqa: E731
         self.assertEqual(can("list", "configmaps", "-n", "default"), "yes")
         self.assertEqual(can("list", "configmaps", "-n", "kube-system"), "no")
         self.assertEqual(can("create", "configmaps", "-n", "default"), "no")
         # resourceNames: a list or watch narrowed by a metadata.name field selector is authorized
         # as that one object (how a controller watches one object it may only get)
-        cfg.api_key = {"authorization": "Bearer one-token"}
+        one_token = self.users["one-token"][0]
+        cfg.api_key = {"authorization": "Bearer " + one_token}
         one = client.CoreV1Api(client.ApiClient(cfg))
         lst = one.list_namespaced_config_map("default", field_selector="metadata.name=a")
         self.assertEqual([i.metadata.name for i in lst.items], ["a"])
@@ -176,7 +215,7 @@ class PythonClientScenario(unittest.TestCase):
                                                                field_selector="metadata.name=a",
                                                                timeout_seconds=1)]
         self.assertEqual(got, ["a"])
-        out = s.kubectl("1.32", "get", "configmap", "-n", "default", "--token", "one-token",
+        out = s.kubectl("1.32", "get", "configmap", "-n", "default", "--token", one_token,
                         "--field-selector", "metadata.name=a", "-o", "name").stdout.strip()
         self.assertEqual(out, "configmap/a")
 

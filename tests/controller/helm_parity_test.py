@@ -2,7 +2,10 @@
 produces and checks that the `istio` ConfigMap's meshNetworks parses equal to what the
 controller writes into that key itself; renders the real gateway chart with the guide's
 Step 7 --set flags and checks the controller's gateway Service equals it on every field the
-controller manages. Fails when tools/helm is absent: scripts/setup installs it."""
+controller manages; and renders the istiod chart with the values of a set spanning three
+regions and checks the `istio` ConfigMap's mesh key holds the failover pairs, each a valid
+Istio pair (regions only, from unique, from != to). Fails when tools/helm is absent: scripts/setup
+installs it."""
 import json
 import os
 import subprocess
@@ -36,6 +39,40 @@ def find(objs, kind, name):
     raise SystemExit(f"no {kind} {name}")
 
 
+def check_locality(tmp):
+    """A set spanning three regions, one with a preference: the real istiod chart merges our
+    meshConfig.localityLbSetting into the mesh key it renders (next to its own fields)."""
+    mcs = os.path.join(tmp, "regions.yaml")
+    with open(mcs, "w") as f:
+        for name, region, pref in (("cluster1", "us-east-1", None), ("cluster2", "us-central1", None),
+                                   ("cluster3", "eu-west-1", "us-central1")):
+            f.write(f"---\napiVersion: meshcluster.io/v1alpha1\nkind: MeshCluster\n"
+                    f"metadata:\n  name: {name}\nspec:\n  locality:\n    region: {region}\n"
+                    + (f"    failover: [{pref}]\n" if pref else "")
+                    + "  tailscale:\n    tailnet: your-tailnet.ts.net\n")
+    ours = json.loads(run(MESHCTL, "render", "--cluster", "cluster2", "-f", mcs, "-o", "json"))["items"]
+    values = os.path.join(tmp, "locality-values.yaml")
+    with open(values, "w") as f:
+        f.write(find(ours, "ConfigMap", "meshcluster-istiod-values")["data"]["values.yaml"])
+    if "localityLbSetting" in find(ours, "ConfigMap", "istio")["data"].get("mesh", ""):
+        raise SystemExit("the installer's mesh key must not be written by the controller")
+    rendered = objects(run(HELM, "template", "istiod", os.path.join(CHARTS, "istiod"),
+                           "-n", "istio-system", "-f", values))
+    mesh = yaml.safe_load(find(rendered, "ConfigMap", "istio")["data"]["mesh"])
+    lb = mesh.get("localityLbSetting")
+    want = [{"from": "us-east-1", "to": "us-central1"}, {"from": "us-central1", "to": "eu-west-1"},
+            {"from": "eu-west-1", "to": "us-central1"}]
+    if lb != {"enabled": True, "failover": want}:
+        raise SystemExit(f"rendered mesh localityLbSetting {lb}, want failover {want}")
+    # Istio's own validation of a LocalityLoadBalancerSetting (validateLocalityLbSetting).
+    froms = [p["from"] for p in lb["failover"]]
+    if len(set(froms)) != len(froms) or any(p["from"] == p["to"] or "/" in p["from"] + p["to"]
+                                            for p in lb["failover"]):
+        raise SystemExit(f"failover pairs Istio would refuse: {lb['failover']}")
+    if mesh.get("trustDomain") != "cluster.local" or "defaultConfig" not in mesh:
+        raise SystemExit("the chart's own mesh fields were lost in the merge")
+
+
 def main():
     if not os.access(HELM, os.X_OK):
         print("FAIL: tools/helm is absent (scripts/setup installs it); helm parity not checked")
@@ -64,6 +101,7 @@ def main():
                 raise SystemExit(f"meshNetworks differ:\nhelm: {helm_mn}\nours: {ctl_mn}")
             if not helm_mn["networks"]:
                 raise SystemExit("empty meshNetworks: the comparison proves nothing")
+        check_locality(tmp)
 
     # The guide's Step 7 flags, verbatim.
     flags = ["--set", "name=istio-eastwestgateway", "--set", "labels.app=istio-eastwestgateway",

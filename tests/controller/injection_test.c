@@ -233,6 +233,7 @@ static const char *const fields[] = {
     "spec.meshID",
     "spec.locality.region",
     "spec.locality.zone",
+    "spec.locality.failover[0]",
     "spec.tailscale.tailnet",
     "spec.tailscale.apiServerProxyHostname",
     "spec.tailscale.eastWestGatewayHostname",

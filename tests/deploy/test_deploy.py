@@ -191,6 +191,28 @@ def check_crd_descriptions(crds):
     check(not missing, "every CRD field has a description (missing: %s)" % missing)
 
 
+def check_istio_reader(role, kinds):
+    """What peers' istiods get here (issue 16): reads, and the two review objects that are
+    answered and never stored; no write, no RBAC, no impersonation, no wildcard verb; bound to
+    the group the tailnet policy impersonates and to the reader ServiceAccount only."""
+    reviews = {("authentication.k8s.io", "tokenreviews"), ("authorization.k8s.io", "subjectaccessreviews")}
+    for r in role["rules"]:
+        pairs = {(g, res) for g in r["apiGroups"] for res in r["resources"]}
+        if pairs <= reviews:
+            check(r["verbs"] == ["create"], f"reader: {sorted(pairs)} create only")
+            continue
+        check(set(r["verbs"]) <= {"get", "list", "watch"}, f"reader: {sorted(pairs)} read-only ({r['verbs']})")
+        check(not any(g.startswith("rbac.authorization") or res in ("serviceaccounts/token",)
+                      for g, res in pairs), "reader: no RBAC objects, no token requests")
+        if "*" in r["resources"]:
+            check(all(g.endswith(".istio.io") for g in r["apiGroups"]), "reader: wildcards only over Istio's groups")
+    binding = [o for o in kinds.get("ClusterRoleBinding", []) if o["roleRef"]["name"] == "meshcluster-istio-reader"]
+    check(len(binding) == 1, "one binding of meshcluster-istio-reader")
+    subjects = sorted((s["kind"], s["name"]) for s in binding[0]["subjects"])
+    check(subjects == [("Group", "meshcluster:istio-reader"), ("ServiceAccount", "meshcluster-istio-reader")],
+          f"reader bound to its group and ServiceAccount only ({subjects})")
+
+
 def main():
     for tool in (HELM, KUBECTL):
         if not os.access(tool, os.X_OK):
@@ -219,7 +241,11 @@ def main():
     check_crd_descriptions(kinds.get("CustomResourceDefinition", []))
 
     # Least privilege.
-    cluster_rules = [r for o in kinds.get("ClusterRole", []) for r in o["rules"] if "nonResourceURLs" not in r]
+    reader = [o for o in kinds.get("ClusterRole", []) if o["metadata"]["name"] == "meshcluster-istio-reader"]
+    check(len(reader) == 1, "the peers' read-only ClusterRole meshcluster-istio-reader is shipped")
+    check_istio_reader(reader[0], kinds)
+    cluster_rules = [r for o in kinds.get("ClusterRole", []) if o is not reader[0]
+                     for r in o["rules"] if "nonResourceURLs" not in r]
     url_rules = [(o["metadata"]["name"], r) for o in kinds.get("ClusterRole", []) for r in o["rules"]
                  if "nonResourceURLs" in r]
     check(url_rules == [("meshcluster-metrics-reader", {"nonResourceURLs": ["/metrics"], "verbs": ["get"]})],
@@ -243,6 +269,16 @@ def main():
         if ns == "tailscale":  # token Secrets (issue 14.6): read-only, list and watch
             verbs = {v for r in o["rules"] if "secrets" in r["resources"] for v in r["verbs"]}
             check(verbs == {"list", "watch"}, f"tailscale secrets: list and watch only (has {sorted(verbs)})")
+        # The daemon writes by server-side apply (PATCH) and never PUTs, except its Lease
+        # (leader election updates with the Lease's resourceVersion): no other rule may grant
+        # update, nor read the status subresource it only patches.
+        for r in o["rules"]:
+            if r["resources"] != ["leases"]:
+                check("update" not in r["verbs"], f"Role in {ns}: {r['resources']} without update")
+    for r in cluster_rules:
+        check("update" not in r["verbs"], f"cluster rule {r['resources']} without update")
+        if r["resources"] == ["meshclusters/status"]:
+            check(r["verbs"] == ["patch"], "meshclusters/status: patch only")
     check({o["metadata"]["namespace"] for o in kinds.get("Role", [])} == {"istio-system", "tailscale", NS},
           "Roles exist only in istio-system, tailscale and the controller's namespace")
 

@@ -93,6 +93,33 @@ static void check_mesh_networks(const struct mc_desired *d)
     }
 }
 
+/* The Helm values read back with meshConfig.localityLbSetting exactly the state's (or none),
+ * and its pairs are ones istiod accepts: one per from region, from != to. */
+static void check_locality(const struct mc_desired *d)
+{
+    for (size_t i = 0; i < d->nobjects; i++) {
+        const cJSON *text = at(d->objects[i].object, "data", MC_HELM_VALUES_KEY);
+        if (d->objects[i].role != MC_ROLE_HELM_VALUES || !cJSON_IsString(text))
+            continue;
+        cJSON *doc = k8s_yaml_parse_one(text->valuestring, strlen(text->valuestring), NULL, 0);
+        const cJSON *lb = at(at(doc, "meshConfig", NULL), "localityLbSetting", NULL);
+        if (!doc || ((lb || d->locality_lb) && !cJSON_Compare(lb, d->locality_lb, 1)))
+            abort();
+        const cJSON *p, *q;
+        cJSON_ArrayForEach(p, at(lb, "failover", NULL))
+        {
+            if (cJSON_Compare(at(p, "from", NULL), at(p, "to", NULL), 1))
+                abort();
+            cJSON_ArrayForEach(q, at(lb, "failover", NULL))
+            {
+                if (q != p && cJSON_Compare(at(p, "from", NULL), at(q, "from", NULL), 1))
+                    abort();
+            }
+        }
+        cJSON_Delete(doc);
+    }
+}
+
 /* How many documents are named name: a name given twice cannot be told apart. */
 static int named(const cJSON *docs, const char *name)
 {
@@ -105,6 +132,7 @@ static int named(const cJSON *docs, const char *name)
 static void check_nested_documents(const cJSON *docs, const struct mc_desired *d)
 {
     check_mesh_networks(d);
+    check_locality(d);
     const cJSON *doc;
     cJSON_ArrayForEach(doc, docs)
     {

@@ -30,7 +30,7 @@ static void test_spam_filter_per_object(void **state)
                      K8S_EVENT_PASS);
     assert_int_equal(k8s_event_filter_admit(&f, 1000 + 300001, "cm/a|Warning", "Failed", "same"),
                      K8S_EVENT_DROP_SPAM);
-    k8s_event_filter_close(&f);
+    k8s_event_filter_clear(&f);
 }
 
 static void test_similar_events_combine(void **state)
@@ -57,7 +57,7 @@ static void test_similar_events_combine(void **state)
     /* ...and after ten minutes a new window starts. */
     assert_int_equal(k8s_event_filter_admit(&f, 600001, "mc/x|Warning", "ApplyFailed", "object 12"),
                      K8S_EVENT_PASS);
-    k8s_event_filter_close(&f);
+    k8s_event_filter_clear(&f);
 }
 
 static void test_routine_budget(void **state)
@@ -74,7 +74,7 @@ static void test_routine_budget(void **state)
     for (int i = 0; i < 5; i++)
         assert_true(k8s_event_filter_take_normal(&f, 100000));
     assert_false(k8s_event_filter_take_normal(&f, 100000));
-    k8s_event_filter_close(&f);
+    k8s_event_filter_clear(&f);
 }
 
 static void test_memory_is_bounded(void **state)
@@ -88,7 +88,7 @@ static void test_memory_is_bounded(void **state)
                          K8S_EVENT_PASS);
         assert_true(k8s_event_filter_tracked(&f) <= 16);
     }
-    k8s_event_filter_close(&f);
+    k8s_event_filter_clear(&f);
 }
 
 int main(void)

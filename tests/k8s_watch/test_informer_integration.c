@@ -152,7 +152,7 @@ static void on_informer_stopped(k8s_informer *inf, void *data)
 static void stop_informer(uv_loop_t *loop, k8s_informer *inf)
 {
     int stopped = 0;
-    k8s_informer_stop(inf, on_informer_stopped, &stopped);
+    k8s_informer_close(inf, on_informer_stopped, &stopped);
     for (int i = 0; i < 100000 && !stopped; i++)
         uv_run(loop, UV_RUN_ONCE);
     assert_true(stopped);

@@ -395,6 +395,81 @@ static void f_dr_locality_disabled(struct cluster *c)
                                "\"spec\":{\"trafficPolicy\":{\"loadBalancer\":{"
                                "\"localityLbSetting\":{\"enabled\":false}}}}}"));
 }
+/* cluster1 in region us, cluster2 in eu (cluster1 also prefers pref, when not NULL). */
+static void regions(struct cluster *c, const char *pref)
+{
+    const char *names[] = {"cluster1", "cluster2"}, *region[] = {"us", "eu"};
+    for (size_t i = 0; i < 2; i++) {
+        cJSON *spec = cJSON_GetObjectItem(named(c->mcs, names[i]), "spec");
+        cJSON *loc = cJSON_AddObjectToObject(spec, "locality");
+        cJSON_AddStringToObject(loc, "region", region[i]);
+        if (i == 0 && pref)
+            cJSON_AddItemToObject(loc, "failover", cJSON_CreateStringArray(&pref, 1));
+    }
+}
+/* istiod's installed mesh config (the istio ConfigMap's mesh key) holding failover pairs. */
+static void installed_mesh(struct cluster *c, const char *pairs_yaml)
+{
+    cJSON *data = cJSON_GetObjectItem(named(c->cms, "istio"), "data");
+    char mesh[512];
+    snprintf(mesh, sizeof(mesh),
+             "trustDomain: cluster.local\nlocalityLbSetting:\n  enabled: true\n  failover:\n%s",
+             pairs_yaml);
+    cJSON_AddStringToObject(data, "mesh", mesh);
+}
+#define US_EU "  - from: us\n    to: eu\n  - from: eu\n    to: us\n"
+static void f_regions_not_installed(struct cluster *c)
+{
+    regions(c, NULL);
+}
+static void f_regions_written_nowhere(struct cluster *c)
+{
+    regions(c, NULL);
+    drop(c->cms, "meshcluster-istiod-values");
+}
+static void f_regions_installed(struct cluster *c)
+{
+    regions(c, NULL);
+    installed_mesh(c, US_EU);
+}
+static void f_regions_installed_stale(struct cluster *c)
+{
+    regions(c, NULL);
+    installed_mesh(c, "  - from: us\n    to: ap\n");
+}
+static void f_regions_unknown_preference(struct cluster *c)
+{
+    regions(c, "mars");
+    installed_mesh(c, US_EU);
+}
+static void add_dr(struct cluster *c, const char *host, const char *policy)
+{
+    char buf[512];
+    snprintf(buf, sizeof(buf),
+             "{\"metadata\":{\"name\":\"payments\",\"namespace\":\"prod\"},"
+             "\"spec\":{\"host\":\"%s\",\"trafficPolicy\":%s}}",
+             host, policy);
+    cJSON_AddItemToArray(c->drs, parse(buf));
+}
+static void f_mesh_failover_dr_no_outlier(struct cluster *c)
+{
+    f_regions_installed(c);
+    add_dr(c, "payments.prod.svc.cluster.local", "{\"connectionPool\":{}}");
+}
+static void f_mesh_failover_dr_outlier(struct cluster *c)
+{
+    f_regions_installed(c);
+    add_dr(c, "payments", "{\"outlierDetection\":{\"consecutive5xxErrors\":3}}");
+}
+static void f_mesh_failover_external_host(struct cluster *c)
+{
+    f_regions_installed(c);
+    add_dr(c, "api.example.com", "{\"connectionPool\":{}}");
+}
+static void f_one_region_dr_no_outlier(struct cluster *c)
+{
+    add_dr(c, "payments.prod.svc.cluster.local", "{\"connectionPool\":{}}");
+}
 static void f_peer_probe_failed(struct cluster *c)
 {
     cJSON *st = cJSON_GetObjectItem(named(c->mcs, "cluster2"), "status");
@@ -458,6 +533,24 @@ static const struct row rows[] = {
      MC_CHECK_PASS, "every DestinationRule"},
     {"locality disabled", f_dr_locality_disabled, "outlier-detection", MC_CHECK_PASS,
      "every DestinationRule"},
+    {"regions, values not given to istiod", f_regions_not_installed, "locality-failover",
+     MC_CHECK_WARN, "failover us>eu, eu>us is in ConfigMap meshcluster-istiod-values"},
+    {"regions, no values ConfigMap", f_regions_written_nowhere, "locality-failover", MC_CHECK_WARN,
+     "written nowhere"},
+    {"regions, istiod runs with them", f_regions_installed, "locality-failover", MC_CHECK_PASS,
+     "istiod runs with failover us>eu, eu>us"},
+    {"regions, istiod runs other pairs", f_regions_installed_stale, "locality-failover",
+     MC_CHECK_WARN, "has other pairs"},
+    {"failover preference names no region", f_regions_unknown_preference, "locality-failover",
+     MC_CHECK_WARN, "cluster1: mars"},
+    {"mesh failover, DR without outlier", f_mesh_failover_dr_no_outlier, "outlier-detection",
+     MC_CHECK_WARN, "locality failover is on mesh-wide, and 1 DestinationRule(s)"},
+    {"mesh failover, DR with outlier", f_mesh_failover_dr_outlier, "outlier-detection",
+     MC_CHECK_PASS, "locality failover is on mesh-wide"},
+    {"mesh failover, external host", f_mesh_failover_external_host, "outlier-detection",
+     MC_CHECK_PASS, "every DestinationRule"},
+    {"one region, DR without outlier", f_one_region_dr_no_outlier, "outlier-detection",
+     MC_CHECK_PASS, "every DestinationRule"},
     {"peer probe failed", f_peer_probe_failed, "peer-conditions", MC_CHECK_FAIL,
      "cluster2 PeerAPIReachable=False ConnectTimeout"},
     {"peer istiod synced", f_peer_probe_ok, "peer-conditions", MC_CHECK_PASS, "True"},
@@ -476,10 +569,10 @@ static void test_healthy_passes_everything(void **state)
                      mc_check_result_name(rep.findings[i].result), rep.findings[i].message);
     assert_int_equal(rep.worst, MC_CHECK_PASS);
     static const char *const every[] = {
-        "local-meshcluster", "gateway-crd",   "east-west-gateway", "gateway-address",
-        "egress-proxies",    "mesh-networks", "remote-secrets",    "network-label",
-        "cacerts",           "cacerts-root",  "istiod-root",       "intermediate-expiry",
-        "outlier-detection"};
+        "local-meshcluster", "gateway-crd",      "east-west-gateway", "gateway-address",
+        "egress-proxies",    "mesh-networks",    "remote-secrets",    "network-label",
+        "cacerts",           "cacerts-root",     "istiod-root",       "intermediate-expiry",
+        "outlier-detection", "locality-failover"};
     for (size_t c = 0; c < 2; c++)
         for (size_t i = 0; i < sizeof(every) / sizeof(every[0]); i++)
             if (!find(&rep, c, every[i]))

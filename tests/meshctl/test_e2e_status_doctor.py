@@ -1,4 +1,4 @@
-"""End to end, with real processes: three "clusters" (test API servers with the Tailscale and
+"""End to end, with real processes: three "clusters" (real or lite API servers with the Tailscale and
 istiod simulators), cacerts from one root made with `meshctl pki`, the same MeshClusters
 everywhere, one meshclusterd per cluster. Proves that:
   - on the healthy set `meshctl status --wait` exits 0 with a 3x3 matrix of ok cells (and
@@ -13,7 +13,8 @@ everywhere, one meshclusterd per cluster. Proves that:
     outlierDetection, cacerts from another root with istiod not restarted (per-cluster and the
     cross-cluster shared-root), an intermediate expiring in 10 days, cacerts deleted, and the
     Gateway CRD deleted;
-  - status exits 1 with a row of Unreachable when a cluster's API server is stopped, and
+  - status exits 1 with a row of Unreachable when a cluster's API server is stopped (on a real
+    server: the fault proxy in front of it closes its port), and
     `--wait` that times out exits 1; colour only on a terminal; five clusters fit 80 columns;
   - usage errors exit 2.
 """
@@ -302,16 +303,24 @@ def faults(tmp, pki, cs):
 def api_server_stopped(cs):
     rc, st = status_json(cs)
     check(rc == 0, "status before stopping an API server: %r" % st["problems"])
-    cs[2].server.terminate()
-    cs[2].server.wait(timeout=10)
+    if L.REAL:
+        # The fault proxy in front of cluster3's API server closes its port, as a dead
+        # server's would be.
+        cs[2].ctl("POST", "/listener", {"up": False})
+    else:
+        cs[2].server.terminate()
+        cs[2].server.wait(timeout=10)
     rc, out, err = meshctl(cs, "status")
     print(out, flush=True)
     check(rc == 1, "status with cluster3's API server stopped: exit %d" % rc)
-    # The row is named by the kubeconfig's context, since no MeshCluster can name it.
-    check("?kube-apis~ unreachable unreachable unreachable" in out, "row: %s" % out)
+    # The row is named by the kubeconfig's context, since no MeshCluster can name it (the
+    # lite server names its context kube-apiserver-lite, real-cluster the cluster).
+    ctx = "?" + ("cluster3" if L.REAL else "kube-apiserver-lite")
+    label = ctx if len(ctx) <= 11 else ctx[:10] + "~"
+    check("%-11s unreachable unreachable unreachable" % label in out, "row: %s" % out)
     rc, st = status_json(cs)
     check(rc == 1 and st["sources"][2].get("error") and
-          st["sources"][2]["cluster"] == "?kube-apiserver-lite", "sources: %r" % st["sources"])
+          st["sources"][2]["cluster"] == ctx, "sources: %r" % st["sources"])
     check(all(p["state"] == "Unreachable" for p in st["pairs"] if p["from"].startswith("?")) and
           sum(p["state"] == "Unreachable" for p in st["pairs"]) == 3, "pairs: %r" % st["pairs"])
 
@@ -342,7 +351,7 @@ def usage(cs):
 
 
 def main():
-    tmp, cs = L.mesh(NAMES)
+    tmp, cs = L.mesh(NAMES, faults=True)
     ok = False
     try:
         pki = setup(tmp, cs)

@@ -120,7 +120,7 @@ static void test_oversized_watch_line_is_reported(void **state)
     assert_true(restarts >= 1);
 
     bool stopped = false;
-    k8s_watcher_stop(wt.w, on_stopped, &stopped);
+    k8s_watcher_close(wt.w, on_stopped, &stopped);
     assert_true(itest_wait(&loop, is_true, &stopped, 10000));
     k8s_watcher_free(wt.w);
     k8s_client_close(c, NULL, NULL);

@@ -150,6 +150,15 @@ static void test_no_cacerts(void **state)
     assert_false(v.verified);
     assert_string_equal(v.reason, PKI_REASON_NO_CACERTS);
     assert_non_null(strstr(v.message, "own self-signed root"));
+
+    /* An external CA: no cacerts (its key lives elsewhere), istiod distributes the declared
+     * root. That is the mesh working, not a missing Secret. */
+    in = input(f, NULL, declared, 1, f->shared.root_pem);
+    evaluate(&in, &v);
+    assert_true(v.verified);
+    assert_string_equal(v.reason, PKI_REASON_ROOT_MATCHES);
+    assert_non_null(strstr(v.message, "external CA"));
+    assert_non_null(strstr(v.message, f->shared_fp));
 }
 
 static void expect_chain_invalid(const struct pki_trust_input *in, const char *needle)

@@ -11,7 +11,13 @@ MC_TEST_SERVER picks the API server (default real):
         applied, token from `kubectl create token`) with leader election on;
   lite  tests/apiserver/kube-apiserver-lite with the simulators inside it, the daemon as
         admin without leader election.
-The fault-control paths (/fail, /drop-watches, ...) exist on the lite server only."""
+Faults: the lite server injects them itself. On a real server a Cluster made with faults=True
+gets tests/realcluster's fault proxy in front of kube-apiserver (real-cluster up --fault-proxy):
+the daemon and kubectl talk through it (the simulators do not, as inside the lite server), and
+ctl() sends the fault-control paths (/fail, /latency, /drop-watches, /listener, /compact,
+/requests) to the proxy's control port, whose request log (every client's, injected failures
+included, no user) then replaces the audit log. Without faults=True these paths exist on the
+lite server only."""
 import contextlib
 import json
 import os
@@ -50,6 +56,8 @@ ISTIO_CRDS = os.path.join(SHARED, "fixtures", "istio", "charts", "base", "files"
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 # Lite server flags that the simulators take in real mode; the others are lite-only.
 SIMULATOR_FLAGS = {"--tailscale-ready-delay": 1, "--tailscale-fail": 0}
+# The lite server's control paths that the fault proxy serves in real mode (faults=True).
+FAULT_PATHS = realserver.FAULT_PATHS
 
 
 def gateway_crd(tmp):
@@ -95,10 +103,12 @@ def http_get(port, path):
 
 
 class Cluster:
-    def __init__(self, name, tmp, server_args=(), apiserver_args=()):
+    def __init__(self, name, tmp, server_args=(), apiserver_args=(), faults=False):
         """server_args: the lite server's flags (in real mode only the simulators' ones);
-        apiserver_args: extra kube-apiserver flags (real mode only)."""
+        apiserver_args: extra kube-apiserver flags (real mode only); faults: the fault proxy in
+        front of a real server (the lite server has its faults anyway)."""
         self.name = name
+        self.faults = REAL and faults
         self.dir = os.path.join(tmp, name)
         os.makedirs(self.dir)
         self.daemon = None
@@ -106,12 +116,14 @@ class Cluster:
         self.server_log = open(os.path.join(self.dir, "server.log"), "w")
         self.server = self.real = None
         if REAL:
-            self._start_real(server_args, apiserver_args)
+            self._start_real(server_args, apiserver_args, faults)
         else:
             if apiserver_args:
                 raise ValueError("apiserver_args need MC_TEST_SERVER=real")
             self._start_lite(server_args)
-        self.kubeconfig = self.info["kubeconfig"]
+        # Through the proxy when there is one, as every client of the lite server meets its faults.
+        self.kubeconfig = self.info["proxy_kubeconfig" if self.faults else "kubeconfig"]
+        self.api_url = self.info["proxy_url" if self.faults else "url"]
         self.control = self.info["control_url"]
         # The daemon's credentials: admin on the lite server, the chart's ServiceAccount on a
         # real one (written by prepare()).
@@ -131,7 +143,7 @@ class Cluster:
         with open(info) as f:
             self.info = json.load(f)
 
-    def _start_real(self, server_args, apiserver_args):
+    def _start_real(self, server_args, apiserver_args, faults):
         sim_args, rest = [], list(server_args)
         while rest:
             flag = rest.pop(0)
@@ -142,7 +154,7 @@ class Cluster:
                 sim_args += [rest.pop(0) for _ in range(SIMULATOR_FLAGS[flag])]
         try:
             self.real = realserver.RealServer(self.dir, self.name, self.server_log, ("tailscale", "istiod"),
-                                              sim_args, apiserver_args)
+                                              sim_args, apiserver_args, fault_proxy=faults)
         except RuntimeError:
             self.server_log.close()
             with open(os.path.join(self.dir, "server.log")) as f:
@@ -224,7 +236,7 @@ class Cluster:
         with open(path, "w") as f:
             json.dump({"apiVersion": "v1", "kind": "Config", "current-context": self.name,
                        "clusters": [{"name": self.name, "cluster": {
-                           "server": self.info["url"],
+                           "server": self.api_url,
                            "certificate-authority": ca_file or self.info["ca_file"]}}],
                        "users": [{"name": "meshcluster-controller", "user": user}],
                        "contexts": [{"name": self.name, "context": {
@@ -251,14 +263,18 @@ class Cluster:
     # -- control endpoint --------------------------------------------------------------------
     def ctl(self, method, path, body=None):
         """The lite server's control endpoint; in real mode the simulators' (/tailscale,
-        /istiod/restart), with /requests served from the audit log."""
-        if REAL and path == "/requests":
+        /istiod/restart) and, with faults, the fault proxy's; without, /requests is served from
+        the audit log."""
+        control = self.control
+        if self.faults and path in FAULT_PATHS:
+            control = self.info["proxy_control_url"]
+        elif REAL and path == "/requests":
             return self.requests()
         if REAL and path == "/requests/clear":
             self.clear_requests()
             return {"ok": True}
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.control + path, data=data, method=method,
+        req = urllib.request.Request(control + path, data=data, method=method,
                                      headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(req, timeout=10) as r:
             raw = r.read()
@@ -266,11 +282,11 @@ class Cluster:
 
     def requests(self):
         """Requests since the last clear_requests(), oldest first: method, path, query, code,
-        user_agent (and, on a real server, user)."""
-        return self.real.requests() if REAL else self.ctl("GET", "/requests")
+        user_agent (and, on a real server without faults, user)."""
+        return self.real.requests() if REAL and not self.faults else self.ctl("GET", "/requests")
 
     def clear_requests(self):
-        if REAL:
+        if REAL and not self.faults:
             self.real.clear_requests()
         else:
             self.ctl("POST", "/requests/clear", {})
@@ -287,7 +303,7 @@ class Cluster:
     def daemon_connections(self):
         """The daemon's established TCP connections to this cluster's API server (from
         /proc: its socket inodes matched against /proc/net/tcp)."""
-        port = int(urllib.parse.urlsplit(self.info["url"]).port)
+        port = int(urllib.parse.urlsplit(self.api_url).port)
         inodes = set()
         fd_dir = "/proc/%d/fd" % self.daemon.pid
         for fd in os.listdir(fd_dir):
@@ -422,12 +438,12 @@ def running(tmp, clusters):
         cleanup(tmp)
 
 
-def mesh(names, server_args=()):
+def mesh(names, server_args=(), faults=False):
     tmp = tempfile.mkdtemp(prefix="mc-e2e-")
     clusters = []
     try:
         for n in names:
-            c = Cluster(n, tmp, server_args)
+            c = Cluster(n, tmp, server_args, faults=faults)
             clusters.append(c)
             c.prepare(tmp)
     except Exception:
@@ -438,10 +454,10 @@ def mesh(names, server_args=()):
     return tmp, clusters
 
 
-def run(names, body, server_args=()):
+def run(names, body, server_args=(), faults=False):
     """Runs body(tmp, clusters) on fresh clusters; on failure prints each daemon's log tail;
     always stops everything and removes the folder; prints PASS on success."""
-    tmp, clusters = mesh(names, server_args)
+    tmp, clusters = mesh(names, server_args, faults)
     ok = False
     try:
         body(tmp, clusters)

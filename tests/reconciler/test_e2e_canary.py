@@ -1,6 +1,7 @@
 """End to end canary scan: secrets must never reach any output. Two clusters, each daemon at
 --log-level debug, with a unique canary in
-  - the kubeconfig bearer token (the lite server's admin token, so every request carries it),
+  - the kubeconfig bearer token (on a real server the daemon's ServiceAccount token from
+    `kubectl create token`; on the lite server its admin token, so every request carries it),
   - the token Secret an `auth: secret` MeshCluster references (labelled
     meshcluster.io/remote-token=true and in the tailscale namespace, so it is read whatever
     the secretRef rules are), rotated once to a second canary,
@@ -12,6 +13,7 @@ base64 (every alignment, standard and URL-safe) or URL-encoded, in the daemons' 
 the product), and the test checks it is there, so "nowhere else" means something.
 """
 import base64
+import json
 import os
 import re
 import secrets
@@ -101,9 +103,17 @@ def token_secret(value):
 def main():
     canaries = {"kubeconfig token": canary("kc"), "token Secret": canary("sec"),
                 "rotated token Secret": canary("rot"), "cacerts key": canary("key")}
-    tmp, cs = L.mesh(["cluster1", "cluster2"], server_args=["--token", canaries["kubeconfig token"]])
+    if L.REAL:
+        # A real server's daemon runs with its ServiceAccount's token (kubectl create token):
+        # that token, unique per cluster, is the canary.
+        del canaries["kubeconfig token"]
+        tmp, cs = L.mesh(["cluster1", "cluster2"])
+        for c in cs:
+            with open(c.daemon_kubeconfig) as f:
+                canaries["%s kubeconfig token" % c.name] = json.load(f)["users"][0]["user"]["token"]
+    else:
+        tmp, cs = L.mesh(["cluster1", "cluster2"], server_args=["--token", canaries["kubeconfig token"]])
     try:
-        import json
         certs = os.path.join(tmp, "certs")
         sh(MESHCTL, "pki", "root", "--out", os.path.join(certs, "root"))
         mc_dir = os.path.join(tmp, "mcs")

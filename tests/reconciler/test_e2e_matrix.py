@@ -356,6 +356,8 @@ def foreign():
 SPEC_EDITS = [
     ("cluster1", {"network": "net-one"}),
     ("cluster2", {"locality": {"region": "eu-west", "zone": "eu-west-1a"}}),
+    # Two regions now: the Helm values gain meshConfig.localityLbSetting (as rendered).
+    ("cluster1", {"locality": {"region": "us-east", "failover": ["eu-west"]}}),
     ("cluster1", {"tailscale": {"eastWestGatewayHostname": "c1-ewgw"}}),
     ("cluster1", {"tailscale": {"gatewayTags": ["tag:ew", "tag:mesh"]}}),
     ("cluster1", {"tailscale": {"proxyClass": "small"}}),

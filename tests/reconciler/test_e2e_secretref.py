@@ -1,7 +1,8 @@
 """End to end, the attacks of issue 18 items 2, 3 and 7 and the token handling of issue 14
-items 6 and 7, against the test API server with real kubectl and meshclusterd:
+items 6 and 7, against the test API server (real by default) with real kubectl and meshclusterd:
 
-  rbac       meshclusterd runs with a token allowed exactly what deploy/'s RBAC grants. A remote
+  rbac       meshclusterd runs with a token allowed exactly what deploy/'s RBAC grants (on a
+             real server its ServiceAccount's token under those manifests). A remote
              with auth: secret gets its token from an opted-in Secret in the tailscale
              namespace; secretRefs aimed at istio-system/cacerts (ca-key.pem), at another
              namespace, at an unlabelled Secret and at a Secret holding no bearer token are
@@ -81,6 +82,19 @@ def kubeconfig_token(c, cluster):
 
 
 def restricted_cluster(tmp, name, rbac_path):
+    """A cluster whose c.restricted kubeconfig is allowed what rbac_path grants: on a real
+    server the manifests applied and their ServiceAccount's own token, on the lite server an
+    allow-list generated from them (--tokens-file)."""
+    if L.REAL:
+        c = L.Cluster(name, tmp)
+        c.prepare(tmp)
+        c.kubectl("create", "namespace", R.LEASE_NS)
+        c.kubectl("create", "serviceaccount", "meshcluster-controller", "-n", R.LEASE_NS)
+        c.kubectl("apply", "-f", rbac_path)
+        token = c.kubectl("create", "token", "meshcluster-controller", "-n", R.LEASE_NS,
+                          "--duration=24h").stdout.strip()
+        c.restricted = R.restricted_kubeconfig(c.kubeconfig, token, os.path.join(c.dir, "kubeconfig-restricted"))
+        return c
     token = "mc-secretref-" + os.urandom(8).hex()
     tokens = os.path.join(tmp, name + "-tokens.json")
     rbac_allowlist.main(["--rbac", rbac_path, "--token", token, "--out", tokens])

@@ -27,6 +27,18 @@ SERVER_METADATA = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGra
                    "generation", "resourceVersion", "selfLink")
 
 
+# Schema failures after which the real server does not run a CRD's CEL rules
+# (apiextensions' hasBlockingErr).
+CEL_BLOCKING = ("FieldValueNotSupported", "FieldValueRequired", "FieldValueTooLong", "FieldValueTooMany",
+                "FieldValueTypeInvalid")
+
+
+# Built-ins whose registry strategy says AllowCreateOnUpdate (a PUT to a missing name creates)
+# and those that refuse an update without resourceVersion (AllowUnconditionalUpdate false).
+CREATE_ON_UPDATE = (("coordination.k8s.io", "leases"), ("", "events"), ("events.k8s.io", "events"))
+CONDITIONAL_UPDATE_ONLY = (("coordination.k8s.io", "leases"),)
+
+
 def now():
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -144,7 +156,8 @@ class Api:
         causes = list(result.causes)
         if old is None:
             causes = meta.name_causes(res, name) + causes
-        causes += meta.label_causes(obj["metadata"]) + meta.owner_causes(obj["metadata"])
+        causes += meta.label_causes(obj["metadata"]) + meta.annotation_causes(obj["metadata"])
+        causes += meta.owner_causes(obj["metadata"])
         causes += meta.finalizer_checks(res, obj["metadata"], ctx)
         fixed = self.schemas.apply_defaults_and_prune(res.gvk, obj)
         if fixed is not None:
@@ -157,6 +170,13 @@ class Api:
                 seen.add(key)
                 unique.append(c)
         causes = unique
+        if not res.builtin and not any(c.get("reason") in CEL_BLOCKING for c in causes):
+            causes += self.schemas.cel_causes(res.gvk, obj, old)
+        elif any(c.get("reason") in CEL_BLOCKING for c in causes) and self.schemas.has_cel_rules(res.gvk):
+            # the real server skips the CEL rules of an object that fails these checks, and says so
+            causes.append({"reason": "FieldValueInvalid", "field": "<nil>",
+                           "message": "Invalid value: \"null\": some validation rules were not checked because "
+                                      "the object was invalid; correct the existing errors to complete validation"})
         if causes:
             raise status.invalid(res, name, causes)
         return obj
@@ -182,6 +202,8 @@ class Api:
         keep = self._filters(res, ctx)
         token = ctx.q("continue")
         limit = int(ctx.q("limit", "0") or 0)
+        if ctx.q("resourceVersion") == "0" and not ctx.q("continue"):
+            limit = 0  # served from the watch cache, which ignores limit
         start = at = None
         with self.store.lock:
             expired = status.CONTINUE_EXPIRED
@@ -200,6 +222,9 @@ class Api:
                                                 "message": "Too large resource version"}],
                                     "retryAfterSeconds": 1}, {"Retry-After": "1"})
                 match = ctx.q("resourceVersionMatch")
+                if match and match not in ("Exact", "NotOlderThan"):
+                    raise status.invalid_plain("resourceVersionMatch", 'Unsupported value: "%s": supported values: '
+                                               '"Exact", "NotOlderThan", ""' % match)
                 if match and not want:
                     raise status.invalid_plain("resourceVersionMatch", "Forbidden: resourceVersionMatch is "
                                                "forbidden unless resourceVersion is provided")
@@ -267,7 +292,7 @@ class Api:
             if res.generation or not res.builtin:
                 md["generation"] = 1
             obj = managed(obj) if managed else self._manage(res, None, obj, ctx)
-            builtins.allocate(self, res, None, obj)
+            builtins.allocate(self, res, None, obj, ctx.dry_run)
             if ctx.dry_run:
                 return 201, self.out(res, obj)
             stored = self.store.put(res.gr, obj)
@@ -300,10 +325,14 @@ class Api:
                                      "namespace sent on the request")
         with self.store.lock:
             old = self.store.get(res.gr, ns, name)
+            if old is None and res.gr in CREATE_ON_UPDATE and sub is None:
+                md["name"] = name
+                md.pop("resourceVersion", None)  # ignored when the PUT creates
+                return self.create(res, ns, obj, ctx)
             if old is None:
                 raise status.not_found(res, name)
             rv = md.get("resourceVersion")
-            if not rv and not res.builtin:
+            if not rv and (not res.builtin or res.gr in CONDITIONAL_UPDATE_ONLY):
                 raise status.invalid(res, name, [{"reason": "FieldValueInvalid",
                                                   "field": "metadata.resourceVersion",
                                                   "message": "Invalid value: 0x0: must be specified for an update"}])
@@ -334,6 +363,8 @@ class Api:
             else:
                 new.pop("status", None)
         md = new.setdefault("metadata", {})
+        # managedFields: [{}] is how a client resets them (the write itself is not recorded)
+        reset_fields = md.get("managedFields") == [{}] and not managed
         omd = old["metadata"]
         for k in SERVER_METADATA:
             if k in omd:
@@ -354,9 +385,11 @@ class Api:
         md = new["metadata"]
         if "generation" in md and _spec_part(res, new) != _spec_part(res, old):
             md["generation"] = int(md["generation"]) + 1
-        if not managed:
+        if reset_fields:
+            new["metadata"].pop("managedFields", None)
+        elif not managed:
             new = self._manage(res, old, new, ctx, op, sub)
-        builtins.allocate(self, res, old, new)
+        builtins.allocate(self, res, old, new, ctx.dry_run)
         if _comparable(new) == _comparable(old):
             return 200, self.out(res, old)
         if ctx.dry_run:
@@ -424,6 +457,10 @@ class Api:
                                               "message": "Required value: is required for apply patch"}])
         if not isinstance(applied, dict):
             raise status.bad_request("error decoding YAML: the applied configuration must be an object")
+        gvk_sent = "%s, Kind=%s" % (_group_version(applied.get("apiVersion")), applied.get("kind") or "")
+        if gvk_sent != "%s, Kind=%s" % (_group_version(res.gv), res.kind):
+            # the apply body is decoded as the endpoint's own kind, nothing else
+            raise status.bad_request("invalid object type: " + gvk_sent)
         force = ctx.flag("force")
         amd = applied.get("metadata") or {}
         if amd.get("managedFields"):
@@ -436,9 +473,17 @@ class Api:
             # the typed conversion of the apply body fails before ownership is looked at
             unknown = self.schemas.validate(res.gvk, applied, True).unknown_fields
             if unknown:
-                raise status.bad_request("failed to create typed patch object (%s/%s; %s, Kind=%s): %s" % (
+                msg = "failed to create typed patch object (%s/%s; %s, Kind=%s): %s" % (
                     ns or "", name, res.gv if res.group else "/" + res.version, res.kind,
-                    "\n".join(".%s: field not declared in schema" % f for f in unknown)))
+                    "\n".join(".%s: field not declared in schema" % f for f in unknown))
+                if not res.builtin:  # a custom resource's typed conversion fails as an internal error
+                    raise ApiError(500, "", msg, None)
+                raise status.bad_request(msg)
+
+        dup = pure.duplicate_key(applied, self.schemas, res.gvk)
+        if dup:  # the real server's typed conversion fails: an internal error, not a 422
+            raise ApiError(500, "", "failed to create typed patch object (%s/%s; %s, Kind=%s): %s" % (
+                ns or "", name, _group_version(res.gv), res.kind, dup), None)
 
         def do_apply(live):
             try:
@@ -529,6 +574,7 @@ class Api:
             return 200, status.success(res, name, omd.get("uid"))
 
     def _after_remove(self, res, last):
+        builtins.on_removed(self, res, last)
         hook = self.after_write.get(res.gr)
         if hook:
             hook(self, res, last, None)
@@ -565,6 +611,12 @@ class Api:
             return self.delete(res, ns, name, Ctx({"propagationPolicy": policy}))
         except ApiError:
             return None
+
+
+def _group_version(api_version):
+    """apiVersion as Go prints a GroupVersion in a GVK: "/v1", "apps/v1", "/" when empty."""
+    av = api_version or ""
+    return av if "/" in av else "/" + av
 
 
 def _with_fields(obj, managed_fields):

@@ -6,6 +6,8 @@ import ipaddress
 import random
 import threading
 
+from . import status
+
 
 CRD_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
 
@@ -16,7 +18,7 @@ class IpAllocator:
     def __init__(self):
         self._lock = threading.Lock()
         self._net = ipaddress.ip_network("10.96.0.0/12")
-        self._used = {"10.96.0.1"}
+        self._used = set()  # the seeded kubernetes Service takes 10.96.0.1
         self._ports = set()
 
     def ip(self):
@@ -33,6 +35,41 @@ class IpAllocator:
                 return False
             self._used.add(ip)
             return True
+
+    def check(self, ip):
+        """Why a client's own cluster IP cannot be had, or None (as the real allocator says)."""
+        try:
+            addr = ipaddress.ip_address(ip)
+        except ValueError:
+            return None  # the schema rules report the syntax
+        with self._lock:
+            if addr not in self._net:
+                return "the provided network does not match the current range"
+            if ip in self._used:
+                return "provided IP is already allocated"
+        return None
+
+    def release(self, ip):
+        with self._lock:
+            if ip != "10.96.0.1":
+                self._used.discard(ip)
+
+    def check_node_port(self, port):
+        """Why a client's own node port cannot be had, or None."""
+        with self._lock:
+            if not 30000 <= port <= 32767:
+                return "provided port is not in the valid range. The range of valid ports is 30000-32767"
+            if port in self._ports:
+                return "provided port is already allocated"
+        return None
+
+    def take_node_port(self, port):
+        with self._lock:
+            self._ports.add(port)
+
+    def release_node_port(self, port):
+        with self._lock:
+            self._ports.discard(port)
 
     def node_port(self):
         with self._lock:
@@ -75,7 +112,7 @@ def _service_defaults(old, svc, creating):
         svc["status"] = {"loadBalancer": {}}
 
 
-def _service_allocate(api, old, svc):
+def _service_allocate(api, old, svc, dry_run):
     """What the Service storage fills in after ownership is recorded (cluster IPs, IP families,
     node ports): no manager owns these unless a client sets them itself."""
     spec = svc.setdefault("spec", {})
@@ -89,15 +126,32 @@ def _service_allocate(api, old, svc):
     if not spec.get("clusterIP"):
         spec["clusterIP"] = api.ips.ip()
     elif old is None and spec["clusterIP"] != "None":
-        api.ips.take(spec["clusterIP"])
+        why = api.ips.check(spec["clusterIP"])
+        if why:
+            raise status.invalid(api.reg.get("", "v1", "services"), svc["metadata"].get("name", ""), [
+                _cause("FieldValueInvalid", "spec.clusterIPs", 'Invalid value: ["%s"]: failed to allocate IP %s: %s'
+                       % (spec["clusterIP"], spec["clusterIP"], why))])
+        if not dry_run:
+            api.ips.take(spec["clusterIP"])
     spec.setdefault("clusterIPs", [spec["clusterIP"]])
     spec.setdefault("ipFamilies", ["IPv4"])
     spec.setdefault("ipFamilyPolicy", "SingleStack")
-    for p in spec.get("ports") or []:
-        if isinstance(p, dict) and t in ("NodePort", "LoadBalancer") and not p.get("nodePort"):
+    held = {q.get("nodePort") for q in ospec.get("ports") or [] if isinstance(q, dict)}
+    for i, p in enumerate(spec.get("ports") or []):
+        if not isinstance(p, dict) or t not in ("NodePort", "LoadBalancer"):
+            continue
+        if not p.get("nodePort"):
             old_np = [q.get("nodePort") for q in ospec.get("ports") or []
                       if isinstance(q, dict) and q.get("port") == p.get("port") and q.get("nodePort")]
             p["nodePort"] = old_np[0] if old_np else api.ips.node_port()
+        elif isinstance(p["nodePort"], int) and p["nodePort"] not in held:
+            why = api.ips.check_node_port(p["nodePort"])
+            if why:
+                raise status.invalid(api.reg.get("", "v1", "services"), svc["metadata"].get("name", ""), [
+                    _cause("FieldValueInvalid", "spec.ports[%d].nodePort" % i,
+                           "Invalid value: %d: %s" % (p["nodePort"], why))])
+            if not dry_run:
+                api.ips.take_node_port(p["nodePort"])
 
 
 def _service_causes(old, svc):
@@ -128,6 +182,69 @@ def _service_causes(old, svc):
     return out
 
 
+DATA_MAX = 1024 * 1024  # ConfigMap and Secret payloads (core validation's MaxSecretSize)
+
+
+def _data_size(obj, binary_fields):
+    size = 0
+    for fld in ("data", "binaryData"):
+        for k, v in (obj.get(fld) or {}).items() if isinstance(obj.get(fld), dict) else ():
+            n = len(str(v or "").encode())
+            if fld in binary_fields:
+                try:
+                    n = len(base64.b64decode(v or "", validate=True))
+                except (ValueError, TypeError):
+                    pass  # reported as bad base64
+            size += len(k.encode()) + n
+    return size
+
+
+def _configmap_causes(old, cm):
+    out = _immutable_causes(old, cm, ("data", "binaryData"))
+    if _data_size(cm, ("binaryData",)) > DATA_MAX:
+        # the real server reports the whole object (an empty field path)
+        out.append(_cause("FieldValueTooLong", "[]", "Too long: may not be more than %d bytes" % DATA_MAX))
+    return out
+
+
+def _immutable_causes(old, obj, fields):
+    """An object stored with immutable: true keeps its payload and the flag."""
+    if old is None or not old.get("immutable"):
+        return []
+    out = [_cause("FieldValueForbidden", f, "Forbidden: field is immutable when `immutable` is set")
+           for f in fields if (old.get(f) or {}) != (obj.get(f) or {})]
+    if not obj.get("immutable"):
+        out.append(_cause("FieldValueForbidden", "immutable", "Forbidden: field is immutable when `immutable` is set"))
+    return out
+
+
+# Keys a Secret of a given type must carry (core validation's ValidateSecret).
+SECRET_TYPE_KEYS = {"kubernetes.io/tls": ("tls.crt", "tls.key"), "kubernetes.io/ssh-auth": ("ssh-privatekey",),
+                    "kubernetes.io/dockerconfigjson": (".dockerconfigjson",), "kubernetes.io/dockercfg": (".dockercfg",)}
+
+
+def _event_causes(ev):
+    """core/v1 Events: involvedObject.namespace must be the Event's (an empty one only in
+    `default` or for a cluster-scoped event), as the v1 legacy validation says."""
+    ns = ev["metadata"].get("namespace") or ""
+    ins = (ev.get("involvedObject") or {}).get("namespace") or ""
+    if (not ins and ns not in ("", "default")) or (ins and ins != ns):
+        return [_cause("FieldValueInvalid", "involvedObject.namespace",
+                       'Invalid value: "%s": does not match event.namespace' % ins)]
+    return []
+
+
+def _lease_causes(lease):
+    spec = lease.get("spec") or {}
+    out = []
+    for fld, least in (("leaseDurationSeconds", 1), ("leaseTransitions", 0)):
+        v = spec.get(fld)
+        if isinstance(v, int) and not isinstance(v, bool) and v < least:
+            out.append(_cause("FieldValueInvalid", "spec." + fld, "Invalid value: %d: must be %s" % (
+                v, "greater than 0" if least else "greater than or equal to 0")))
+    return out
+
+
 def _fold_string_data(secret):
     sd = secret.pop("stringData", None)
     if isinstance(sd, dict):
@@ -140,6 +257,8 @@ def _fold_string_data(secret):
 
 def _secret_causes(old, secret):
     out = []
+    if _data_size(secret, ("data",)) > DATA_MAX:
+        out.append(_cause("FieldValueTooLong", "data", "Too long: may not be more than %d bytes" % DATA_MAX))
     for k, v in (secret.get("data") or {}).items():
         try:
             base64.b64decode(v or "", validate=True)
@@ -148,9 +267,10 @@ def _secret_causes(old, secret):
     if old is not None and old.get("type", "Opaque") != secret.get("type", "Opaque"):
         out.append(_cause("FieldValueInvalid", "type", 'Invalid value: "%s": field is immutable'
                           % secret.get("type")))
-    if old is not None and old.get("immutable") and (old.get("data") != secret.get("data")):
-        out.append(_cause("FieldValueForbidden", "data",
-                          "Forbidden: field is immutable when `immutable` is set"))
+    out += _immutable_causes(old, secret, ("data",))
+    for key in SECRET_TYPE_KEYS.get(secret.get("type"), ()):
+        if key not in (secret.get("data") or {}):
+            out.append(_cause("FieldValueRequired", "data[%s]" % key, "Required value"))
     return out
 
 
@@ -195,6 +315,12 @@ def validate(api, res, old, obj):
         return _secret_causes(old, obj)
     if gr == ("apiextensions.k8s.io", "customresourcedefinitions"):
         return _crd_causes(old, obj)
+    if gr == ("", "configmaps"):
+        return _configmap_causes(old, obj)
+    if gr == ("", "events"):
+        return _event_causes(obj)
+    if gr == ("coordination.k8s.io", "leases"):
+        return _lease_causes(obj)
     if gr == ("", "namespaces"):
         obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
         if old is None:
@@ -204,10 +330,21 @@ def validate(api, res, old, obj):
     return []
 
 
-def allocate(api, res, old, obj):
+def allocate(api, res, old, obj, dry_run=False):
     """Values the registry assigns after managedFields are recorded (no manager owns them)."""
     if res.gr == ("", "services"):
-        _service_allocate(api, old, obj)
+        _service_allocate(api, old, obj, dry_run)
+
+
+def on_removed(api, res, obj):
+    """Gives back what allocate took once the object is gone."""
+    if res.gr == ("", "services"):
+        ip = (obj.get("spec") or {}).get("clusterIP")
+        if ip and ip != "None":
+            api.ips.release(ip)
+        for p in (obj.get("spec") or {}).get("ports") or []:
+            if isinstance(p, dict) and isinstance(p.get("nodePort"), int):
+                api.ips.release_node_port(p["nodePort"])
 
 
 def on_create(api, res, obj):

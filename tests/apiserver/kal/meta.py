@@ -55,6 +55,21 @@ def label_causes(md):
     return out
 
 
+ANNOTATIONS_MAX = 256 * 1024
+
+
+def annotation_causes(md):
+    """The total size of keys and values (apimachinery's TotalAnnotationSizeLimitB)."""
+    ann = md.get("annotations") or {}
+    if not isinstance(ann, dict):
+        return []
+    size = sum(len(k.encode()) + len(str(v).encode()) for k, v in ann.items())
+    if size > ANNOTATIONS_MAX:
+        return [{"reason": "FieldValueTooLong", "field": "metadata.annotations",
+                 "message": "Too long: may not be more than %d bytes" % ANNOTATIONS_MAX}]
+    return []
+
+
 STANDARD_FINALIZERS = ("kubernetes", "orphan", "foregroundDeletion")
 _QUALIFIED = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/"
                         r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")

@@ -68,6 +68,8 @@ def _builtins():
                  status=True, generation=True),
         Resource("authorization.k8s.io", "v1", "selfsubjectaccessreviews", "selfsubjectaccessreview",
                  "SelfSubjectAccessReview", False, verbs=["create"]),
+        Resource("authorization.k8s.io", "v1", "subjectaccessreviews", "subjectaccessreview",
+                 "SubjectAccessReview", False, verbs=["create"]),
         Resource("policy", "v1", "poddisruptionbudgets", "poddisruptionbudget", "PodDisruptionBudget",
                  True, ["pdb"], status=True, generation=True),
         Resource("rbac.authorization.k8s.io", "v1", "roles", "role", "Role", True),

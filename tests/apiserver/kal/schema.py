@@ -16,6 +16,8 @@ import json
 import os
 import re
 
+from . import cel
+
 META = "io.k8s.apimachinery.pkg.apis.meta.v1."
 OBJECT_META = META + "ObjectMeta"
 
@@ -167,6 +169,9 @@ class SchemaRegistry:
         self._norm_cache.clear()
         for k in list(self._kinds.values()):
             k.root = None
+        micro = schemas.get("io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime")
+        if micro is not None:
+            micro[_MICRO_MARK] = True
         for name, s in schemas.items():
             if s.get("properties"):
                 self._struct_names[id(s["properties"])] = name.rsplit(".", 1)[-1]
@@ -194,6 +199,20 @@ class SchemaRegistry:
             if v.crd is not None and (v.crd.get("metadata") or {}).get("name") == crd_name:
                 del self._kinds[k]
         self._norm_cache.clear()
+
+    def cel_causes(self, gvk, obj, old=None):
+        """Failed CEL rules of a custom resource (kal.cel's subset; what it cannot judge passes)."""
+        k = self._kinds.get(_gvk(gvk))
+        if k is None or k.crd is None:
+            return []
+        out = []
+        _cel_walk(k.schema, obj, _NOT_THERE if old is None else old, [], out)
+        return out
+
+    def has_cel_rules(self, gvk):
+        """Whether a custom kind's schema has x-kubernetes-validations anywhere."""
+        k = self._kinds.get(_gvk(gvk))
+        return k is not None and k.crd is not None and '"x-kubernetes-validations"' in json.dumps(k.schema)
 
     def has_kind(self, gvk):
         return _gvk(gvk) in self._kinds
@@ -412,6 +431,8 @@ class SchemaRegistry:
             if not ok:
                 ctx.res.causes.append(invalid_cause(field, v, "%s in body should match '%s'"
                                                     % (field, pat)))
+        if s.get("format") == "date-time":
+            self._check_time(s, v, field, ctx)
         if s.get("format") == "byte" and not _is_base64(v):
             if ctx.crd:
                 ctx.res.causes.append(invalid_cause(field, v, "%s in body must be of type byte: %s"
@@ -419,6 +440,21 @@ class SchemaRegistry:
             elif ctx.res.decode_error is None:
                 # built-ins decode []byte from base64 before validating anything
                 ctx.res.decode_error = "illegal base64 data at input byte %d" % _b64_bad_at(v)
+
+    def _check_time(self, s, v, field, ctx):
+        if ctx.crd:
+            # go-openapi's strfmt.DateTime: RFC 3339 and a few relatives (a custom resource's
+            # ObjectMeta times are the server's own)
+            if not ctx.in_meta and not _STRFMT_DATE_TIME.match(v):
+                ctx.res.causes.append(_cause("FieldValueTypeInvalid", field,
+                                             'Invalid value: "%s": %s in body must be of type date-time: "%s"'
+                                             % (v, field, v)))
+            return
+        # built-ins decode metav1.Time (RFC 3339) and metav1.MicroTime (exactly six digits of
+        # fraction) with Go's time.Parse before anything is validated
+        layout, pattern = (_MICRO_LAYOUT, _GO_MICRO_TIME) if s.get(_MICRO_MARK) else (_TIME_LAYOUT, _GO_TIME)
+        if not pattern.match(v) and ctx.res.decode_error is None:
+            ctx.res.decode_error = 'parsing time "%s" as "%s": cannot parse "%s"' % (v, layout, v)
 
     def _check_number(self, s, v, field, ctx):
         mx = s.get("maximum")
@@ -782,7 +818,15 @@ def _b64_bad_at(v):
 # ---- built-in rules the real server applies in Go (pkg/apis/core/validation) ----------------
 _SERVICE_TYPES = ["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"]
 _PROTOCOLS = ["SCTP", "TCP", "UDP"]
+_MICRO_MARK = "x-kal-micro-time"
+_TIME_LAYOUT = "2006-01-02T15:04:05Z07:00"
+_MICRO_LAYOUT = "2006-01-02T15:04:05.000000Z07:00"
+_ZONE = r"(Z|[+-]\d{2}:\d{2})$"
+_GO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?" + _ZONE)
+_GO_MICRO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}" + _ZONE)
+_STRFMT_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})?$")
 _CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUB = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
@@ -848,7 +892,16 @@ def _service_rules(obj, res):
         proto = p.get("protocol", "TCP")
         if isinstance(proto, str) and proto not in _PROTOCOLS:
             res.causes.append(not_supported_cause(base + ".protocol", proto, _PROTOCOLS))
+        target = p.get("targetPort") or port  # defaulted to the port
+        if isinstance(target, int) and not isinstance(target, bool) and not 1 <= target <= 65535:
+            res.causes.append(invalid_cause(base + ".targetPort", target, "must be between 1 and 65535, inclusive"))
         nm = p.get("name")
+        if isinstance(nm, str) and nm and (len(nm) > 63 or not _DNS1123_LABEL.match(nm)):
+            res.causes.append(invalid_cause(
+                base + ".name", nm,
+                "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must "
+                "start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for "
+                "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"))
         if nm:
             if nm in names:
                 res.causes.append(duplicate_cause(base + ".name", nm))
@@ -950,3 +1003,39 @@ def _crd_paths(group, version, kind, plural, schema_name, namespaced, status, sc
                         patch=True),
         }
     return paths
+
+
+# ---- CRD x-kubernetes-validations ---------------------------------------------------------------
+_CEL_REASONS = ("FieldValueInvalid", "FieldValueForbidden", "FieldValueRequired", "FieldValueDuplicate")
+_NOT_THERE = object()
+
+
+def _cel_walk(s, v, old, path, out):
+    """Evaluates the rules of schema s on value v and below; old is the stored value, if any."""
+    if not isinstance(s, dict) or v is None:
+        return
+    has_old = old is not _NOT_THERE
+    if has_old and old == v:
+        return  # ratcheting: an unchanged value is not judged again
+    for rule in s.get("x-kubernetes-validations") or []:
+        if cel.evaluate(rule.get("rule", ""), v, old if has_old else None, has_old) is False:
+            out.append(_cel_cause(rule, v, path))
+    if isinstance(v, dict):
+        props = s.get("properties") or {}
+        extra = s.get("additionalProperties")
+        for k, child in v.items():
+            cs = props.get(k, extra if isinstance(extra, dict) else None)
+            if cs is not None:
+                o = old.get(k, _NOT_THERE) if has_old and isinstance(old, dict) else _NOT_THERE
+                _cel_walk(cs, child, o, path + [k], out)
+    elif isinstance(v, list) and isinstance(s.get("items"), dict):
+        for i, child in enumerate(v):
+            _cel_walk(s["items"], child, _NOT_THERE, path + [i], out)
+
+
+def _cel_cause(rule, v, path):
+    fp = rule.get("fieldPath") or ""
+    field = fmt_path(path) + fp if path else fp.lstrip(".")
+    reason = rule.get("reason") if rule.get("reason") in _CEL_REASONS else "FieldValueInvalid"
+    msg = rule.get("message") or "failed rule: %s" % rule.get("rule", "")
+    return _cause(reason, field or "<nil>", 'Invalid value: "%s": %s' % (json_type(v), msg))

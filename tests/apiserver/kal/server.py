@@ -1,4 +1,5 @@
 """HTTPS/1.1 front end: authentication, routing, fault injection, request log, watch streaming."""
+import gzip
 import json
 import os
 import re
@@ -33,6 +34,19 @@ def _selected_name(verb, query, res):
         return None  # refused after authorization, as the real server does
     names = [v for key, op, v in reqs if key == "metadata.name" and op == "="]
     return names[0] if names else None
+
+
+MAX_BODY = 3 * 1024 * 1024
+GZIP_THRESHOLD = 128 * 1024
+# Media types the real server can answer in (anything else in Accept alone is 406).
+ACCEPTABLE = ("*/*", "application/*", "application/json", "application/yaml",
+              "application/vnd.kubernetes.protobuf", "application/json;stream=watch")
+
+
+def acceptable(accept):
+    if not accept:
+        return True
+    return any(part.split(";")[0].strip().lower() in ACCEPTABLE for part in accept.split(","))
 
 
 def not_found_path():
@@ -154,6 +168,10 @@ class Handler(BaseHTTPRequestHandler):
         self.code = code
         if getattr(self, "entry", None) is not None:
             self.entry["code"] = code
+        if len(data) > GZIP_THRESHOLD and "gzip" in (self.headers.get("Accept-Encoding") or "").lower():
+            # the real server's APIResponseCompression: large answers are gzipped when the client can
+            data = gzip.compress(data, 1)
+            extra = list(extra or []) + [("Content-Encoding", "gzip")]
         self._headers(code, ctype, len(data), extra)
         if self.command != "HEAD":
             self.wfile.write(data)
@@ -191,12 +209,16 @@ class Handler(BaseHTTPRequestHandler):
         self.raw_query = url.query
         query = {k: v[0] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         body = self._body()
+        too_large = len(body) > MAX_BODY
         # logged when it arrives (watches stay open), code filled in once answered
         entry = app.log_request(method, url.path, url.query, self.headers.get("Content-Type", ""),
                                 0, self.headers.get("User-Agent", ""))
         self.entry = entry
         try:
             try:
+                if too_large:  # the real server's MaxRequestBodyBytes
+                    raise ApiError(413, "RequestEntityTooLarge", "Request entity too large: limit is %d"
+                                   % MAX_BODY, None)
                 self._dispatch(app, method, url.path, query, body)
             except ApiError as e:
                 self.send_error_status(e)
@@ -234,6 +256,9 @@ class Handler(BaseHTTPRequestHandler):
                                % (method.lower(), path), {})
         else:
             user, rules = app.auth.authenticate(auth_header)
+            target = self.headers.get("Impersonate-User")
+            if target:
+                user, rules = app.auth.impersonate(user, rules, target, self.headers.get_all("Impersonate-Group") or [])
         if path in ("/healthz", "/livez", "/readyz"):
             self.send_bytes(200, b"ok", "text/plain; charset=utf-8")
             return
@@ -314,11 +339,26 @@ class Handler(BaseHTTPRequestHandler):
         if verb not in res.verbs:
             raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the "
                            "requested resource", {})
+        if not acceptable(self.headers.get("Accept")):
+            raise ApiError(406, "NotAcceptable", "406: Not Acceptable\n\nAvailable representations: "
+                           "application/json, application/yaml, application/vnd.kubernetes.protobuf, "
+                           "application/json;stream=watch, application/vnd.kubernetes.protobuf;stream=watch", {})
+        if res.gr == ("authorization.k8s.io", "subjectaccessreviews"):
+            app.auth.authorize(user, rules, "create", group, res.plural, None, "", None)
+            ctype = (self.headers.get("Content-Type") or "application/json").split(";")[0].strip()
+            review = self._decode(body, ctype) or {}
+            spec = review.get("spec") or {}
+            return self._access_review(app, spec.get("user", ""), app.auth.rules_for(
+                spec.get("user", ""), spec.get("groups") or []), review, "SubjectAccessReview")
         if res.gr == ("authorization.k8s.io", "selfsubjectaccessreviews"):
             # every authenticated user may ask (the system:basic-user role)
             ctype = (self.headers.get("Content-Type") or "application/json").split(";")[0].strip()
             return self._access_review(app, user, rules, self._decode(body, ctype))
         app.auth.authorize(user, rules, verb, group, res.plural, sub, ns, name or _selected_name(verb, query, res))
+        if verb == "patch" and rules is not None and (self.headers.get("Content-Type") or "").startswith(
+                "application/apply-patch") and app.store.get(res.gr, ns, name) is None:
+            # an apply that creates needs create too (the real PatchResource asks for both)
+            app.auth.authorize(user, rules, "create", group, res.plural, sub, ns, name)
         ctx = Ctx(query, self.headers.get("User-Agent", ""), user)
         api = app.api
         ctype = (self.headers.get("Content-Type") or "application/json").split(";")[0].strip()
@@ -356,7 +396,7 @@ class Handler(BaseHTTPRequestHandler):
         versions = [v for v in ((crd or {}).get("spec") or {}).get("versions") or [] if v.get("name") == res.version]
         return table.columns(versions[0] if versions else None)
 
-    def _access_review(self, app, user, rules, review):
+    def _access_review(self, app, user, rules, review, kind="SelfSubjectAccessReview"):
         """SelfSubjectAccessReview answered from the token allow-list (what `kubectl auth can-i`
         asks)."""
         spec = (review or {}).get("spec") or {}
@@ -373,7 +413,7 @@ class Handler(BaseHTTPRequestHandler):
         status_ = {"allowed": allowed}
         if allowed:
             status_["reason"] = "allowed by the test server's token allow-list"
-        self.send_json(201, {"kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1",
+        self.send_json(201, {"kind": kind, "apiVersion": "authorization.k8s.io/v1",
                              "metadata": {"creationTimestamp": None}, "spec": spec, "status": status_})
 
     @staticmethod

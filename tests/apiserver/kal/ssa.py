@@ -111,6 +111,39 @@ def _item_key(types, fpath, keys, item):
     return json.dumps(kv, separators=(",", ":"), sort_keys=True)
 
 
+def duplicate_key(obj, registry, gvk):
+    """The first list-map entry of obj whose key repeats an earlier one, as
+    ".spec.ports: duplicate entries for key [port=80,protocol="TCP"]", or None."""
+    return _duplicate_key(obj, _Types(registry, tuple(gvk)), ())
+
+
+def _duplicate_key(obj, types, fpath):
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            found = _duplicate_key(v, types, fpath + (k,))
+            if found:
+                return found
+        return None
+    if not isinstance(obj, list):
+        return None
+    kind, keys = types.list_kind(fpath, obj)
+    if kind != "map" or not all(isinstance(x, dict) for x in obj):
+        return None
+    seen = set()
+    for item in obj:
+        key = _item_key(types, fpath, keys, item)
+        if key in seen:
+            kv = json.loads(key)
+            return ".%s: duplicate entries for key [%s]" % (".".join(fpath), ",".join(
+                "%s=%s" % (k, json.dumps(kv[k])) for k in keys if k in kv))
+        seen.add(key)
+        for k, v in item.items():
+            found = _duplicate_key(v, types, fpath + (k,))
+            if found:
+                return found
+    return None
+
+
 def _fieldset(obj, types, fpath=(), path=(), out=None):
     """All owned paths of obj's values below path."""
     if out is None:

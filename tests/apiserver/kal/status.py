@@ -140,7 +140,8 @@ def success(res, name, uid):
 
 def invalid_plain(field, message):
     """422 for bad list/watch options, as ValidateListOptions reports them."""
-    reason = "FieldValueRequired" if message.startswith("Required value") else "FieldValueForbidden"
+    reason = "FieldValueRequired" if message.startswith("Required value") else \
+        "FieldValueNotSupported" if message.startswith("Unsupported value") else "FieldValueForbidden"
     return ApiError(422, "Invalid", 'ListOptions.meta.k8s.io "" is invalid: %s: %s' % (field, message),
                     {"group": "meta.k8s.io", "kind": "ListOptions",
                      "causes": [{"reason": reason, "message": message, "field": field}]})

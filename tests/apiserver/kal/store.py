@@ -46,7 +46,9 @@ class Store:
         self.rv = 100
         self.objects = collections.defaultdict(dict)
         self.history = collections.deque(maxlen=max(1, history))
-        self.floor = self.rv
+        # nothing forgotten yet: a resume from any older version replays the whole history, as
+        # etcd does until it compacts
+        self.floor = 0
         self.epoch = 0  # bumped by compaction; continue tokens carry it
         self.watchers = set()
         self.uids = {}  # uid -> (gr, ns, name)

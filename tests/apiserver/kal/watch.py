@@ -1,6 +1,7 @@
 """Watch streaming: line-delimited JSON events over chunked HTTP/1.1, from a resourceVersion or a
 snapshot, with selector transitions, BOOKMARKs, timeoutSeconds, 410 as an ERROR event and
 sendInitialEvents."""
+import copy
 import json
 import socket
 import time
@@ -39,9 +40,6 @@ def serve(h, app, res, ns, name, ctx):
         if initial_events == "true" and ctx.q("resourceVersionMatch") != "NotOlderThan":
             raise status.invalid_plain("resourceVersionMatch", "Forbidden: sendInitialEvents requires "
                                        "setting resourceVersionMatch to NotOlderThan")
-        if initial_events == "true" and not bookmarks:
-            raise status.invalid_plain("allowWatchBookmarks", "Required value: allowWatchBookmarks must "
-                                       "be set to true when sendInitialEvents is set")
     rv = ctx.q("resourceVersion", "")
     timeout = float(ctx.q("timeoutSeconds") or app.default_watch_timeout)
     expired = None
@@ -52,12 +50,11 @@ def serve(h, app, res, ns, name, ctx):
             try:
                 since = int(rv)
             except ValueError:
-                raise status.bad_request('invalid resource version "%s"' % rv)
-            if since > store.rv:
-                raise ApiError(504, "Timeout", "Too large resource version: %d, current: %d" % (since, store.rv),
-                               {"causes": [{"reason": "ResourceVersionTooLarge",
-                                            "message": "Too large resource version"}],
-                                "retryAfterSeconds": 1}, {"Retry-After": "1"})
+                # the real server fails to parse it deep in storage: a 500 without a reason
+                raise ApiError(500, "", 'resourceVersion: Invalid value: "%s": strconv.ParseUint: parsing "%s": '
+                               "invalid syntax" % (rv, rv), None)
+            # a version from the future: the watch cache waits for it (no 504), sending only
+            # what comes after it
             if store.too_old(since):
                 expired = "too old resource version: %d (%d)" % (since, store.floor)
         w, initial, start_rv, backlog = store.watch(res.gr, since, snapshot, ns or None)
@@ -65,12 +62,18 @@ def serve(h, app, res, ns, name, ctx):
         h.code = h.entry["code"] = 200
         h._headers(200, "application/json")
         last_rv = start_rv
+        # the newest version the client has from this watch (or asked to start from)
+        seen = [since if since is not None else start_rv]
 
         cols = h._table_columns(app, res)
 
         def send(type_, obj):
             if cols is not None and type_ in ("ADDED", "MODIFIED", "DELETED"):
                 obj = table.table([obj], cols)
+            try:
+                seen[0] = max(seen[0], int(obj["metadata"]["resourceVersion"]))
+            except (KeyError, TypeError, ValueError):
+                pass
             line = json.dumps({"type": type_, "object": obj}, separators=(",", ":")).encode() + b"\n"
             h.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
             h.wfile.flush()
@@ -88,7 +91,7 @@ def serve(h, app, res, ns, name, ctx):
         for o in initial:
             if keep(o):
                 send("ADDED", app.api.out(res, o))
-        if initial_events == "true":
+        if initial_events == "true" and bookmarks:
             bookmark(start_rv, {"k8s.io/initial-events-end": "true"})
         deadline = time.monotonic() + timeout
 
@@ -121,9 +124,13 @@ def serve(h, app, res, ns, name, ctx):
                         with store.lock:
                             if w.q.empty():
                                 last_rv = max(last_rv, store.rv)
-                        bookmark(last_rv)
+                        if last_rv > seen[0]:
+                            # as the watch cache: a bookmark only carries a version the client lacks
+                            bookmark(last_rv)
                         next_bm = next_bookmark(time.monotonic())
                     continue
+            if since is not None and ev.rv <= since:
+                continue
             last_rv = ev.rv
             a, b = keep(ev.prev), keep(ev.obj)
             if ev.type == "ADDED" and b:
@@ -134,7 +141,10 @@ def serve(h, app, res, ns, name, ctx):
                 elif b:
                     send("ADDED", app.api.out(res, ev.obj))
                 elif a:
-                    send("DELETED", app.api.out(res, ev.obj))
+                    # the watch cache sends the object the client last matched, at the new version
+                    gone = copy.deepcopy(ev.prev)
+                    gone["metadata"]["resourceVersion"] = ev.obj["metadata"]["resourceVersion"]
+                    send("DELETED", app.api.out(res, gone))
             elif ev.type == "DELETED" and b:
                 send("DELETED", app.api.out(res, ev.obj))
         end_chunks(h)

@@ -273,5 +273,92 @@ class HttpSemantics(unittest.TestCase):
         self.assertEqual((obj["metadata"]["name"], obj["data"]), ("proto-cm", {"k": "v"}))
 
 
+class Authorization(unittest.TestCase):
+    """Where the token allow-list must act like RBAC: an apply that creates needs `create`
+    (a patch-only token gets 403 on a missing object, 200 on an existing one), and only the
+    admin may impersonate (as a user with no rules, it is refused)."""
+
+    def test_apply_create_needs_create_and_impersonation(self):
+        patch_only = {"user": "patcher", "allow": [{"verbs": ["patch", "get"], "resources": ["configmaps"]}]}
+        with Server(tokens={"patch-only": patch_only}) as s:
+            body = json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ap"}})
+            apply = "application/apply-patch+yaml"
+            code, _, st = s.request("PATCH", CMS + "/ap?fieldManager=t", body, ctype=apply, token="patch-only")
+            self.assertEqual((code, st["reason"]), (403, "Forbidden"), st)
+            self.assertIn("cannot create resource", st["message"])
+            self.assertEqual(s.request("PATCH", CMS + "/ap?fieldManager=t", body, ctype=apply)[0], 201)
+            code, _, obj = s.request("PATCH", CMS + "/ap?fieldManager=t", body, ctype=apply, token="patch-only")
+            self.assertEqual(code, 200, obj)
+            code, _, st = s.get(CMS, headers={"Impersonate-User": "nobody"})
+            self.assertEqual((code, st["reason"]), (403, "Forbidden"), st)
+            self.assertIn('User "nobody" cannot list', st["message"])
+            self.assertEqual(s.get(CMS + "/ap", headers={"Impersonate-User": "patcher"})[0], 200)
+            code, _, st = s.get(CMS, headers={"Impersonate-User": "patcher"})
+            self.assertEqual(code, 403, st)
+            self.assertEqual(s.get(CMS, headers={"Impersonate-User": "x", "Impersonate-Group": "system:masters"})[0],
+                             200)
+            code, _, st = s.get(CMS, token="patch-only", headers={"Impersonate-User": "admin"})
+            self.assertEqual(code, 403, st)
+            self.assertIn("cannot impersonate", st["message"])
+
+
+class RealServerRules(unittest.TestCase):
+    """Rules measured on real kube-apiserver 1.34 (tests/differential) that the lite server
+    keeps without a real cluster: Lease updates, size limits, MicroTime, a selector-leaving
+    DELETED carrying the old object, node-port allocation, immutable ConfigMaps, and lists at
+    resourceVersion=0 served whole."""
+
+    def test_rules(self):
+        leases = "/apis/coordination.k8s.io/v1/namespaces/default/leases"
+        lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "l"},
+                 "spec": {"holderIdentity": "a"}}
+        with Server() as s:
+            self.assertEqual(s.request("PUT", leases + "/l", lease)[0], 201)  # creates
+            code, _, st = s.request("PUT", leases + "/l", lease)
+            self.assertEqual((code, st["details"]["causes"][0]["field"]), (422, "metadata.resourceVersion"))
+            bad = dict(lease, metadata={"name": "m"}, spec={"renewTime": "2020-01-01T00:00:00Z"})
+            self.assertEqual(s.request("POST", leases, bad)[0], 400)  # MicroTime needs .000000
+            big = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "big"},
+                   "data": {"k": "x" * (1024 * 1024)}}
+            code, _, st = s.request("POST", CMS, big)
+            self.assertEqual((code, st["details"]["causes"][0]["reason"]), (422, "FieldValueTooLong"))
+            big["data"] = {"k%d" % i: "x" * (512 * 1024) for i in range(7)}
+            self.assertEqual(s.request("POST", CMS, big)[0], 413)
+            cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "sel", "labels": {"a": "in"}},
+                  "data": {"k": "1"}}
+            rv = s.request("POST", CMS, cm)[2]["metadata"]["resourceVersion"]
+            cm["metadata"]["labels"] = {"a": "out"}
+            cm["data"] = {"k": "2"}
+            rv2 = s.request("PUT", CMS + "/sel", cm)[2]["metadata"]["resourceVersion"]
+            evs = list(s.watch(CMS + "?watch=1&timeoutSeconds=1&labelSelector=a%3Din&resourceVersion=" + rv))
+            self.assertEqual([(e["type"], e["object"]["metadata"]["labels"], e["object"]["data"],
+                               e["object"]["metadata"]["resourceVersion"]) for e in evs],
+                             [("DELETED", {"a": "in"}, {"k": "1"}, rv2)])
+
+    def test_allocations_and_immutability(self):
+        def svc(name, **port):
+            return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
+                    "spec": {"type": "NodePort", "ports": [dict(port, port=80)]}}
+        with Server() as s:
+            self.assertEqual(s.request("POST", SVCS, svc("a", nodePort=30123))[0], 201)
+            for name, port in (("b", 30123), ("c", 20000)):
+                code, _, st = s.request("POST", SVCS, svc(name, nodePort=port))
+                self.assertEqual((code, st["details"]["causes"][0]["field"]), (422, "spec.ports[0].nodePort"))
+            self.assertEqual(s.request("DELETE", SVCS + "/a")[0], 200)
+            self.assertEqual(s.request("POST", SVCS, svc("b", nodePort=30123))[0], 201)  # freed
+            cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "im"}, "data": {"k": "1"},
+                  "immutable": True}
+            self.assertEqual(s.request("POST", CMS, cm)[0], 201)
+            merge = "application/merge-patch+json"
+            code, _, st = s.request("PATCH", CMS + "/im", {"data": {"k": "2"}}, ctype=merge)
+            self.assertEqual((code, st["details"]["causes"][0]["field"]), (422, "data"))
+            code, _, st = s.request("PATCH", CMS + "/im", {"immutable": False}, ctype=merge)
+            self.assertEqual((code, st["details"]["causes"][0]["field"]), (422, "immutable"))
+            for i in range(3):
+                s.request("POST", CMS, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "p%d" % i}})
+            got = s.get(CMS + "?limit=1&resourceVersion=0")[2]
+            self.assertEqual((len(got["items"]) > 1, got["metadata"].get("continue")), (True, None))
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
