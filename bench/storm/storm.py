@@ -2,7 +2,7 @@
 one meshclusterd, then its end state checked against `meshctl render` (issue 19, section 1).
 
 Usage: storm.py [--seed S] [--ops N] [--kills K] [--server lite|real] [--steady S]
-                [--kill-at I,J] [--summary-out FILE]
+                [--kill-at I,J] [--no-faults] [--summary-out FILE]
 
 One API server (tests/reconciler/e2e_lib.py: the lite one, or a real control plane) with the
 Tailscale and istiod simulators, meshclusterd for cluster1. Then N operations, each drawn from
@@ -15,8 +15,9 @@ its own generator seeded by (seed, index), so a prefix of a storm replays exactl
     person does with kubectl;
   - edits of the `istio` ConfigMap (its mesh key, its meshNetworks by hand) and of the token
     Secrets of `auth: secret` MeshClusters (rotated, deleted, created again);
-  - faults, where the server has a control API (the lite server's; on a real one the fault
-    proxy's `proxy_control_url` when the cluster info has it, otherwise none): watches dropped
+  - faults through a control API (the lite server's; on a real server the fault proxy's, which
+    `real-cluster up --fault-proxy` puts in front of kube-apiserver and names in the cluster
+    info as `proxy_control_url`; none with --no-faults or without it): watches dropped
     (clean and abrupt), history compacted with the watches dropped (410 on resume), 429 and 503
     bursts with and without Retry-After, latency for a few operations, the listener down for
     5-15 s (at most --outage-budget seconds in all);
@@ -67,6 +68,8 @@ def parse_args(argv):
     ap.add_argument("--converge", type=float, default=90.0, help="seconds to wait for the oracle")
     ap.add_argument("--outage-budget", type=float, default=15.0, help="listener-down seconds in all")
     ap.add_argument("--summary-out", help="also write the summary line to this file")
+    ap.add_argument("--no-faults", dest="faults", action="store_false",
+                    help="no faults (on a real server: no fault proxy in front of it)")
     a = ap.parse_args(argv)
     if a.seed is None:
         a.seed = int(datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d"))
@@ -174,11 +177,11 @@ class Storm:
         self.kills = 0
         self.latency_ops = 0
         self.outage_left = ARGS.outage_budget
+        # The lite server's control API, or the fault proxy's in front of a real server (same
+        # paths and bodies); none when --no-faults, or on a real cluster without the proxy.
         self.fault_url = None
-        if L.REAL:
-            self.fault_url = self.c.info.get("proxy_control_url")
-        else:
-            self.fault_url = self.c.control
+        if ARGS.faults:
+            self.fault_url = self.c.info.get("proxy_control_url") if L.REAL else self.c.control
 
     # -- MeshClusters
     def apply_mc(self, name, spec):
@@ -309,9 +312,9 @@ class Storm:
         return ["*"], "fault " + kind
 
     def watchers(self):
-        """The lite server's count of open client watches (None elsewhere): after 503s on its
+        """The open client watches the fault API counts (None without one): after 503s on its
         watches an informer may back off for up to 30 s, unseen by the oracle's reads."""
-        if L.REAL:
+        if not self.fault_url:
             return None
         return self.c.ctl("GET", "/state")["watchers"]
 
@@ -593,7 +596,7 @@ def main():
     kill_at = kill_points(a.seed, a.ops, a.kills, a.kill_at)
     if a.summary_out and os.path.exists(a.summary_out):
         os.remove(a.summary_out)  # no stale line from an earlier run
-    tmp, (c,) = L.mesh([LOCAL])
+    tmp, (c,) = L.mesh([LOCAL], faults=a.faults)
     ok = False
     storm = None
     try:
@@ -604,7 +607,7 @@ def main():
             raise AssertionError("the local MeshCluster: %s %r" % (code, obj))
         storm.created[LOCAL] = obj["metadata"].get("creationTimestamp")
         c.start_daemon()
-        storm.base_watchers = storm.wait_watching() if not L.REAL else None
+        storm.base_watchers = storm.wait_watching() if storm.fault_url else None
         t_start = time.monotonic()
         for i in range(a.ops):
             if c.daemon.poll() is not None:
