@@ -143,8 +143,15 @@ def valid_spec(rng, name):
 
 def invalid_spec(rng, name):
     spec = valid_spec(rng, name)
-    kind = rng.choice(["port-twice", "secret-no-name", "other-mesh", "bad-server", "bad-ports"])
-    if kind == "port-twice":
+    # The CRD's own rules refuse some (a 422: the model keeps the old spec); the set-level ones
+    # (a hostname or network another MeshCluster claims, another meshID) only the controller.
+    kind = rng.choice(["port-twice", "secret-no-name", "other-mesh", "bad-server", "bad-ports",
+                       "hostname-taken", "network-conflict"])
+    if kind == "hostname-taken" and name != LOCAL:
+        spec["tailscale"]["apiServerProxyHostname"] = LOCAL + "-k8s-operator"
+    elif kind == "network-conflict":
+        spec["network"], spec["gateway"] = "net-a", {"ports": {"tls": 45443}}
+    elif kind == "port-twice":
         spec["gateway"] = {"ports": {"tls": 15021}}
     elif kind == "secret-no-name":
         spec["remoteSecret"] = {"auth": "secret"}

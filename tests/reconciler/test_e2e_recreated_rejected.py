@@ -7,9 +7,11 @@ was deleted and a new cluster2 that the controller rejects was created while the
 watching (a watch outage, a relist after 410, a slow pass), the first pass saw only the new,
 rejected one and kept the deleted one's egress Services and remote secret forever (found by the
 storm harness, bench/storm, seed 5). Here the daemon's watches are held off (503 on every watch,
-the lite server's /fail), cluster2 is deleted and created again with a port used twice, the
+the lite server's /fail), cluster2 is deleted and created again, rejected, the
 history is compacted (410 on resume: a relist), and the watches are let back: the new cluster2
 must be reported Accepted=False, the old one's objects removed, and then the daemon goes quiet.
+The new cluster2 claims cluster1's network with another gateway port (NetworkConflict: the
+CRD's own rules admit it, only the set is wrong).
 """
 import json
 import os
@@ -23,8 +25,8 @@ from edits_lib import ISTIO, check, condition, running, wait_quiet  # noqa: E402
 LEFT = [("secret", "istio-remote-secret-cluster2", ISTIO), ("service", "cluster2-istio-eastwestgateway", ISTIO),
         ("service", "cluster2-istio-eastwestgateway-ts", ISTIO), ("service", "cluster2-k8s-operator", "tailscale")]
 INVALID = {"apiVersion": "meshcluster.io/v1alpha1", "kind": "MeshCluster", "metadata": {"name": "cluster2"},
-           "spec": {"network": "cluster2", "meshID": "mesh1", "tailscale": {"tailnet": "your-tailnet.ts.net"},
-                    "gateway": {"ports": {"tls": 15021}}}}
+           "spec": {"network": "cluster1", "meshID": "mesh1", "tailscale": {"tailnet": "your-tailnet.ts.net"},
+                    "gateway": {"ports": {"tls": 25443}}}}
 
 
 def main():
@@ -43,9 +45,9 @@ def main():
 
         def rejected():
             x = condition(c, "cluster2", "Accepted")
-            return x and x["status"] == "False" and x["reason"] == "InvalidPort" and \
+            return x and x["status"] == "False" and x["reason"] == "NetworkConflict" and \
                 "spec.gateway.ports.tls" in x["message"]
-        L.wait_for("the new cluster2 reported Accepted=False InvalidPort", rejected, 30)
+        L.wait_for("the new cluster2 reported Accepted=False NetworkConflict", rejected, 30)
         L.wait_for("the deleted cluster2's objects removed",
                    lambda: all(c.get(kind, name, ns) is None for kind, name, ns in LEFT), 15)
         wait_quiet(c)
