@@ -66,6 +66,7 @@ struct op *mc__op_new(struct pass *p, const cJSON *obj, const char *kind, long i
         return NULL;
     op->p = p;
     op->idx = idx;
+    op->inf = -1;
     op->ki = mc__kind_lookup(kind ? kind : jstr(obj, "kind"));
     const cJSON *md = jpath(obj, "metadata", NULL);
     snprintf(op->ns, sizeof(op->ns), "%s", jstr(md, "namespace") ? jstr(md, "namespace") : "");
@@ -107,6 +108,8 @@ static void op_send(struct op *op, k8s_request_opts *ro)
     ro->data = op;
     if (k8s_request_start(op->p->r->client, ro, NULL) != 0) {
         op->p->errors++;
+        if (op->stage == OP_STATUS)
+            mc__status_write_failed(op->p, op->cluster);
         op_finish(op);
     }
 }
@@ -565,6 +568,8 @@ static bool on_expected(struct op *op, const k8s_response *res)
     case OP_DELETE:
         if (code != K8S_OK && code != K8S_ERR_NOT_FOUND && code != K8S_ERR_CONFLICT)
             return false;
+        /* Gone or going (a 409 is our uid precondition: that object is gone too). */
+        mc__deletion_remember(op->p->r, op->inf, op->ns, op->name, op->uid);
         on_deleted(op);
         return true;
     case OP_HEAL:
@@ -639,6 +644,8 @@ static void op_failed(struct op *op, const k8s_error *e, const char *msg)
         mc__note(p, op, MC_REASON_APPLY_FAILED, msg);
         if (op->stage != OP_STATUS)
             mc__event(r, op->cluster, "Warning", "Failed", msg);
+        else
+            mc__status_write_failed(p, op->cluster);
     }
     k8s_log_warn(r->log, "request failed", "kind", op->ki->kind, "namespace", op->ns, "name",
                  op->name, "meshcluster", op->cluster, "error", k8s_err_name(e->code), "message",

@@ -34,6 +34,8 @@ struct op {
     bool foreign; /* existing is managed by another tool: adopted without our managed-by */
     char base_rv[MATCHED_RV_LEN]; /* the cached version this op was decided on ("": none) */
     char heal_rv[MATCHED_RV_LEN]; /* the version our heal_collisions patch made ("": none) */
+    int inf;                      /* a deletion's informer (see mc__deletion_sent), else -1 */
+    char uid[MC_UID_LEN];         /* a deletion's precondition uid ("": none) */
 };
 
 /* Requests (reconcile_ops.c). An op belongs to its pass and is freed when done; every op

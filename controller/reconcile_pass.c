@@ -185,3 +185,131 @@ const struct mc_meshcluster *mc__parsed(const mc_reconciler *r, const char *name
             return &r->parsed_mcs[i];
     return NULL;
 }
+
+static const char *mc_uid(const mc_reconciler *r, const char *name)
+{
+    return jstr(jpath(mc__meshcluster(r, name), "metadata", NULL), "uid");
+}
+
+static int accepted_cmp(const void *key, const void *elem)
+{
+    return strcmp(key, ((const struct accepted_uid *)elem)->name);
+}
+
+static const char *accepted_uid(const mc_reconciler *r, const char *name)
+{
+    const struct accepted_uid *a =
+        r->naccepted ? bsearch(name, r->accepted, r->naccepted, sizeof(*a), accepted_cmp) : NULL;
+    return a ? a->uid : NULL;
+}
+
+static void accepted_free(struct accepted_uid *a, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(a[i].name);
+        free(a[i].uid);
+    }
+    free(a);
+}
+
+int mc__accepted_remember(mc_reconciler *r, const struct mc_desired *d)
+{
+    struct accepted_uid *next = calloc(d->nclusters ? d->nclusters : 1, sizeof(*next));
+    if (!next)
+        return -ENOMEM;
+    size_t n = 0;
+    for (size_t i = 0; i < d->nclusters; i++) { /* sorted by name: so is next */
+        const struct mc_cluster_result *cr = &d->clusters[i];
+        if (n && strcmp(next[n - 1].name, cr->name) == 0)
+            continue; /* a duplicate name */
+        const char *uid = cr->accepted ? mc_uid(r, cr->name) : accepted_uid(r, cr->name);
+        if (!uid || !*uid)
+            continue;
+        next[n].name = strdup(cr->name);
+        next[n].uid = strdup(uid);
+        n++;
+        if (!next[n - 1].name || !next[n - 1].uid) {
+            accepted_free(next, n);
+            return -ENOMEM;
+        }
+    }
+    accepted_free(r->accepted, r->naccepted);
+    r->accepted = next;
+    r->naccepted = n;
+    return 0;
+}
+
+void mc__accepted_clear(mc_reconciler *r)
+{
+    accepted_free(r->accepted, r->naccepted);
+    r->accepted = NULL;
+    r->naccepted = 0;
+}
+
+bool mc__left_by_deleted(const mc_reconciler *r, const char *name)
+{
+    const char *was = accepted_uid(r, name), *is = mc_uid(r, name);
+    return was && is && strcmp(was, is) != 0;
+}
+
+void mc__status_write_failed(struct pass *p, const char *cluster)
+{
+    for (size_t ci = 0; ci < p->d.nclusters; ci++)
+        if (strcmp(p->d.clusters[ci].name, cluster) == 0)
+            p->status_fp[ci].written_over[0] = '\0';
+}
+
+bool mc__deletion_sent(const mc_reconciler *r, int inf, const char *key, const char *uid)
+{
+    for (size_t i = 0; uid && i < r->ndeleted; i++)
+        if (r->deleted[i].inf == inf && strcmp(r->deleted[i].uid, uid) == 0 &&
+            strcmp(r->deleted[i].key, key) == 0)
+            return true;
+    return false;
+}
+
+void mc__deletion_remember(mc_reconciler *r, int inf, const char *ns, const char *name,
+                           const char *uid)
+{
+    char key[512];
+    if (inf < 0 || !uid || !*uid || strlen(uid) >= MC_UID_LEN)
+        return;
+    store_key(key, sizeof(key), ns, name);
+    if (mc__deletion_sent(r, inf, key, uid))
+        return;
+    struct deletion_sent *grown = realloc(r->deleted, (r->ndeleted + 1) * sizeof(*grown));
+    if (!grown)
+        return; /* out of memory: at worst the next pass deletes it again */
+    r->deleted = grown;
+    struct deletion_sent *d = &r->deleted[r->ndeleted];
+    d->key = strdup(key);
+    if (!d->key)
+        return;
+    d->inf = inf;
+    strcpy(d->uid, uid);
+    r->ndeleted++;
+}
+
+void mc__deletions_prune(mc_reconciler *r)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < r->ndeleted; i++) {
+        struct deletion_sent *d = &r->deleted[i];
+        const cJSON *o = mc__cached_key(r, d->inf, d->key, NULL);
+        const char *uid = jstr(jpath(o, "metadata", NULL), "uid");
+        if (uid && strcmp(uid, d->uid) == 0)
+            r->deleted[n++] = *d; /* still shown: its watch event is on its way */
+        else
+            free(d->key);
+    }
+    r->ndeleted = n;
+}
+
+void mc__deletions_clear(mc_reconciler *r)
+{
+    for (size_t i = 0; i < r->ndeleted; i++)
+        free(r->deleted[i].key);
+    free(r->deleted);
+    r->deleted = NULL;
+    r->ndeleted = 0;
+}

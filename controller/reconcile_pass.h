@@ -214,6 +214,23 @@ struct token_problem {
     struct mc_field_error why;
 };
 
+/* Room for a Kubernetes uid (36 characters) with its terminator. */
+#define MC_UID_LEN 40
+
+/* An object we deleted (200, or 404/409: gone already) that the cache still shows: its
+ * informer, cache key (owned) and uid. */
+struct deletion_sent {
+    int inf;
+    char *key;
+    char uid[MC_UID_LEN];
+};
+
+/* A MeshCluster last seen accepted: its name and uid (both owned). */
+struct accepted_uid {
+    char *name;
+    char *uid;
+};
+
 struct mc_reconciler {
     k8s_client *client;
     char *cluster_name;
@@ -267,6 +284,19 @@ struct mc_reconciler {
      * again before the cache shows the first write does not announce twice. Few; owned. */
     struct announced *announced;
     size_t nannounced;
+    /* By name (sorted), the uid each MeshCluster had when a desired state last accepted it,
+     * kept while it is rejected. A rejected MeshCluster's objects are left alone ("nothing is
+     * changed for that cluster meanwhile"), but only its own: one of another uid was deleted
+     * and created again, rejected, before a pass saw it gone, and what the deleted one left is
+     * an orphan (found by bench/storm). In memory: after a restart such leftovers are kept.
+     * Owned; see mc__accepted_remember. */
+    struct accepted_uid *accepted;
+    size_t naccepted;
+    /* The objects deleted whose watch events have not come yet: until they do, a pass skips
+     * them instead of deleting again (each pass used to send another DELETE and record another
+     * Event while the cache lagged; found by bench/storm). Few; owned. */
+    struct deletion_sent *deleted;
+    size_t ndeleted;
     mc_prober *prober;       /* NULL: probing is off */
     mc_istiod_watch *istiod; /* NULL: istiod is not asked */
     mc_dns_sync *dns;        /* cluster DNS (Step 3); idle unless a local dns: managed */
@@ -331,6 +361,28 @@ int mc__parsed_meshclusters(mc_reconciler *r);
 void mc__parsed_meshclusters_clear(mc_reconciler *r);
 /* The parsed MeshCluster of that name (mc__parsed_meshclusters must have filled them), or NULL. */
 const struct mc_meshcluster *mc__parsed(const mc_reconciler *r, const char *name);
+
+/* After a new desired state: remembers the uid of every accepted MeshCluster (a rejected one
+ * keeps the uid it was last accepted with, a name gone is forgotten). 0 or -ENOMEM. */
+int mc__accepted_remember(mc_reconciler *r, const struct mc_desired *d);
+void mc__accepted_clear(mc_reconciler *r);
+/* Whether the objects labelled for rejected MeshCluster name were made for an earlier one of
+ * that name (accepted under another uid, since deleted). */
+bool mc__left_by_deleted(const mc_reconciler *r, const char *name);
+
+/* A status write for cluster failed: nothing of it will come back through the watch, so the
+ * retry pass the error brings must not wait for it (it used to, and then the status stayed
+ * stale until some other event). */
+void mc__status_write_failed(struct pass *p, const char *cluster);
+
+/* Records that op's deletion is done (the object is gone or going); whether a cached object
+ * (informer inf, key, uid) is one already deleted; and forgets the deletions the cache has
+ * caught up with (at the start of a pass's collection). */
+void mc__deletion_remember(mc_reconciler *r, int inf, const char *ns, const char *name,
+                           const char *uid);
+bool mc__deletion_sent(const mc_reconciler *r, int inf, const char *key, const char *uid);
+void mc__deletions_prune(mc_reconciler *r);
+void mc__deletions_clear(mc_reconciler *r);
 
 /* Probing and istiod (reconcile_probes.c). After a pass, the prober's targets follow its
  * desired state; a remote's probe states and istiod verdict go into its status fingerprint

@@ -425,7 +425,8 @@ static int gc_visit(void *data, const char *key, const cJSON *obj)
     struct pass *p = g->p;
     const char *kind = inf_kind[g->inf];
     const cJSON *md = jpath(obj, "metadata", NULL);
-    if (terminating(obj) || is_desired(p, g->inf, key))
+    if (terminating(obj) || is_desired(p, g->inf, key) ||
+        mc__deletion_sent(p->r, g->inf, key, jstr(md, "uid")))
         return 0;
     const char *cluster = label_of(obj, MC_LABEL_CLUSTER);
     if (p->teardown) {
@@ -438,8 +439,10 @@ static int gc_visit(void *data, const char *key, const cJSON *obj)
     for (size_t i = p->teardown ? p->d.nclusters : mc__cluster_index(p, cluster);
          i < p->d.nclusters && strcmp(p->d.clusters[i].name, cluster) == 0; i++) {
         const struct mc_cluster_result *cr = &p->d.clusters[i];
-        if (!cr->accepted)
+        if (!cr->accepted && !mc__left_by_deleted(p->r, cr->name))
             return 0; /* its MeshCluster is rejected: touch nothing of it */
+        if (!cr->accepted)
+            break; /* left by a deleted MeshCluster of that name: an orphan */
         if (cr->remote_secret_pending && strcmp(kind, "Secret") == 0)
             return 0; /* keep a working remote secret while its token cannot be read */
     }
@@ -455,7 +458,10 @@ static int gc_visit(void *data, const char *key, const cJSON *obj)
         mc__op_withdraw(op, obj);
         return 0;
     }
-    mc__op_delete(op, jstr(md, "uid"), OP_DELETE);
+    const char *uid = jstr(md, "uid");
+    op->inf = g->inf;
+    snprintf(op->uid, sizeof(op->uid), "%s", uid ? uid : "");
+    mc__op_delete(op, uid, OP_DELETE);
     return 0;
 }
 
@@ -739,7 +745,7 @@ static void pass_objects(struct pass *p)
         if (rc != 0)
             goto fail;
         p->status_fp = calloc(p->d.nclusters ? p->d.nclusters : 1, sizeof(*p->status_fp));
-        if (!p->status_fp || index_desired(r, p) != 0)
+        if (!p->status_fp || index_desired(r, p) != 0 || mc__accepted_remember(r, &p->d) != 0)
             goto fail;
     }
     p->desired_ok = true;
@@ -799,6 +805,7 @@ static void pass_objects_continue(struct pass *p)
     }
     /* Every cached object of ours is a desired one (keys are unique): nothing to collect,
      * and no need to look each one up, which at 1,000 clusters is most of a quiet pass. */
+    mc__deletions_prune(r); /* the deletions the cache has caught up with */
     size_t owned = 0;
     for (int i = INF_FIRST_OWNED; i < INF_COUNT; i++)
         owned += k8s_store_size(k8s_informer_store(r->inf[i]));
@@ -1129,6 +1136,8 @@ void mc_reconciler_free(mc_reconciler *r)
     free(r->cluster_domain);
     cache_clear(&r->cache);
     mc__parsed_meshclusters_clear(r);
+    mc__accepted_clear(r);
+    mc__deletions_clear(r);
     free(r->helm_values_name);
     free(r->token_ns);
     free(r->announced);

@@ -270,7 +270,7 @@ class Cluster:
             control = self.info["proxy_control_url"]
         elif REAL and path == "/requests":
             return self.requests()
-        if REAL and path == "/requests/clear":
+        elif REAL and path == "/requests/clear":  # (an `if` here recursed with faults on)
             self.clear_requests()
             return {"ok": True}
         data = json.dumps(body).encode() if body is not None else None

@@ -44,6 +44,19 @@ def settle(c, seconds):
     return c.daemon_writes()
 
 
+def wait_quiet(c, seconds=2.0, limit=30):
+    """Returns once the daemon has written nothing for `seconds` (at most `limit` s)."""
+    deadline, last, since = time.monotonic() + limit, -1, time.monotonic()
+    while time.monotonic() < deadline:
+        n = len(c.daemon_writes())
+        if n != last:
+            last, since = n, time.monotonic()
+        elif time.monotonic() - since >= seconds:
+            return
+        time.sleep(0.2)
+    raise AssertionError("the daemon did not go quiet: %s" % c.daemon_writes()[-5:])
+
+
 def writes_to(c, path_part):
     return [r for r in c.daemon_writes() if path_part in r["path"]]
 

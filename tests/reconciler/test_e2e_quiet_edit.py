@@ -19,6 +19,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import e2e_lib as L  # noqa: E402
+from edits_lib import wait_quiet as settle  # noqa: E402
 
 NAMES = ["cluster1", "cluster2", "cluster3", "cluster4", "cluster5"]
 
@@ -33,18 +34,6 @@ def ready(c, name):
     o = c.get("mc", name) or {}
     return any(x.get("type") == "Ready" and x.get("status") == "True"
                for x in (o.get("status") or {}).get("conditions") or [])
-
-
-def settle(c, quiet=2.0, limit=30):
-    deadline, last, since = time.monotonic() + limit, -1, time.monotonic()
-    while time.monotonic() < deadline:
-        n = len(c.daemon_writes())
-        if n != last:
-            last, since = n, time.monotonic()
-        elif time.monotonic() - since >= quiet:
-            return
-        time.sleep(0.2)
-    raise AssertionError("the daemon did not go quiet: %s" % c.daemon_writes()[-5:])
 
 
 def status_writes(c):
