@@ -56,7 +56,7 @@ def edits(rng):
 
 
 def settle(c):
-    Q.settle(c, quiet=QUIET, limit=60)
+    Q.settle(c, seconds=QUIET, limit=60)
 
 
 def names(c):
