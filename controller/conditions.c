@@ -373,9 +373,8 @@ void mc_conditions_decide(const struct mc_observation *o, struct mc_conditions *
     out->c[out->n] = ready_cond(o, out);
     out->n++;
     /* DNSReady goes after TrustVerified: it comes and goes with spec.tailscale.dns, and
-     * server-side apply appends a condition type new to the list at its end, while the
-     * status is compared position by position (status.h); written in the middle, it would
-     * never read back equal and every pass would write again. */
+     * server-side apply appends a condition type new to the list at its end; listed there,
+     * what we build is the order the server keeps (status.c compares by type in any case). */
     struct mc_cond dns = {.type = MC_CT_COUNT};
     if (out->n >= 2 && out->c[out->n - 2].type == MC_CT_DNS_READY) {
         dns = out->c[out->n - 2];
