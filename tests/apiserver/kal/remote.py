@@ -133,6 +133,21 @@ class RemoteStore:
         with self.lock:
             return self._sorted(gr, ns)
 
+    def get_now(self, gr, ns, name):
+        """An object read from the server now, not from the cache: a caller that has just been
+        told of a write (POST /istiod/restart right after `kubectl apply`) must see it, and the
+        watch may not have delivered it yet."""
+        res = _resource(gr)
+        try:
+            o = self.client.call("GET", res.path(ns, name))
+        except RemoteError as e:
+            if e.code == 404:
+                return None
+            raise
+        o.setdefault("apiVersion", (res.group + "/" if res.group else "") + res.version)
+        o.setdefault("kind", res.kind)
+        return o
+
     def list_any(self, gr):
         """A collection that may not exist, read now (not cached): [] when it does not."""
         if gr in WATCHED:

@@ -344,9 +344,11 @@ class Istiod:
         """What istiod does when it starts: pick its root (cacerts, else self-signed), publish."""
         import base64
         app = self.app
+        # Read from the server, not a cache: istiod reads cacerts when it starts, and a test
+        # restarts it right after writing the Secret.
+        secret = app.store.get_now(("", "secrets"), "istio-system", "cacerts")
         with app.store.lock:
             _ensure_namespace(app, "istio-system", "istiod")
-            secret = app.store.get(("", "secrets"), "istio-system", "cacerts")
             root = None
             if secret is not None and (secret.get("data") or {}).get("root-cert.pem"):
                 root = base64.b64decode(secret["data"]["root-cert.pem"]).decode()
