@@ -179,6 +179,7 @@ static void push(struct ctx *c, cJSON *obj, enum mc_desired_role role, const cha
         return;
     }
     memcpy(o->kind, kind->valuestring, strlen(kind->valuestring) + 1);
+    o->digest = k8s_json_hash(obj);
     /* Compacted as soon as built, so the loose form of the whole mesh never exists at once. */
     if (c->compact && c->remote >= 0) {
         o->remote = c->remote;

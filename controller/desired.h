@@ -39,6 +39,7 @@
 #define MC_DESIRED_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <cjson/cJSON.h>
 
 #include "controller/validate.h"
@@ -118,8 +119,12 @@ struct mc_desired_object {
     /* Its identity, whatever the form: kind and cache key ("namespace/name", k8s_object_key),
      * so a caller indexing the state need not rebuild or parse every body. */
     char kind[16];
-    char *key;                  /* owned */
-    char *cluster;              /* the MeshCluster it is for (L for local objects); owned */
+    char *key;     /* owned */
+    char *cluster; /* the MeshCluster it is for (L for local objects); owned */
+    /* A hash of the body (k8s_json_hash), whatever the form: equal bodies have equal digests,
+     * so a caller keeping per-object memory across two states (the daemon's "already matched")
+     * carries it over only where the body stayed the same. */
+    uint64_t digest;
     unsigned flags;             /* enum mc_desired_flags */
     const char *create_only[2]; /* static strings, NULL-terminated */
     enum mc_desired_role role;

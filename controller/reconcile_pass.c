@@ -62,6 +62,8 @@ const cJSON *mc__cached_desired(const struct pass *p, size_t idx, const char **r
 
 cJSON *mc__desired_body(const struct pass *p, size_t idx)
 {
+    if (p->r->m_bodies)
+        k8s_metric_inc(p->r->m_bodies, NULL);
     return mc_desired_body(&p->d, idx);
 }
 

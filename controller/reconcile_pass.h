@@ -143,6 +143,12 @@ struct memo_conflict {
     char detail[NOTE_LEN];
 };
 
+/* An informer event's subject, kept until the next pass plans (controller/reconcile_narrow.c). */
+struct dirty_key {
+    int inf;
+    char *key; /* owned */
+};
+
 struct pass {
     mc_reconciler *r;
     struct mc_desired d;
@@ -190,10 +196,44 @@ struct pass {
     uint64_t status_recheck_ms;
     unsigned long mc_version; /* r->mc_version when the desired state was taken */
     bool desired_ok;          /* d, memo and by_key are complete (reusable) */
+    /* A narrow pass (reconcile_narrow.c) visits only todo (desired object indices, sorted)
+     * in phase 1 and todo_clusters (d.clusters indices) in phase 2, and collects only gc_keys
+     * (touched keys of owned caches that no desired object has). Owned. */
+    bool narrow;
+    size_t *todo, ntodo;
+    size_t *todo_clusters, ntodo_clusters;
+    struct dirty_key *gc_keys;
+    size_t ngc_keys;
+    /* Phase 2 decided the shared inputs (it was not held for meshNetworks); and, in a narrow
+     * pass, found them moved since the last pass: a full pass follows. */
+    bool status_visited;
+    bool shared_moved;
     /* One request of the pass finished (set by reconciler.c): moves to the next phase after
      * the last one. */
     void (*op_done)(struct pass *p);
 };
+
+/* How many desired objects phase 1 visits, and the index of the i-th. */
+static inline size_t mc__objects_to_visit(const struct pass *p)
+{
+    return p->narrow ? p->ntodo : p->d.nobjects;
+}
+
+static inline size_t mc__object_at(const struct pass *p, size_t i)
+{
+    return p->narrow ? p->todo[i] : i;
+}
+
+/* How many statuses phase 2 visits, and the d.clusters index of the i-th. */
+static inline size_t mc__statuses_to_visit(const struct pass *p)
+{
+    return p->narrow ? p->ntodo_clusters : p->d.nclusters;
+}
+
+static inline size_t mc__status_at(const struct pass *p, size_t i)
+{
+    return p->narrow ? p->todo_clusters[i] : i;
+}
 
 /* A pass's desired state kept for the next one: see mc_reconciler.cache. */
 struct desired_cache {
@@ -207,6 +247,27 @@ struct desired_cache {
     struct mc_remote_token *tokens; /* the tokens it was computed with; owned */
     size_t ntokens;
 };
+
+/*
+ * After a new desired state was computed into p (memos indexed, status memos allocated): moves
+ * from the old state what it learnt about each object whose identity and body are unchanged,
+ * and the clusters' status memos (controller/reconcile_carry.c). Returns the objects carried.
+ */
+size_t mc__memo_carry(struct pass *p, struct desired_cache *old);
+/* The order of desired_memo pointers by identity (kind, cache key): by_key's sort. */
+int mc__memo_cmp(const void *a, const void *b);
+
+/* Narrow passes (reconcile_narrow.c). An informer event's subject; something only a full
+ * pass covers; forget what was noted. */
+void mc__dirty_note(mc_reconciler *r, int inf, const char *key);
+void mc__dirty_all(mc_reconciler *r);
+void mc__dirty_clear(mc_reconciler *r);
+/* After phase 1's desired state is in place: decides whether p is narrow and what it visits,
+ * taking what was noted. */
+void mc__pass_plan(struct pass *p);
+void mc__pass_plan_free(struct pass *p);
+/* When p ends: what the next plan needs to know of it. */
+void mc__pass_plan_done(struct pass *p);
 
 /* Why a remote's token could not be taken from its Secret, for RemoteSecretReady. */
 struct token_problem {
@@ -268,6 +329,24 @@ struct mc_reconciler {
      * recomputing and freeing the whole mesh, most of a pass's CPU at 1,000 clusters. */
     unsigned long mc_version; /* bumped by every MeshCluster event */
     struct desired_cache cache;
+    /* A new desired state carries the old one's memos over (mc__memo_carry) unless a resync
+     * asked for a full pass: then every object is compared afresh, the backstop for anything
+     * the memos got wrong. */
+    bool full_pass_due;
+    /* What informer events touched since the last pass planned, for a narrow pass
+     * (reconcile_narrow.c); dirty_all: something only a full pass covers. Owned. */
+    struct dirty_key *dirty;
+    size_t ndirty;
+    bool dirty_all;
+    bool last_pass_clean;    /* the last pass ended without errors, deferrals or withdrawals */
+    unsigned narrow_run;     /* narrow passes since the last full one */
+    uint64_t last_shared_fp; /* the last phase 2's shared-inputs fingerprint */
+    bool last_shared_valid;
+    /* Work per event, on /metrics: desired states computed (by mode) and bodies rebuilt to
+     * compare with a live object. NULL without metrics. */
+    k8s_metric *m_computations;
+    k8s_metric *m_bodies;
+    k8s_metric *m_visited; /* desired objects a pass looked at (narrow: few; full: all) */
     /* Every MeshCluster parsed (not terminating, well-formed), kept while mc_version holds:
      * for the trust check and the token reads. See mc__parsed_meshclusters. */
     struct mc_meshcluster *parsed_mcs;
@@ -277,6 +356,18 @@ struct mc_reconciler {
     /* Consecutive passes that found meshNetworks written but not yet seen back; see
      * mc__pass_status. */
     unsigned meshnet_pending_passes;
+    /* The last trust verdict and what it was decided from (the MeshClusters' version, the
+     * cached cacerts and istio-ca-root-cert versions, when): parsing the certificates on every
+     * pass was most of a quiet pass's time. Kept TRUST_MEMO_MS at most, since an intermediate's
+     * expiry moves with the clock. */
+    struct {
+        bool valid;
+        unsigned long mc_version;
+        char cacerts_rv[MATCHED_RV_LEN], root_rv[MATCHED_RV_LEN];
+        uint64_t at_ms;
+        int rc;
+        struct mc_trust_result res;
+    } trust_memo;
     /* intermediateNotAfter of the last IntermediateExpiringSoon Event: one per intermediate. */
     char trust_warned[PKI_TIME_LEN];
     bool warned_unknown_local; /* the UnknownLocalCluster warning was logged (warn_unknown_local) */

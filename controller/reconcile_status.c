@@ -82,7 +82,23 @@ static bool meshnet_observe(struct pass *p, struct mc_meshnet_observation *m)
         m->note = (struct mc_apply_note){p->meshnet_note.reason, p->meshnet_note.text};
         return false;
     }
-    for (size_t i = 0; i < p->d.nobjects; i++) {
+    /* The meshNetworks ConfigMaps are the local cluster's: look at those two, in the desired
+     * state's order, not at every object of the mesh. */
+    size_t local = mc__cluster_index(p, p->r->cluster_name);
+    long cms[2] = {-1, -1};
+    if (local < p->d.nclusters) {
+        cms[0] = p->d.clusters[local].objects[MC_ROLE_MESH_NETWORKS];
+        cms[1] = p->d.clusters[local].objects[MC_ROLE_HELM_VALUES];
+        if (cms[0] > cms[1]) {
+            long t = cms[0];
+            cms[0] = cms[1];
+            cms[1] = t;
+        }
+    }
+    for (int k = 0; k < 2; k++) {
+        if (cms[k] < 0)
+            continue;
+        size_t i = (size_t)cms[k];
         const struct mc_desired_object *o = &p->d.objects[i];
         if (p->memo[i].inf != INF_ISTIO_CM && p->memo[i].inf != INF_CM)
             continue; /* not a ConfigMap */
@@ -122,25 +138,66 @@ static bool warned_before(const cJSON *local, const struct mc_trust_result *res)
  * istio-ca-root-cert ConfigMap and every MeshCluster's declared root, and records the
  * IntermediateExpiringSoon Warning once per intermediate (on the local MeshCluster).
  */
+#define TRUST_MEMO_MS 60000
+
+/* The trust verdict kept from an earlier pass, when it was decided from the same inputs. */
+static bool trust_memo_holds(const mc_reconciler *r, const char *cacerts_rv, const char *root_rv)
+{
+    return r->trust_memo.valid && r->trust_memo.mc_version == r->mc_version &&
+           strcmp(r->trust_memo.cacerts_rv, cacerts_rv) == 0 &&
+           strcmp(r->trust_memo.root_rv, root_rv) == 0 &&
+           mc__now_ms(r) - r->trust_memo.at_ms < TRUST_MEMO_MS;
+}
+
+static void trust_memo_keep(mc_reconciler *r, const char *cacerts_rv, const char *root_rv, int rc,
+                            const struct mc_trust_result *res)
+{
+    if (strlen(cacerts_rv) >= MATCHED_RV_LEN || strlen(root_rv) >= MATCHED_RV_LEN)
+        return;
+    r->trust_memo.valid = true;
+    r->trust_memo.mc_version = r->mc_version;
+    strcpy(r->trust_memo.cacerts_rv, cacerts_rv);
+    strcpy(r->trust_memo.root_rv, root_rv);
+    r->trust_memo.at_ms = mc__now_ms(r);
+    r->trust_memo.rc = rc;
+    r->trust_memo.res = *res;
+}
+
 static void trust_evaluate(struct pass *p, struct mc_trust_result *res)
 {
     mc_reconciler *r = p->r;
-    int err = mc__parsed_meshclusters(r);
-    struct mc_trust_input in = {
-        .cacerts_secret = mc__cached(r, INF_CACERTS, r->istio_ns, MC_TRUST_CACERTS_SECRET),
-        .root_configmap = mc__cached(r, INF_ROOT_CM, r->istio_ns, MC_TRUST_ROOT_CONFIGMAP),
-        .clusters = r->parsed_mcs,
-        .nclusters = r->nparsed_mcs,
-        .now = time(NULL),
-    };
-    if (err) {
-        memset(res, 0, sizeof(*res));
-        res->status = "Unknown";
-        res->reason = "OutOfMemory";
-        snprintf(res->message, sizeof(res->message), "the MeshClusters could not be read");
-        p->errors++;
-    } else if (mc_trust_evaluate(&in, res) != 0) {
-        p->errors++; /* *res holds a False condition saying why */
+    const char *cacerts_rv = NULL, *root_rv = NULL;
+    const cJSON *cacerts = mc__cached(r, INF_CACERTS, r->istio_ns, MC_TRUST_CACERTS_SECRET);
+    const cJSON *root = mc__cached(r, INF_ROOT_CM, r->istio_ns, MC_TRUST_ROOT_CONFIGMAP);
+    cacerts_rv = cacerts ? jstr(jpath(cacerts, "metadata", NULL), "resourceVersion") : NULL;
+    root_rv = root ? jstr(jpath(root, "metadata", NULL), "resourceVersion") : NULL;
+    cacerts_rv = cacerts_rv ? cacerts_rv : "";
+    root_rv = root_rv ? root_rv : "";
+    if (trust_memo_holds(r, cacerts_rv, root_rv)) {
+        *res = r->trust_memo.res;
+        if (r->trust_memo.rc != 0)
+            p->errors++;
+    } else {
+        int err = mc__parsed_meshclusters(r);
+        struct mc_trust_input in = {
+            .cacerts_secret = cacerts,
+            .root_configmap = root,
+            .clusters = r->parsed_mcs,
+            .nclusters = r->nparsed_mcs,
+            .now = time(NULL),
+        };
+        if (err) {
+            memset(res, 0, sizeof(*res));
+            res->status = "Unknown";
+            res->reason = "OutOfMemory";
+            snprintf(res->message, sizeof(res->message), "the MeshClusters could not be read");
+            p->errors++;
+        } else {
+            int rc = mc_trust_evaluate(&in, res);
+            if (rc != 0)
+                p->errors++; /* *res holds a False condition saying why */
+            trust_memo_keep(r, cacerts_rv, root_rv, rc, res);
+        }
     }
     const cJSON *local = mc__meshcluster(r, r->cluster_name);
     if (res->warn && strcmp(r->trust_warned, res->intermediate_not_after) != 0 && local &&
@@ -476,8 +533,10 @@ static void reconcile_status(struct pass *p, size_t ci)
         cr, p->notes[ci] ? p->notes[ci] : &no_note, tp ? tp->why.message : "", v.rvs,
         p->status_shared_fp ^ mc__probe_fingerprint(r, cr->name, v.secret) ^
             dns_fingerprint(p, local));
-    if (sm->fp == fp)
+    if (sm->fp == fp) {
+        sm->unsettled_since = 0; /* back to a status that needed no write: nothing is held */
         return;
+    }
     if (sm->written_over[0] && strcmp(v.rvs[0] ? v.rvs[0] : "", sm->written_over) == 0 &&
         r->passes - sm->written_pass <= OWN_WRITE_WAIT_PASSES)
         return; /* our last status write has not come back yet */
@@ -522,13 +581,22 @@ void mc__pass_status(struct pass *p)
     trust_evaluate(p, &p->trust);
     p->status_shared_fp = shared_fingerprint(&p->meshnet, &p->trust);
     p->next_status = 0;
-    if (pending && p->r->meshnet_pending_passes <= MESHNET_PENDING_HOLD)
-        p->next_status = p->d.nclusters; /* hold every status until meshNetworks is back */
+    if (pending && p->r->meshnet_pending_passes <= MESHNET_PENDING_HOLD) {
+        p->next_status =
+            mc__statuses_to_visit(p); /* hold every status until meshNetworks is back */
+        return;
+    }
+    p->status_visited = true;
+    /* A narrow pass has the notes of the clusters it visits only: when what every status
+     * shares moved, those are written now and a full pass follows for the rest. */
+    if (p->narrow && (!p->r->last_shared_valid || p->r->last_shared_fp != p->status_shared_fp))
+        p->shared_moved = true;
 }
 
 bool mc__pass_status_issue(struct pass *p)
 {
-    while (p->next_status < p->d.nclusters && p->pending < PASS_WINDOW)
-        reconcile_status(p, p->next_status++);
-    return p->next_status >= p->d.nclusters;
+    size_t n = mc__statuses_to_visit(p);
+    while (p->next_status < n && p->pending < PASS_WINDOW)
+        reconcile_status(p, mc__status_at(p, p->next_status++));
+    return p->next_status >= n;
 }

@@ -52,10 +52,18 @@ static void enqueue(mc_reconciler *r)
         (void)k8s_runner_add(r->runner, MESH_KEY); /* -ESHUTDOWN only: nothing to do then */
 }
 
+/* Something besides an informer event (a probe, istiod, DNS, leadership, a relist) may move
+ * any status: the next pass is a full one. */
+static void enqueue_all(mc_reconciler *r)
+{
+    mc__dirty_all(r);
+    enqueue(r);
+}
+
 /* istiod's answer changed (or it stopped or started answering): statuses follow in a pass. */
 static void on_istiod_change(void *data)
 {
-    enqueue(data);
+    enqueue_all(data);
 }
 
 /* A probe's verdict changed: the remote's status follows in a pass (probes never write); a
@@ -79,13 +87,13 @@ static void on_probe_change(const char *cluster, enum mc_probe_kind kind,
                      mc_probe_kind_name(kind));
         mc__event(r, cluster, "Normal", "PeerReachable", text);
     }
-    enqueue(r);
+    enqueue_all(r);
 }
 
 /* Cluster DNS's outcome moved: DNSReady follows in a pass. */
 static void on_dns_change(void *data)
 {
-    enqueue(data);
+    enqueue_all(data);
 }
 
 /*
@@ -131,10 +139,29 @@ static bool desired_inputs_changed(const cJSON *o, const cJSON *n)
            terminating(o) != terminating(n);
 }
 
+static int inf_index(const mc_reconciler *r, const k8s_informer *inf)
+{
+    for (int i = 0; i < INF_COUNT; i++)
+        if (r->inf[i] == inf)
+            return i;
+    return -1;
+}
+
+/* What an event is about, for the next pass's plan (reconcile_narrow.c). */
+static void note_dirty(mc_reconciler *r, const k8s_informer *inf, const char *key)
+{
+    int i = inf_index(r, inf);
+    if (i < 0)
+        mc__dirty_all(r);
+    else
+        mc__dirty_note(r, i, key);
+}
+
 static void on_inf_add(k8s_informer *inf, const char *key, const cJSON *obj, void *data)
 {
-    (void)key, (void)obj;
+    (void)obj;
     note_mc_change(data, inf);
+    note_dirty(data, inf, key);
     enqueue(data);
 }
 
@@ -142,16 +169,25 @@ static void on_inf_update(k8s_informer *inf, const char *key, const cJSON *o, co
                           void *data)
 {
     (void)key;
-    /* A resync delivers o == n: recompute then too, a backstop like the resync itself. */
+    /* A resync delivers o == n: recompute then too, from scratch (no memo carried over), a
+     * backstop like the resync itself. */
+    mc_reconciler *r = data;
+    if (o == n && inf == r->inf[INF_MC])
+        r->full_pass_due = true;
     if (o == n || desired_inputs_changed(o, n))
         note_mc_change(data, inf);
+    if (o == n)
+        mc__dirty_all(r);
+    else
+        note_dirty(r, inf, key);
     enqueue(data);
 }
 
 static void on_inf_delete(k8s_informer *inf, const char *key, const cJSON *obj, void *data)
 {
-    (void)key, (void)obj;
+    (void)obj;
     note_mc_change(data, inf);
+    note_dirty(data, inf, key);
     enqueue(data);
 }
 
@@ -160,7 +196,7 @@ static void on_inf_synced(k8s_informer *inf, void *data)
     mc_reconciler *r = data;
     if (inf == r->inf[INF_TOKEN])
         r->token_list_err = K8S_OK;
-    enqueue(data);
+    enqueue_all(data);
 }
 
 /* The token informer cannot list (RBAC, a missing namespace...): a pass says so in the
@@ -174,7 +210,7 @@ static void on_token_inf_error(k8s_informer *inf, const k8s_error *err, void *da
     r->token_list_err = err->code;
     k8s_log_warn(r->log, "cannot list token Secrets", "namespace", r->token_ns, "error",
                  k8s_err_name(err->code));
-    enqueue(r);
+    enqueue_all(r);
 }
 
 /*
@@ -236,7 +272,7 @@ static int informer_new(mc_reconciler *r, int which, const char *ns, const char 
 
 /* Identity of a cached object: its kind (not its cache: a ConfigMap of ours named like the
  * istio one is still the istio one) and its cache key. */
-static int cmp_memo(const void *a, const void *b)
+int mc__memo_cmp(const void *a, const void *b)
 {
     const struct desired_memo *x = *(const struct desired_memo *const *)a;
     const struct desired_memo *y = *(const struct desired_memo *const *)b;
@@ -249,7 +285,7 @@ static bool is_desired(const struct pass *p, int inf, const char *key)
 {
     struct desired_memo probe = {.inf = inf, .store_key = key};
     const struct desired_memo *k = &probe;
-    return bsearch(&k, p->by_key, p->nby_key, sizeof(*p->by_key), cmp_memo) != NULL;
+    return bsearch(&k, p->by_key, p->nby_key, sizeof(*p->by_key), mc__memo_cmp) != NULL;
 }
 
 static void free_tokens(struct mc_remote_token *t, size_t n)
@@ -317,6 +353,7 @@ static void pass_free(struct pass *p)
         free(p->notes[i]);
     free(p->notes);
     free(p->token_problems);
+    mc__pass_plan_free(p);
     if (p->desired_ok) {
         struct desired_cache *c = &p->r->cache;
         cache_clear(c);
@@ -375,6 +412,9 @@ static void pass_finish(struct pass *p)
         mc__probe_targets_update(r, p);
         dns_follow(r, p);
     }
+    mc__pass_plan_done(p);
+    if (p->shared_moved)
+        enqueue_all(r); /* the statuses this narrow pass did not visit */
     k8s_runner_job *job = p->job;
     k8s_result res = pass_result(p);
     pass_free(p);
@@ -390,9 +430,10 @@ static void pass_status_continue(struct pass *p);
 static void pass_op_done(struct pass *p)
 {
     if (--p->pending > 0) {
-        if (p->phase == 1 && p->next_object < p->d.nobjects && p->pending < PASS_WINDOW)
+        if (p->phase == 1 && p->next_object < mc__objects_to_visit(p) && p->pending < PASS_WINDOW)
             pass_objects_continue(p);
-        else if (p->phase == 2 && p->next_status < p->d.nclusters && p->pending < PASS_WINDOW)
+        else if (p->phase == 2 && p->next_status < mc__statuses_to_visit(p) &&
+                 p->pending < PASS_WINDOW)
             pass_status_continue(p);
         return;
     }
@@ -463,6 +504,17 @@ static int gc_visit(void *data, const char *key, const cJSON *obj)
     snprintf(op->uid, sizeof(op->uid), "%s", uid ? uid : "");
     mc__op_delete(op, uid, OP_DELETE);
     return 0;
+}
+
+/* A narrow pass collects only the touched owned objects that no desired object has. */
+static void collect_touched(struct pass *p)
+{
+    for (size_t i = 0; i < p->ngc_keys; i++) {
+        const cJSON *obj = mc__cached_key(p->r, p->gc_keys[i].inf, p->gc_keys[i].key, NULL);
+        struct gc_ctx g = {p, p->gc_keys[i].inf};
+        if (obj)
+            gc_visit(&g, p->gc_keys[i].key, obj);
+    }
 }
 
 static int count_owned(void *data, const char *key, const cJSON *obj)
@@ -705,7 +757,7 @@ static int index_desired(const mc_reconciler *r, struct pass *p)
         if (p->memo[i].inf >= 0)
             p->by_key[p->nby_key++] = &p->memo[i];
     }
-    qsort(p->by_key, p->nby_key, sizeof(*p->by_key), cmp_memo);
+    qsort(p->by_key, p->nby_key, sizeof(*p->by_key), mc__memo_cmp);
     return 0;
 }
 
@@ -747,8 +799,17 @@ static void pass_objects(struct pass *p)
         p->status_fp = calloc(p->d.nclusters ? p->d.nclusters : 1, sizeof(*p->status_fp));
         if (!p->status_fp || index_desired(r, p) != 0 || mc__accepted_remember(r, &p->d) != 0)
             goto fail;
+        bool full = r->full_pass_due || !r->cache.valid;
+        if (!full)
+            mc__memo_carry(p, &r->cache);
+        r->full_pass_due = false;
+        if (r->m_computations)
+            k8s_metric_inc(r->m_computations, (const char *[]){full ? "full" : "incremental"});
     }
     p->desired_ok = true;
+    mc__pass_plan(p);
+    if (r->m_visited)
+        k8s_metric_add(r->m_visited, NULL, (double)mc__objects_to_visit(p));
     p->notes = calloc(p->d.nclusters ? p->d.nclusters : 1, sizeof(*p->notes));
     if (!p->notes)
         goto fail;
@@ -764,7 +825,7 @@ fail:
     k8s_log_error(r->log, "reconcile could not run: out of memory");
     p->errors++;
     p->phase = 2; /* no status from a failed computation */
-    p->next_status = p->d.nclusters;
+    p->next_status = mc__statuses_to_visit(p);
     mc__pass_op_done(p);
 }
 
@@ -781,15 +842,16 @@ static void pass_objects_continue(struct pass *p)
         return; /* an op finished synchronously inside the loop below */
     if (r->stopping || !r->leading) {
         /* Stopping: no more requests and no collection; the ones out finish the pass. */
-        p->next_object = p->d.nobjects;
+        p->next_object = mc__objects_to_visit(p);
         mc__pass_op_done(p);
         return;
     }
     p->issuing = true;
-    while (p->next_object < p->d.nobjects && p->pending < PASS_WINDOW)
-        mc__reconcile_object(p, (long)p->next_object++);
+    size_t n = mc__objects_to_visit(p);
+    while (p->next_object < n && p->pending < PASS_WINDOW)
+        mc__reconcile_object(p, (long)mc__object_at(p, p->next_object++));
     p->issuing = false;
-    if (p->next_object < p->d.nobjects)
+    if (p->next_object < n)
         return; /* the hold stays: mc__pass_op_done calls back as requests finish */
 
     p->teardown = left_mesh(p);
@@ -806,12 +868,17 @@ static void pass_objects_continue(struct pass *p)
     /* Every cached object of ours is a desired one (keys are unique): nothing to collect,
      * and no need to look each one up, which at 1,000 clusters is most of a quiet pass. */
     mc__deletions_prune(r); /* the deletions the cache has caught up with */
-    size_t owned = 0;
-    for (int i = INF_FIRST_OWNED; i < INF_COUNT; i++)
-        owned += k8s_store_size(k8s_informer_store(r->inf[i]));
-    for (int i = INF_FIRST_OWNED; i < INF_COUNT && (p->teardown || owned != p->owned_found); i++) {
-        struct gc_ctx g = {p, i};
-        k8s_store_foreach(k8s_informer_store(r->inf[i]), gc_visit, &g);
+    if (p->narrow) {
+        collect_touched(p);
+    } else {
+        size_t owned = 0;
+        for (int i = INF_FIRST_OWNED; i < INF_COUNT; i++)
+            owned += k8s_store_size(k8s_informer_store(r->inf[i]));
+        for (int i = INF_FIRST_OWNED; i < INF_COUNT && (p->teardown || owned != p->owned_found);
+             i++) {
+            struct gc_ctx g = {p, i};
+            k8s_store_foreach(k8s_informer_store(r->inf[i]), gc_visit, &g);
+        }
     }
     k8s_metric *managed =
         r->metrics ? k8s_metrics_find_own(r->metrics, K8S_M_MANAGED_OBJECTS) : NULL;
@@ -837,7 +904,8 @@ static void pass_status_continue(struct pass *p)
     if (p->issuing)
         return; /* an op finished synchronously inside the loop below */
     if (p->r->stopping || !p->r->leading)
-        p->next_status = p->d.nclusters; /* no more requests; the ones out finish the pass */
+        p->next_status =
+            mc__statuses_to_visit(p); /* no more requests; the ones out finish the pass */
     p->issuing = true;
     bool all = mc__pass_status_issue(p);
     p->issuing = false;
@@ -892,6 +960,33 @@ static int parts_new(mc_reconciler *r, k8s_client *c, const struct mc_reconciler
     return rc ? rc : mc_dns_sync_new(c, &dso, &r->dns);
 }
 
+/* The work-per-event counters (mc_reconciler.m_computations, m_bodies). 0 or -ENOMEM. */
+static int work_metrics_new(mc_reconciler *r)
+{
+    r->m_computations = k8s_metrics_counter(
+        r->metrics, "meshcluster_desired_computations_total",
+        "Desired states computed after a MeshCluster or token change: full (every object "
+        "compared afresh: the first, and after a resync) or incremental (what was known about "
+        "unchanged objects kept).",
+        (const char *[]){"mode", NULL});
+    r->m_bodies = k8s_metrics_counter(
+        r->metrics, "meshcluster_desired_bodies_built_total",
+        "Desired object bodies built to compare with, or apply to, a live object: the work a "
+        "pass does beyond checking versions.",
+        NULL);
+    r->m_visited = k8s_metrics_counter(
+        r->metrics, "meshcluster_objects_visited_total",
+        "Desired objects a pass looked at: all of them in a full pass, only those of the "
+        "clusters the events since the last pass touched in a narrow one.",
+        NULL);
+    if (!r->m_computations || !r->m_bodies || !r->m_visited)
+        return -ENOMEM;
+    /* Both modes shown from the start, so a rate over them is defined at 0. */
+    k8s_metric_touch(r->m_computations, (const char *[]){"full"});
+    k8s_metric_touch(r->m_computations, (const char *[]){"incremental"});
+    return 0;
+}
+
 int mc_reconciler_new(k8s_client *c, const struct mc_reconciler_opts *opts, mc_reconciler **out)
 {
     if (!c || !opts || !opts->cluster_name || !out)
@@ -925,6 +1020,8 @@ int mc_reconciler_new(k8s_client *c, const struct mc_reconciler_opts *opts, mc_r
     r->events = opts->events;
     if (!r->cluster_name || !r->istio_ns || !r->ts_ns || !r->cluster_domain || !r->token_ns ||
         (opts->desired.helm_values_name && !r->helm_values_name))
+        goto nomem;
+    if (r->metrics && work_metrics_new(r) != 0)
         goto nomem;
 
     /* Our objects carry our cluster label; those another tool manages (a Helm-installed
@@ -1005,7 +1102,7 @@ void mc_reconciler_set_leader(mc_reconciler *r, bool leading)
     if (!leading && r->dns)
         mc_dns_sync_want(r->dns, false, NULL, NULL);
     if (leading)
-        enqueue(r);
+        enqueue_all(r);
 }
 
 bool mc_reconciler_synced(const mc_reconciler *r)
@@ -1138,6 +1235,7 @@ void mc_reconciler_free(mc_reconciler *r)
     mc__parsed_meshclusters_clear(r);
     mc__accepted_clear(r);
     mc__deletions_clear(r);
+    mc__dirty_clear(r);
     free(r->helm_values_name);
     free(r->token_ns);
     free(r->announced);

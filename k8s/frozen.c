@@ -194,6 +194,22 @@ static uint64_t hash_node(const cJSON *v, uint64_t child_hash)
     return mix64(h ^ child_hash);
 }
 
+static uint64_t hash_siblings(const cJSON *v)
+{
+    uint64_t h = 0x9e3779b97f4a7c15u;
+    for (; v; v = v->next)
+        h = mix64(h ^ hash_node(v, v->child ? hash_siblings(v->child) : 0));
+    return h;
+}
+
+uint64_t k8s_json_hash(const cJSON *v)
+{
+    if (!v)
+        return 0;
+    uint64_t h = hash_node(v, v->child ? hash_siblings(v->child) : 0);
+    return h ? h : 1;
+}
+
 /*
  * Hashes the list starting at v and, for each of its nodes (depth-first index from *idx), the
  * node's own child list; one pass over the object. Returns the list's hash, unmasked.

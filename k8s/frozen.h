@@ -30,6 +30,13 @@ cJSON *k8s_json_freeze_owned(cJSON *v);
 void k8s_json_frozen_free(cJSON *frozen);
 
 /*
+ * A 64-bit hash of v's content (names, types, values, order), the same for equal trees whether
+ * frozen or not; 0 for NULL. Equal hashes say "probably equal": a caller that must be exact
+ * compares too, or keeps a way to recover from the rare collision (a periodic full pass).
+ */
+uint64_t k8s_json_hash(const cJSON *v);
+
+/*
  * A pool of shared child lists ("hash-consing") for frozen objects that are kept together,
  * such as one informer cache. Objects of one kind repeat whole child lists exactly (every
  * egress Service has the same spec.ports and status contents), and cJSON nodes dominate a

@@ -155,6 +155,8 @@ def run_one(n, args):
                 minimum = changed(base_render, rendered_by_key(tmp, local, edited)) + 1
                 watch.edited = {name}
                 watch.take()
+                port = converge.metrics_port(os.path.join(tmp, "daemon.log"))
+                m0 = converge.scrape(port)
                 c.clear_requests()
                 code, body = api.request("PATCH", converge.MC_API + "/" + name, patch(),
                                          ctype="application/merge-patch+json")
@@ -164,9 +166,11 @@ def run_one(n, args):
                 w = converge.classify(converge.daemon_writes(c), {converge.object_path(o)
                                                                   for o in base_render.values()})
                 transient = watch.take()
+                work = converge.work(m0, converge.scrape(port))
                 elsewhere = sum(1 for r in w["status"] if r["path"].split("/")[-2] != name)
                 rows.append((label, who, len(w["object"]) + len(w["other"]), len(w["status"]),
-                             elsewhere, len(w["event"]), minimum, quiet, transient))
+                             elsewhere, len(w["event"]), minimum, quiet, transient,
+                             work["bodies"], work["passes"], work["pass_ms"]))
                 # Undo the edit: put the original spec back whole.
                 orig = next(m for m in mcs if m["metadata"]["name"] == name)
                 code, cur = api.request("GET", converge.MC_API + "/" + name)
@@ -179,13 +183,14 @@ def run_one(n, args):
         e2e_lib.cleanup(tmp)
     print("\nN=%d: one edit at a time (writes by the daemon until 2 s of quiet)" % n)
     print("| field | MeshCluster | object writes | status writes (elsewhere) | Events | minimum | "
-          "quiet after | transient non-True conditions elsewhere |")
-    print("|---|---|---|---|---|---|---|---|")
-    for label, who, objw, statw, elsewhere, evw, minimum, quiet, transient in rows:
+          "quiet after | transient non-True conditions elsewhere | bodies built | passes (mean ms) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for (label, who, objw, statw, elsewhere, evw, minimum, quiet, transient, bodies, passes,
+         pass_ms) in rows:
         ex = ", ".join("%s %s=%s" % t for t in transient[:3])
-        print("| %s | %s | %d | %d (%d) | %d | %d | %.2f s | %d%s |" % (
+        print("| %s | %s | %d | %d (%d) | %d | %d | %.2f s | %d%s | %d | %d (%.2f) |" % (
             label, who, objw, statw, elsewhere, evw, minimum, quiet, len(transient),
-            " (%s)" % ex if ex else ""), flush=True)
+            " (%s)" % ex if ex else "", bodies, passes, pass_ms), flush=True)
 
 
 def main():

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "controller/desired.h"
+#include "k8s/frozen.h"
 #include "k8s/yaml.h"
 
 /* ------------------------------------------------------------------ helpers */
@@ -910,6 +911,53 @@ static void test_dns_managed_local_only(void **state)
     cJSON_Delete(mcs);
 }
 
+/* Each object's digest is its body's: the same in the full and compact forms, the same for the
+ * same MeshClusters, and after one remote's edit changed only for what that edit rebuilds
+ * (its own objects and meshNetworks, which lists every cluster), so the daemon keeps what it
+ * knew about every other object. */
+static void test_digest_follows_the_body(void **state)
+{
+    (void)state;
+    cJSON *mcs = mesh(3);
+    struct mc_desired full, a, b;
+    compute(mcs, "cluster1", &full);
+    assert_int_equal(mc_desired_compute_compact(mcs, "cluster1", NULL, NULL, 0, &a), 0);
+    assert_int_equal(full.nobjects, a.nobjects);
+    for (size_t i = 0; i < a.nobjects; i++) {
+        assert_true(a.objects[i].digest != 0);
+        assert_true(a.objects[i].digest == full.objects[i].digest);
+        cJSON *body = mc_desired_body(&a, i);
+        assert_true(k8s_json_hash(body) == a.objects[i].digest);
+        cJSON_Delete(body);
+    }
+    cJSON *tailscale = cJSON_GetObjectItem(spec_of(cJSON_GetArrayItem(mcs, 2)), "tailscale");
+    cJSON_ReplaceItemInObject(tailscale, "tailnet", cJSON_CreateString("other-tailnet.ts.net"));
+    assert_int_equal(mc_desired_compute_compact(mcs, "cluster1", NULL, NULL, 0, &b), 0);
+    assert_int_equal(a.nobjects, b.nobjects);
+    size_t changed = 0;
+    for (size_t i = 0; i < b.nobjects; i++) {
+        assert_string_equal(a.objects[i].key, b.objects[i].key);
+        bool same = a.objects[i].digest == b.objects[i].digest;
+        bool expect_same = strcmp(b.objects[i].cluster, "cluster3") != 0;
+        if (!same) {
+            changed++;
+            cJSON *x = mc_desired_body(&a, i), *y = mc_desired_body(&b, i);
+            assert_false(cJSON_Compare(x, y, 1)); /* a changed digest is a changed body */
+            cJSON_Delete(x);
+            cJSON_Delete(y);
+        }
+        if (expect_same)
+            assert_true(same);
+    }
+    /* cluster3's two egress Services and its remote secret name its tailnet; the alias does
+     * not. */
+    assert_int_equal(changed, 3);
+    mc_desired_free(&full);
+    mc_desired_free(&a);
+    mc_desired_free(&b);
+    cJSON_Delete(mcs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -930,6 +978,7 @@ int main(void)
         cmocka_unit_test(test_defaults_and_custom_values),
         cmocka_unit_test(test_objects_by_role),
         cmocka_unit_test(test_dns_managed_local_only),
+        cmocka_unit_test(test_digest_follows_the_body),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -468,10 +468,41 @@ static void test_pool_figures_for_1000_services(void **state)
     k8s_json_pool_free(pool);
 }
 
+/* The content hash: equal for equal trees (parsed twice, frozen or not), different when a
+ * value, a name or the order changes, 0 only for NULL. */
+static void test_hash_follows_content(void **state)
+{
+    (void)state;
+    cJSON *a = cJSON_Parse(SAMPLE), *b = cJSON_Parse(SAMPLE);
+    assert_non_null(a);
+    assert_non_null(b);
+    cJSON *f = k8s_json_freeze(a);
+    uint64_t h = k8s_json_hash(a);
+    assert_true(h != 0);
+    assert_true(k8s_json_hash(b) == h);
+    assert_true(k8s_json_hash(f) == h);
+    cJSON_ReplaceItemInObject(b, "kind", cJSON_CreateString("Secret"));
+    assert_true(k8s_json_hash(b) != h);
+    cJSON *x = cJSON_Parse("{\"a\":1,\"b\":2}"), *y = cJSON_Parse("{\"b\":2,\"a\":1}");
+    cJSON *z = cJSON_Parse("{\"a\":1,\"c\":2}"), *w = cJSON_Parse("{\"a\":1,\"b\":3}");
+    assert_true(k8s_json_hash(x) != k8s_json_hash(y));
+    assert_true(k8s_json_hash(x) != k8s_json_hash(z));
+    assert_true(k8s_json_hash(x) != k8s_json_hash(w));
+    assert_true(k8s_json_hash(NULL) == 0);
+    cJSON_Delete(x);
+    cJSON_Delete(y);
+    cJSON_Delete(z);
+    cJSON_Delete(w);
+    k8s_json_frozen_free(f);
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_same_text_and_values),
+        cmocka_unit_test(test_hash_follows_content),
         cmocka_unit_test(test_root_inside_a_list),
         cmocka_unit_test(test_references_and_const_keys_are_copied),
         cmocka_unit_test(test_scalars_empties_and_null),

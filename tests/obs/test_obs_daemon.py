@@ -116,6 +116,13 @@ def test_metrics(c):
           and min(restarts.values()) >= 1, "watch restarts: %r" % restarts)
     relists = {lab["resource"]: v for lab, v in m["meshcluster_relists_total"]}
     check(sum(relists.values()) >= 1, "relists: %r" % relists)
+    # Work per event: the first desired state is a full one; both modes are exposed from the
+    # start; the bodies built cover at least cluster2's objects, compared or applied once.
+    full = total(m, "meshcluster_desired_computations_total", mode="full")
+    modes = {lab.get("mode") for lab, _ in m.get("meshcluster_desired_computations_total", [])}
+    bodies = total(m, "meshcluster_desired_bodies_built_total")
+    check(full >= 1 and modes == {"full", "incremental"} and bodies >= 4,
+          "work metrics: full %r, modes %r, bodies %r" % (full, modes, bodies))
     q = total(m, "workqueue_queue_duration_seconds_count", name="meshcluster", controller="meshcluster")
     w = total(m, "workqueue_work_duration_seconds_count", name="meshcluster", controller="meshcluster")
     adds = total(m, "workqueue_adds_total", name="meshcluster")
