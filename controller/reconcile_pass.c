@@ -214,26 +214,50 @@ static void accepted_free(struct accepted_uid *a, size_t n)
     free(a);
 }
 
+/* Appends (name, uid, gone_since) to next; false when out of memory (next[*n] is filled
+ * anyway, for accepted_free). */
+static bool accepted_push(struct accepted_uid *next, size_t *n, const char *name, const char *uid,
+                          uint64_t gone_since)
+{
+    struct accepted_uid *a = &next[(*n)++];
+    a->name = strdup(name);
+    a->uid = strdup(uid);
+    a->gone_since = gone_since;
+    return a->name && a->uid;
+}
+
 int mc__accepted_remember(mc_reconciler *r, const struct mc_desired *d)
 {
-    struct accepted_uid *next = calloc(d->nclusters ? d->nclusters : 1, sizeof(*next));
+    size_t cap = d->nclusters + r->naccepted;
+    struct accepted_uid *next = calloc(cap ? cap : 1, sizeof(*next));
     if (!next)
         return -ENOMEM;
-    size_t n = 0;
-    for (size_t i = 0; i < d->nclusters; i++) { /* sorted by name: so is next */
-        const struct mc_cluster_result *cr = &d->clusters[i];
-        if (n && strcmp(next[n - 1].name, cr->name) == 0)
-            continue; /* a duplicate name */
-        const char *uid = cr->accepted ? mc_uid(r, cr->name) : accepted_uid(r, cr->name);
-        if (!uid || !*uid)
-            continue;
-        next[n].name = strdup(cr->name);
-        next[n].uid = strdup(uid);
-        n++;
-        if (!next[n - 1].name || !next[n - 1].uid) {
-            accepted_free(next, n);
-            return -ENOMEM;
+    uint64_t now = mc__now_ms(r);
+    size_t n = 0, k = 0; /* k: the remembered names (sorted) not yet passed */
+    bool ok = true;
+    for (size_t i = 0; ok && i <= d->nclusters; i++) { /* sorted by name: so is next */
+        const char *name = i < d->nclusters ? d->clusters[i].name : NULL;
+        /* Remembered names before this one are gone: kept a while (ACCEPTED_GONE_KEEP_MS). */
+        for (; ok && k < r->naccepted && (!name || strcmp(r->accepted[k].name, name) < 0); k++) {
+            const struct accepted_uid *a = &r->accepted[k];
+            uint64_t since = a->gone_since ? a->gone_since : (now ? now : 1);
+            if (now - since < ACCEPTED_GONE_KEEP_MS)
+                ok = accepted_push(next, &n, a->name, a->uid, since);
         }
+        if (!name)
+            break;
+        if (k < r->naccepted && strcmp(r->accepted[k].name, name) == 0)
+            k++; /* present: what to remember of it is decided below */
+        if (n && strcmp(next[n - 1].name, name) == 0)
+            continue; /* a duplicate name */
+        const struct mc_cluster_result *cr = &d->clusters[i];
+        const char *uid = cr->accepted ? mc_uid(r, name) : accepted_uid(r, name);
+        if (uid && *uid)
+            ok = accepted_push(next, &n, name, uid, 0);
+    }
+    if (!ok) {
+        accepted_free(next, n);
+        return -ENOMEM;
     }
     accepted_free(r->accepted, r->naccepted);
     r->accepted = next;

@@ -93,7 +93,22 @@ MESHCTL = os.path.join(L.BUILD, "meshctl")
 RETRY_CODES = (429, 500, 502, 503, 504)
 
 
+def cluster_by_name(o):
+    """The MeshCluster an object of ours is for when a foreign edit removed its cluster label:
+    the name render gives it says (X-k8s-operator, X-istio-eastwestgateway[-ts],
+    istio-remote-secret-X). Such an object leaves the daemon's label-selected caches; what is
+    kept for a rejected MeshCluster, or while a token cannot be read, stays without it."""
+    name = o["metadata"]["name"]
+    for suffix in ("-k8s-operator", "-istio-eastwestgateway-ts", "-istio-eastwestgateway"):
+        if name.endswith(suffix) and o["kind"] == "Service":
+            return name[:-len(suffix)]
+    if o["kind"] == "Secret" and name.startswith("istio-remote-secret-"):
+        return name[len("istio-remote-secret-"):]
+    return None
+
+
 # ---- the API, retrying through the storm's own faults ------------------------------------
+
 class Api(M.Api):
     def call(self, method, path, body=None, ctype="application/json", query=""):
         deadline = time.monotonic() + 40
@@ -476,7 +491,7 @@ class Oracle:
         wanted = {(m.kind, m.ns, m.name) for m in want}
         for o in self.ours():
             md = o["metadata"]
-            cl = (md.get("labels") or {}).get("meshcluster.io/cluster")
+            cl = (md.get("labels") or {}).get("meshcluster.io/cluster") or cluster_by_name(o)
             if (o["kind"], md.get("namespace"), md["name"]) in wanted:
                 continue
             if cl in rejected and cl in may_have:
