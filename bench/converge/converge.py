@@ -681,6 +681,7 @@ def run_one(n, args, rng):
         port = metrics_port(c.daemon_log_path)
         rt0 = reconcile_time(port)
         m0 = scrape(port)
+        cpu0 = cpu_ms(c.daemon.pid)
         lat, after_gone, failures, marks = repair(c, api, tr, rendered, args.deletions, rng)
         settle(c, quiet=1.0)
         log_ = c.requests()
