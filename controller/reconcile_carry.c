@@ -19,21 +19,14 @@
 
 #include "controller/reconcile_pass.h"
 
-static const struct desired_memo *old_memo_for(const struct desired_cache *old,
-                                               const struct desired_memo *m)
-{
-    const struct desired_memo *const *hit =
-        bsearch(&m, old->by_key, old->nby_key, sizeof(*old->by_key), mc__memo_cmp);
-    return hit ? *hit : NULL;
-}
-
 /* The objects' memos: moved where identity, body and flags are unchanged. */
 static size_t carry_objects(struct pass *p, struct desired_cache *old)
 {
     size_t carried = 0;
     for (size_t i = 0; i < p->nby_key; i++) {
         struct desired_memo *m = (struct desired_memo *)p->by_key[i];
-        const struct desired_memo *om = old_memo_for(old, m);
+        const struct desired_memo *om =
+            mc__memo_find(old->by_key, old->nby_key, m->inf, m->store_key);
         if (!om)
             continue;
         size_t ni = (size_t)(m - p->memo), oi = (size_t)(om - old->memo);

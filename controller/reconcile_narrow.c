@@ -34,11 +34,16 @@ void mc__dirty_all(mc_reconciler *r)
     mc__dirty_clear(r);
 }
 
+static void dirty_keys_free(struct dirty_key *keys, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(keys[i].key);
+    free(keys);
+}
+
 void mc__dirty_clear(mc_reconciler *r)
 {
-    for (size_t i = 0; i < r->ndirty; i++)
-        free(r->dirty[i].key);
-    free(r->dirty);
+    dirty_keys_free(r->dirty, r->ndirty);
     r->dirty = NULL;
     r->ndirty = 0;
 }
@@ -70,11 +75,7 @@ void mc__dirty_note(mc_reconciler *r, int inf, const char *key)
 /* The desired memo of an object cached under (inf, key), or NULL: not desired. */
 static const struct desired_memo *desired_memo_of(const struct pass *p, int inf, const char *key)
 {
-    struct desired_memo probe = {.inf = inf, .store_key = key};
-    const struct desired_memo *k = &probe;
-    const struct desired_memo *const *hit =
-        bsearch(&k, p->by_key, p->nby_key, sizeof(*p->by_key), mc__memo_cmp);
-    return hit ? *hit : NULL;
+    return mc__memo_find(p->by_key, p->nby_key, inf, key);
 }
 
 /* Marks every result named name (a duplicate name follows its first). */
@@ -175,9 +176,7 @@ void mc__pass_plan(struct pass *p)
         mc__pass_plan_free(p); /* what a failed plan made */
         p->narrow = false;
     }
-    for (size_t i = 0; i < ndirty; i++)
-        free(dirty[i].key);
-    free(dirty);
+    dirty_keys_free(dirty, ndirty);
     r->narrow_run = p->narrow ? r->narrow_run + 1 : 0;
     if (p->narrow) {
         char objects[24], clusters[24], keys[24];
@@ -193,9 +192,7 @@ void mc__pass_plan_free(struct pass *p)
 {
     free(p->todo);
     free(p->todo_clusters);
-    for (size_t i = 0; i < p->ngc_keys; i++)
-        free(p->gc_keys[i].key);
-    free(p->gc_keys);
+    dirty_keys_free(p->gc_keys, p->ngc_keys);
     p->todo = p->todo_clusters = NULL;
     p->gc_keys = NULL;
     p->ntodo = p->ntodo_clusters = p->ngc_keys = 0;

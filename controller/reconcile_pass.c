@@ -16,6 +16,35 @@ static const struct kind_info kinds[] = {
     {"MeshCluster", MC_API_GROUP, "v1alpha1", "meshclusters"},
 };
 
+const char *const mc__inf_kind[INF_COUNT] = {
+    "MeshCluster", "Namespace", "ConfigMap", "Secret",    "ConfigMap", "Secret",
+    "Service",     "Service",   "Secret",    "ConfigMap", "Gateway",
+};
+
+/* Identity of a cached object: its kind (not its cache: a ConfigMap of ours named like the
+ * istio one is still the istio one) and its cache key. */
+static int cmp_memo(const void *a, const void *b)
+{
+    const struct desired_memo *x = *(const struct desired_memo *const *)a;
+    const struct desired_memo *y = *(const struct desired_memo *const *)b;
+    int r = strcmp(mc__inf_kind[x->inf], mc__inf_kind[y->inf]);
+    return r ? r : strcmp(x->store_key, y->store_key);
+}
+
+const struct desired_memo *mc__memo_find(const struct desired_memo *const *by_key, size_t n,
+                                         int inf, const char *key)
+{
+    struct desired_memo probe = {.inf = inf, .store_key = key};
+    const struct desired_memo *k = &probe;
+    const struct desired_memo *const *hit = bsearch(&k, by_key, n, sizeof(*by_key), cmp_memo);
+    return hit ? *hit : NULL;
+}
+
+void mc__memo_sort(const struct desired_memo **by_key, size_t n)
+{
+    qsort(by_key, n, sizeof(*by_key), cmp_memo);
+}
+
 const struct kind_info *mc__kind_lookup(const char *kind)
 {
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)

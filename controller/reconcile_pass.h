@@ -254,8 +254,15 @@ struct desired_cache {
  * and the clusters' status memos (controller/reconcile_carry.c). Returns the objects carried.
  */
 size_t mc__memo_carry(struct pass *p, struct desired_cache *old);
-/* The order of desired_memo pointers by identity (kind, cache key): by_key's sort. */
-int mc__memo_cmp(const void *a, const void *b);
+/* The kind each informer caches (INF_*). */
+extern const char *const mc__inf_kind[INF_COUNT];
+/* Sorts memo pointers by identity: kind (not cache: a ConfigMap of ours named like the istio
+ * one is still the istio one), then cache key. */
+void mc__memo_sort(const struct desired_memo **by_key, size_t n);
+/* The memo in by_key (sorted by mc__memo_sort) of the object cached under (inf, key), or
+ * NULL: no desired object has it. */
+const struct desired_memo *mc__memo_find(const struct desired_memo *const *by_key, size_t n,
+                                         int inf, const char *key);
 
 /* Narrow passes (reconcile_narrow.c). An informer event's subject; something only a full
  * pass covers; forget what was noted. */

@@ -133,12 +133,14 @@ static bool warned_before(const cJSON *local, const struct mc_trust_result *res)
            strcmp(not_after, res->intermediate_not_after) == 0;
 }
 
-/*
- * Decides TrustVerified for this cluster's Istio from the cached cacerts Secret, the
- * istio-ca-root-cert ConfigMap and every MeshCluster's declared root, and records the
- * IntermediateExpiringSoon Warning once per intermediate (on the local MeshCluster).
- */
 #define TRUST_MEMO_MS 60000
+
+/* A cached object's resourceVersion, "" for none (or no object). */
+static const char *version_of(const cJSON *obj)
+{
+    const char *rv = jstr(jpath(obj, "metadata", NULL), "resourceVersion");
+    return rv ? rv : "";
+}
 
 /* The trust verdict kept from an earlier pass, when it was decided from the same inputs. */
 static bool trust_memo_holds(const mc_reconciler *r, const char *cacerts_rv, const char *root_rv)
@@ -163,16 +165,17 @@ static void trust_memo_keep(mc_reconciler *r, const char *cacerts_rv, const char
     r->trust_memo.res = *res;
 }
 
+/*
+ * Decides TrustVerified for this cluster's Istio from the cached cacerts Secret, the
+ * istio-ca-root-cert ConfigMap and every MeshCluster's declared root, and records the
+ * IntermediateExpiringSoon Warning once per intermediate (on the local MeshCluster).
+ */
 static void trust_evaluate(struct pass *p, struct mc_trust_result *res)
 {
     mc_reconciler *r = p->r;
-    const char *cacerts_rv = NULL, *root_rv = NULL;
     const cJSON *cacerts = mc__cached(r, INF_CACERTS, r->istio_ns, MC_TRUST_CACERTS_SECRET);
     const cJSON *root = mc__cached(r, INF_ROOT_CM, r->istio_ns, MC_TRUST_ROOT_CONFIGMAP);
-    cacerts_rv = cacerts ? jstr(jpath(cacerts, "metadata", NULL), "resourceVersion") : NULL;
-    root_rv = root ? jstr(jpath(root, "metadata", NULL), "resourceVersion") : NULL;
-    cacerts_rv = cacerts_rv ? cacerts_rv : "";
-    root_rv = root_rv ? root_rv : "";
+    const char *cacerts_rv = version_of(cacerts), *root_rv = version_of(root);
     if (trust_memo_holds(r, cacerts_rv, root_rv)) {
         *res = r->trust_memo.res;
         if (r->trust_memo.rc != 0)

@@ -15,11 +15,6 @@
 #include "k8s/base64.h"
 #include "k8s/defer.h"
 
-static const char *const inf_kind[INF_COUNT] = {
-    "MeshCluster", "Namespace", "ConfigMap", "Secret",    "ConfigMap", "Secret",
-    "Service",     "Service",   "Secret",    "ConfigMap", "Gateway",
-};
-
 /* ---- small helpers ------------------------------------------------------------------------ */
 
 static char *xstrdup(const char *s)
@@ -240,7 +235,7 @@ static const char *const svc_unread[] = {"metadata.managedFields",
 static int informer_new(mc_reconciler *r, int which, const char *ns, const char *label_selector,
                         const char *field_selector)
 {
-    const struct kind_info *ki = mc__kind_lookup(inf_kind[which]);
+    const struct kind_info *ki = mc__kind_lookup(mc__inf_kind[which]);
     k8s_informer_opts o = {
         .watch =
             {
@@ -270,22 +265,10 @@ static int informer_new(mc_reconciler *r, int which, const char *ns, const char 
 
 /* ---- a pass ------------------------------------------------------------------------------- */
 
-/* Identity of a cached object: its kind (not its cache: a ConfigMap of ours named like the
- * istio one is still the istio one) and its cache key. */
-int mc__memo_cmp(const void *a, const void *b)
-{
-    const struct desired_memo *x = *(const struct desired_memo *const *)a;
-    const struct desired_memo *y = *(const struct desired_memo *const *)b;
-    int r = strcmp(inf_kind[x->inf], inf_kind[y->inf]);
-    return r ? r : strcmp(x->store_key, y->store_key);
-}
-
 /* Whether the object cached under key in informer inf is a desired one. */
 static bool is_desired(const struct pass *p, int inf, const char *key)
 {
-    struct desired_memo probe = {.inf = inf, .store_key = key};
-    const struct desired_memo *k = &probe;
-    return bsearch(&k, p->by_key, p->nby_key, sizeof(*p->by_key), mc__memo_cmp) != NULL;
+    return mc__memo_find(p->by_key, p->nby_key, inf, key) != NULL;
 }
 
 static void free_tokens(struct mc_remote_token *t, size_t n)
@@ -464,7 +447,7 @@ static int gc_visit(void *data, const char *key, const cJSON *obj)
 {
     struct gc_ctx *g = data;
     struct pass *p = g->p;
-    const char *kind = inf_kind[g->inf];
+    const char *kind = mc__inf_kind[g->inf];
     const cJSON *md = jpath(obj, "metadata", NULL);
     if (terminating(obj) || is_desired(p, g->inf, key) ||
         mc__deletion_sent(p->r, g->inf, key, jstr(md, "uid")))
@@ -575,7 +558,7 @@ static int withdraw_visit(void *data, const char *key, const cJSON *obj)
 {
     struct withdraw_ctx *w = data;
     struct pass *p = w->p;
-    const char *kind = inf_kind[w->inf];
+    const char *kind = mc__inf_kind[w->inf];
     if (terminating(obj) || !has_our_fields(obj) || is_desired(p, w->inf, key))
         return 0;
     struct op *op = mc__op_new(p, obj, kind, -1);
@@ -757,7 +740,7 @@ static int index_desired(const mc_reconciler *r, struct pass *p)
         if (p->memo[i].inf >= 0)
             p->by_key[p->nby_key++] = &p->memo[i];
     }
-    qsort(p->by_key, p->nby_key, sizeof(*p->by_key), mc__memo_cmp);
+    mc__memo_sort(p->by_key, p->nby_key);
     return 0;
 }
 
@@ -960,7 +943,8 @@ static int parts_new(mc_reconciler *r, k8s_client *c, const struct mc_reconciler
     return rc ? rc : mc_dns_sync_new(c, &dso, &r->dns);
 }
 
-/* The work-per-event counters (mc_reconciler.m_computations, m_bodies). 0 or -ENOMEM. */
+/* The work-per-event counters (mc_reconciler.m_computations, m_bodies, m_visited). 0 or
+ * -ENOMEM. */
 static int work_metrics_new(mc_reconciler *r)
 {
     r->m_computations = k8s_metrics_counter(
