@@ -404,22 +404,6 @@ def one_edit(c, api, local, n):
     return w
 
 
-def reconcile_time(port):
-    """(sum, count) of controller_runtime_reconcile_time_seconds, from /metrics."""
-    total, count = 0.0, 0
-    if port is None:
-        return total, count
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    conn.request("GET", "/metrics")
-    for line in conn.getresponse().read().decode().splitlines():
-        if line.startswith("controller_runtime_reconcile_time_seconds_sum"):
-            total += float(line.split()[-1])
-        elif line.startswith("controller_runtime_reconcile_time_seconds_count"):
-            count += int(float(line.split()[-1]))
-    conn.close()
-    return total, count
-
-
 # -- request log -------------------------------------------------------------------------------
 def daemon_writes(cluster):
     return [r for r in cluster.requests()
@@ -679,7 +663,6 @@ def run_one(n, args, rng):
 
         c.clear_requests()
         port = metrics_port(c.daemon_log_path)
-        rt0 = reconcile_time(port)
         m0 = scrape(port)
         cpu0 = cpu_ms(c.daemon.pid)
         lat, after_gone, failures, marks = repair(c, api, tr, rendered, args.deletions, rng)
@@ -688,7 +671,7 @@ def run_one(n, args, rng):
         rw = classify([r for r in log_ if r["method"] in WRITES
                        and (r.get("user_agent") or "").startswith("meshcluster")], paths)
         parts = breakdown(log_, marks)
-        rt1 = reconcile_time(port)
+        w = work(m0, scrape(port))
         out["repair"] = (pct(lat, 50), pct(lat, 99), max(lat) if lat else float("nan"))
         out["deletions"] = len(lat)
         out["repair_status_writes"] = len(rw["status"])
@@ -703,8 +686,7 @@ def run_one(n, args, rng):
               % (pct(parts["to_first"], 50), pct(parts["to_first"], 99), pct(parts["first_to_patch"], 50),
                  pct(parts["first_to_patch"], 99), parts["reads"], len(parts["to_first"]),
                  pct(parts["patch_to_back"], 50), pct(parts["patch_to_back"], 99)), flush=True)
-        if rt1[1] > rt0[1]:
-            w = work(m0, scrape(port))
+        if w["passes"]:
             k = max(1, len(lat))
             w["cpu_ms"] = (cpu_ms(c.daemon.pid) - cpu0) / k
             out["repair_work"] = w
